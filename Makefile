@@ -1,0 +1,54 @@
+# The front door for people; CMake does the work. `make help` lists targets.
+BUILD       ?= build
+CHECK_BUILD ?= build-check
+BENCH_BUILD ?= build-bench
+JOBS        ?= $(shell nproc)
+# Debian's interpreter: it has python3-pytest (another python3 may be first on PATH).
+PYTHON      ?= /usr/bin/python3
+PREFIX      ?= /usr/local
+
+.PHONY: all build check unit e2e bench install demo deps clean help
+
+all: build
+
+help:
+	@echo "make            build into $(BUILD)/"
+	@echo "make check      sanitizer build (ASan+UBSan) and every test"
+	@echo "make bench      release build and the benchmark figures"
+	@echo "make demo       simulated devices, workloads and the monitor"
+	@echo "make install    install under PREFIX=$(PREFIX)"
+	@echo "make deps       install missing Debian packages"
+
+deps:
+	sh scripts/deps.sh
+
+build:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+
+$(CHECK_BUILD)/CMakeCache.txt:
+	cmake -S . -B $(CHECK_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTTALLOC_SANITIZE=ON >/dev/null
+
+check: $(CHECK_BUILD)/CMakeCache.txt
+	cmake --build $(CHECK_BUILD) -j$(JOBS)
+	$(MAKE) --no-print-directory unit e2e
+
+unit:
+	cd $(CHECK_BUILD) && ctest --output-on-failure -j$(JOBS)
+
+e2e:
+	TTALLOC_BUILD=$(abspath $(CHECK_BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+bench:
+	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DTTALLOC_TESTS=OFF >/dev/null
+	cmake --build $(BENCH_BUILD) -j$(JOBS)
+	sh bench/run.sh $(BENCH_BUILD)
+
+install: build
+	cmake --install $(BUILD)
+
+demo: deps build
+	sh scripts/demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(CHECK_BUILD) $(BENCH_BUILD)

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Install the Debian packages tt-alloc needs to build, test and run its demo,
+# when any is missing. Safe to run again; asks apt only when something lacks.
+# docs/DEPENDENCIES.md says why each package is here.
+set -eu
+
+PACKAGES="build-essential cmake pkg-config libcmocka-dev libncurses-dev libsystemd-dev
+libmicrohttpd-dev python3 python3-pytest tmux procps"
+
+missing=""
+for pkg in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $pkg"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing$missing"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -qq --no-install-recommends $missing
