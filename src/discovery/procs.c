@@ -1,0 +1,340 @@
+/*
+ * procs.c - who holds which device (tt-kmd's pids files, or a scan of
+ * /proc/<pid>/fd on drivers without them) and the facts about a process
+ * from the real /proc. See procs.h.
+ */
+#include "procs.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sysfs.h"
+
+#define PROCS_FILE_MAX (1u << 20)   /* a pids file or cmdline longer than this is cut */
+#define PROCS_PIDS_PER_DEVICE 4096  /* distinct holders kept per device */
+
+/* Read a whole (small) file into a malloc'd NUL-terminated buffer. */
+static int procs_slurp(const char *path, char **out, size_t *len_out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -EINVAL;
+    }
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL) {
+        close(fd);
+        return -ENOMEM;
+    }
+    for (;;) {
+        if (len + 1 == cap) {
+            if (cap >= PROCS_FILE_MAX)
+                break;
+            char *bigger = realloc(buf, cap * 2);
+            if (bigger == NULL) {
+                free(buf);
+                close(fd);
+                return -ENOMEM;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, buf + len, cap - 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int err = errno;
+            free(buf);
+            close(fd);
+            return -err;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    buf[len] = '\0';
+    *out = buf;
+    *len_out = len;
+    return 0;
+}
+
+size_t procs_parse_pids(const char *text, size_t len, pid_t *pids, size_t count, size_t cap)
+{
+    size_t start = 0;
+    while (start < len) {
+        size_t end = start;
+        while (end < len && text[end] != '\n')
+            end++;
+        int64_t pid = sysfs_parse_int(text + start, end - start, 1, INT32_MAX);
+        if (pid != SYSFS_UNKNOWN) {
+            size_t i = 0;
+            while (i < count && pids[i] != (pid_t)pid)
+                i++;
+            if (i == count && count < cap)
+                pids[count++] = (pid_t)pid;
+        }
+        start = end + 1;
+    }
+    return count;
+}
+
+struct procs_list {
+    struct procs_holder *items;
+    size_t n, cap;
+};
+
+static int procs_add(struct procs_list *list, pid_t pid, int device, int from_pids)
+{
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 64;
+        struct procs_holder *bigger = realloc(list->items, cap * sizeof(*bigger));
+        if (bigger == NULL)
+            return -ENOMEM;
+        list->items = bigger;
+        list->cap = cap;
+    }
+    list->items[list->n++] = (struct procs_holder){pid, device, from_pids};
+    return 0;
+}
+
+static int procs_cmp(const void *a, const void *b)
+{
+    const struct procs_holder *x = a, *y = b;
+    if (x->pid != y->pid)
+        return (x->pid > y->pid) - (x->pid < y->pid);
+    return (x->device > y->device) - (x->device < y->device);
+}
+
+static int procs_alive(pid_t pid)
+{
+    char path[32];
+    snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+    return access(path, F_OK) == 0;
+}
+
+/* Read device `index`'s pids file. Returns 0, or a negative errno when the
+ * file is missing or unreadable (then the caller falls back to the fd scan). */
+static int procs_read_pids_file(const char *root, int index, struct procs_list *list)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/proc/driver/tenstorrent/%d/pids", root, index);
+    char *text;
+    size_t len;
+    int rc = procs_slurp(path, &text, &len);
+    if (rc < 0)
+        return rc;
+    pid_t *pids = malloc(PROCS_PIDS_PER_DEVICE * sizeof(*pids));
+    if (pids == NULL) {
+        free(text);
+        return -ENOMEM;
+    }
+    size_t n = procs_parse_pids(text, len, pids, 0, PROCS_PIDS_PER_DEVICE);
+    free(text);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = procs_add(list, pids[i], index, 1);
+    free(pids);
+    return rc == -ENOMEM ? rc : 0;
+}
+
+static int procs_wanted(const int *want, size_t n_want, int ordinal)
+{
+    for (size_t i = 0; i < n_want; i++) {
+        if (want[i] == ordinal)
+            return 1;
+    }
+    return 0;
+}
+
+/* Scan every /proc/<pid>/fd for links into <node_dir> ("<real sysroot>/dev/
+ * tenstorrent/"), keeping those to ordinals in want[]. Processes we may not
+ * inspect are skipped silently (the scan is complete only as root). */
+static int procs_fd_scan_dir(const char *node_dir, const int *want, size_t n_want,
+                         struct procs_list *list)
+{
+    DIR *proc = opendir("/proc");
+    if (proc == NULL)
+        return -errno;
+    size_t dlen = strlen(node_dir);
+    struct dirent *pent;
+    int rc = 0;
+    while (rc == 0 && (pent = readdir(proc)) != NULL) {
+        int64_t pid = sysfs_parse_int(pent->d_name, strlen(pent->d_name), 1, INT32_MAX);
+        if (pid == SYSFS_UNKNOWN || !isdigit((unsigned char)pent->d_name[0]))
+            continue;
+        char fddir[64];
+        snprintf(fddir, sizeof(fddir), "/proc/%d/fd", (int)pid);
+        DIR *fds = opendir(fddir);
+        if (fds == NULL)
+            continue;
+        struct dirent *fent;
+        while (rc == 0 && (fent = readdir(fds)) != NULL) {
+            if (fent->d_name[0] == '.')
+                continue;
+            char link[352], target[PATH_MAX];
+            snprintf(link, sizeof(link), "%s/%s", fddir, fent->d_name);
+            ssize_t len = readlink(link, target, sizeof(target) - 1);
+            if (len <= (ssize_t)dlen)
+                continue;
+            target[len] = '\0';
+            if (memcmp(target, node_dir, dlen) != 0)
+                continue;
+            const char *tail = target + dlen;
+            int64_t ord = sysfs_parse_int(tail, strlen(tail), 0, INT_MAX);
+            if (ord == SYSFS_UNKNOWN || !isdigit((unsigned char)tail[0]) ||
+                !procs_wanted(want, n_want, (int)ord))
+                continue;
+            rc = procs_add(list, (pid_t)pid, (int)ord, 0);
+        }
+        closedir(fds);
+    }
+    closedir(proc);
+    return rc;
+}
+
+static int procs_fd_scan_into(const char *sysroot, const int *want, size_t n_want,
+                              struct procs_list *list)
+{
+    /* fd links are canonical paths: resolve the sysroot the same way */
+    const char *root = sysfs_sysroot(sysroot);
+    char real_root[PATH_MAX] = "";
+    if (root[0] != '\0' && realpath(root, real_root) == NULL)
+        snprintf(real_root, sizeof(real_root), "%s", root);
+    if (strcmp(real_root, "/") == 0)
+        real_root[0] = '\0';
+    char node_dir[PATH_MAX + 32];
+    snprintf(node_dir, sizeof(node_dir), "%s/dev/tenstorrent/", real_root);
+    return procs_fd_scan_dir(node_dir, want, n_want, list);
+}
+
+int procs_fd_scan(const char *sysroot, const int *want, size_t n_want,
+                  struct procs_holder **out, size_t *n)
+{
+    struct procs_list list = {0};
+    int rc = procs_fd_scan_into(sysroot, want, n_want, &list);
+    if (rc < 0) {
+        free(list.items);
+        return rc;
+    }
+    *out = list.items;
+    *n = list.n;
+    return 0;
+}
+
+int procs_scan(const char *sysroot, const int *indexes, size_t n_indexes, pid_t exclude_pid,
+               struct procs_holder **out, size_t *n_out, int *used_fd_scan)
+{
+    const char *root = sysfs_sysroot(sysroot);
+    struct procs_list list = {0};
+    int *need_scan = calloc(n_indexes ? n_indexes : 1, sizeof(*need_scan));
+    size_t n_scan = 0;
+    int rc = 0;
+    *out = NULL;
+    *n_out = 0;
+    *used_fd_scan = 0;
+    if (need_scan == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < n_indexes && rc != -ENOMEM; i++) {
+        rc = procs_read_pids_file(root, indexes[i], &list);
+        if (rc < 0 && rc != -ENOMEM)
+            need_scan[n_scan++] = indexes[i];
+    }
+    if (rc != -ENOMEM && n_scan > 0) {
+        *used_fd_scan = 1;
+        rc = procs_fd_scan_into(sysroot, need_scan, n_scan, &list);
+    }
+    free(need_scan);
+    if (rc == -ENOMEM) {
+        free(list.items);
+        return rc;
+    }
+
+    if (list.n > 0)
+        qsort(list.items, list.n, sizeof(*list.items), procs_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < list.n; i++) {
+        struct procs_holder *h = &list.items[i];
+        if (h->pid == exclude_pid)
+            continue;
+        if (k > 0 && list.items[k - 1].pid == h->pid && list.items[k - 1].device == h->device) {
+            list.items[k - 1].from_pids |= h->from_pids;
+            continue;
+        }
+        if (!procs_alive(h->pid))
+            continue;
+        list.items[k++] = *h;
+    }
+    list.n = k;
+    *out = list.items;
+    *n_out = list.n;
+    return 0;
+}
+
+int procs_info_read(pid_t pid, struct procs_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->pid = pid;
+    info->uid = (uid_t)-1;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -ESRCH;
+    info->uid = st.st_uid;
+
+    char *text;
+    size_t len;
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+    if (procs_slurp(path, &text, &len) == 0) {
+        while (len > 0 && text[len - 1] == '\n')
+            len--;
+        if (len >= sizeof(info->name))
+            len = sizeof(info->name) - 1;
+        memcpy(info->name, text, len);
+        info->name[len] = '\0';
+        free(text);
+    }
+
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    if (procs_slurp(path, &text, &len) == 0) {
+        while (len > 0 && text[len - 1] == '\0')
+            len--;
+        for (size_t i = 0; i < len; i++) {
+            if (text[i] == '\0')
+                text[i] = ' ';
+        }
+        text[len] = '\0';
+        info->cmdline = text;
+    } else {
+        info->cmdline = strdup("");
+        if (info->cmdline == NULL)
+            return -ENOMEM;
+    }
+
+    struct passwd pw, *found = NULL;
+    char pwbuf[4096];
+    if (getpwuid_r(info->uid, &pw, pwbuf, sizeof(pwbuf), &found) == 0 && found != NULL)
+        snprintf(info->user, sizeof(info->user), "%s", found->pw_name);
+    else
+        snprintf(info->user, sizeof(info->user), "%u", (unsigned)info->uid);
+    return 0;
+}
+
+void procs_info_free(struct procs_info *info)
+{
+    free(info->cmdline);
+    info->cmdline = NULL;
+}

@@ -1,0 +1,308 @@
+/*
+ * smi_model.c - build tt-smi's device/process model from discovery and the
+ * server's snapshot (see smi_model.h).
+ */
+#include "smi_model.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "boards.h"
+#include "procs.h"
+
+static int smi_add_int(int **items, size_t *n, int value)
+{
+    size_t i = 0;
+    while (i < *n && (*items)[i] < value)
+        i++;
+    if (i < *n && (*items)[i] == value)
+        return 0;
+    int *bigger = realloc(*items, (*n + 1) * sizeof(**items));
+    if (bigger == NULL)
+        return -ENOMEM;
+    memmove(bigger + i + 1, bigger + i, (*n - i) * sizeof(*bigger));
+    bigger[i] = value;
+    *items = bigger;
+    (*n)++;
+    return 0;
+}
+
+/* The process with `pid`, added (from the real /proc, or with `fallback_name`
+ * when it is gone) if missing. Keeps processes ascending by pid. */
+static struct smi_process *smi_model_process(struct smi_model *m, pid_t pid,
+                                             const char *fallback_name, uid_t fallback_uid)
+{
+    size_t i = 0;
+    while (i < m->n_processes && m->processes[i].pid < pid)
+        i++;
+    if (i < m->n_processes && m->processes[i].pid == pid)
+        return &m->processes[i];
+    struct smi_process *bigger =
+        realloc(m->processes, (m->n_processes + 1) * sizeof(*m->processes));
+    if (bigger == NULL)
+        return NULL;
+    m->processes = bigger;
+    memmove(&bigger[i + 1], &bigger[i], (m->n_processes - i) * sizeof(*bigger));
+    m->n_processes++;
+    struct smi_process *p = &bigger[i];
+    memset(p, 0, sizeof(*p));
+    p->pid = pid;
+    struct procs_info info;
+    if (procs_info_read(pid, &info) == 0) {
+        p->uid = info.uid;
+        snprintf(p->name, sizeof(p->name), "%s", info.name);
+        snprintf(p->user, sizeof(p->user), "%s", info.user);
+        p->cmdline = info.cmdline;
+    } else {
+        procs_info_free(&info);
+        p->uid = fallback_uid;
+        snprintf(p->name, sizeof(p->name), "%s", fallback_name ? fallback_name : "");
+        snprintf(p->user, sizeof(p->user), "%u", (unsigned)fallback_uid);
+        p->cmdline = strdup("");
+    }
+    return p;
+}
+
+int smi_model_load(struct smi_model *m, const char *sysroot, pid_t self)
+{
+    memset(m, 0, sizeof(*m));
+    const char *test_host = getenv("TTSMI_TEST_HOSTNAME");
+    if (test_host != NULL)
+        snprintf(m->hostname, sizeof(m->hostname), "%s", test_host);
+    else if (gethostname(m->hostname, sizeof(m->hostname) - 1) < 0)
+        m->hostname[0] = '\0';
+    const char *test_time = getenv("TTSMI_TEST_TIME");
+    int64_t fixed = test_time ? sysfs_parse_int(test_time, strlen(test_time), 0, INT32_MAX)
+                              : SYSFS_UNKNOWN;
+    m->time = fixed != SYSFS_UNKNOWN ? fixed : (int64_t)time(NULL);
+    sysfs_driver_version(sysroot, m->driver_version, sizeof(m->driver_version));
+
+    struct sysfs_device *devs;
+    size_t n;
+    int rc = sysfs_scan(sysroot, &devs, &n);
+    if (rc < 0)
+        return rc;
+    m->devices = calloc(n ? n : 1, sizeof(*m->devices));
+    if (m->devices == NULL) {
+        free(devs);
+        return -ENOMEM;
+    }
+    int *indexes = calloc(n ? n : 1, sizeof(*indexes));
+    if (indexes == NULL) {
+        free(devs);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        m->devices[i].sys = devs[i];
+        m->devices[i].selected = 1;
+        boards_capacity(devs[i].card_type, m->devices[i].total);
+        indexes[i] = devs[i].index;
+    }
+    m->n_devices = n;
+    free(devs);
+
+    struct procs_holder *holders;
+    size_t n_holders;
+    rc = procs_scan(sysroot, indexes, n, self, &holders, &n_holders, &m->used_fd_scan);
+    free(indexes);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n_holders && rc == 0; i++) {
+        m->used_pids_files |= holders[i].from_pids;
+        struct smi_process *p = smi_model_process(m, holders[i].pid, NULL, (uid_t)-1);
+        rc = p ? smi_add_int(&p->devices, &p->n_devices, holders[i].device) : -ENOMEM;
+    }
+    if (n > 0 && !m->used_fd_scan)
+        m->used_pids_files = 1;
+    free(holders);
+    return rc;
+}
+
+/* The tt-kmd ordinal a snapshot device stands for, or -1. A described
+ * device with a serial matches the sysfs device with that serial; otherwise
+ * the TT-Metal device id is taken to be the ordinal. */
+static int smi_model_map_device(const struct smi_model *m, const struct ttalloc_device_stats *d)
+{
+    if ((d->flags & TTALLOC_DEVICE_DESCRIBED) && d->board_serial != 0) {
+        char serial[20];
+        snprintf(serial, sizeof(serial), "%016llX", (unsigned long long)d->board_serial);
+        for (size_t i = 0; i < m->n_devices; i++) {
+            if (strcmp(m->devices[i].sys.serial, serial) == 0)
+                return m->devices[i].sys.index;
+        }
+        return -1;
+    }
+    if (d->flags & TTALLOC_DEVICE_REMOTE)
+        return -1;
+    for (size_t i = 0; i < m->n_devices; i++) {
+        if ((uint32_t)m->devices[i].sys.index == d->device)
+            return m->devices[i].sys.index;
+    }
+    return -1;
+}
+
+static int smi_model_map_id(const struct smi_model *m, const struct ttalloc_snapshot *snap,
+                            uint32_t device)
+{
+    for (size_t i = 0; i < snap->n_devices; i++) {
+        if (snap->devices[i].device == device)
+            return smi_model_map_device(m, &snap->devices[i]);
+    }
+    struct ttalloc_device_stats plain = {.device = device};
+    return smi_model_map_device(m, &plain);
+}
+
+int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot *snap,
+                             pid_t self)
+{
+    m->server = 1;
+    for (size_t i = 0; i < m->n_devices; i++) {
+        m->devices[i].used_known = 1;
+        memset(m->devices[i].used, 0, sizeof(m->devices[i].used));
+    }
+    for (size_t i = 0; i < snap->n_devices; i++) {
+        const struct ttalloc_device_stats *d = &snap->devices[i];
+        struct smi_device *dev = smi_model_device(m, smi_model_map_device(m, d));
+        if (dev == NULL)
+            continue;   /* remote chips and ids without a node are not shown */
+        for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
+            dev->used[t] += d->used[t];
+            if (d->total[t] != 0)
+                dev->total[t] = d->total[t];   /* the app's description wins */
+        }
+    }
+    for (size_t i = 0; i < snap->n_usage; i++) {
+        const struct ttalloc_usage *u = &snap->usage[i];
+        int ordinal = smi_model_map_id(m, snap, u->device);
+        if (ordinal < 0 || u->pid == self)
+            continue;
+        const char *name = NULL;
+        uid_t uid = (uid_t)-1;
+        for (size_t k = 0; k < snap->n_processes; k++) {
+            if (snap->processes[k].pid == u->pid) {
+                name = snap->processes[k].name;
+                uid = snap->processes[k].uid;
+            }
+        }
+        struct smi_process *p = smi_model_process(m, u->pid, name, uid);
+        if (p == NULL || smi_add_int(&p->devices, &p->n_devices, ordinal) < 0)
+            return -ENOMEM;
+        p->tracked = 1;
+        size_t k = 0;
+        while (k < p->n_usage && p->usage[k].device < ordinal)
+            k++;
+        if (k == p->n_usage || p->usage[k].device != ordinal) {
+            struct smi_usage *bigger = realloc(p->usage, (p->n_usage + 1) * sizeof(*bigger));
+            if (bigger == NULL)
+                return -ENOMEM;
+            memmove(&bigger[k + 1], &bigger[k], (p->n_usage - k) * sizeof(*bigger));
+            memset(&bigger[k], 0, sizeof(*bigger));
+            bigger[k].device = ordinal;
+            p->usage = bigger;
+            p->n_usage++;
+        }
+        for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
+            p->usage[k].bytes[t] += u->bytes[t];
+    }
+    /* Processes the server tracks but that hold no device yet still count. */
+    for (size_t k = 0; k < snap->n_processes; k++) {
+        for (size_t i = 0; i < m->n_processes; i++) {
+            if (m->processes[i].pid == snap->processes[k].pid)
+                m->processes[i].tracked = 1;
+        }
+    }
+    return 0;
+}
+
+struct smi_device *smi_model_device(struct smi_model *m, int index)
+{
+    for (size_t i = 0; i < m->n_devices; i++) {
+        if (m->devices[i].sys.index == index)
+            return &m->devices[i];
+    }
+    return NULL;
+}
+
+/* Does item (not NUL-terminated) name device d? */
+static int smi_model_matches(const struct smi_device *d, const char *item, size_t len)
+{
+    int64_t idx = sysfs_parse_int(item, len, 0, INT32_MAX);
+    if (idx != SYSFS_UNKNOWN && isdigit((unsigned char)item[0]))
+        return idx == d->sys.index;
+    const char *bus = d->sys.bus_id;
+    size_t blen = strlen(bus);
+    if (blen > 0 && len == blen && strncasecmp(item, bus, len) == 0)
+        return 1;
+    /* "01:00.0" without the domain */
+    if (blen > 5 && len == blen - 5 && strncasecmp(item, bus + 5, len) == 0)
+        return 1;
+    size_t slen = strlen(d->sys.serial);
+    return slen > 0 && len == slen && strncasecmp(item, d->sys.serial, len) == 0;
+}
+
+int smi_model_select(struct smi_model *m, const char *list, const char **bad, size_t *bad_len)
+{
+    if (list == NULL)
+        return 0;
+    for (size_t i = 0; i < m->n_devices; i++)
+        m->devices[i].selected = 0;
+    const char *p = list;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        *bad = p;
+        *bad_len = len;
+        if (len == 0)
+            return -EINVAL;
+        int found = 0;
+        for (size_t i = 0; i < m->n_devices; i++) {
+            if (smi_model_matches(&m->devices[i], p, len)) {
+                m->devices[i].selected = 1;
+                found = 1;
+            }
+        }
+        if (!found)
+            return -ENODEV;
+        if (end == NULL)
+            return 0;
+        p = end + 1;
+    }
+}
+
+int smi_model_process_selected(const struct smi_model *m, const struct smi_process *p)
+{
+    for (size_t i = 0; i < p->n_devices; i++) {
+        for (size_t k = 0; k < m->n_devices; k++) {
+            if (m->devices[k].sys.index == p->devices[i] && m->devices[k].selected)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+const struct smi_usage *smi_model_usage(const struct smi_process *p, int device)
+{
+    for (size_t i = 0; i < p->n_usage; i++) {
+        if (p->usage[i].device == device)
+            return &p->usage[i];
+    }
+    return NULL;
+}
+
+void smi_model_free(struct smi_model *m)
+{
+    for (size_t i = 0; i < m->n_processes; i++) {
+        free(m->processes[i].cmdline);
+        free(m->processes[i].devices);
+        free(m->processes[i].usage);
+    }
+    free(m->processes);
+    free(m->devices);
+    memset(m, 0, sizeof(*m));
+}

@@ -1,0 +1,84 @@
+/*
+ * smi_model.h - what tt-smi shows: devices (sysfs, telemetry, capacity),
+ * the processes holding them, and, when a server answers, memory per device
+ * and per process. Built in three steps: smi_model_load (discovery, no
+ * server needed), smi_model_merge_snapshot (the server's figures), then
+ * smi_model_select (-i). Every output module only reads the model.
+ */
+#ifndef TTALLOC_SMI_MODEL_H
+#define TTALLOC_SMI_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sysfs.h"
+#include "ttalloc.h"
+
+struct smi_device {
+    struct sysfs_device sys;
+    int used_known;                         /* 1 when a server gave used[] */
+    uint64_t used[TTALLOC_NUM_TYPES];
+    uint64_t total[TTALLOC_NUM_TYPES];      /* 0 = unknown */
+    int selected;
+};
+
+struct smi_usage {
+    int device;                             /* tt-kmd ordinal */
+    uint64_t bytes[TTALLOC_NUM_TYPES];
+};
+
+struct smi_process {
+    pid_t pid;
+    uid_t uid;
+    char name[64];
+    char user[64];
+    char *cmdline;
+    int tracked;                            /* the server knows it */
+    int *devices;                           /* ordinals it holds or uses, ascending */
+    size_t n_devices;
+    struct smi_usage *usage;                /* from the server, ascending device */
+    size_t n_usage;
+};
+
+struct smi_model {
+    char driver_version[64];                /* "" = unknown */
+    char hostname[256];
+    int64_t time;                           /* seconds since the epoch */
+    int server;                             /* a server answered */
+    char socket[128];                       /* its path, or the one tried */
+    int used_pids_files;
+    int used_fd_scan;
+    struct smi_device *devices;             /* ascending index */
+    size_t n_devices;
+    struct smi_process *processes;          /* ascending pid */
+    size_t n_processes;
+};
+
+/* Discovery: devices, telemetry, board capacity, holders (leaving out
+ * `self`). Returns 0, -ENOENT (no driver), -ENOMEM. TTSMI_TEST_HOSTNAME and
+ * TTSMI_TEST_TIME (seconds) fix the varying header fields for golden tests. */
+int smi_model_load(struct smi_model *m, const char *sysroot, pid_t self);
+
+/* Merge a server snapshot: memory per device (a described device with a
+ * serial matches by serial, else TT-Metal device id = ordinal) and per
+ * process; tracked processes are added when discovery did not see them.
+ * Returns 0 or -ENOMEM. */
+int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot *snap,
+                             pid_t self);
+
+/* Mark the devices named in `list` (comma-separated index, bus id or
+ * serial; NULL = all) as selected. Returns 0, -EINVAL for an empty item, or
+ * -ENODEV naming the first item that matches nothing in *bad. */
+int smi_model_select(struct smi_model *m, const char *list, const char **bad, size_t *bad_len);
+
+/* The device with ordinal `index`, or NULL. */
+struct smi_device *smi_model_device(struct smi_model *m, int index);
+/* Does process p use or hold a selected device? */
+int smi_model_process_selected(const struct smi_model *m, const struct smi_process *p);
+/* p's usage of `device`, or NULL if the server reported none. */
+const struct smi_usage *smi_model_usage(const struct smi_process *p, int device);
+
+void smi_model_free(struct smi_model *m);
+
+#endif /* TTALLOC_SMI_MODEL_H */

@@ -1,0 +1,240 @@
+/*
+ * smi_table.c - the human outputs of tt-smi (see smi_table.h). Unknown
+ * values print as N/A. Every line of the table fits 80 columns.
+ */
+#include "smi_table.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define SMI_RULE "=============================================================================="
+#define SMI_THIN "------------------------------------------------------------------------------"
+
+static void smi_table_time(int64_t t, char *out, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (localtime_r(&tt, &tm) == NULL || strftime(out, cap, "%a %b %e %H:%M:%S %Y", &tm) == 0)
+        snprintf(out, cap, "N/A");
+}
+
+/* "12.0G/12.0G" (used/total), N/A for an unknown half. */
+static void smi_table_mem(const struct smi_device *d, int type, char *out, size_t cap)
+{
+    char used[16] = "N/A", total[16] = "N/A";
+    if (d->used_known)
+        smi_fmt_bytes(d->used[type], used, sizeof(used));
+    if (d->total[type] != 0)
+        smi_fmt_bytes(d->total[type], total, sizeof(total));
+    snprintf(out, cap, "%s/%s", used, total);
+}
+
+static void smi_table_watts(int64_t uw, char *out, size_t cap)
+{
+    if (uw == SYSFS_UNKNOWN)
+        snprintf(out, cap, "N/A");
+    else
+        snprintf(out, cap, "%lldW", (long long)((uw + 500000) / 1000000));
+}
+
+void smi_table_render(const struct smi_model *m, int colour, struct smi_buf *out)
+{
+    const char *bold = colour ? "\033[1m" : "", *red = colour ? "\033[31m" : "",
+               *reset = colour ? "\033[0m" : "";
+    char when[64];
+    smi_table_time(m->time, when, sizeof(when));
+    smi_buf_printf(out, "%s%-28.28s %-24.24s Driver: %.16s%s\n", bold, when, m->hostname,
+                   m->driver_version[0] ? m->driver_version : "N/A", reset);
+    smi_buf_printf(out, "%s\n", SMI_RULE);
+    smi_buf_printf(out, "%s%3s %-9s %-12s %6s %11s %7s %12s %12s%s\n", bold, "ID", "Board",
+                   "Bus Id", "Temp", "Power/Limit", "AICLK", "DRAM Use/Tot", "L1 Use/Tot", reset);
+    smi_buf_printf(out, "%s\n", SMI_THIN);
+    size_t shown = 0;
+    for (size_t i = 0; i < m->n_devices; i++) {
+        const struct smi_device *d = &m->devices[i];
+        if (!d->selected)
+            continue;
+        shown++;
+        const struct sysfs_device *s = &d->sys;
+        char temp[32] = "N/A", power[32], limit[32], clk[32] = "N/A", dram[48], l1[48];
+        int hot = 0;
+        if (s->temp_mc != SYSFS_UNKNOWN) {
+            snprintf(temp, sizeof(temp), "%.1fC", (double)s->temp_mc / 1000.0);
+            hot = s->temp_max_mc != SYSFS_UNKNOWN && s->temp_mc >= s->temp_max_mc - 10000;
+        }
+        smi_table_watts(s->power_uw, power, sizeof(power));
+        smi_table_watts(s->power_max_uw, limit, sizeof(limit));
+        if (s->aiclk_mhz != SYSFS_UNKNOWN)
+            snprintf(clk, sizeof(clk), "%lldMHz", (long long)s->aiclk_mhz);
+        smi_table_mem(d, TTALLOC_DRAM, dram, sizeof(dram));
+        smi_table_mem(d, TTALLOC_L1, l1, sizeof(l1));
+        char pl[72];
+        snprintf(pl, sizeof(pl), "%s/%s", power, limit);
+        smi_buf_printf(out, "%3d %-9.9s %-12.12s %s%6s%s %11s %7s %12s %12s\n", s->index,
+                       s->card_type[0] ? s->card_type : "N/A", s->bus_id[0] ? s->bus_id : "N/A",
+                       hot ? red : "", temp, hot ? reset : "", pl, clk, dram, l1);
+    }
+    if (shown == 0)
+        smi_buf_printf(out, "  No devices.\n");
+    smi_buf_printf(out, "%s\n", SMI_RULE);
+    smi_buf_printf(out, "%sProcesses:%s\n", bold, reset);
+    smi_buf_printf(out, "%s%4s %8s %-10s %-22s %10s %8s%s\n", bold, "Dev", "PID", "User", "Name",
+                   "DRAM", "L1", reset);
+    smi_buf_printf(out, "%s\n", SMI_THIN);
+    size_t rows = 0;
+    for (size_t i = 0; i < m->n_processes; i++) {
+        const struct smi_process *p = &m->processes[i];
+        for (size_t k = 0; k < p->n_devices; k++) {
+            const struct smi_device *d = NULL;
+            for (size_t j = 0; j < m->n_devices; j++) {
+                if (m->devices[j].sys.index == p->devices[k])
+                    d = &m->devices[j];
+            }
+            if (d == NULL || !d->selected)
+                continue;
+            const struct smi_usage *u = smi_model_usage(p, p->devices[k]);
+            char dram[16] = "N/A", l1[16] = "N/A";
+            if (u != NULL) {
+                smi_fmt_bytes(u->bytes[TTALLOC_DRAM], dram, sizeof(dram));
+                smi_fmt_bytes(u->bytes[TTALLOC_L1], l1, sizeof(l1));
+            } else if (m->server && p->tracked) {
+                smi_fmt_bytes(0, dram, sizeof(dram));
+                smi_fmt_bytes(0, l1, sizeof(l1));
+            }
+            smi_buf_printf(out, "%4d %8d %-10.10s %-22.22s %10s %8s\n", p->devices[k],
+                           (int)p->pid, p->user, p->name, dram, l1);
+            rows++;
+        }
+    }
+    if (rows == 0)
+        smi_buf_printf(out, "  No processes hold a device.\n");
+    smi_buf_printf(out, "%s\n", SMI_RULE);
+    if (!m->server)
+        smi_buf_printf(out, "Memory: unknown, no tt-alloc-server answered (start tt-alloc-server;\n"
+                            "apps report through libttalloc).\n");
+}
+
+static void smi_q_str(struct smi_buf *out, int indent, const char *key, const char *value)
+{
+    smi_buf_printf(out, "%*s%-*s: %s\n", indent, "", 30 - indent, key,
+                   value && value[0] ? value : "N/A");
+}
+
+static void smi_q_num(struct smi_buf *out, int indent, const char *key, int64_t value,
+                      int digits, const char *unit)
+{
+    char text[48];
+    if (value == SYSFS_UNKNOWN) {
+        smi_q_str(out, indent, key, NULL);
+        return;
+    }
+    if (digits == 0)
+        snprintf(text, sizeof(text), "%lld %s", (long long)value, unit);
+    else {
+        smi_fmt_fixed(value, digits, text, sizeof(text) - 8);
+        strncat(text, " ", sizeof(text) - strlen(text) - 1);
+        strncat(text, unit, sizeof(text) - strlen(text) - 1);
+    }
+    smi_q_str(out, indent, key, text);
+}
+
+static void smi_q_bytes(struct smi_buf *out, int indent, const char *key, int known,
+                        uint64_t bytes)
+{
+    char text[48];
+    if (!known) {
+        smi_q_str(out, indent, key, NULL);
+        return;
+    }
+    snprintf(text, sizeof(text), "%llu MiB (%llu B)", (unsigned long long)(bytes >> 20),
+             (unsigned long long)bytes);
+    smi_q_str(out, indent, key, text);
+}
+
+void smi_table_render_query(const struct smi_model *m, struct smi_buf *out)
+{
+    static const char *type_names[TTALLOC_NUM_TYPES] = {"DRAM", "L1", "System Memory",
+                                                        "L1 Small", "Trace", "CB"};
+    char when[64];
+    smi_table_time(m->time, when, sizeof(when));
+    smi_buf_printf(out, "==============TT-SMI LOG==============\n\n");
+    smi_q_str(out, 0, "Timestamp", when);
+    smi_q_str(out, 0, "Hostname", m->hostname);
+    smi_q_str(out, 0, "Driver Version", m->driver_version);
+    smi_q_str(out, 0, "Tracking Server", m->server ? m->socket : "not running");
+    size_t n_sel = 0;
+    for (size_t i = 0; i < m->n_devices; i++)
+        n_sel += m->devices[i].selected != 0;
+    smi_q_num(out, 0, "Attached Devices", (int64_t)n_sel, 0, "");
+    for (size_t i = 0; i < m->n_devices; i++) {
+        const struct smi_device *d = &m->devices[i];
+        const struct sysfs_device *s = &d->sys;
+        if (!d->selected)
+            continue;
+        smi_buf_printf(out, "\nDevice %d\n", s->index);
+        smi_q_str(out, 4, "Board Type", s->card_type);
+        smi_q_str(out, 4, "Architecture", s->arch);
+        smi_q_str(out, 4, "Bus Id", s->bus_id);
+        smi_q_str(out, 4, "Serial", s->serial);
+        smi_q_str(out, 4, "ASIC Id", s->asic_id);
+        smi_buf_printf(out, "    Firmware\n");
+        smi_q_str(out, 8, "Bundle", s->fw_bundle_ver);
+        smi_q_str(out, 8, "ARC", s->arc_fw_ver);
+        smi_q_str(out, 8, "Ethernet", s->eth_fw_ver);
+        smi_q_str(out, 8, "M3 App", s->m3app_fw_ver);
+        smi_q_str(out, 8, "M3 Bootloader", s->m3bl_fw_ver);
+        smi_q_str(out, 8, "ttflash", s->ttflash_ver);
+        smi_buf_printf(out, "    Clocks\n");
+        smi_q_num(out, 8, "AICLK", s->aiclk_mhz, 0, "MHz");
+        smi_q_num(out, 8, "AXICLK", s->axiclk_mhz, 0, "MHz");
+        smi_q_num(out, 8, "ARCCLK", s->arcclk_mhz, 0, "MHz");
+        smi_buf_printf(out, "    Telemetry\n");
+        smi_q_num(out, 8, "Temperature", s->temp_mc, 3, "C");
+        smi_q_num(out, 8, "Temperature Max", s->temp_max_mc, 3, "C");
+        smi_q_num(out, 8, "Power Draw", s->power_uw, 6, "W");
+        smi_q_num(out, 8, "Power Limit", s->power_max_uw, 6, "W");
+        smi_q_num(out, 8, "Core Voltage", s->vcore_mv, 3, "V");
+        smi_q_num(out, 8, "Core Voltage Max", s->vcore_max_mv, 3, "V");
+        smi_q_num(out, 8, "Current", s->current_ma, 3, "A");
+        smi_q_num(out, 8, "Current Max", s->current_max_ma, 3, "A");
+        smi_q_num(out, 8, "Fan Speed", s->fan_rpm, 0, "RPM");
+        smi_q_num(out, 8, "Heartbeat", s->heartbeat, 0, "");
+        smi_q_num(out, 8, "Thermal Trips", s->therm_trip_count, 0, "");
+        smi_buf_printf(out, "    Memory\n");
+        for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
+            if (t == TTALLOC_SYSTEM_MEMORY)
+                continue;
+            smi_buf_printf(out, "        %s\n", type_names[t]);
+            smi_q_bytes(out, 12, "Total", d->total[t] != 0, d->total[t]);
+            smi_q_bytes(out, 12, "Used", d->used_known, d->used[t]);
+            smi_q_bytes(out, 12, "Free", d->used_known && d->total[t] != 0 &&
+                                             d->total[t] >= d->used[t],
+                        d->total[t] - d->used[t]);
+        }
+        smi_buf_printf(out, "    Processes\n");
+        size_t listed = 0;
+        for (size_t k = 0; k < m->n_processes; k++) {
+            const struct smi_process *p = &m->processes[k];
+            int holds = 0;
+            for (size_t j = 0; j < p->n_devices; j++)
+                holds |= p->devices[j] == s->index;
+            if (!holds)
+                continue;
+            listed++;
+            const struct smi_usage *u = smi_model_usage(p, s->index);
+            smi_q_num(out, 8, "Process ID", p->pid, 0, "");
+            smi_q_str(out, 12, "Name", p->name);
+            smi_q_str(out, 12, "User", p->user);
+            smi_q_str(out, 12, "Tracked", p->tracked ? "yes" : "no");
+            for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
+                if (t == TTALLOC_SYSTEM_MEMORY)
+                    continue;
+                int known = u != NULL || (m->server && p->tracked);
+                smi_q_bytes(out, 12, type_names[t], known, u ? u->bytes[t] : 0);
+            }
+        }
+        if (listed == 0)
+            smi_buf_printf(out, "        None\n");
+    }
+}

@@ -1,0 +1,68 @@
+/* test_procs.c - the pids file parser (one line per fd: duplicates merge;
+ * garbage lines skipped) and reading a process's facts from /proc. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "procs.h"
+
+static void test_pids_dedupe(void **state)
+{
+    (void)state;
+    pid_t pids[8];
+    const char *text = "42\n42\n7\n42\n";
+    size_t n = procs_parse_pids(text, strlen(text), pids, 0, 8);
+    assert_int_equal(n, 2);
+    assert_int_equal(pids[0], 42);
+    assert_int_equal(pids[1], 7);
+}
+
+static void test_pids_garbage(void **state)
+{
+    (void)state;
+    pid_t pids[8];
+    const char text[] = "\n0\n-3\nabc\n12x\n99999999999\n 15 \n\xff\x00\x01\n2147483647\n8";
+    size_t n = procs_parse_pids(text, sizeof(text) - 1, pids, 0, 8);
+    assert_int_equal(n, 3);
+    assert_int_equal(pids[0], 15);
+    assert_int_equal(pids[1], 2147483647);
+    assert_int_equal(pids[2], 8);   /* no trailing newline: still counted */
+    assert_int_equal(procs_parse_pids("", 0, pids, 0, 8), 0);
+}
+
+static void test_pids_cap(void **state)
+{
+    (void)state;
+    pid_t pids[2];
+    const char *text = "1\n2\n3\n";
+    assert_int_equal(procs_parse_pids(text, strlen(text), pids, 0, 2), 2);
+}
+
+static void test_info_self(void **state)
+{
+    (void)state;
+    struct procs_info info;
+    assert_int_equal(procs_info_read(getpid(), &info), 0);
+    assert_string_equal(info.name, "test_procs");
+    assert_true(info.uid == getuid());
+    assert_non_null(strstr(info.cmdline, "test_procs"));
+    assert_true(info.user[0] != '\0');
+    procs_info_free(&info);
+    assert_int_equal(procs_info_read(0x7ffffff0, &info), -ESRCH);
+    procs_info_free(&info);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pids_dedupe), cmocka_unit_test(test_pids_garbage),
+        cmocka_unit_test(test_pids_cap), cmocka_unit_test(test_info_self),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
