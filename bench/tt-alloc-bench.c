@@ -269,10 +269,12 @@ static void bench_restart_resync(void)
         ttalloc_record_alloc(device, TTALLOC_DRAM, 0x10000000 + (uint64_t)i * 4096, 4096);
     ttalloc_flush(5000);
 
+    char socket_path[sizeof(server.socket_path)];
+    memcpy(socket_path, server.socket_path, sizeof(socket_path));
     bench_server_stop(&server, SIGKILL);
-    unlink(server.socket_path);
+    unlink(socket_path);
     uint64_t t0 = bench_now_ns();
-    if (bench_server_start(&server, server.socket_path, bench_log) < 0) {
+    if (bench_server_start(&server, socket_path, bench_log) < 0) {
         fprintf(stderr, "tt-alloc-bench: server restart failed\n");
         exit(1);
     }
