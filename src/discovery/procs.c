@@ -283,6 +283,27 @@ int procs_scan(const char *sysroot, const int *indexes, size_t n_indexes, pid_t 
     return 0;
 }
 
+/* The user name of `uid`, or the uid in decimal. The last answer is
+ * remembered: a host's device users are mostly one or two accounts, and each
+ * getpwuid_r parses /etc/passwd (or asks NSS) again. Thread-local, so the
+ * module stays free of shared state. */
+static void procs_user_name(uid_t uid, char *out, size_t cap)
+{
+    static _Thread_local uid_t cached_uid = (uid_t)-1;
+    static _Thread_local char cached_name[64];
+
+    if (uid != cached_uid || cached_name[0] == '\0') {
+        struct passwd pw, *found = NULL;
+        char pwbuf[4096];
+        if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &found) == 0 && found != NULL)
+            snprintf(cached_name, sizeof(cached_name), "%s", found->pw_name);
+        else
+            snprintf(cached_name, sizeof(cached_name), "%u", (unsigned)uid);
+        cached_uid = uid;
+    }
+    snprintf(out, cap, "%s", cached_name);
+}
+
 int procs_info_read(pid_t pid, struct procs_info *info)
 {
     memset(info, 0, sizeof(*info));
@@ -324,12 +345,7 @@ int procs_info_read(pid_t pid, struct procs_info *info)
             return -ENOMEM;
     }
 
-    struct passwd pw, *found = NULL;
-    char pwbuf[4096];
-    if (getpwuid_r(info->uid, &pw, pwbuf, sizeof(pwbuf), &found) == 0 && found != NULL)
-        snprintf(info->user, sizeof(info->user), "%s", found->pw_name);
-    else
-        snprintf(info->user, sizeof(info->user), "%u", (unsigned)info->uid);
+    procs_user_name(info->uid, info->user, sizeof(info->user));
     return 0;
 }
 
