@@ -1,0 +1,720 @@
+/*
+ * sender.c - the background connection thread of libttalloc (see sender.h
+ * and docs/libttalloc.md).
+ *
+ * The loop: wait in poll() on [eventfd, socket]; after a wake-up, wait one
+ * batching window so that many events share a frame and a syscall; then,
+ * when the previous frames have all left, drain every shard into EVENTS
+ * frames (or a full resync after an overflow or a reconnect), and send them
+ * without blocking. A FLUSH request rides behind the drained events and is
+ * answered by FLUSH_ACK. The outbox is only refilled when it is empty, so
+ * the memory held here is bounded by one drain; when the server stops
+ * reading, the shard queues fill, overflow, and a resync catches up later.
+ */
+#include "sender.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sockpath.h"
+
+#define SENDER_BATCH_NS 1000000LL      /* batching window after a wake-up */
+#define SENDER_BACKOFF_MIN_MS 10
+#define SENDER_BACKOFF_MAX_MS 500      /* so a returning server is found within 0.5 s */
+#define SENDER_SNDBUF (1 << 20)
+#define SENDER_KEEP_BYTES (1u << 20)   /* give back buffers larger than this when idle */
+
+struct sender_desc {
+    uint32_t device;
+    struct ttalloc_device_desc desc;
+};
+
+struct sender {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;            /* flush waiters: CLOCK_MONOTONIC */
+    bool cond_ready;
+    struct recorder *rec;
+    bool running;                   /* the thread exists */
+    bool stopping;
+    pthread_t thread;
+    int efd;
+    int fd;                         /* -1: not connected */
+    int debug;
+
+    bool hello_acked;               /* this connection got HELLO_ACK */
+    bool resync_due;                /* a new connection owes the server a resync */
+    bool connect_now;               /* a flush wants an attempt without waiting */
+    bool outage_reported;
+    int backoff_ms;
+    int64_t reconnect_at;           /* monotonic ns */
+    int64_t drain_at;               /* 0: no drain scheduled */
+
+    uint64_t flush_req;             /* highest token asked for */
+    uint64_t flush_sent;            /* highest token sent on this connection */
+    uint64_t flush_acked;           /* highest token the server acknowledged */
+    uint64_t connect_failures;      /* attempts that did not reach a working server */
+    uint64_t stop_token;
+    int64_t stop_deadline;
+
+    char *out;                      /* frames waiting to be sent, back to back */
+    size_t out_head, out_len, out_cap;
+    struct proto_event *spare[RECORDER_SHARDS];
+    struct recorder_events staging;
+    struct sender_desc *descs;
+    size_t n_descs;
+    char label[TTALLOC_LABEL_MAX];
+    char *rxbuf;                    /* PROTO_MAX_FRAME bytes */
+};
+
+static struct sender sender = {
+    .lock = PTHREAD_MUTEX_INITIALIZER,
+    .efd = -1,
+    .fd = -1,
+    .backoff_ms = SENDER_BACKOFF_MIN_MS,
+};
+
+/* 1 while the thread owes a drain: recorders do not wake it again. */
+static atomic_int sender_pending;
+
+static int64_t sender_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void sender_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void sender_debug(const char *fmt, ...)
+{
+    if (!sender.debug)
+        return;
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    fprintf(stderr, "libttalloc[%d]: %s\n", (int)getpid(), line);
+}
+
+void sender_set_debug(int on)
+{
+    sender.debug = on;
+}
+
+static void sender_wake_locked(void)
+{
+    uint64_t one = 1;
+    if (sender.efd >= 0) {
+        ssize_t ignored = write(sender.efd, &one, sizeof(one));
+        (void)ignored;
+    }
+}
+
+void sender_notify(void)
+{
+    if (atomic_load_explicit(&sender_pending, memory_order_relaxed) != 0)
+        return;
+    if (atomic_exchange(&sender_pending, 1) == 0) {
+        uint64_t one = 1;
+        ssize_t ignored = write(sender.efd, &one, sizeof(one));
+        (void)ignored;
+    }
+}
+
+/* ---- the outbox ---- */
+
+static int sender_reserve(size_t more)
+{
+    if (sender.out_len + more <= sender.out_cap)
+        return 0;
+    size_t cap = sender.out_cap ? sender.out_cap : PROTO_MAX_FRAME;
+    while (cap < sender.out_len + more)
+        cap *= 2;
+    char *grown = realloc(sender.out, cap);
+    if (grown == NULL)
+        return -ENOMEM;
+    sender.out = grown;
+    sender.out_cap = cap;
+    return 0;
+}
+
+static int sender_put_frame(enum proto_msg_type type, const void *payload, size_t len)
+{
+    int rc = sender_reserve(sizeof(struct proto_header) + len);
+    if (rc < 0)
+        return rc;
+    char *at = sender.out + sender.out_len;
+    size_t total = proto_put_header(at, type, (uint32_t)len);
+    if (len > 0)
+        memcpy(at + sizeof(struct proto_header), payload, len);
+    sender.out_len += total;
+    return 0;
+}
+
+static int sender_put_events(const struct proto_event *ev, size_t n)
+{
+    const size_t per_frame = proto_records_per_frame(sizeof(*ev));
+    for (size_t i = 0; i < n; i += per_frame) {
+        size_t k = n - i < per_frame ? n - i : per_frame;
+        int rc = sender_put_frame(PROTO_EVENTS, ev + i, k * sizeof(*ev));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void sender_trim_buffers(void)
+{
+    sender.out_head = sender.out_len = 0;
+    if (sender.out_cap > SENDER_KEEP_BYTES) {
+        free(sender.out);
+        sender.out = NULL;
+        sender.out_cap = 0;
+    }
+    if (sender.staging.cap * sizeof(struct proto_event) > SENDER_KEEP_BYTES)
+        recorder_events_free(&sender.staging);
+}
+
+/* ---- the connection ---- */
+
+static void sender_disconnect(const char *why, int err)
+{
+    bool was_working = sender.hello_acked;
+
+    close(sender.fd);
+    sender.fd = -1;
+    sender.hello_acked = false;
+    sender.out_head = sender.out_len = 0;
+    sender.flush_sent = sender.flush_acked;
+    sender.reconnect_at = sender_now() + (int64_t)sender.backoff_ms * 1000000LL;
+    sender.backoff_ms = sender.backoff_ms * 2 > SENDER_BACKOFF_MAX_MS ? SENDER_BACKOFF_MAX_MS
+                                                                      : sender.backoff_ms * 2;
+    if (was_working) {
+        /* A flush in progress deserves a prompt second chance. */
+        if (sender.flush_req > sender.flush_acked)
+            sender.connect_now = true;
+    } else {
+        sender.connect_failures++;
+    }
+    if (!sender.outage_reported) {
+        sender_debug("lost the server (%s%s%s); recording locally and reconnecting", why,
+                     err ? ": " : "", err ? strerror(err) : "");
+        sender.outage_reported = true;
+    }
+    pthread_cond_broadcast(&sender.cond);
+}
+
+/* A non-blocking connect (a stopped server's full backlog must not hang this
+ * thread) with the same peer check as sockpath_connect. */
+static int sender_open(const char *path)
+{
+    if (path[0] == '\0' || strlen(path) >= SOCKPATH_MAX)
+        return -ENAMETOOLONG;
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -errno;
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, path, strlen(path) + 1);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    pid_t pid;
+    uid_t uid;
+    int rc = sockpath_peer(fd, &pid, &uid);
+    if (rc == 0 && uid != 0 && uid != getuid())
+        rc = -EPERM;
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    int sndbuf = SENDER_SNDBUF;
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+    return fd;
+}
+
+static void sender_connect(int64_t now)
+{
+    char paths[SOCKPATH_CANDIDATES][SOCKPATH_MAX];
+    int n = sockpath_candidates(paths);
+    int fd = -ENOENT;
+    int i;
+
+    sender.connect_now = false;
+    for (i = 0; i < n; i++) {
+        fd = sender_open(paths[i]);
+        if (fd >= 0)
+            break;
+    }
+    if (fd < 0) {
+        sender.connect_failures++;
+        if (!sender.outage_reported) {
+            sender_debug("no tt-alloc server reachable (%s: %s); recording locally and retrying",
+                         paths[n - 1], strerror(-fd));
+            sender.outage_reported = true;
+        }
+        sender.reconnect_at = now + (int64_t)sender.backoff_ms * 1000000LL;
+        sender.backoff_ms = sender.backoff_ms * 2 > SENDER_BACKOFF_MAX_MS
+                                ? SENDER_BACKOFF_MAX_MS
+                                : sender.backoff_ms * 2;
+        pthread_cond_broadcast(&sender.cond);
+        return;
+    }
+
+    sender.fd = fd;
+    sender.hello_acked = false;
+    sender.out_head = sender.out_len = 0;
+    struct proto_hello hello;
+    proto_make_hello(&hello, PROTO_ROLE_PRODUCER, sender.label);
+    hello.claimed_pid = (int32_t)getpid();
+    int rc = sender_put_frame(PROTO_HELLO, &hello, sizeof(hello));
+    for (size_t k = 0; rc == 0 && k < sender.n_descs; k++) {
+        struct proto_device_desc dd = {.device = sender.descs[k].device, .reserved = 0,
+                                       .desc = sender.descs[k].desc};
+        rc = sender_put_frame(PROTO_DEVICE_DESC, &dd, sizeof(dd));
+    }
+    if (rc < 0) {
+        sender_disconnect("out of memory", ENOMEM);
+        return;
+    }
+    /* The new server knows nothing of us: everything goes again. */
+    sender.resync_due = true;
+    sender_debug("connected to %s", paths[i]);
+}
+
+static void sender_handle_frame(const struct proto_header *hdr, const void *payload)
+{
+    switch (hdr->type) {
+    case PROTO_HELLO_ACK: {
+        struct proto_hello_ack ack;
+        memset(&ack, 0, sizeof(ack));
+        memcpy(&ack, payload, hdr->length < sizeof(ack) ? hdr->length : sizeof(ack));
+        if (ack.magic != PROTO_MAGIC || ack.version != PROTO_VERSION) {
+            sender_debug("server speaks protocol version %u, this library %u",
+                         (unsigned)ack.version, PROTO_VERSION);
+            sender_disconnect("incompatible server", EPROTO);
+            return;
+        }
+        sender.hello_acked = true;
+        sender.backoff_ms = SENDER_BACKOFF_MIN_MS;
+        sender.outage_reported = false;
+        break;
+    }
+    case PROTO_FLUSH_ACK: {
+        struct proto_flush ack;
+        memcpy(&ack, payload, sizeof(ack));
+        if (ack.token > sender.flush_acked && ack.token <= sender.flush_sent) {
+            sender.flush_acked = ack.token;
+            pthread_cond_broadcast(&sender.cond);
+        }
+        break;
+    }
+    case PROTO_ERROR: {
+        size_t text_len = hdr->length - sizeof(struct proto_error);
+        sender_debug("server error: %.*s", (int)text_len,
+                     (const char *)payload + sizeof(struct proto_error));
+        break;
+    }
+    default:
+        sender_debug("ignoring unexpected %s frame", proto_type_name(hdr->type));
+        break;
+    }
+}
+
+static void sender_receive(void)
+{
+    while (sender.fd >= 0) {
+        ssize_t n = recv(sender.fd, sender.rxbuf, PROTO_MAX_FRAME, MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                sender_disconnect("receive failed", errno);
+            return;
+        }
+        if (n == 0) {
+            sender_disconnect("server closed the connection", 0);
+            return;
+        }
+        struct proto_header hdr;
+        const void *payload;
+        const char *why;
+        if ((size_t)n > PROTO_MAX_FRAME ||
+            proto_parse_frame(sender.rxbuf, (size_t)n, &hdr, &payload, &why) < 0) {
+            sender_disconnect((size_t)n > PROTO_MAX_FRAME ? "oversized frame" : why, EBADMSG);
+            return;
+        }
+        sender_handle_frame(&hdr, payload);
+    }
+}
+
+static void sender_send_some(void)
+{
+    while (sender.fd >= 0 && sender.out_head < sender.out_len) {
+        struct proto_header hdr;
+        memcpy(&hdr, sender.out + sender.out_head, sizeof(hdr));
+        size_t size = sizeof(hdr) + hdr.length;
+        ssize_t n = send(sender.fd, sender.out + sender.out_head, size,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                sender_disconnect("send failed", errno);
+            return;
+        }
+        sender.out_head += size;
+    }
+    if (sender.out_head == sender.out_len)
+        sender_trim_buffers();
+}
+
+/* ---- draining the recorder ---- */
+
+static bool sender_drain_due(int64_t now)
+{
+    return sender.resync_due || sender.flush_req > sender.flush_sent ||
+           (sender.drain_at != 0 && now >= sender.drain_at);
+}
+
+static void sender_drain(void)
+{
+    int rc = 0;
+
+    atomic_store(&sender_pending, 0);
+    sender.drain_at = 0;
+    sender.staging.n = 0;
+    if (sender.resync_due || recorder_needs_resync(sender.rec)) {
+        struct proto_resync_end end;
+        rc = recorder_snapshot(sender.rec, &sender.staging, &end.buffers, &end.bytes);
+        if (rc == 0)
+            rc = sender_put_frame(PROTO_RESYNC_BEGIN, NULL, 0);
+        if (rc == 0)
+            rc = sender_put_events(sender.staging.ev, sender.staging.n);
+        if (rc == 0)
+            rc = sender_put_frame(PROTO_RESYNC_END, &end, sizeof(end));
+        if (rc == 0)
+            sender.resync_due = false;
+    } else {
+        for (unsigned i = 0; i < RECORDER_SHARDS && rc == 0; i++) {
+            size_t n = recorder_take(sender.rec, i, &sender.spare[i]);
+            if (n > 0)
+                rc = recorder_events_push(&sender.staging, sender.spare[i], n);
+        }
+        if (rc == 0)
+            rc = sender_put_events(sender.staging.ev, sender.staging.n);
+    }
+    if (rc == 0 && sender.flush_req > sender.flush_sent) {
+        struct proto_flush flush = {.token = sender.flush_req};
+        rc = sender_put_frame(PROTO_FLUSH, &flush, sizeof(flush));
+        if (rc == 0)
+            sender.flush_sent = sender.flush_req;
+    }
+    if (rc < 0) {
+        /* Out of memory: drop what was built; a resync will carry it later. */
+        sender.out_head = sender.out_len = 0;
+        sender.resync_due = true;
+        sender.drain_at = sender_now() + SENDER_BATCH_NS;
+    }
+}
+
+static int sender_poll_timeout(int64_t now)
+{
+    int64_t wake = INT64_MAX;
+
+    if (sender.fd < 0 && !sender.stopping)
+        wake = sender.connect_now ? now : sender.reconnect_at;
+    if (sender.fd >= 0 && sender.out_head == sender.out_len && sender.drain_at != 0 &&
+        sender.drain_at < wake)
+        wake = sender.drain_at;
+    if (sender.stopping && sender.stop_deadline < wake)
+        wake = sender.stop_deadline;
+    if (wake == INT64_MAX)
+        return -1;
+    if (wake <= now)
+        return 0;
+    int64_t ms = (wake - now + 999999) / 1000000;
+    return ms > 60000 ? 60000 : (int)ms;
+}
+
+static void *sender_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&sender.lock);
+    for (;;) {
+        int64_t now = sender_now();
+        if (sender.fd < 0 && !sender.stopping &&
+            (sender.connect_now || now >= sender.reconnect_at))
+            sender_connect(now);
+        if (sender.fd >= 0 && sender.out_head == sender.out_len && sender_drain_due(now))
+            sender_drain();
+        if (sender.fd >= 0 && sender.out_head < sender.out_len)
+            sender_send_some();
+        if (sender.stopping && (sender.fd < 0 || sender.flush_acked >= sender.stop_token ||
+                                now >= sender.stop_deadline))
+            break;
+
+        struct pollfd pfd[2] = {{.fd = sender.efd, .events = POLLIN, .revents = 0},
+                                {.fd = sender.fd, .events = POLLIN, .revents = 0}};
+        nfds_t nfds = sender.fd >= 0 ? 2 : 1;
+        if (sender.out_head < sender.out_len)
+            pfd[1].events |= POLLOUT;
+        int timeout = sender_poll_timeout(now);
+
+        pthread_mutex_unlock(&sender.lock);
+        int ready = poll(pfd, nfds, timeout);
+        pthread_mutex_lock(&sender.lock);
+        if (ready <= 0)
+            continue;
+        if (pfd[0].revents & POLLIN) {
+            uint64_t count;
+            ssize_t ignored = read(sender.efd, &count, sizeof(count));
+            (void)ignored;
+            if (sender.drain_at == 0)
+                sender.drain_at = sender_now() + SENDER_BATCH_NS;
+        }
+        if (nfds == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)))
+            sender_receive();
+    }
+    pthread_cond_broadcast(&sender.cond);
+    pthread_mutex_unlock(&sender.lock);
+    return NULL;
+}
+
+/* ---- the public side ---- */
+
+static void sender_free_resources(void)
+{
+    if (sender.efd >= 0)
+        close(sender.efd);
+    if (sender.fd >= 0)
+        close(sender.fd);
+    sender.efd = sender.fd = -1;
+    free(sender.out);
+    sender.out = NULL;
+    sender.out_head = sender.out_len = sender.out_cap = 0;
+    for (unsigned i = 0; i < RECORDER_SHARDS; i++) {
+        free(sender.spare[i]);
+        sender.spare[i] = NULL;
+    }
+    recorder_events_free(&sender.staging);
+    free(sender.descs);
+    sender.descs = NULL;
+    sender.n_descs = 0;
+    free(sender.rxbuf);
+    sender.rxbuf = NULL;
+}
+
+/* Fresh per-process state: nothing sent, nothing asked, nobody connected. */
+static void sender_reset_state(void)
+{
+    sender.running = false;
+    sender.stopping = false;
+    sender.hello_acked = false;
+    sender.resync_due = false;
+    sender.connect_now = false;
+    sender.outage_reported = false;
+    sender.backoff_ms = SENDER_BACKOFF_MIN_MS;
+    sender.reconnect_at = 0;
+    sender.drain_at = 0;
+    sender.flush_req = sender.flush_sent = sender.flush_acked = 0;
+    sender.connect_failures = 0;
+    sender.stop_token = 0;
+    sender.stop_deadline = 0;
+}
+
+static void sender_init_cond(void)
+{
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&sender.cond, &attr);
+    pthread_condattr_destroy(&attr);
+    sender.cond_ready = true;
+}
+
+int sender_start(struct recorder *rec)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&sender.lock);
+    if (sender.running)
+        goto out;
+    if (!sender.cond_ready)
+        sender_init_cond();
+    sender_reset_state();
+    sender.rec = rec;
+    sender.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    sender.rxbuf = malloc(PROTO_MAX_FRAME);
+    if (sender.efd < 0 || sender.rxbuf == NULL) {
+        rc = sender.efd < 0 ? -errno : -ENOMEM;
+        goto fail;
+    }
+    for (unsigned i = 0; i < RECORDER_SHARDS; i++) {
+        sender.spare[i] = calloc(rec->queue_cap, sizeof(struct proto_event));
+        if (sender.spare[i] == NULL) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+    }
+    atomic_store(&sender_pending, 0);
+
+    /* The thread takes no signals: they belong to the application. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(&sender.thread, NULL, sender_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err != 0) {
+        rc = -err;
+        goto fail;
+    }
+    sender.running = true;
+    goto out;
+fail:
+    sender_free_resources();
+    /* No thread: never try to wake one. */
+    atomic_store(&sender_pending, 1);
+out:
+    pthread_mutex_unlock(&sender.lock);
+    return rc;
+}
+
+int sender_flush(int timeout_ms)
+{
+    int rc = 0;
+    struct timespec deadline;
+
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    if (timeout_ms > 0) {
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+    }
+
+    pthread_mutex_lock(&sender.lock);
+    if (!sender.running || sender.stopping) {
+        pthread_mutex_unlock(&sender.lock);
+        return -ENOTCONN;
+    }
+    uint64_t token = ++sender.flush_req;
+    uint64_t failures = sender.connect_failures;
+    if (sender.fd < 0)
+        sender.connect_now = true;
+    sender_wake_locked();
+    while (sender.flush_acked < token) {
+        if (!sender.running || sender.stopping ||
+            (sender.fd < 0 && sender.connect_failures != failures)) {
+            rc = -ENOTCONN;
+            break;
+        }
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&sender.cond, &sender.lock);
+        } else if (pthread_cond_timedwait(&sender.cond, &sender.lock, &deadline) == ETIMEDOUT) {
+            rc = sender.flush_acked >= token ? 0 : -ETIMEDOUT;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sender.lock);
+    return rc;
+}
+
+int sender_describe(uint32_t device, const struct ttalloc_device_desc *desc)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&sender.lock);
+    size_t k;
+    for (k = 0; k < sender.n_descs; k++) {
+        if (sender.descs[k].device == device)
+            break;
+    }
+    if (k == sender.n_descs) {
+        struct sender_desc *grown = realloc(sender.descs, (k + 1) * sizeof(*grown));
+        if (grown == NULL) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        sender.descs = grown;
+        sender.n_descs++;
+    }
+    sender.descs[k].device = device;
+    sender.descs[k].desc = *desc;
+    if (sender.fd >= 0) {
+        struct proto_device_desc dd = {.device = device, .reserved = 0, .desc = *desc};
+        rc = sender_put_frame(PROTO_DEVICE_DESC, &dd, sizeof(dd));
+        sender_wake_locked();
+    }
+out:
+    pthread_mutex_unlock(&sender.lock);
+    return rc;
+}
+
+void sender_set_label(const char *label)
+{
+    pthread_mutex_lock(&sender.lock);
+    memset(sender.label, 0, sizeof(sender.label));
+    strncpy(sender.label, label, sizeof(sender.label) - 1);
+    pthread_mutex_unlock(&sender.lock);
+}
+
+void sender_stop(int bound_ms)
+{
+    pthread_mutex_lock(&sender.lock);
+    if (sender.running) {
+        sender.stopping = true;
+        sender.stop_token = ++sender.flush_req;
+        sender.stop_deadline = sender_now() + (int64_t)bound_ms * 1000000LL;
+        sender_wake_locked();
+        pthread_mutex_unlock(&sender.lock);
+        pthread_join(sender.thread, NULL);
+        pthread_mutex_lock(&sender.lock);
+    }
+    /* No recorder may write to the eventfd once it is closed. */
+    atomic_store(&sender_pending, 1);
+    sender_free_resources();
+    sender_reset_state();
+    pthread_mutex_unlock(&sender.lock);
+}
+
+void sender_atfork_prepare(void)
+{
+    pthread_mutex_lock(&sender.lock);
+}
+
+void sender_atfork_parent(void)
+{
+    pthread_mutex_unlock(&sender.lock);
+}
+
+void sender_atfork_child(void)
+{
+    /* The thread did not come along: the parent's connection, wake-ups and
+     * buffers are not ours. Keep only the label (like the process name). */
+    sender_free_resources();
+    sender_reset_state();
+    if (sender.cond_ready)
+        sender_init_cond();
+    atomic_store(&sender_pending, 0);
+    pthread_mutex_unlock(&sender.lock);
+}
