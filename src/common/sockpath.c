@@ -89,7 +89,7 @@ int sockpath_for_server(const char *explicit_path, char out[SOCKPATH_MAX], char 
         int rc = is_run || is_tmp ? sockpath_make_dir(paths[i], mode, is_tmp)
                                   : sockpath_make_dir(paths[i], 0700, 0);
         if (rc == 0) {
-            snprintf(out, SOCKPATH_MAX, "%s", paths[i]);
+            memcpy(out, paths[i], SOCKPATH_MAX); /* same size; snprintf upset gcc -O2 */
             return 0;
         }
         last = rc;
@@ -126,8 +126,8 @@ int sockpath_connect(const char *path)
         close(fd);
         return -err;
     }
-    pid_t pid;
-    uid_t uid;
+    pid_t pid = 0;
+    uid_t uid = 0; /* set when rc == 0; initialised for gcc -O2 */
     int rc = sockpath_peer(fd, &pid, &uid);
     if (rc == 0 && uid != 0 && uid != getuid())
         rc = -EPERM;
