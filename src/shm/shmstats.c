@@ -1,0 +1,606 @@
+/*
+ * shmstats.c - the reader of TT-Metal's DeviceMemoryRegion files (see
+ * shmstats.h and docs/tt-metal-shm.md): layout checks, a consistent copy of
+ * a region another process keeps changing, PID liveness, and a directory
+ * watch that keeps the files mapped between reads.
+ */
+#include "shmstats.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The layout TT-Metal's memory_stats_shm.hpp gives (std::atomic<T> has the
+ * size and alignment of T on Linux): pinned here, byte by byte. */
+_Static_assert(offsetof(struct shmstats_raw, version) == 0, "version");
+_Static_assert(offsetof(struct shmstats_raw, num_active_processes) == 4, "num_active_processes");
+_Static_assert(offsetof(struct shmstats_raw, last_update_timestamp) == 8, "last_update_timestamp");
+_Static_assert(offsetof(struct shmstats_raw, reference_count) == 16, "reference_count");
+_Static_assert(offsetof(struct shmstats_raw, board_serial) == 24, "board_serial");
+_Static_assert(offsetof(struct shmstats_raw, asic_id) == 32, "asic_id");
+_Static_assert(offsetof(struct shmstats_raw, device_id) == 40, "device_id");
+_Static_assert(offsetof(struct shmstats_raw, total_dram) == 48, "total_dram");
+_Static_assert(offsetof(struct shmstats_raw, total_cb) == 80, "total_cb");
+_Static_assert(offsetof(struct shmstats_raw, chip_stats) == 88, "chip_stats");
+_Static_assert(sizeof(struct shmstats_raw_chip) == 48, "ChipStats");
+_Static_assert(offsetof(struct shmstats_raw_chip, dram) == 8, "ChipStats.dram");
+_Static_assert(offsetof(struct shmstats_raw, processes) == 856, "processes");
+_Static_assert(sizeof(struct shmstats_raw_process) == 120, "ProcessStats");
+_Static_assert(offsetof(struct shmstats_raw_process, dram) == 8, "ProcessStats.dram");
+_Static_assert(offsetof(struct shmstats_raw_process, last_update_timestamp) == 48,
+               "ProcessStats.last_update_timestamp");
+_Static_assert(offsetof(struct shmstats_raw_process, process_name) == 56,
+               "ProcessStats.process_name");
+_Static_assert(offsetof(struct shmstats_raw, init_state) == 8536, "init_state");
+_Static_assert(sizeof(struct shmstats_raw) == SHMSTATS_REGION_SIZE, "sizeof DeviceMemoryRegion");
+_Static_assert(_Alignof(struct shmstats_raw) == 64, "alignas(64)");
+
+#define SHMSTATS_PID_LIMIT 4194304 /* PID_MAX_LIMIT on 64-bit Linux */
+
+/* ---- loads from memory another process writes ---- */
+
+static uint64_t shmstats_load64(const unsigned char *base, size_t off)
+{
+    return __atomic_load_n((const uint64_t *)(const void *)(base + off), __ATOMIC_RELAXED);
+}
+
+static uint32_t shmstats_load32(const unsigned char *base, size_t off)
+{
+    return __atomic_load_n((const uint32_t *)(const void *)(base + off), __ATOMIC_RELAXED);
+}
+
+static uint32_t shmstats_load32_acquire(const unsigned char *base, size_t off)
+{
+    return __atomic_load_n((const uint32_t *)(const void *)(base + off), __ATOMIC_ACQUIRE);
+}
+
+/* Copy every field of the region at `base` into `raw` (a private, aligned
+ * struct), one atomic load per word. */
+static void shmstats_copy(const unsigned char *base, struct shmstats_raw *raw)
+{
+    raw->version = shmstats_load32(base, offsetof(struct shmstats_raw, version));
+    raw->num_active_processes =
+        shmstats_load32(base, offsetof(struct shmstats_raw, num_active_processes));
+    raw->last_update_timestamp =
+        shmstats_load64(base, offsetof(struct shmstats_raw, last_update_timestamp));
+    raw->reference_count = shmstats_load32(base, offsetof(struct shmstats_raw, reference_count));
+    raw->board_serial = shmstats_load64(base, offsetof(struct shmstats_raw, board_serial));
+    raw->asic_id = shmstats_load64(base, offsetof(struct shmstats_raw, asic_id));
+    raw->device_id = shmstats_load32(base, offsetof(struct shmstats_raw, device_id));
+    raw->total_dram = shmstats_load64(base, offsetof(struct shmstats_raw, total_dram));
+    raw->total_l1 = shmstats_load64(base, offsetof(struct shmstats_raw, total_l1));
+    raw->total_l1_small = shmstats_load64(base, offsetof(struct shmstats_raw, total_l1_small));
+    raw->total_trace = shmstats_load64(base, offsetof(struct shmstats_raw, total_trace));
+    raw->total_cb = shmstats_load64(base, offsetof(struct shmstats_raw, total_cb));
+
+    for (size_t i = 0; i < SHMSTATS_MAX_CHIPS; i++) {
+        size_t c = offsetof(struct shmstats_raw, chip_stats) + i * sizeof(struct shmstats_raw_chip);
+        struct shmstats_raw_chip *chip = &raw->chip_stats[i];
+        chip->chip_id = shmstats_load32(base, c + offsetof(struct shmstats_raw_chip, chip_id));
+        chip->is_remote = shmstats_load32(base, c + offsetof(struct shmstats_raw_chip, is_remote));
+        chip->dram = shmstats_load64(base, c + offsetof(struct shmstats_raw_chip, dram));
+        chip->l1 = shmstats_load64(base, c + offsetof(struct shmstats_raw_chip, l1));
+        chip->l1_small = shmstats_load64(base, c + offsetof(struct shmstats_raw_chip, l1_small));
+        chip->trace = shmstats_load64(base, c + offsetof(struct shmstats_raw_chip, trace));
+        chip->cb = shmstats_load64(base, c + offsetof(struct shmstats_raw_chip, cb));
+    }
+
+    for (size_t i = 0; i < SHMSTATS_MAX_PROCESSES; i++) {
+        size_t p = offsetof(struct shmstats_raw, processes) + i * sizeof(struct shmstats_raw_process);
+        struct shmstats_raw_process *proc = &raw->processes[i];
+        proc->pid = (int32_t)shmstats_load32(base, p + offsetof(struct shmstats_raw_process, pid));
+        proc->dram = shmstats_load64(base, p + offsetof(struct shmstats_raw_process, dram));
+        proc->l1 = shmstats_load64(base, p + offsetof(struct shmstats_raw_process, l1));
+        proc->l1_small = shmstats_load64(base, p + offsetof(struct shmstats_raw_process, l1_small));
+        proc->trace = shmstats_load64(base, p + offsetof(struct shmstats_raw_process, trace));
+        proc->cb = shmstats_load64(base, p + offsetof(struct shmstats_raw_process, cb));
+        proc->last_update_timestamp = shmstats_load64(
+            base, p + offsetof(struct shmstats_raw_process, last_update_timestamp));
+        size_t n = p + offsetof(struct shmstats_raw_process, process_name);
+        for (size_t k = 0; k < SHMSTATS_NAME_MAX; k++)
+            proc->process_name[k] =
+                (char)__atomic_load_n((const unsigned char *)(base + n + k), __ATOMIC_RELAXED);
+    }
+    raw->init_state = shmstats_load32(base, offsetof(struct shmstats_raw, init_state));
+}
+
+/* ---- helpers ---- */
+
+/* The state letter of /proc/<pid>/stat ('R', 'S', 'Z', ...), 0 if unknown. */
+static char shmstats_pid_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    /* "pid (comm) S ...": comm may hold spaces and parentheses, so the last ')' */
+    char *paren = strrchr(buf, ')');
+    if (paren == NULL || paren[1] != ' ')
+        return 0;
+    return paren[2];
+}
+
+int shmstats_pid_alive(pid_t pid)
+{
+    if (pid <= 0)
+        return 0;
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return 0;
+    /* kill() succeeds on a zombie, whose memory is gone: that is dead too. */
+    char state = shmstats_pid_state(pid);
+    return state != 'Z' && state != 'X';
+}
+
+int shmstats_name_match(const char *name, uint64_t *id)
+{
+    static const char prefix[] = "tt_device_";
+    static const char suffix[] = "_memory";
+    size_t len = strlen(name), pl = sizeof(prefix) - 1, sl = sizeof(suffix) - 1;
+    if (len <= pl + sl || strncmp(name, prefix, pl) != 0 || strcmp(name + len - sl, suffix) != 0)
+        return 0;
+    uint64_t value = 0;
+    int ok = 1;
+    for (size_t i = pl; i < len - sl; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c < '0' || c > '9' || value > (UINT64_MAX - (c - '0')) / 10) {
+            ok = 0;
+            break;
+        }
+        value = value * 10 + (c - '0');
+    }
+    *id = ok ? value : 0;
+    return 1;
+}
+
+uint64_t shmstats_sum(const uint64_t bytes[TTALLOC_NUM_TYPES])
+{
+    uint64_t sum = 0;
+    for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
+        sum += bytes[t];
+    return sum;
+}
+
+static const char *shmstats_base(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+static void shmstats_set_bytes(uint64_t bytes[TTALLOC_NUM_TYPES], uint64_t dram, uint64_t l1,
+                               uint64_t l1_small, uint64_t trace, uint64_t cb)
+{
+    memset(bytes, 0, sizeof(uint64_t) * TTALLOC_NUM_TYPES);
+    bytes[TTALLOC_DRAM] = dram;
+    bytes[TTALLOC_L1] = l1;
+    bytes[TTALLOC_L1_SMALL] = l1_small;
+    bytes[TTALLOC_TRACE] = trace;
+    bytes[TTALLOC_CB] = cb;
+}
+
+/* A process name as printable ASCII: up to the first NUL, anything else '?'. */
+static void shmstats_clean_name(const char *in, char out[SHMSTATS_NAME_MAX])
+{
+    size_t i = 0;
+    for (; i < SHMSTATS_NAME_MAX - 1 && in[i] != '\0'; i++) {
+        unsigned char c = (unsigned char)in[i];
+        out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    out[i] = '\0';
+}
+
+static uint64_t shmstats_sat_add(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* ---- parsing ---- */
+
+int shmstats_parse(const void *mem, size_t len, const char *path, struct shmstats_region *out,
+                   char *why, size_t cap)
+{
+    const unsigned char *base = mem;
+    const char *name = shmstats_base(path ? path : "");
+    memset(out, 0, sizeof(*out));
+    snprintf(out->path, sizeof(out->path), "%s", path ? path : "");
+    if (!shmstats_name_match(name, &out->chip_unique_id))
+        out->chip_unique_id = 0;
+    if (why && cap)
+        why[0] = '\0';
+
+    if (((uintptr_t)mem & 7u) != 0) {
+        if (why)
+            snprintf(why, cap, "%.120s: buffer not 8-byte aligned", name);
+        return -EINVAL;
+    }
+    if (len < SHMSTATS_REGION_SIZE) {
+        if (why)
+            snprintf(why, cap, "%.120s: %zu bytes, smaller than a DeviceMemoryRegion (%u): truncated",
+                     name, len, SHMSTATS_REGION_SIZE);
+        return -EBADMSG;
+    }
+
+    struct shmstats_raw *raw = malloc(sizeof(*raw));
+    if (raw == NULL)
+        return -ENOMEM;
+
+    int rc = 0;
+    int torn = 1;
+    for (int attempt = 0; attempt < SHMSTATS_READ_RETRIES; attempt++) {
+        uint32_t version = shmstats_load32_acquire(base, offsetof(struct shmstats_raw, version));
+        uint32_t init = shmstats_load32_acquire(base, offsetof(struct shmstats_raw, init_state));
+        if (version == 0 || (version == 4 && init != SHMSTATS_INIT_READY)) {
+            if (why)
+                snprintf(why, cap,
+                         "%.120s: not initialised yet (version %u, init_state 0x%08x, want 'REDY')",
+                         name, version, init);
+            rc = -EAGAIN;
+            break;
+        }
+        if (version < SHMSTATS_VERSION_MIN || version > SHMSTATS_VERSION_MAX) {
+            if (why)
+                snprintf(why, cap,
+                         "%.120s: DeviceMemoryRegion version %u is not supported (this tt-alloc reads "
+                         "versions %u to %u); ignoring the file",
+                         name, version, SHMSTATS_VERSION_MIN, SHMSTATS_VERSION_MAX);
+            rc = -EPROTO;
+            break;
+        }
+        uint64_t before = __atomic_load_n(
+            (const uint64_t *)(const void *)(base +
+                                             offsetof(struct shmstats_raw, last_update_timestamp)),
+            __ATOMIC_ACQUIRE);
+        shmstats_copy(base, raw);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        uint64_t after = shmstats_load64(base, offsetof(struct shmstats_raw, last_update_timestamp));
+        if (before == after && raw->version == version &&
+            (version != 4 || raw->init_state == SHMSTATS_INIT_READY)) {
+            torn = 0;
+            break;
+        }
+    }
+    if (rc == 0 && torn &&
+        (raw->version < SHMSTATS_VERSION_MIN || raw->version > SHMSTATS_VERSION_MAX ||
+         (raw->version == 4 && raw->init_state != SHMSTATS_INIT_READY))) {
+        if (why)
+            snprintf(why, cap, "%.120s: region re-initialised while being read", name);
+        rc = -EAGAIN;
+    }
+    if (rc != 0) {
+        free(raw);
+        return rc;
+    }
+
+    out->torn = torn;
+    out->version = raw->version;
+    out->device_id = raw->device_id;
+    out->board_serial = raw->board_serial;
+    out->asic_id = raw->asic_id;
+    out->num_active_processes = raw->num_active_processes;
+    out->reference_count = raw->reference_count;
+    out->last_update_ns = raw->last_update_timestamp;
+    shmstats_set_bytes(out->totals, raw->total_dram, raw->total_l1, raw->total_l1_small,
+                       raw->total_trace, raw->total_cb);
+
+    for (size_t i = 0; i < SHMSTATS_MAX_CHIPS; i++) {
+        const struct shmstats_raw_chip *c = &raw->chip_stats[i];
+        if (c->chip_id == SHMSTATS_CHIP_UNUSED)
+            continue;
+        struct shmstats_chip *chip = &out->chips[out->n_chips++];
+        chip->chip_id = c->chip_id;
+        chip->is_remote = c->is_remote != 0;
+        shmstats_set_bytes(chip->bytes, c->dram, c->l1, c->l1_small, c->trace, c->cb);
+    }
+
+    for (size_t i = 0; i < SHMSTATS_MAX_PROCESSES; i++) {
+        const struct shmstats_raw_process *p = &raw->processes[i];
+        if (p->pid == 0 || p->pid == SHMSTATS_PID_RELEASING)
+            continue;
+        if (p->pid < 0 || p->pid > SHMSTATS_PID_LIMIT) {
+            out->invalid++;
+            continue;
+        }
+        uint64_t bytes[TTALLOC_NUM_TYPES];
+        shmstats_set_bytes(bytes, p->dram, p->l1, p->l1_small, p->trace, p->cb);
+        if (!shmstats_pid_alive(p->pid)) {
+            out->stale++;
+            for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
+                out->stale_bytes[t] = shmstats_sat_add(out->stale_bytes[t], bytes[t]);
+            continue;
+        }
+        struct shmstats_process *proc = &out->processes[out->n_processes++];
+        proc->pid = p->pid;
+        memcpy(proc->bytes, bytes, sizeof(bytes));
+        proc->last_update_ns = p->last_update_timestamp;
+        shmstats_clean_name(p->process_name, proc->name);
+    }
+    free(raw);
+    return 0;
+}
+
+/* Open a candidate file without side effects: never a device node, a FIFO
+ * or a symlink. Returns the fd or a negative errno. */
+static int shmstats_open(const char *path, struct stat *st, char *why, size_t cap)
+{
+    const char *name = shmstats_base(path);
+    struct stat lst;
+    if (lstat(path, &lst) != 0) {
+        int err = errno;
+        if (why)
+            snprintf(why, cap, "%.120s: %s", name, strerror(err));
+        return -err;
+    }
+    if (!S_ISREG(lst.st_mode)) {
+        if (why)
+            snprintf(why, cap, "%.120s: not a regular file", name);
+        return -EINVAL;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        int err = errno;
+        if (why)
+            snprintf(why, cap, "%.120s: %s", name, strerror(err));
+        return -err;
+    }
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        close(fd);
+        if (why)
+            snprintf(why, cap, "%.120s: not a regular file", name);
+        return -EINVAL;
+    }
+    return fd;
+}
+
+static int shmstats_check_size(const struct stat *st, const char *path, char *why, size_t cap)
+{
+    if (st->st_size < (off_t)SHMSTATS_REGION_SIZE) {
+        if (why)
+            snprintf(why, cap, "%.120s: %lld bytes, smaller than a DeviceMemoryRegion (%u): %s",
+                     shmstats_base(path), (long long)st->st_size, SHMSTATS_REGION_SIZE,
+                     st->st_size == 0 ? "empty" : "truncated");
+        return -EBADMSG;
+    }
+    return 0;
+}
+
+int shmstats_read_file(const char *path, struct shmstats_region *out, char *why, size_t cap)
+{
+    struct stat st;
+    memset(out, 0, sizeof(*out));
+    int fd = shmstats_open(path, &st, why, cap);
+    if (fd < 0)
+        return fd;
+    int rc = shmstats_check_size(&st, path, why, cap);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    void *map = mmap(NULL, SHMSTATS_REGION_SIZE, PROT_READ, MAP_SHARED, fd, 0);
+    int err = errno;
+    close(fd);
+    if (map == MAP_FAILED) {
+        if (why)
+            snprintf(why, cap, "%.120s: mmap: %s", shmstats_base(path), strerror(err));
+        return -err;
+    }
+    rc = shmstats_parse(map, SHMSTATS_REGION_SIZE, path, out, why, cap);
+    munmap(map, SHMSTATS_REGION_SIZE);
+    return rc;
+}
+
+/* ---- the watch ---- */
+
+struct shmstats_slot {
+    struct shmstats_file file;
+    int fd;
+    void *map;
+    dev_t dev;
+    ino_t ino;
+    int seen;
+    int complained_status; /* the error last reported through `complain` */
+};
+
+struct shmstats_watch {
+    char dir[SHMSTATS_PATH_MAX];
+    struct shmstats_slot **slots;
+    size_t n, cap;
+};
+
+struct shmstats_watch *shmstats_watch_new_dir(const char *dir)
+{
+    struct shmstats_watch *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        return NULL;
+    snprintf(w->dir, sizeof(w->dir), "%s", dir);
+    return w;
+}
+
+struct shmstats_watch *shmstats_watch_new(const char *sysroot)
+{
+    char dir[SHMSTATS_PATH_MAX];
+    if (sysroot == NULL || strcmp(sysroot, "/") == 0)
+        sysroot = "";
+    snprintf(dir, sizeof(dir), "%s/dev/shm", sysroot);
+    return shmstats_watch_new_dir(dir);
+}
+
+static void shmstats_slot_unmap(struct shmstats_slot *s)
+{
+    if (s->map != NULL)
+        munmap(s->map, SHMSTATS_REGION_SIZE);
+    if (s->fd >= 0)
+        close(s->fd);
+    s->map = NULL;
+    s->fd = -1;
+}
+
+void shmstats_watch_free(struct shmstats_watch *w)
+{
+    if (w == NULL)
+        return;
+    for (size_t i = 0; i < w->n; i++) {
+        shmstats_slot_unmap(w->slots[i]);
+        free(w->slots[i]);
+    }
+    free(w->slots);
+    free(w);
+}
+
+const char *shmstats_watch_dir(const struct shmstats_watch *w)
+{
+    return w->dir;
+}
+
+size_t shmstats_watch_count(const struct shmstats_watch *w)
+{
+    return w->n;
+}
+
+const struct shmstats_file *shmstats_watch_get(const struct shmstats_watch *w, size_t i)
+{
+    return i < w->n ? &w->slots[i]->file : NULL;
+}
+
+static struct shmstats_slot *shmstats_watch_find(struct shmstats_watch *w, const char *path)
+{
+    for (size_t i = 0; i < w->n; i++)
+        if (strcmp(w->slots[i]->file.path, path) == 0)
+            return w->slots[i];
+    return NULL;
+}
+
+/* Read one slot: (re)map when needed, then parse. Sets file.status. */
+static void shmstats_slot_read(struct shmstats_slot *s)
+{
+    struct shmstats_file *f = &s->file;
+    struct stat st;
+    int rc;
+
+    /* A file replaced under the same name (deleted and recreated) gets a new mapping. */
+    if (s->fd >= 0 && (stat(f->path, &st) != 0 || st.st_ino != s->ino || st.st_dev != s->dev))
+        shmstats_slot_unmap(s);
+    if (s->fd < 0) {
+        rc = shmstats_open(f->path, &st, f->why, sizeof(f->why));
+        if (rc < 0)
+            goto done;
+        s->fd = rc;
+        s->dev = st.st_dev;
+        s->ino = st.st_ino;
+    }
+    /* Checked every time: reading a mapping past a shrunken end is SIGBUS. */
+    if (fstat(s->fd, &st) != 0) {
+        rc = -errno;
+        snprintf(f->why, sizeof(f->why), "%.120s: fstat: %s", shmstats_base(f->path), strerror(-rc));
+        shmstats_slot_unmap(s);
+        goto done;
+    }
+    rc = shmstats_check_size(&st, f->path, f->why, sizeof(f->why));
+    if (rc != 0) {
+        if (s->map != NULL) {
+            munmap(s->map, SHMSTATS_REGION_SIZE);
+            s->map = NULL;
+        }
+        goto done;
+    }
+    if (s->map == NULL) {
+        void *map = mmap(NULL, SHMSTATS_REGION_SIZE, PROT_READ, MAP_SHARED, s->fd, 0);
+        if (map == MAP_FAILED) {
+            rc = -errno;
+            snprintf(f->why, sizeof(f->why), "%.120s: mmap: %s", shmstats_base(f->path),
+                     strerror(-rc));
+            goto done;
+        }
+        s->map = map;
+    }
+    rc = shmstats_parse(s->map, SHMSTATS_REGION_SIZE, f->path, &f->region, f->why,
+                        sizeof(f->why));
+done:
+    f->status = rc;
+    if (rc == 0) {
+        f->why[0] = '\0';
+        f->complain = 0;
+        s->complained_status = 0;
+    } else {
+        f->complain = rc != s->complained_status;
+        s->complained_status = rc;
+    }
+}
+
+static int shmstats_slot_cmp(const void *a, const void *b)
+{
+    const struct shmstats_slot *x = *(const struct shmstats_slot *const *)a;
+    const struct shmstats_slot *y = *(const struct shmstats_slot *const *)b;
+    return strcmp(x->file.path, y->file.path);
+}
+
+int shmstats_watch_refresh(struct shmstats_watch *w)
+{
+    for (size_t i = 0; i < w->n; i++)
+        w->slots[i]->seen = 0;
+
+    DIR *d = opendir(w->dir);
+    if (d != NULL) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            uint64_t id;
+            if (!shmstats_name_match(de->d_name, &id))
+                continue;
+            char path[SHMSTATS_PATH_MAX];
+            int len = snprintf(path, sizeof(path), "%s/%s", w->dir, de->d_name);
+            if (len < 0 || (size_t)len >= sizeof(path))
+                continue;
+            struct shmstats_slot *s = shmstats_watch_find(w, path);
+            if (s == NULL) {
+                if (w->n == w->cap) {
+                    size_t cap = w->cap ? w->cap * 2 : 8;
+                    struct shmstats_slot **slots = realloc(w->slots, cap * sizeof(*slots));
+                    if (slots == NULL) {
+                        closedir(d);
+                        return -ENOMEM;
+                    }
+                    w->slots = slots;
+                    w->cap = cap;
+                }
+                s = calloc(1, sizeof(*s));
+                if (s == NULL) {
+                    closedir(d);
+                    return -ENOMEM;
+                }
+                s->fd = -1;
+                memcpy(s->file.path, path, (size_t)len + 1);
+                w->slots[w->n++] = s;
+            }
+            s->seen = 1;
+        }
+        closedir(d);
+    }
+
+    size_t kept = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        struct shmstats_slot *s = w->slots[i];
+        if (!s->seen) {
+            shmstats_slot_unmap(s);
+            free(s);
+            continue;
+        }
+        w->slots[kept++] = s;
+    }
+    w->n = kept;
+    if (w->n > 1)
+        qsort(w->slots, w->n, sizeof(*w->slots), shmstats_slot_cmp);
+    for (size_t i = 0; i < w->n; i++)
+        shmstats_slot_read(w->slots[i]);
+    return (int)w->n;
+}
