@@ -1,8 +1,8 @@
 #!/bin/sh
-# make bench: run every benchmark program of a release build and print its
-# figures as `name value unit` lines (method and bars: docs/PERFORMANCE.md).
+# make bench: run every benchmark of a release build and print its figures as
+# `name value unit` lines (method and bars: docs/PERFORMANCE.md).
 set -eu
 BUILD=${1:-build-bench}
-for prog in "$BUILD"/bench/tt-alloc-bench; do
-    [ -x "$prog" ] && "$prog"
-done
+"$BUILD"/bench/tt-alloc-bench
+"$BUILD"/src/smi/tt-smi-bench
+sh "$(dirname "$0")/monitor_cpu.sh" "$BUILD"
