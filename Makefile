@@ -40,8 +40,9 @@ e2e:
 	TTALLOC_BUILD=$(abspath $(CHECK_BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
 bench:
-	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release -DTTALLOC_TESTS=OFF >/dev/null
-	cmake --build $(BENCH_BUILD) -j$(JOBS)
+	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build $(BENCH_BUILD) -j$(JOBS) --target tt-alloc-bench tt-smi-bench tt-smi \
+		tt-alloc-server tt-alloc-monitor tt-alloc-sim ttalloc-testclient
 	sh bench/run.sh $(BENCH_BUILD)
 
 install: build
