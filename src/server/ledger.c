@@ -1,0 +1,613 @@
+/*
+ * ledger.c - the server's accounting of live buffers (see ledger.h).
+ *
+ * The hot path is ledger_apply_events: per event one hash-table operation on
+ * the process's buftable and a handful of additions on the (process, device)
+ * usage record, which is found through a one-entry cache because events of a
+ * batch almost always target the same device.
+ */
+#include "ledger.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ledger_init(struct ledger *l, const struct ledger_limits *limits)
+{
+    memset(l, 0, sizeof(*l));
+    l->limits.max_buffers = LEDGER_DEFAULT_MAX_BUFFERS;
+    l->limits.max_devices = LEDGER_DEFAULT_MAX_DEVICES;
+    l->limits.exit_ring = LEDGER_DEFAULT_EXIT_RING;
+    if (limits != NULL) {
+        if (limits->max_buffers != 0)
+            l->limits.max_buffers = limits->max_buffers;
+        if (limits->max_devices != 0)
+            l->limits.max_devices = limits->max_devices;
+        if (limits->exit_ring != 0)
+            l->limits.exit_ring = limits->exit_ring;
+    }
+    l->exits = calloc(l->limits.exit_ring, sizeof(l->exits[0]));
+    return l->exits == NULL ? -ENOMEM : 0;
+}
+
+static void ledger_free_process(struct ledger_process *p)
+{
+    buftable_destroy(&p->table);
+    free(p->usage);
+    free(p);
+}
+
+void ledger_destroy(struct ledger *l)
+{
+    for (size_t i = 0; i < l->n_procs; i++)
+        ledger_free_process(l->procs[i]);
+    for (size_t i = 0; i < l->n_devs; i++)
+        free(l->devs[i]);
+    free(l->procs);
+    free(l->devs);
+    free(l->exits);
+    memset(l, 0, sizeof(*l));
+}
+
+/* ---- lookups in the sorted arrays ---- */
+
+/* Index of pid in l->procs, or where it would be inserted; *found says which. */
+static size_t ledger_proc_index(const struct ledger *l, int32_t pid, int *found)
+{
+    size_t lo = 0, hi = l->n_procs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->procs[mid]->pid < pid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < l->n_procs && l->procs[lo]->pid == pid;
+    return lo;
+}
+
+static size_t ledger_dev_index(const struct ledger *l, uint32_t device, int *found)
+{
+    size_t lo = 0, hi = l->n_devs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->devs[mid]->device < device)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < l->n_devs && l->devs[lo]->device == device;
+    return lo;
+}
+
+static size_t ledger_usage_index(const struct ledger_process *p, uint32_t device, int *found)
+{
+    size_t lo = 0, hi = p->n_usage;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->usage[mid].device < device)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < p->n_usage && p->usage[lo].device == device;
+    return lo;
+}
+
+/* Grow an array of `*cap` elements of `size` bytes to hold one more. */
+static int ledger_reserve(void **array, size_t *cap, size_t count, size_t size)
+{
+    if (count < *cap)
+        return 0;
+    size_t new_cap = *cap ? *cap * 2 : 8;
+    void *grown = realloc(*array, new_cap * size);
+    if (grown == NULL)
+        return -ENOMEM;
+    *array = grown;
+    *cap = new_cap;
+    return 0;
+}
+
+struct ledger_process *ledger_find(const struct ledger *l, int32_t pid)
+{
+    int found;
+    size_t i = ledger_proc_index(l, pid, &found);
+    return found ? l->procs[i] : NULL;
+}
+
+/* The device record for `device`, created when new. NULL: -ENOSPC or -ENOMEM in *rc. */
+static struct ledger_device *ledger_get_device(struct ledger *l, uint32_t device, int *rc)
+{
+    int found;
+    size_t i = ledger_dev_index(l, device, &found);
+    if (found)
+        return l->devs[i];
+    if (l->n_devs >= l->limits.max_devices) {
+        *rc = -ENOSPC;
+        return NULL;
+    }
+    if (ledger_reserve((void **)&l->devs, &l->cap_devs, l->n_devs, sizeof(l->devs[0])) < 0) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    struct ledger_device *dev = calloc(1, sizeof(*dev));
+    if (dev == NULL) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    dev->device = device;
+    memmove(&l->devs[i + 1], &l->devs[i], (l->n_devs - i) * sizeof(l->devs[0]));
+    l->devs[i] = dev;
+    l->n_devs++;
+    return dev;
+}
+
+int ledger_attach(struct ledger *l, int32_t pid, uint32_t uid, const char *name,
+                  const char *label, uint64_t now_ns, struct ledger_process **out)
+{
+    int found;
+    size_t i = ledger_proc_index(l, pid, &found);
+    struct ledger_process *p;
+
+    if (found) {
+        p = l->procs[i];
+    } else {
+        if (ledger_reserve((void **)&l->procs, &l->cap_procs, l->n_procs,
+                           sizeof(l->procs[0])) < 0)
+            return -ENOMEM;
+        p = calloc(1, sizeof(*p));
+        if (p == NULL)
+            return -ENOMEM;
+        p->pid = pid;
+        p->uid = uid;
+        p->start_ns = now_ns;
+        buftable_init(&p->table);
+        memmove(&l->procs[i + 1], &l->procs[i], (l->n_procs - i) * sizeof(l->procs[0]));
+        l->procs[i] = p;
+        l->n_procs++;
+    }
+    if (name != NULL && name[0] != '\0') {
+        strncpy(p->name, name, sizeof(p->name) - 1);
+        p->name[sizeof(p->name) - 1] = '\0';
+    }
+    if (label != NULL && label[0] != '\0') {
+        strncpy(p->label, label, sizeof(p->label) - 1);
+        p->label[sizeof(p->label) - 1] = '\0';
+    }
+    p->connections++;
+    *out = p;
+    return 0;
+}
+
+void ledger_detach(struct ledger *l, struct ledger_process *p)
+{
+    (void)l;
+    if (p->connections > 0)
+        p->connections--;
+}
+
+/* ---- the hot path ---- */
+
+/* The usage record of p for `device`, created (with its device) when new. */
+static struct ledger_usage *ledger_get_usage(struct ledger *l, struct ledger_process *p,
+                                             uint32_t device, int *rc)
+{
+    if (p->last_usage < p->n_usage && p->usage[p->last_usage].device == device)
+        return &p->usage[p->last_usage];
+
+    int found;
+    size_t i = ledger_usage_index(p, device, &found);
+    if (!found) {
+        struct ledger_device *dev = ledger_get_device(l, device, rc);
+        if (dev == NULL)
+            return NULL;
+        if (ledger_reserve((void **)&p->usage, &p->cap_usage, p->n_usage,
+                           sizeof(p->usage[0])) < 0) {
+            *rc = -ENOMEM;
+            return NULL;
+        }
+        memmove(&p->usage[i + 1], &p->usage[i], (p->n_usage - i) * sizeof(p->usage[0]));
+        memset(&p->usage[i], 0, sizeof(p->usage[i]));
+        p->usage[i].device = device;
+        p->usage[i].dev = dev;
+        p->n_usage++;
+    }
+    p->last_usage = i;
+    return &p->usage[i];
+}
+
+/* Would adding `size` to the totals of (p, u, type) overflow one of them?
+ * Every other sum is bounded by these two. */
+static int ledger_would_overflow(const struct ledger_process *p, const struct ledger_usage *u,
+                                 unsigned type, uint64_t size)
+{
+    return u->dev->used[type] > UINT64_MAX - size || p->bytes > UINT64_MAX - size;
+}
+
+static void ledger_add_bytes(struct ledger_process *p, struct ledger_usage *u, unsigned type,
+                             uint64_t size)
+{
+    struct ledger_device *dev = u->dev;
+    u->bytes[type] += size;
+    if (u->bytes[type] > u->peak[type])
+        u->peak[type] = u->bytes[type];
+    dev->used[type] += size;
+    if (dev->used[type] > dev->peak[type])
+        dev->peak[type] = dev->used[type];
+    p->bytes += size;
+    if (p->bytes > p->peak_bytes)
+        p->peak_bytes = p->bytes;
+}
+
+static void ledger_sub_bytes(struct ledger_process *p, struct ledger_usage *u, unsigned type,
+                             uint64_t size)
+{
+    u->bytes[type] -= size;
+    u->dev->used[type] -= size;
+    p->bytes -= size;
+}
+
+static void ledger_add_buffer(struct ledger *l, struct ledger_usage *u, unsigned type)
+{
+    u->buffers[type]++;
+    if (u->total_buffers++ == 0)
+        u->dev->processes++;
+    u->dev->buffers++;
+    l->live_buffers++;
+}
+
+static void ledger_sub_buffer(struct ledger *l, struct ledger_usage *u, unsigned type)
+{
+    u->buffers[type]--;
+    if (--u->total_buffers == 0)
+        u->dev->processes--;
+    u->dev->buffers--;
+    l->live_buffers--;
+}
+
+static int ledger_alloc(struct ledger *l, struct ledger_process *p, const struct proto_event *ev)
+{
+    unsigned type = ev->type;
+    if (ev->size == 0)
+        return -EINVAL;
+    int rc = 0;
+    struct ledger_usage *u = ledger_get_usage(l, p, ev->device, &rc);
+    if (u == NULL)
+        return rc;
+
+    uint64_t old = 0;
+    if (p->table.count < l->limits.max_buffers && !ledger_would_overflow(p, u, type, ev->size)) {
+        /* The common case: one hash-table operation, whether new or live. */
+        rc = buftable_insert(&p->table, ev->device, ev->type, ev->address, ev->size, &old);
+    } else {
+        /* Near a limit: whether the key is live decides. */
+        old = buftable_lookup(&p->table, ev->device, ev->type, ev->address);
+        if (old == 0 && p->table.count >= l->limits.max_buffers)
+            return -E2BIG;
+        if (old == 0 ? ledger_would_overflow(p, u, type, ev->size)
+                     : ev->size > old && ledger_would_overflow(p, u, type, ev->size - old))
+            return -EINVAL;
+        rc = buftable_insert(&p->table, ev->device, ev->type, ev->address, ev->size, &old);
+    }
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        ledger_add_buffer(l, u, type);
+    } else {
+        /* An alloc of a live key: the client missed a free; take the new size. */
+        l->counters.live_reallocs++;
+        ledger_sub_bytes(p, u, type, old);
+    }
+    ledger_add_bytes(p, u, type, ev->size);
+    return 0;
+}
+
+static void ledger_free(struct ledger *l, struct ledger_process *p, const struct proto_event *ev)
+{
+    uint64_t size;
+    if (!buftable_remove(&p->table, ev->device, ev->type, ev->address, &size)) {
+        l->counters.unknown_frees++;
+        return;
+    }
+    int rc = 0;
+    /* The buffer was live, so its usage record exists: no allocation here. */
+    struct ledger_usage *u = ledger_get_usage(l, p, ev->device, &rc);
+    if (u == NULL)
+        return;
+    ledger_sub_bytes(p, u, ev->type, size);
+    ledger_sub_buffer(l, u, ev->type);
+}
+
+int ledger_apply_events(struct ledger *l, struct ledger_process *p,
+                        const struct proto_event *events, size_t n, size_t *done)
+{
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; i < n; i++) {
+        const struct proto_event *ev = &events[i];
+        if (ev->type >= TTALLOC_NUM_TYPES) {
+            rc = -EINVAL;
+            break;
+        }
+        if (ev->op == PROTO_OP_ALLOC) {
+            rc = ledger_alloc(l, p, ev);
+            if (rc < 0)
+                break;
+        } else if (ev->op == PROTO_OP_FREE) {
+            ledger_free(l, p, ev);
+        } else {
+            rc = -EINVAL;
+            break;
+        }
+    }
+    l->counters.events_total += i;
+    if (done != NULL)
+        *done = i;
+    return rc;
+}
+
+/* ---- devices, resync, exits ---- */
+
+int ledger_describe(struct ledger *l, uint32_t device, const struct ttalloc_device_desc *desc)
+{
+    int rc = 0;
+    struct ledger_device *dev = ledger_get_device(l, device, &rc);
+    if (dev == NULL)
+        return rc;
+    dev->board_serial = desc->board_serial;
+    dev->asic_id = desc->asic_id;
+    memcpy(dev->total, desc->capacity, sizeof(dev->total));
+    dev->flags |= TTALLOC_DEVICE_DESCRIBED;
+    if (desc->is_remote)
+        dev->flags |= TTALLOC_DEVICE_REMOTE;
+    else
+        dev->flags &= ~TTALLOC_DEVICE_REMOTE;
+    memcpy(dev->board_type, desc->board_type, sizeof(dev->board_type));
+    dev->board_type[sizeof(dev->board_type) - 1] = '\0';
+    return 0;
+}
+
+/* Take every buffer of p out of every total. Returns how many there were. */
+static uint64_t ledger_clear_process(struct ledger *l, struct ledger_process *p)
+{
+    uint64_t dropped = p->table.count;
+    for (size_t i = 0; i < p->n_usage; i++) {
+        struct ledger_usage *u = &p->usage[i];
+        struct ledger_device *dev = u->dev;
+        for (unsigned t = 0; t < TTALLOC_NUM_TYPES; t++) {
+            dev->used[t] -= u->bytes[t];
+            dev->buffers -= u->buffers[t];
+            u->bytes[t] = 0;
+            u->buffers[t] = 0;
+        }
+        if (u->total_buffers > 0)
+            dev->processes--;
+        u->total_buffers = 0;
+    }
+    l->live_buffers -= dropped;
+    p->bytes = 0;
+    buftable_clear(&p->table);
+    return dropped;
+}
+
+uint64_t ledger_forget(struct ledger *l, struct ledger_process *p)
+{
+    uint64_t dropped = ledger_clear_process(l, p);
+    l->counters.dropped_buffers += dropped;
+    return dropped;
+}
+
+int ledger_resync_end(struct ledger *l, const struct ledger_process *p, uint64_t buffers,
+                      uint64_t bytes)
+{
+    if (p->table.count == buffers && p->bytes == bytes)
+        return 0;
+    l->counters.resync_mismatches++;
+    return -EBADMSG;
+}
+
+static void ledger_push_exit(struct ledger *l, const struct ttalloc_exit *rec)
+{
+    size_t cap = l->limits.exit_ring;
+    if (l->n_exits < cap) {
+        l->exits[(l->exit_first + l->n_exits) % cap] = *rec;
+        l->n_exits++;
+    } else {
+        l->exits[l->exit_first] = *rec;
+        l->exit_first = (l->exit_first + 1) % cap;
+    }
+}
+
+size_t ledger_exit(struct ledger *l, struct ledger_process *p, uint64_t now_ns)
+{
+    size_t records = 0;
+
+    l->counters.exits_total++;
+    if (p->table.count > 0)
+        l->counters.leaked_exits_total++;
+    for (size_t i = 0; i < p->n_usage; i++) {
+        const struct ledger_usage *u = &p->usage[i];
+        if (u->total_buffers == 0)
+            continue;
+        struct ttalloc_exit rec;
+        memset(&rec, 0, sizeof(rec));
+        rec.pid = p->pid;
+        rec.uid = p->uid;
+        rec.time_ns = now_ns;
+        memcpy(rec.name, p->name, sizeof(rec.name));
+        rec.device = u->device;
+        memcpy(rec.bytes, u->bytes, sizeof(rec.bytes));
+        memcpy(rec.buffers, u->buffers, sizeof(rec.buffers));
+        ledger_push_exit(l, &rec);
+        records++;
+    }
+    ledger_clear_process(l, p);
+
+    int found;
+    size_t i = ledger_proc_index(l, p->pid, &found);
+    if (found && l->procs[i] == p) {
+        memmove(&l->procs[i], &l->procs[i + 1], (l->n_procs - i - 1) * sizeof(l->procs[0]));
+        l->n_procs--;
+    }
+    ledger_free_process(p);
+    return records;
+}
+
+/* ---- reading ---- */
+
+void ledger_fill_devices(const struct ledger *l, struct ttalloc_device_stats *out)
+{
+    for (size_t i = 0; i < l->n_devs; i++) {
+        const struct ledger_device *dev = l->devs[i];
+        struct ttalloc_device_stats *s = &out[i];
+        memset(s, 0, sizeof(*s));
+        s->device = dev->device;
+        s->flags = dev->flags;
+        s->board_serial = dev->board_serial;
+        s->asic_id = dev->asic_id;
+        memcpy(s->used, dev->used, sizeof(s->used));
+        memcpy(s->total, dev->total, sizeof(s->total));
+        memcpy(s->peak, dev->peak, sizeof(s->peak));
+        s->buffers = dev->buffers;
+        s->processes = dev->processes;
+        memcpy(s->board_type, dev->board_type, sizeof(s->board_type));
+    }
+}
+
+void ledger_fill_processes(const struct ledger *l, struct ttalloc_process_info *out)
+{
+    for (size_t i = 0; i < l->n_procs; i++) {
+        const struct ledger_process *p = l->procs[i];
+        struct ttalloc_process_info *s = &out[i];
+        memset(s, 0, sizeof(*s));
+        s->pid = p->pid;
+        s->uid = p->uid;
+        s->flags = p->connections > 0 ? TTALLOC_PROCESS_CONNECTED : 0;
+        s->buffers = p->table.count;
+        s->bytes = p->bytes;
+        s->peak_bytes = p->peak_bytes;
+        s->start_ns = p->start_ns;
+        memcpy(s->name, p->name, sizeof(s->name));
+        memcpy(s->label, p->label, sizeof(s->label));
+    }
+}
+
+size_t ledger_count_usage(const struct ledger *l)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < l->n_procs; i++)
+        n += l->procs[i]->n_usage;
+    return n;
+}
+
+void ledger_fill_usage(const struct ledger *l, struct ttalloc_usage *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < l->n_procs; i++) {
+        const struct ledger_process *p = l->procs[i];
+        for (size_t j = 0; j < p->n_usage; j++) {
+            const struct ledger_usage *u = &p->usage[j];
+            struct ttalloc_usage *s = &out[k++];
+            memset(s, 0, sizeof(*s));
+            s->pid = p->pid;
+            s->device = u->device;
+            memcpy(s->bytes, u->bytes, sizeof(s->bytes));
+            memcpy(s->peak, u->peak, sizeof(s->peak));
+            s->buffers = u->total_buffers;
+        }
+    }
+}
+
+/* Does buffer a come before b in "largest first" order? */
+static int ledger_buffer_before(const struct ttalloc_buffer *a, const struct ttalloc_buffer *b)
+{
+    if (a->size != b->size)
+        return a->size > b->size;
+    if (a->device != b->device)
+        return a->device < b->device;
+    if (a->type != b->type)
+        return a->type < b->type;
+    return a->address < b->address;
+}
+
+/* Restore the heap property below index i of a heap whose root is the
+ * buffer that comes LAST in order (so it is the first to be replaced). */
+static void ledger_heap_down(struct ttalloc_buffer *heap, size_t n, size_t i)
+{
+    for (;;) {
+        size_t last = i, left = 2 * i + 1, right = 2 * i + 2;
+        if (left < n && ledger_buffer_before(&heap[last], &heap[left]))
+            last = left;
+        if (right < n && ledger_buffer_before(&heap[last], &heap[right]))
+            last = right;
+        if (last == i)
+            return;
+        struct ttalloc_buffer tmp = heap[i];
+        heap[i] = heap[last];
+        heap[last] = tmp;
+        i = last;
+    }
+}
+
+static void ledger_heap_up(struct ttalloc_buffer *heap, size_t i)
+{
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!ledger_buffer_before(&heap[parent], &heap[i]))
+            return;
+        struct ttalloc_buffer tmp = heap[i];
+        heap[i] = heap[parent];
+        heap[parent] = tmp;
+        i = parent;
+    }
+}
+
+size_t ledger_top_buffers(const struct ledger_process *p, size_t max,
+                          struct ttalloc_buffer *out)
+{
+    size_t n = 0, pos = 0;
+    const struct buftable_entry *e;
+
+    if (max == 0)
+        return 0;
+    /* Keep the best `max` seen in a heap whose root is the worst of them. */
+    while ((e = buftable_next(&p->table, &pos)) != NULL) {
+        struct ttalloc_buffer b;
+        memset(&b, 0, sizeof(b));
+        b.address = e->address;
+        b.size = e->size;
+        b.device = e->device;
+        b.type = e->type;
+        if (n < max) {
+            out[n] = b;
+            ledger_heap_up(out, n);
+            n++;
+        } else if (ledger_buffer_before(&b, &out[0])) {
+            out[0] = b;
+            ledger_heap_down(out, n, 0);
+        }
+    }
+    /* Heap sort: repeatedly move the worst to the end. */
+    for (size_t end = n; end > 1; end--) {
+        struct ttalloc_buffer tmp = out[0];
+        out[0] = out[end - 1];
+        out[end - 1] = tmp;
+        ledger_heap_down(out, end - 1, 0);
+    }
+    return n;
+}
+
+void ledger_fill_exits(const struct ledger *l, struct ttalloc_exit *out)
+{
+    for (size_t i = 0; i < l->n_exits; i++)
+        out[i] = l->exits[(l->exit_first + i) % l->limits.exit_ring];
+}
+
+size_t ledger_buffer_memory(const struct ledger *l)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < l->n_procs; i++)
+        bytes += buftable_memory(&l->procs[i]->table);
+    return bytes;
+}

@@ -1,0 +1,123 @@
+/*
+ * main.c - tt-alloc-server's command line: flags into a server_config, then
+ * the event loop (server.c). Exit status: 0 clean stop, 1 could not start,
+ * 2 bad command line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger.h"
+#include "log.h"
+#include "server.h"
+#include "ttalloc.h"
+
+static const char usage_line[] =
+    "usage: tt-alloc-server [-v] [--socket PATH] [--sysroot DIR] [--max-clients N]\n"
+    "                       [--max-buffers N] [--max-queue BYTES] [--help] [--version]\n";
+
+static void main_help(void)
+{
+    printf("%s", usage_line);
+    printf("\nCollects device-memory events from processes using libttalloc and answers\n"
+           "tt-smi, tt-alloc-monitor and other tools. See docs/tt-alloc-server.md.\n\n"
+           "  --socket PATH      listen here (default: $TT_ALLOC_SOCKET, else the first usable\n"
+           "                     of /run/tt-alloc/tt-alloc.sock, $XDG_RUNTIME_DIR/tt-alloc.sock,\n"
+           "                     /tmp/tt-alloc-<uid>/tt-alloc.sock)\n"
+           "  --sysroot DIR      read sys/, dev/ and proc/driver/ under DIR ($TT_SYSROOT)\n"
+           "  --max-clients N    connections at once (default %u)\n"
+           "  --max-buffers N    live buffers per process (default %u)\n"
+           "  --max-queue BYTES  output queued to one client before it is dropped\n"
+           "                     (default %u)\n"
+           "  -v, --verbose      debug messages (repeatable)\n"
+           "  -h, --help         this text\n"
+           "  -V, --version      print the version\n",
+           SERVER_DEFAULT_MAX_CLIENTS, LEDGER_DEFAULT_MAX_BUFFERS, SERVER_DEFAULT_MAX_QUEUE);
+}
+
+static void main_bad_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "tt-alloc-server: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n%s", usage_line);
+    exit(2);
+}
+
+/* A whole decimal number in [1, max]. */
+static unsigned long long main_number(const char *flag, const char *arg, unsigned long long max)
+{
+    char *end;
+    errno = 0;
+    if (arg[0] < '0' || arg[0] > '9')
+        main_bad_usage("%s needs a positive number", flag);
+    unsigned long long value = strtoull(arg, &end, 10);
+    if (errno != 0 || *end != '\0' || value == 0 || value > max)
+        main_bad_usage("%s needs a positive number in range", flag);
+    return value;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_SOCKET = 256, OPT_SYSROOT, OPT_MAX_CLIENTS, OPT_MAX_BUFFERS, OPT_MAX_QUEUE };
+    static const struct option options[] = {
+        {"socket", required_argument, NULL, OPT_SOCKET},
+        {"sysroot", required_argument, NULL, OPT_SYSROOT},
+        {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
+        {"max-buffers", required_argument, NULL, OPT_MAX_BUFFERS},
+        {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    struct server_config config = {
+        .socket_path = NULL,
+        .sysroot = getenv("TT_SYSROOT"),
+        .max_clients = SERVER_DEFAULT_MAX_CLIENTS,
+        .max_buffers = LEDGER_DEFAULT_MAX_BUFFERS,
+        .max_queue = SERVER_DEFAULT_MAX_QUEUE,
+    };
+    int verbose = 0;
+    int opt;
+
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "vhV", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_SOCKET:
+            config.socket_path = optarg;
+            break;
+        case OPT_SYSROOT:
+            config.sysroot = optarg;
+            break;
+        case OPT_MAX_CLIENTS:
+            config.max_clients = (unsigned)main_number("--max-clients", optarg, 1000000);
+            break;
+        case OPT_MAX_BUFFERS:
+            config.max_buffers = (size_t)main_number("--max-buffers", optarg, 1ull << 32);
+            break;
+        case OPT_MAX_QUEUE:
+            config.max_queue = (size_t)main_number("--max-queue", optarg, 1ull << 34);
+            break;
+        case 'v':
+            verbose++;
+            break;
+        case 'h':
+            main_help();
+            return 0;
+        case 'V':
+            printf("tt-alloc-server %s\n", TTALLOC_VERSION_STRING);
+            return 0;
+        default:
+            main_bad_usage("unknown or incomplete option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        main_bad_usage("unexpected argument %s", argv[optind]);
+
+    log_init("tt-alloc-server", verbose);
+    if (config.sysroot != NULL && config.sysroot[0] != '\0')
+        log_debug("sysroot %s (device discovery not plugged in yet)", config.sysroot);
+    return server_run(&config);
+}

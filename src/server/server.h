@@ -1,0 +1,27 @@
+/*
+ * server.h - tt-alloc-server's event loop: one thread, one epoll set holding
+ * the listening socket, every client connection, one pidfd per tracked
+ * process (death detection), a timerfd for subscriptions and a signalfd for
+ * SIGTERM/SIGINT. Everything is non-blocking; no client can make it wait.
+ */
+#ifndef TTALLOC_SERVER_H
+#define TTALLOC_SERVER_H
+
+#include <stddef.h>
+
+struct server_config {
+    const char *socket_path;    /* NULL: TT_ALLOC_SOCKET or the default list */
+    const char *sysroot;        /* NULL or "/": the real system */
+    unsigned max_clients;       /* connections at once */
+    size_t max_buffers;         /* live buffers per process */
+    size_t max_queue;           /* bytes queued to one client before it is dropped */
+};
+
+#define SERVER_DEFAULT_MAX_CLIENTS 1024u
+#define SERVER_DEFAULT_MAX_QUEUE (8u * 1024u * 1024u)
+
+/* Run until SIGTERM or SIGINT. Returns the process exit status: 0 after a
+ * clean stop, 1 when the server could not start (the reason is logged). */
+int server_run(const struct server_config *config);
+
+#endif /* TTALLOC_SERVER_H */
