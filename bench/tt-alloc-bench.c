@@ -61,7 +61,7 @@ static ttalloc_conn *bench_connect(void)
 /* A raw producer connection, HELLO done. */
 static int bench_raw_producer(void)
 {
-    int fd = sockpath_connect(server.socket_path);
+    int fd = sockpath_connect(server.socket_path, 0);
     if (fd < 0)
         return fd;
     unsigned char frame[256];

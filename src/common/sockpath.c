@@ -110,11 +110,11 @@ int sockpath_peer(int fd, pid_t *pid, uid_t *uid)
     return 0;
 }
 
-int sockpath_connect(const char *path)
+int sockpath_connect(const char *path, int flags)
 {
     if (!sockpath_fits(path))
         return -ENAMETOOLONG;
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | (flags & SOCK_NONBLOCK), 0);
     if (fd < 0)
         return -errno;
     struct sockaddr_un addr;

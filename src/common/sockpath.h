@@ -26,9 +26,10 @@ int sockpath_for_server(const char *explicit_path, char out[SOCKPATH_MAX], char 
                         size_t why_cap);
 
 /* Connect a SOCK_SEQPACKET socket to `path` and check that the peer runs as
- * root or as us. Returns the fd (O_CLOEXEC, blocking), or a negative errno:
- * -EPERM when the peer is another user. */
-int sockpath_connect(const char *path);
+ * root or as us. `flags` is 0 or SOCK_NONBLOCK (then a server whose backlog
+ * is full answers -EAGAIN at once instead of hanging the caller). Returns the
+ * fd (O_CLOEXEC), or a negative errno: -EPERM when the peer is another user. */
+int sockpath_connect(const char *path, int flags);
 
 /* The uid and pid of a connected Unix socket's peer (SO_PEERCRED). */
 int sockpath_peer(int fd, pid_t *pid, uid_t *uid);

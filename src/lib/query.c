@@ -188,7 +188,7 @@ static int query_connect_path(const char *path, ttalloc_conn **out)
         free(conn);
         return -ENOMEM;
     }
-    int rc = sockpath_connect(path);
+    int rc = sockpath_connect(path, 0);
     if (rc >= 0) {
         conn->fd = rc;
         rc = query_hello(conn);

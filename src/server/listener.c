@@ -60,7 +60,7 @@ static int listener_check_path(const char *path, char *why, size_t why_cap)
         snprintf(why, why_cap, "%s exists and is not a socket; not touching it", path);
         return -EEXIST;
     }
-    int fd = sockpath_connect(path);
+    int fd = sockpath_connect(path, 0);
     if (fd >= 0 || fd == -EPERM) {
         if (fd >= 0)
             close(fd);
