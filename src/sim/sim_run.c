@@ -375,8 +375,14 @@ static void sim_run_describe(const struct sim_run_opts *o, const struct profiles
         desc.capacity[TTALLOC_DRAM] = board_cap[TTALLOC_DRAM];
         desc.capacity[TTALLOC_L1] = board_cap[TTALLOC_L1];
         desc.capacity[TTALLOC_CB] = board_cap[TTALLOC_L1];   /* CBs live in L1 */
-        desc.capacity[TTALLOC_TRACE] = region_cap[TTALLOC_TRACE];
-        desc.capacity[TTALLOC_L1_SMALL] = region_cap[TTALLOC_L1_SMALL];
+        /* TRACE and L1_SMALL regions are sized by each process when it opens
+         * the device, so they are the device's only when this process has it
+         * to itself; a share of the device leaves them unknown rather than
+         * letting the last describer's region stand for everyone's. */
+        if (o->share == 100) {
+            desc.capacity[TTALLOC_TRACE] = region_cap[TTALLOC_TRACE];
+            desc.capacity[TTALLOC_L1_SMALL] = region_cap[TTALLOC_L1_SMALL];
+        }
         int rc = ttalloc_describe_device((uint32_t)sd[i].index, &desc);
         if (rc < 0)
             log_warnx("device %d: cannot describe it: %s", sd[i].index, strerror(-rc));
