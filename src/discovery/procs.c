@@ -18,59 +18,10 @@
 #include <unistd.h>
 
 #include "sysfs.h"
+#include "textfile.h"
 
 #define PROCS_FILE_MAX (1u << 20)   /* a pids file or cmdline longer than this is cut */
 #define PROCS_PIDS_PER_DEVICE 4096  /* distinct holders kept per device */
-
-/* Read a whole (small) file into a malloc'd NUL-terminated buffer. */
-static int procs_slurp(const char *path, char **out, size_t *len_out)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return -EINVAL;
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    if (buf == NULL) {
-        close(fd);
-        return -ENOMEM;
-    }
-    for (;;) {
-        if (len + 1 == cap) {
-            if (cap >= PROCS_FILE_MAX)
-                break;
-            char *bigger = realloc(buf, cap * 2);
-            if (bigger == NULL) {
-                free(buf);
-                close(fd);
-                return -ENOMEM;
-            }
-            buf = bigger;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + len, cap - 1 - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            int err = errno;
-            free(buf);
-            close(fd);
-            return -err;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    buf[len] = '\0';
-    *out = buf;
-    *len_out = len;
-    return 0;
-}
 
 size_t procs_parse_pids(const char *text, size_t len, pid_t *pids, size_t count, size_t cap)
 {
@@ -134,7 +85,7 @@ static int procs_read_pids_file(const char *root, int index, struct procs_list *
     snprintf(path, sizeof(path), "%s/proc/driver/tenstorrent/%d/pids", root, index);
     char *text;
     size_t len;
-    int rc = procs_slurp(path, &text, &len);
+    int rc = textfile_slurp(path, PROCS_FILE_MAX, &text, &len);
     if (rc < 0)
         return rc;
     pid_t *pids = malloc(PROCS_PIDS_PER_DEVICE * sizeof(*pids));
@@ -319,7 +270,7 @@ int procs_info_read(pid_t pid, struct procs_info *info)
     char *text;
     size_t len;
     snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-    if (procs_slurp(path, &text, &len) == 0) {
+    if (textfile_slurp(path, PROCS_FILE_MAX, &text, &len) == 0) {
         while (len > 0 && text[len - 1] == '\n')
             len--;
         if (len >= sizeof(info->name))
@@ -330,7 +281,7 @@ int procs_info_read(pid_t pid, struct procs_info *info)
     }
 
     snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    if (procs_slurp(path, &text, &len) == 0) {
+    if (textfile_slurp(path, PROCS_FILE_MAX, &text, &len) == 0) {
         while (len > 0 && text[len - 1] == '\0')
             len--;
         for (size_t i = 0; i < len; i++) {

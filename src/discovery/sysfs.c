@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "boards.h"
+#include "textfile.h"
 
 #define SYSFS_VALUE_MAX 256 /* no attribute we read is longer; longer = garbage */
 
@@ -28,44 +29,6 @@ const char *sysfs_sysroot(const char *explicit_root)
     if (root == NULL || strcmp(root, "/") == 0)
         return "";
     return root;
-}
-
-/* Read a small regular file into buf (NUL-terminated). Returns its length,
- * or a negative errno: -EFBIG when longer than cap-1, -EINVAL when not a
- * regular file (a FIFO or a device node could block or have side effects). */
-static ssize_t sysfs_read_file(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return -EINVAL;
-    }
-    size_t len = 0;
-    for (;;) {
-        if (len == cap - 1) {
-            char extra;
-            ssize_t more = read(fd, &extra, 1);
-            close(fd);
-            return more > 0 ? -EFBIG : (ssize_t)len;
-        }
-        ssize_t r = read(fd, buf + len, cap - 1 - len);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            int err = errno;
-            close(fd);
-            return -err;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    buf[len] = '\0';
-    return (ssize_t)len;
 }
 
 /* Trim surrounding whitespace in place; returns the new start, sets *len. */
@@ -210,7 +173,7 @@ static int sysfs_dev_path(char *path, size_t cap, const char *root, int index, c
 static int64_t sysfs_read_int(const char *path, int64_t min, int64_t max)
 {
     char buf[SYSFS_VALUE_MAX];
-    ssize_t len = sysfs_read_file(path, buf, sizeof(buf));
+    ssize_t len = textfile_read(path, buf, sizeof(buf));
     if (len < 0)
         return SYSFS_UNKNOWN;
     return sysfs_parse_int(buf, (size_t)len, min, max);
@@ -223,7 +186,7 @@ static void sysfs_read_attr_string(const char *root, int index, const char *attr
     out[0] = '\0';
     if (sysfs_dev_path(path, sizeof(path), root, index, attr) < 0)
         return;
-    ssize_t len = sysfs_read_file(path, buf, sizeof(buf));
+    ssize_t len = textfile_read(path, buf, sizeof(buf));
     if (len >= 0)
         sysfs_parse_string(buf, (size_t)len, kind, out, cap);
 }
@@ -242,7 +205,7 @@ static int64_t sysfs_read_attr_hex(const char *root, int index, const char *attr
     char path[PATH_MAX], buf[SYSFS_VALUE_MAX];
     if (sysfs_dev_path(path, sizeof(path), root, index, attr) < 0)
         return SYSFS_UNKNOWN;
-    ssize_t len = sysfs_read_file(path, buf, sizeof(buf));
+    ssize_t len = textfile_read(path, buf, sizeof(buf));
     return len < 0 ? SYSFS_UNKNOWN : sysfs_parse_hex(buf, (size_t)len);
 }
 
@@ -269,7 +232,7 @@ static void sysfs_read_hwmon_dir(const char *dir, struct sysfs_sensor *sensors, 
         char path[PATH_MAX], label[SYSFS_VALUE_MAX];
         if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
             continue;
-        ssize_t llen = sysfs_read_file(path, label, sizeof(label));
+        ssize_t llen = textfile_read(path, label, sizeof(label));
         if (llen < 0)
             continue;
         size_t tlen = (size_t)llen;
@@ -320,7 +283,7 @@ static void sysfs_read_hwmon(const char *root, struct sysfs_device *dev)
         if (snprintf(dir, sizeof(dir), "%s/%s", base, ent->d_name) >= (int)sizeof(dir) ||
             snprintf(path, sizeof(path), "%s/name", dir) >= (int)sizeof(path))
             continue;
-        ssize_t len = sysfs_read_file(path, buf, sizeof(buf));
+        ssize_t len = textfile_read(path, buf, sizeof(buf));
         name[0] = '\0';
         if (len >= 0)
             sysfs_parse_string(buf, (size_t)len, 'n', name, sizeof(name));
@@ -496,7 +459,7 @@ int sysfs_driver_version(const char *sysroot, char *buf, size_t cap)
     char path[PATH_MAX], text[SYSFS_VALUE_MAX];
     buf[0] = '\0';
     snprintf(path, sizeof(path), "%s/sys/module/tenstorrent/version", sysfs_sysroot(sysroot));
-    ssize_t len = sysfs_read_file(path, text, sizeof(text));
+    ssize_t len = textfile_read(path, text, sizeof(text));
     if (len < 0)
         return (int)len;
     /* versions like "2.0.0" or "1.34-rc1": printable, no spaces */
