@@ -8,15 +8,20 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static int textfile_open(const char *path)
+static int textfile_open(int dirfd, const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     return fd < 0 ? -errno : fd;
 }
 
 ssize_t textfile_read(const char *path, char *buf, size_t cap)
 {
-    int fd = textfile_open(path);
+    return textfile_readat(AT_FDCWD, path, buf, cap);
+}
+
+ssize_t textfile_readat(int dirfd, const char *name, char *buf, size_t cap)
+{
+    int fd = textfile_open(dirfd, name);
     if (fd < 0)
         return fd;
     ssize_t r;
@@ -35,7 +40,12 @@ ssize_t textfile_read(const char *path, char *buf, size_t cap)
 
 int textfile_slurp(const char *path, size_t max, char **out, size_t *len_out)
 {
-    int fd = textfile_open(path);
+    return textfile_slurpat(AT_FDCWD, path, max, out, len_out);
+}
+
+int textfile_slurpat(int dirfd, const char *name, size_t max, char **out, size_t *len_out)
+{
+    int fd = textfile_open(dirfd, name);
     if (fd < 0)
         return fd;
     size_t cap = 4096, len = 0;

@@ -16,11 +16,15 @@
  * a short read is the end. Returns the length, or a negative errno: -EFBIG
  * when the file has cap bytes or more. */
 ssize_t textfile_read(const char *path, char *buf, size_t cap);
+/* The same for `name` relative to the directory fd `dirfd` (AT_FDCWD: cwd). */
+ssize_t textfile_readat(int dirfd, const char *name, char *buf, size_t cap);
 
 /* Read a whole file of any length up to `max` bytes (longer ones are cut)
  * into a malloc'd NUL-terminated buffer, reading until end of file (procfs
  * files such as cmdline may come in pieces). Returns 0 and sets *out and
  * *len, or a negative errno. */
 int textfile_slurp(const char *path, size_t max, char **out, size_t *len);
+/* The same for `name` relative to the directory fd `dirfd`. */
+int textfile_slurpat(int dirfd, const char *name, size_t max, char **out, size_t *len);
 
 #endif /* TTALLOC_TEXTFILE_H */

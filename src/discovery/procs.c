@@ -262,26 +262,33 @@ int procs_info_read(pid_t pid, struct procs_info *info)
     info->uid = (uid_t)-1;
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+    /* One lookup of /proc/<pid>; its files are read relative to it. */
+    int dirfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     struct stat st;
-    if (stat(path, &st) < 0)
+    if (dirfd < 0 || fstat(dirfd, &st) < 0) {
+        if (dirfd >= 0)
+            close(dirfd);
         return -ESRCH;
+    }
     info->uid = st.st_uid;
 
     char *text;
     size_t len;
-    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-    if (textfile_slurp(path, PROCS_FILE_MAX, &text, &len) == 0) {
-        while (len > 0 && text[len - 1] == '\n')
+    char comm[64]; /* the kernel's comm is at most 15 bytes and a newline */
+    ssize_t comm_len = textfile_readat(dirfd, "comm", comm, sizeof(comm));
+    if (comm_len > 0) {
+        len = (size_t)comm_len;
+        while (len > 0 && comm[len - 1] == '\n')
             len--;
         if (len >= sizeof(info->name))
             len = sizeof(info->name) - 1;
-        memcpy(info->name, text, len);
+        memcpy(info->name, comm, len);
         info->name[len] = '\0';
-        free(text);
     }
 
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    if (textfile_slurp(path, PROCS_FILE_MAX, &text, &len) == 0) {
+    int rc = textfile_slurpat(dirfd, "cmdline", PROCS_FILE_MAX, &text, &len);
+    close(dirfd);
+    if (rc == 0) {
         while (len > 0 && text[len - 1] == '\0')
             len--;
         for (size_t i = 0; i < len; i++) {

@@ -163,49 +163,41 @@ void sysfs_parse_string(const char *text, size_t len, char kind, char *out, size
     }
 }
 
-/* Path helpers: everything lives under <root>/sys/class/tenstorrent/tenstorrent!<N>/. */
-static int sysfs_dev_path(char *path, size_t cap, const char *root, int index, const char *rel)
+/* Everything of device N lives under <root>/sys/class/tenstorrent/tenstorrent!<N>/.
+ * The directory is opened once and each attribute read relative to it: a
+ * single-component lookup instead of a walk down a long path per file. */
+static int sysfs_open_dev_dir(const char *root, int index)
 {
-    int n = snprintf(path, cap, "%s/sys/class/tenstorrent/tenstorrent!%d/%s", root, index, rel);
-    return n > 0 && (size_t)n < cap ? 0 : -ENAMETOOLONG;
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof(path), "%s/sys/class/tenstorrent/tenstorrent!%d", root, index);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return -ENAMETOOLONG;
+    int fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
 }
 
-static int64_t sysfs_read_int(const char *path, int64_t min, int64_t max)
+static int64_t sysfs_read_int(int dirfd, const char *name, int64_t min, int64_t max)
 {
     char buf[SYSFS_VALUE_MAX];
-    ssize_t len = textfile_read(path, buf, sizeof(buf));
+    ssize_t len = textfile_readat(dirfd, name, buf, sizeof(buf));
     if (len < 0)
         return SYSFS_UNKNOWN;
     return sysfs_parse_int(buf, (size_t)len, min, max);
 }
 
-static void sysfs_read_attr_string(const char *root, int index, const char *attr, char kind,
-                                   char *out, size_t cap)
+static void sysfs_read_string(int dirfd, const char *name, char kind, char *out, size_t cap)
 {
-    char path[PATH_MAX], buf[SYSFS_VALUE_MAX];
+    char buf[SYSFS_VALUE_MAX];
     out[0] = '\0';
-    if (sysfs_dev_path(path, sizeof(path), root, index, attr) < 0)
-        return;
-    ssize_t len = textfile_read(path, buf, sizeof(buf));
+    ssize_t len = textfile_readat(dirfd, name, buf, sizeof(buf));
     if (len >= 0)
         sysfs_parse_string(buf, (size_t)len, kind, out, cap);
 }
 
-static int64_t sysfs_read_attr_int(const char *root, int index, const char *attr, int64_t min,
-                                   int64_t max)
+static int64_t sysfs_read_hex(int dirfd, const char *name)
 {
-    char path[PATH_MAX];
-    if (sysfs_dev_path(path, sizeof(path), root, index, attr) < 0)
-        return SYSFS_UNKNOWN;
-    return sysfs_read_int(path, min, max);
-}
-
-static int64_t sysfs_read_attr_hex(const char *root, int index, const char *attr)
-{
-    char path[PATH_MAX], buf[SYSFS_VALUE_MAX];
-    if (sysfs_dev_path(path, sizeof(path), root, index, attr) < 0)
-        return SYSFS_UNKNOWN;
-    ssize_t len = textfile_read(path, buf, sizeof(buf));
+    char buf[SYSFS_VALUE_MAX];
+    ssize_t len = textfile_readat(dirfd, name, buf, sizeof(buf));
     return len < 0 ? SYSFS_UNKNOWN : sysfs_parse_hex(buf, (size_t)len);
 }
 
@@ -217,22 +209,25 @@ struct sysfs_sensor {
     int64_t *input, *limit;
 };
 
-/* Read the sensors from one hwmon directory. */
-static void sysfs_read_hwmon_dir(const char *dir, struct sysfs_sensor *sensors, size_t n_sensors)
+/* Read the sensors from one hwmon directory (an fd we own: closed here). */
+static void sysfs_read_hwmon_dir(int dirfd, struct sysfs_sensor *sensors, size_t n_sensors)
 {
-    DIR *d = opendir(dir);
-    if (d == NULL)
+    int list_fd = dup(dirfd);
+    DIR *d = list_fd < 0 ? NULL : fdopendir(list_fd);
+    if (d == NULL) {
+        if (list_fd >= 0)
+            close(list_fd);
+        close(dirfd);
         return;
+    }
     struct dirent *ent;
     while ((ent = readdir(d)) != NULL) {
         const char *name = ent->d_name;
         size_t len = strlen(name);
         if (len < 7 || strcmp(name + len - 6, "_label") != 0)
             continue;
-        char path[PATH_MAX], label[SYSFS_VALUE_MAX];
-        if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
-            continue;
-        ssize_t llen = textfile_read(path, label, sizeof(label));
+        char label[SYSFS_VALUE_MAX];
+        ssize_t llen = textfile_readat(dirfd, name, label, sizeof(label));
         if (llen < 0)
             continue;
         size_t tlen = (size_t)llen;
@@ -248,54 +243,58 @@ static void sysfs_read_hwmon_dir(const char *dir, struct sysfs_sensor *sensors, 
             if (!match)
                 continue;
             /* name is "<prefix><n>_label": the channel is name minus "_label" */
-            char channel[64];
+            char channel[64], file[80];
             if (len - 6 >= sizeof(channel))
                 continue;
             memcpy(channel, name, len - 6);
             channel[len - 6] = '\0';
-            if (snprintf(path, sizeof(path), "%s/%s_input", dir, channel) < (int)sizeof(path))
-                *sn->input = sysfs_read_int(path, sn->min, sn->max);
-            if (sn->limit &&
-                snprintf(path, sizeof(path), "%s/%s_max", dir, channel) < (int)sizeof(path))
-                *sn->limit = sysfs_read_int(path, sn->min, sn->max);
+            snprintf(file, sizeof(file), "%s_input", channel);
+            *sn->input = sysfs_read_int(dirfd, file, sn->min, sn->max);
+            if (sn->limit) {
+                snprintf(file, sizeof(file), "%s_max", channel);
+                *sn->limit = sysfs_read_int(dirfd, file, sn->min, sn->max);
+            }
         }
     }
     closedir(d);
+    close(dirfd);
 }
 
 /* hwmon lives on the PCI device: device/hwmon/hwmon<K>/. Take the first hwmon
  * dir whose name is an architecture we know (else the first one at all). */
-static void sysfs_read_hwmon(const char *root, struct sysfs_device *dev)
+static void sysfs_read_hwmon(int dev_dirfd, struct sysfs_device *dev)
 {
-    char base[PATH_MAX];
-    if (sysfs_dev_path(base, sizeof(base), root, dev->index, "device/hwmon") < 0)
+    int base_fd = openat(dev_dirfd, "device/hwmon", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = base_fd < 0 ? NULL : fdopendir(base_fd);
+    if (d == NULL) {
+        if (base_fd >= 0)
+            close(base_fd);
         return;
-    DIR *d = opendir(base);
-    if (d == NULL)
-        return;
-    char chosen[PATH_MAX] = "";
+    }
+    int chosen_fd = -1;
     char chosen_name[16] = "";
     struct dirent *ent;
     while ((ent = readdir(d)) != NULL) {
         if (strncmp(ent->d_name, "hwmon", 5) != 0 || !isdigit((unsigned char)ent->d_name[5]))
             continue;
-        char dir[PATH_MAX], path[PATH_MAX], buf[SYSFS_VALUE_MAX], name[16];
-        if (snprintf(dir, sizeof(dir), "%s/%s", base, ent->d_name) >= (int)sizeof(dir) ||
-            snprintf(path, sizeof(path), "%s/name", dir) >= (int)sizeof(path))
+        int fd = openat(base_fd, ent->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
             continue;
-        ssize_t len = textfile_read(path, buf, sizeof(buf));
-        name[0] = '\0';
-        if (len >= 0)
-            sysfs_parse_string(buf, (size_t)len, 'n', name, sizeof(name));
+        char name[16];
+        sysfs_read_string(fd, "name", 'n', name, sizeof(name));
         int known = strcmp(name, "wormhole") == 0 || strcmp(name, "blackhole") == 0 ||
                     strcmp(name, "grayskull") == 0;
-        if (chosen[0] == '\0' || (known && chosen_name[0] == '\0')) {
-            memcpy(chosen, dir, sizeof(chosen));
+        if (chosen_fd < 0 || (known && chosen_name[0] == '\0')) {
+            if (chosen_fd >= 0)
+                close(chosen_fd);
+            chosen_fd = fd;
             snprintf(chosen_name, sizeof(chosen_name), "%s", known ? name : "");
+        } else {
+            close(fd);
         }
     }
     closedir(d);
-    if (chosen[0] == '\0')
+    if (chosen_fd < 0)
         return;
     if (chosen_name[0] != '\0')
         snprintf(dev->arch, sizeof(dev->arch), "%s", chosen_name);
@@ -307,7 +306,7 @@ static void sysfs_read_hwmon(const char *root, struct sysfs_device *dev)
         {"power", {"power1", "power"}, 0, 5000000000, &dev->power_uw, &dev->power_max_uw},
         {"fan", {"fan_rpm", NULL}, 0, 100000, &dev->fan_rpm, NULL},
     };
-    sysfs_read_hwmon_dir(chosen, sensors, sizeof(sensors) / sizeof(sensors[0]));
+    sysfs_read_hwmon_dir(chosen_fd, sensors, sizeof(sensors) / sizeof(sensors[0]));
 }
 
 void sysfs_read_device(const char *sysroot, struct sysfs_device *dev)
@@ -324,45 +323,43 @@ void sysfs_read_device(const char *sysroot, struct sysfs_device *dev)
     for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)
         *numbers[i] = SYSFS_UNKNOWN;
 
+    int dfd = sysfs_open_dev_dir(root, index);
+    if (dfd < 0)
+        return; /* the device vanished: everything stays unknown */
+
     /* The bus id is the name of the PCI device the `device` link points to. */
-    char path[PATH_MAX], target[PATH_MAX];
-    if (sysfs_dev_path(path, sizeof(path), root, index, "device") == 0) {
-        ssize_t len = readlink(path, target, sizeof(target) - 1);
-        if (len > 0) {
-            target[len] = '\0';
-            const char *slash = strrchr(target, '/');
-            const char *base = slash ? slash + 1 : target;
-            sysfs_parse_string(base, strlen(base), 'b', dev->bus_id, sizeof(dev->bus_id));
-        }
+    char target[PATH_MAX];
+    ssize_t link_len = readlinkat(dfd, "device", target, sizeof(target) - 1);
+    if (link_len > 0) {
+        target[link_len] = '\0';
+        const char *slash = strrchr(target, '/');
+        const char *base = slash ? slash + 1 : target;
+        sysfs_parse_string(base, strlen(base), 'b', dev->bus_id, sizeof(dev->bus_id));
     }
 
-    sysfs_read_attr_string(root, index, "tt_card_type", 'n', dev->card_type,
-                           sizeof(dev->card_type));
+    sysfs_read_string(dfd, "tt_card_type", 'n', dev->card_type, sizeof(dev->card_type));
     if (boards_arch(dev->card_type) == NULL)
         dev->card_type[0] = '\0';   /* "unknown", or a name the driver never writes */
-    sysfs_read_attr_string(root, index, "tt_serial", 'h', dev->serial, sizeof(dev->serial));
-    sysfs_read_attr_string(root, index, "tt_asic_id", 'h', dev->asic_id, sizeof(dev->asic_id));
-    sysfs_read_attr_string(root, index, "tt_fw_bundle_ver", 'v', dev->fw_bundle_ver,
-                           sizeof(dev->fw_bundle_ver));
-    sysfs_read_attr_string(root, index, "tt_arc_fw_ver", 'v', dev->arc_fw_ver,
-                           sizeof(dev->arc_fw_ver));
-    sysfs_read_attr_string(root, index, "tt_eth_fw_ver", 'v', dev->eth_fw_ver,
-                           sizeof(dev->eth_fw_ver));
-    sysfs_read_attr_string(root, index, "tt_m3app_fw_ver", 'v', dev->m3app_fw_ver,
-                           sizeof(dev->m3app_fw_ver));
-    sysfs_read_attr_string(root, index, "tt_m3bl_fw_ver", 'v', dev->m3bl_fw_ver,
-                           sizeof(dev->m3bl_fw_ver));
-    sysfs_read_attr_string(root, index, "tt_ttflash_ver", 'v', dev->ttflash_ver,
-                           sizeof(dev->ttflash_ver));
-    dev->aiclk_mhz = sysfs_read_attr_int(root, index, "tt_aiclk", 0, 100000);
-    dev->axiclk_mhz = sysfs_read_attr_int(root, index, "tt_axiclk", 0, 100000);
-    dev->arcclk_mhz = sysfs_read_attr_int(root, index, "tt_arcclk", 0, 100000);
-    dev->heartbeat = sysfs_read_attr_int(root, index, "tt_heartbeat", 0, INT64_MAX);
-    dev->therm_trip_count = sysfs_read_attr_int(root, index, "tt_therm_trip_count", 0, INT32_MAX);
-    dev->pci_vendor = sysfs_read_attr_hex(root, index, "device/vendor");
-    dev->pci_device = sysfs_read_attr_hex(root, index, "device/device");
+    sysfs_read_string(dfd, "tt_serial", 'h', dev->serial, sizeof(dev->serial));
+    sysfs_read_string(dfd, "tt_asic_id", 'h', dev->asic_id, sizeof(dev->asic_id));
+    sysfs_read_string(dfd, "tt_fw_bundle_ver", 'v', dev->fw_bundle_ver,
+                      sizeof(dev->fw_bundle_ver));
+    sysfs_read_string(dfd, "tt_arc_fw_ver", 'v', dev->arc_fw_ver, sizeof(dev->arc_fw_ver));
+    sysfs_read_string(dfd, "tt_eth_fw_ver", 'v', dev->eth_fw_ver, sizeof(dev->eth_fw_ver));
+    sysfs_read_string(dfd, "tt_m3app_fw_ver", 'v', dev->m3app_fw_ver,
+                      sizeof(dev->m3app_fw_ver));
+    sysfs_read_string(dfd, "tt_m3bl_fw_ver", 'v', dev->m3bl_fw_ver, sizeof(dev->m3bl_fw_ver));
+    sysfs_read_string(dfd, "tt_ttflash_ver", 'v', dev->ttflash_ver, sizeof(dev->ttflash_ver));
+    dev->aiclk_mhz = sysfs_read_int(dfd, "tt_aiclk", 0, 100000);
+    dev->axiclk_mhz = sysfs_read_int(dfd, "tt_axiclk", 0, 100000);
+    dev->arcclk_mhz = sysfs_read_int(dfd, "tt_arcclk", 0, 100000);
+    dev->heartbeat = sysfs_read_int(dfd, "tt_heartbeat", 0, INT64_MAX);
+    dev->therm_trip_count = sysfs_read_int(dfd, "tt_therm_trip_count", 0, INT32_MAX);
+    dev->pci_vendor = sysfs_read_hex(dfd, "device/vendor");
+    dev->pci_device = sysfs_read_hex(dfd, "device/device");
 
-    sysfs_read_hwmon(root, dev);
+    sysfs_read_hwmon(dfd, dev);
+    close(dfd);
     if (dev->arch[0] == '\0') {
         const char *arch = boards_arch_from_pci(dev->pci_device);
         if (arch == NULL)
