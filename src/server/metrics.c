@@ -1,0 +1,677 @@
+/*
+ * metrics.c - the Prometheus endpoint of tt-alloc-server (see metrics.h):
+ * rendering the text exposition format from the ledger and sysfs telemetry,
+ * and serving it with libmicrohttpd driven by the server's epoll loop.
+ */
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "boards.h"
+#include "log.h"
+#include "ttalloc.h"
+
+/* Connections MHD keeps at once; more are refused by MHD itself. */
+#define METRICS_MAX_CONNECTIONS 128u
+/* Seconds a connection may stay idle (a slow or stalled client) before MHD closes it. */
+#define METRICS_CONN_TIMEOUT_S 10u
+/* Bytes per connection for the request line and headers: bigger requests get an error. */
+#define METRICS_CONN_MEMORY 32768u
+
+static const char metrics_content_type[] = "text/plain; version=0.0.4; charset=utf-8";
+
+/* The memory types exported, in the order shown (SYSTEM_MEMORY is host memory: not shown). */
+static const struct {
+    enum ttalloc_buffer_type type;
+    const char *name;
+} metrics_types[] = {
+    {TTALLOC_DRAM, "dram"},         {TTALLOC_L1, "l1"}, {TTALLOC_L1_SMALL, "l1_small"},
+    {TTALLOC_TRACE, "trace"},       {TTALLOC_CB, "cb"},
+};
+#define METRICS_NUM_TYPES (sizeof(metrics_types) / sizeof(metrics_types[0]))
+
+const char *metrics_reason_name(enum metrics_reason reason)
+{
+    static const char *const names[METRICS_NUM_REASONS] = {
+        "eof", "malformed", "version", "role", "limit", "slow", "exit",
+    };
+    if ((unsigned)reason >= METRICS_NUM_REASONS)
+        return "unknown";
+    return names[reason];
+}
+
+/* ---- text buffer ---- */
+
+void metrics_buf_init(struct metrics_buf *b)
+{
+    memset(b, 0, sizeof(*b));
+}
+
+void metrics_buf_release(struct metrics_buf *b)
+{
+    free(b->data);
+    metrics_buf_init(b);
+}
+
+static int metrics_buf_reserve(struct metrics_buf *b, size_t more)
+{
+    if (b->failed)
+        return -ENOMEM;
+    if (b->len + more + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + more + 1)
+        cap *= 2;
+    char *data = realloc(b->data, cap);
+    if (data == NULL) {
+        b->failed = 1;
+        return -ENOMEM;
+    }
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+static void metrics_buf_append(struct metrics_buf *b, const char *text, size_t n)
+{
+    if (metrics_buf_reserve(b, n) < 0)
+        return;
+    memcpy(b->data + b->len, text, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void metrics_buf_printf(struct metrics_buf *b, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        b->failed = 1;
+        return;
+    }
+    if ((size_t)n < sizeof(small)) {
+        metrics_buf_append(b, small, (size_t)n);
+        return;
+    }
+    if (metrics_buf_reserve(b, (size_t)n) < 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one. */
+static size_t metrics_utf8_len(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t n;
+    uint32_t cp;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+        n = 2;
+        cp = s[0] & 0x1Fu;
+    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        n = 3;
+        cp = s[0] & 0x0Fu;
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        n = 4;
+        cp = s[0] & 0x07u;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0u) != 0x80u)    /* also stops at the terminating NUL */
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3Fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;   /* overlong, out of range, or a surrogate */
+    return n;
+}
+
+void metrics_buf_label(struct metrics_buf *b, const char *value)
+{
+    const unsigned char *s = (const unsigned char *)value;
+    while (*s != '\0') {
+        size_t n = metrics_utf8_len(s);
+        if (n == 0) {
+            metrics_buf_append(b, "\xEF\xBF\xBD", 3);   /* U+FFFD */
+            s++;
+        } else if (*s == '\\') {
+            metrics_buf_append(b, "\\\\", 2);
+            s++;
+        } else if (*s == '"') {
+            metrics_buf_append(b, "\\\"", 2);
+            s++;
+        } else if (*s == '\n') {
+            metrics_buf_append(b, "\\n", 2);
+            s++;
+        } else {
+            metrics_buf_append(b, (const char *)s, n);
+            s += n;
+        }
+    }
+}
+
+/* ---- rendering ---- */
+
+/* One device as the page shows it: what the ledger and sysfs know of it. */
+struct metrics_dev {
+    uint32_t id;
+    const struct ledger_device *ld;
+    const struct sysfs_device *sd;
+};
+
+static void metrics_family(struct metrics_buf *b, const char *name, const char *type,
+                           const char *help)
+{
+    metrics_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Every device the ledger or sysfs knows, ascending id. */
+static struct metrics_dev *metrics_devices(const struct metrics_input *in, size_t *n_out)
+{
+    const struct ledger *l = in->ledger;
+    size_t n_sd = in->devs != NULL ? in->n_devs : 0;
+    struct metrics_dev *devs = calloc(l->n_devs + n_sd + 1, sizeof(*devs));
+    if (devs == NULL)
+        return NULL;
+    size_t i = 0, j = 0, n = 0;
+    while (i < l->n_devs || j < n_sd) {
+        const struct ledger_device *ld = i < l->n_devs ? l->devs[i] : NULL;
+        const struct sysfs_device *sd = j < n_sd ? &in->devs[j] : NULL;
+        if (sd != NULL && sd->index < 0) {
+            j++;
+            continue;
+        }
+        struct metrics_dev *d = &devs[n++];
+        if (ld != NULL && (sd == NULL || ld->device <= (uint32_t)sd->index)) {
+            d->id = ld->device;
+            d->ld = ld;
+            i++;
+            if (sd != NULL && (uint32_t)sd->index == ld->device) {
+                d->sd = sd;
+                j++;
+            }
+        } else {
+            d->id = (uint32_t)sd->index;
+            d->sd = sd;
+            j++;
+        }
+    }
+    *n_out = n;
+    return devs;
+}
+
+static const char *metrics_board_type(const struct metrics_dev *d)
+{
+    if (d->sd != NULL && d->sd->card_type[0] != '\0')
+        return d->sd->card_type;
+    if (d->ld != NULL)
+        return d->ld->board_type;
+    return "";
+}
+
+static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
+                                  struct metrics_buf *b)
+{
+    metrics_family(b, "ttalloc_device_memory_used_bytes", "gauge",
+                   "Device memory held by tracked processes, per device and memory type.");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
+            metrics_buf_printf(b, "ttalloc_device_memory_used_bytes{device=\"%u\",type=\"%s\"} "
+                               "%" PRIu64 "\n", devs[i].id, metrics_types[t].name,
+                               devs[i].ld ? devs[i].ld->used[metrics_types[t].type] : 0);
+    }
+
+    metrics_family(b, "ttalloc_device_memory_total_bytes", "gauge",
+                   "Device memory capacity per device and memory type, where known "
+                   "(an application's description, else the board table).");
+    for (size_t i = 0; i < n; i++) {
+        uint64_t board[TTALLOC_NUM_TYPES] = {0};
+        boards_capacity(metrics_board_type(&devs[i]), board);
+        for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
+            enum ttalloc_buffer_type type = metrics_types[t].type;
+            uint64_t total = devs[i].ld && devs[i].ld->total[type] ? devs[i].ld->total[type]
+                                                                    : board[type];
+            if (total != 0)
+                metrics_buf_printf(b, "ttalloc_device_memory_total_bytes{device=\"%u\","
+                                   "type=\"%s\"} %" PRIu64 "\n", devs[i].id,
+                                   metrics_types[t].name, total);
+        }
+    }
+
+    metrics_family(b, "ttalloc_device_memory_peak_bytes", "gauge",
+                   "Highest device memory held since the server started, per device and type.");
+    for (size_t i = 0; i < n; i++) {
+        for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
+            metrics_buf_printf(b, "ttalloc_device_memory_peak_bytes{device=\"%u\",type=\"%s\"} "
+                               "%" PRIu64 "\n", devs[i].id, metrics_types[t].name,
+                               devs[i].ld ? devs[i].ld->peak[metrics_types[t].type] : 0);
+    }
+}
+
+static void metrics_render_info(const struct metrics_dev *devs, size_t n, struct metrics_buf *b)
+{
+    metrics_family(b, "ttalloc_device_info", "gauge",
+                   "Identity of each device (always 1): architecture, board, PCI bus id, serial.");
+    for (size_t i = 0; i < n; i++) {
+        const struct metrics_dev *d = &devs[i];
+        const char *board = metrics_board_type(d);
+        const char *arch = d->sd != NULL && d->sd->arch[0] ? d->sd->arch : boards_arch(board);
+        char serial[20] = "";
+        if (d->sd != NULL && d->sd->serial[0] != '\0')
+            snprintf(serial, sizeof(serial), "%s", d->sd->serial);
+        else if (d->ld != NULL && d->ld->board_serial != 0)
+            snprintf(serial, sizeof(serial), "%016" PRIX64, d->ld->board_serial);
+        metrics_buf_printf(b, "ttalloc_device_info{device=\"%u\",arch=\"", d->id);
+        metrics_buf_label(b, arch != NULL ? arch : "");
+        metrics_buf_printf(b, "\",board_type=\"");
+        metrics_buf_label(b, board);
+        metrics_buf_printf(b, "\",bus_id=\"");
+        metrics_buf_label(b, d->sd != NULL ? d->sd->bus_id : "");
+        metrics_buf_printf(b, "\",serial=\"");
+        metrics_buf_label(b, serial);
+        metrics_buf_printf(b, "\"} 1\n");
+    }
+
+    metrics_family(b, "ttalloc_device_temperature_celsius", "gauge",
+                   "ASIC temperature (hwmon temp1_input).");
+    for (size_t i = 0; i < n; i++) {
+        if (devs[i].sd != NULL && devs[i].sd->temp_mc != SYSFS_UNKNOWN)
+            metrics_buf_printf(b, "ttalloc_device_temperature_celsius{device=\"%u\"} %.3f\n",
+                               devs[i].id, (double)devs[i].sd->temp_mc / 1000.0);
+    }
+    metrics_family(b, "ttalloc_device_power_watts", "gauge", "Board power (hwmon power1_input).");
+    for (size_t i = 0; i < n; i++) {
+        if (devs[i].sd != NULL && devs[i].sd->power_uw != SYSFS_UNKNOWN)
+            metrics_buf_printf(b, "ttalloc_device_power_watts{device=\"%u\"} %.6f\n",
+                               devs[i].id, (double)devs[i].sd->power_uw / 1e6);
+    }
+    metrics_family(b, "ttalloc_device_power_limit_watts", "gauge",
+                   "Board power limit (hwmon power1_max).");
+    for (size_t i = 0; i < n; i++) {
+        if (devs[i].sd != NULL && devs[i].sd->power_max_uw != SYSFS_UNKNOWN)
+            metrics_buf_printf(b, "ttalloc_device_power_limit_watts{device=\"%u\"} %.6f\n",
+                               devs[i].id, (double)devs[i].sd->power_max_uw / 1e6);
+    }
+    metrics_family(b, "ttalloc_device_aiclk_hertz", "gauge", "AI clock (tt_aiclk).");
+    for (size_t i = 0; i < n; i++) {
+        if (devs[i].sd != NULL && devs[i].sd->aiclk_mhz != SYSFS_UNKNOWN)
+            metrics_buf_printf(b, "ttalloc_device_aiclk_hertz{device=\"%u\"} %" PRId64 "\n",
+                               devs[i].id, devs[i].sd->aiclk_mhz * 1000000);
+    }
+}
+
+/* Largest first; ties by ascending PID. */
+static int metrics_cmp_procs(const void *a, const void *b)
+{
+    const struct ledger_process *pa = *(const struct ledger_process *const *)a;
+    const struct ledger_process *pb = *(const struct ledger_process *const *)b;
+    if (pa->bytes != pb->bytes)
+        return pa->bytes > pb->bytes ? -1 : 1;
+    return (pa->pid > pb->pid) - (pa->pid < pb->pid);
+}
+
+static size_t metrics_dev_index(const struct ledger *l, uint32_t device)
+{
+    size_t lo = 0, hi = l->n_devs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (l->devs[mid]->device < device)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int metrics_render_processes(const struct metrics_input *in, struct metrics_buf *b)
+{
+    const struct ledger *l = in->ledger;
+    metrics_family(b, "ttalloc_process_memory_used_bytes", "gauge",
+                   "Device memory held per process (the top processes by bytes; the rest "
+                   "summed under pid=\"other\"), per device and memory type.");
+    if (l->n_procs == 0)
+        return 0;
+    const struct ledger_process **procs = malloc(l->n_procs * sizeof(*procs));
+    uint64_t *other = calloc(l->n_devs * METRICS_NUM_TYPES + 1, sizeof(*other));
+    unsigned char *touched = calloc(l->n_devs + 1, 1);
+    if (procs == NULL || other == NULL || touched == NULL) {
+        free(procs);
+        free(other);
+        free(touched);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < l->n_procs; i++)
+        procs[i] = l->procs[i];
+    qsort(procs, l->n_procs, sizeof(*procs), metrics_cmp_procs);
+
+    for (size_t i = 0; i < l->n_procs; i++) {
+        const struct ledger_process *p = procs[i];
+        for (size_t k = 0; k < p->n_usage; k++) {
+            const struct ledger_usage *u = &p->usage[k];
+            if (i >= in->top) {
+                size_t d = metrics_dev_index(l, u->device);
+                if (d >= l->n_devs || l->devs[d]->device != u->device)
+                    continue;   /* not expected: every usage has its device */
+                touched[d] = 1;
+                for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
+                    other[d * METRICS_NUM_TYPES + t] += u->bytes[metrics_types[t].type];
+                continue;
+            }
+            for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
+                metrics_buf_printf(b, "ttalloc_process_memory_used_bytes{device=\"%u\","
+                                   "type=\"%s\",pid=\"%d\",comm=\"", u->device,
+                                   metrics_types[t].name, (int)p->pid);
+                metrics_buf_label(b, p->name);
+                metrics_buf_printf(b, "\"} %" PRIu64 "\n", u->bytes[metrics_types[t].type]);
+            }
+        }
+    }
+    for (size_t d = 0; d < l->n_devs; d++) {
+        if (!touched[d])
+            continue;
+        for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
+            metrics_buf_printf(b, "ttalloc_process_memory_used_bytes{device=\"%u\",type=\"%s\","
+                               "pid=\"other\",comm=\"other\"} %" PRIu64 "\n", l->devs[d]->device,
+                               metrics_types[t].name, other[d * METRICS_NUM_TYPES + t]);
+    }
+    free(procs);
+    free(other);
+    free(touched);
+    return 0;
+}
+
+static void metrics_render_server(const struct metrics_input *in, struct metrics_buf *b)
+{
+    const struct ledger *l = in->ledger;
+    metrics_family(b, "ttalloc_clients", "gauge", "Connections to the server now.");
+    metrics_buf_printf(b, "ttalloc_clients %u\n", in->clients);
+    metrics_family(b, "ttalloc_processes", "gauge", "Tracked processes now.");
+    metrics_buf_printf(b, "ttalloc_processes %zu\n", l->n_procs);
+    metrics_family(b, "ttalloc_buffers", "gauge", "Live device buffers, all processes.");
+    metrics_buf_printf(b, "ttalloc_buffers %" PRIu64 "\n", l->live_buffers);
+    metrics_family(b, "ttalloc_events_total", "counter", "Allocation and free events applied.");
+    metrics_buf_printf(b, "ttalloc_events_total %" PRIu64 "\n", l->counters.events_total);
+    metrics_family(b, "ttalloc_process_exits_total", "counter",
+                   "Tracked processes that ended; leaked=\"true\": with buffers still live.");
+    metrics_buf_printf(b, "ttalloc_process_exits_total{leaked=\"true\"} %" PRIu64 "\n",
+                       l->counters.leaked_exits_total);
+    metrics_buf_printf(b, "ttalloc_process_exits_total{leaked=\"false\"} %" PRIu64 "\n",
+                       l->counters.exits_total - l->counters.leaked_exits_total);
+    metrics_family(b, "ttalloc_client_disconnects_total", "counter",
+                   "Client connections closed, by reason.");
+    for (unsigned r = 0; r < METRICS_NUM_REASONS; r++)
+        metrics_buf_printf(b, "ttalloc_client_disconnects_total{reason=\"%s\"} %" PRIu64 "\n",
+                           metrics_reason_name((enum metrics_reason)r),
+                           in->disconnects ? in->disconnects[r] : 0);
+    metrics_family(b, "ttalloc_build_info", "gauge", "The server's version (always 1).");
+    metrics_buf_printf(b, "ttalloc_build_info{version=\"%s\"} 1\n", TTALLOC_VERSION_STRING);
+}
+
+int metrics_render(const struct metrics_input *in, struct metrics_buf *out)
+{
+    size_t n = 0;
+    struct metrics_dev *devs = metrics_devices(in, &n);
+    if (devs == NULL)
+        return -ENOMEM;
+    metrics_render_memory(devs, n, out);
+    metrics_render_info(devs, n, out);
+    free(devs);
+    if (metrics_render_processes(in, out) < 0)
+        return -ENOMEM;
+    metrics_render_server(in, out);
+    return out->failed ? -ENOMEM : 0;
+}
+
+/* ---- addresses ---- */
+
+int metrics_parse_addr(const char *text, struct sockaddr_storage *out, socklen_t *len)
+{
+    char host[INET6_ADDRSTRLEN + 1];
+    const char *port_text;
+    memset(out, 0, sizeof(*out));
+    if (text[0] == '[') {
+        const char *close = strchr(text, ']');
+        if (close == NULL || close[1] != ':' || (size_t)(close - text - 1) >= sizeof(host))
+            return -EINVAL;
+        memcpy(host, text + 1, (size_t)(close - text - 1));
+        host[close - text - 1] = '\0';
+        port_text = close + 2;
+    } else {
+        const char *colon = strrchr(text, ':');
+        if (colon == NULL || strchr(text, ':') != colon ||
+            (size_t)(colon - text) >= sizeof(host))
+            return -EINVAL;
+        memcpy(host, text, (size_t)(colon - text));
+        host[colon - text] = '\0';
+        port_text = colon + 1;
+    }
+    char *end;
+    if (port_text[0] < '0' || port_text[0] > '9')
+        return -EINVAL;
+    errno = 0;
+    unsigned long port = strtoul(port_text, &end, 10);
+    if (errno != 0 || *end != '\0' || port == 0 || port > 65535)
+        return -EINVAL;
+
+    struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+    if (text[0] != '[' && inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *len = sizeof(*v4);
+        return 0;
+    }
+    if (text[0] == '[' && inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*v6);
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* ---- the endpoint ---- */
+
+static uint64_t metrics_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Telemetry at most METRICS_TELEMETRY_MAX_AGE_NS old: sysfs is read again
+ * only when the cache is older (many scrapes at once read it once). */
+static void metrics_refresh_telemetry(struct metrics *m)
+{
+    uint64_t now = metrics_now_ns();
+    if (m->devs_read_ns != 0 && now - m->devs_read_ns < METRICS_TELEMETRY_MAX_AGE_NS)
+        return;
+    free(m->devs);
+    m->devs = NULL;
+    m->n_devs = 0;
+    if (sysfs_scan(m->sysroot, &m->devs, &m->n_devs) < 0) {
+        m->devs = NULL;     /* no driver (or no memory): no devices from sysfs */
+        m->n_devs = 0;
+    }
+    m->devs_read_ns = now;
+}
+
+static enum MHD_Result metrics_respond(struct MHD_Connection *conn, unsigned status,
+                                       const char *text, const char *allow)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text,
+                                                             MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    if (allow != NULL)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result metrics_handler(void *cls, struct MHD_Connection *conn, const char *url,
+                                       const char *method, const char *version,
+                                       const char *upload_data, size_t *upload_data_size,
+                                       void **con_cls)
+{
+    struct metrics *m = cls;
+    (void)version;
+    (void)upload_data;
+    (void)upload_data_size;
+    (void)con_cls;
+
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return metrics_respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
+                               "GET, HEAD");
+    if (strcmp(url, "/") == 0)
+        return metrics_respond(conn, MHD_HTTP_OK, "tt-alloc-server: metrics at /metrics\n",
+                               NULL);
+    if (strcmp(url, "/metrics") != 0)
+        return metrics_respond(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics\n", NULL);
+
+    metrics_refresh_telemetry(m);
+    struct metrics_input in = {
+        .ledger = m->ledger,
+        .devs = m->devs,
+        .n_devs = m->n_devs,
+        .clients = *m->clients,
+        .disconnects = m->disconnects,
+        .top = m->top,
+    };
+    struct metrics_buf page;
+    metrics_buf_init(&page);
+    if (metrics_render(&in, &page) < 0) {
+        metrics_buf_release(&page);
+        log_warnx("metrics: out of memory rendering the page");
+        return metrics_respond(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", NULL);
+    }
+    m->scrapes++;
+    /* MHD takes the buffer and free()s it once sent. */
+    struct MHD_Response *r = MHD_create_response_from_buffer(page.len, page.data,
+                                                             MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        metrics_buf_release(&page);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, metrics_content_type);
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static void metrics_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[256];
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n > 0 && line[n - 1] == '\n')
+        line[--n] = '\0';
+    log_debug("metrics: %s", line);
+}
+
+int metrics_open(struct metrics *m, const char *addr, unsigned top, const char *sysroot,
+                 const struct ledger *ledger, const unsigned *clients,
+                 const uint64_t *disconnects, char *why, size_t why_cap)
+{
+    memset(m, 0, sizeof(*m));
+    m->epoll_fd = -1;
+    m->top = top;
+    m->sysroot = sysroot;
+    m->ledger = ledger;
+    m->clients = clients;
+    m->disconnects = disconnects;
+
+    struct sockaddr_storage sa;
+    socklen_t sa_len;
+    if (metrics_parse_addr(addr, &sa, &sa_len) < 0) {
+        snprintf(why, why_cap, "--metrics %s: not ADDR:PORT (e.g. 127.0.0.1:9464 or "
+                 "[::1]:9464)", addr);
+        return -EINVAL;
+    }
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (sa.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    m->daemon = MHD_start_daemon(flags, 0, NULL, NULL, metrics_handler, m,
+                                 MHD_OPTION_EXTERNAL_LOGGER, metrics_mhd_log, NULL,
+                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                                 MHD_OPTION_CONNECTION_LIMIT, METRICS_MAX_CONNECTIONS,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, METRICS_CONN_TIMEOUT_S,
+                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)METRICS_CONN_MEMORY,
+                                 MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+                                 MHD_OPTION_END);
+    if (m->daemon == NULL) {
+        snprintf(why, why_cap, "--metrics %s: cannot listen there (in use, or not an "
+                 "address of this host)", addr);
+        return -EADDRNOTAVAIL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    if (info == NULL || info->epoll_fd < 0) {
+        MHD_stop_daemon(m->daemon);
+        m->daemon = NULL;
+        snprintf(why, why_cap, "--metrics: libmicrohttpd has no epoll support");
+        return -ENOTSUP;
+    }
+    m->epoll_fd = info->epoll_fd;
+    log_info("metrics on http://%s/metrics", addr);
+    return 0;
+}
+
+int metrics_fd(const struct metrics *m)
+{
+    return m->daemon != NULL ? m->epoll_fd : -1;
+}
+
+int metrics_timeout_ms(struct metrics *m)
+{
+    MHD_UNSIGNED_LONG_LONG ms;
+    m->deadline_ns = 0;
+    if (m->daemon == NULL || MHD_get_timeout(m->daemon, &ms) != MHD_YES)
+        return -1;
+    if (ms > INT_MAX)
+        ms = INT_MAX;
+    m->deadline_ns = metrics_now_ns() + (uint64_t)ms * 1000000ull;
+    return (int)ms;
+}
+
+void metrics_run(struct metrics *m, int readable)
+{
+    if (m->daemon == NULL)
+        return;
+    if (!readable && (m->deadline_ns == 0 || metrics_now_ns() < m->deadline_ns))
+        return;
+    m->deadline_ns = 0;
+    MHD_run(m->daemon);
+}
+
+void metrics_close(struct metrics *m)
+{
+    if (m->daemon != NULL)
+        MHD_stop_daemon(m->daemon);
+    m->daemon = NULL;
+    m->epoll_fd = -1;
+    free(m->devs);
+    m->devs = NULL;
+    m->n_devs = 0;
+}

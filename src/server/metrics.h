@@ -1,0 +1,115 @@
+/*
+ * metrics.h - tt-alloc-server's Prometheus endpoint (`--metrics ADDR:PORT`):
+ * the text exposition format (version 0.0.4) rendered from the ledger, and
+ * the libmicrohttpd daemon that serves it inside the server's own epoll loop.
+ *
+ * No thread: MHD runs in MHD_USE_EPOLL mode; its epoll fd sits in the
+ * server's epoll set, and the server calls metrics_run() when that fd is
+ * readable or metrics_timeout_ms() has passed. The page is rendered in the
+ * loop, from the same single-threaded state every other answer comes from,
+ * so it is consistent by construction. docs/fleet.md says why.
+ *
+ * The rendering (metrics_render) is pure, for the unit tests.
+ */
+#ifndef TTALLOC_METRICS_H
+#define TTALLOC_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "ledger.h"
+#include "sysfs.h"
+
+/* Why the server closed a client connection: ttalloc_client_disconnects_total{reason}. */
+enum metrics_reason {
+    METRICS_REASON_EOF,         /* the client hung up (or its socket failed) */
+    METRICS_REASON_MALFORMED,   /* bad frame, bad event, no HELLO in time */
+    METRICS_REASON_VERSION,     /* another protocol version */
+    METRICS_REASON_ROLE,        /* a message of the other role */
+    METRICS_REASON_LIMIT,       /* a server limit (buffers, devices, memory, interval) */
+    METRICS_REASON_SLOW,        /* its answers piled up past --max-queue */
+    METRICS_REASON_EXIT,        /* its process ended */
+    METRICS_NUM_REASONS
+};
+
+#define METRICS_DEFAULT_TOP 20u
+#define METRICS_TELEMETRY_MAX_AGE_NS 1000000000ull
+
+/* The label value of a reason ("eof", "malformed", ...). */
+const char *metrics_reason_name(enum metrics_reason reason);
+
+/* A growable text buffer. After an allocation failure `failed` is set and
+ * further appends do nothing. */
+struct metrics_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    int failed;
+};
+
+void metrics_buf_init(struct metrics_buf *b);
+void metrics_buf_release(struct metrics_buf *b);
+void metrics_buf_printf(struct metrics_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Append `value` as a label value: \ " and newline escaped, bytes that are
+ * not valid UTF-8 replaced by U+FFFD (the format requires UTF-8). */
+void metrics_buf_label(struct metrics_buf *b, const char *value);
+
+/* Everything one page is rendered from. */
+struct metrics_input {
+    const struct ledger *ledger;
+    const struct sysfs_device *devs;    /* telemetry and identity; may be NULL */
+    size_t n_devs;
+    unsigned clients;                   /* connections now */
+    const uint64_t *disconnects;        /* [METRICS_NUM_REASONS]; NULL = all 0 */
+    unsigned top;                       /* processes shown by PID; the rest are "other" */
+};
+
+/* Render the whole page into out (appended). Returns 0 or -ENOMEM. */
+int metrics_render(const struct metrics_input *in, struct metrics_buf *out);
+
+/* "127.0.0.1:9464", "[::1]:9464", "0.0.0.0:9464", "[::]:9464": numeric only,
+ * port 1-65535. Returns 0 or -EINVAL. */
+int metrics_parse_addr(const char *text, struct sockaddr_storage *out, socklen_t *len);
+
+/* ---- the endpoint ---- */
+
+struct MHD_Daemon;
+
+struct metrics {
+    struct MHD_Daemon *daemon;
+    int epoll_fd;                       /* MHD's; registered by the caller */
+    uint64_t deadline_ns;               /* CLOCK_MONOTONIC of MHD's next timeout; 0 = none */
+    unsigned top;
+    const char *sysroot;
+    const struct ledger *ledger;
+    const unsigned *clients;
+    const uint64_t *disconnects;
+    struct sysfs_device *devs;          /* telemetry cache */
+    size_t n_devs;
+    uint64_t devs_read_ns;              /* CLOCK_MONOTONIC; 0 = never */
+    uint64_t scrapes;
+};
+
+/* Listen on addr and serve /metrics from these (they must outlive m).
+ * Returns 0, or a negative errno with the reason in why. */
+int metrics_open(struct metrics *m, const char *addr, unsigned top, const char *sysroot,
+                 const struct ledger *ledger, const unsigned *clients,
+                 const uint64_t *disconnects, char *why, size_t why_cap);
+
+/* The fd to watch for EPOLLIN, or -1 when closed. */
+int metrics_fd(const struct metrics *m);
+
+/* Milliseconds until MHD wants to run although its fd is quiet (a
+ * connection's timeout, a connection with data already buffered); -1 for
+ * none. Pass the smallest such value to epoll_wait. */
+int metrics_timeout_ms(struct metrics *m);
+
+/* Let MHD do its work: accept, read, answer, time out. Never blocks.
+ * `readable`: its fd fired; 0: run only if its timeout has passed. */
+void metrics_run(struct metrics *m, int readable);
+
+void metrics_close(struct metrics *m);
+
+#endif /* TTALLOC_METRICS_H */
