@@ -110,6 +110,7 @@ struct ttalloc_device_stats {
 
 /* ttalloc_process_info.flags */
 #define TTALLOC_PROCESS_CONNECTED 0x1u /* has a live connection to the server */
+#define TTALLOC_PROCESS_SHM 0x2u       /* figures from TT-Metal's SHM statistics */
 
 struct ttalloc_process_info {
     int32_t pid;                            /* from the kernel, never from the client */

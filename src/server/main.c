@@ -11,12 +11,14 @@
 
 #include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "ttalloc.h"
 
 static const char usage_line[] =
     "usage: tt-alloc-server [-v] [--socket PATH] [--sysroot DIR] [--max-clients N]\n"
-    "                       [--max-buffers N] [--max-queue BYTES] [--help] [--version]\n";
+    "                       [--max-buffers N] [--max-queue BYTES] [--metrics ADDR:PORT]\n"
+    "                       [--metrics-top N] [--help] [--version]\n";
 
 static void main_help(void)
 {
@@ -31,10 +33,15 @@ static void main_help(void)
            "  --max-buffers N    live buffers per process (default %u)\n"
            "  --max-queue BYTES  output queued to one client before it is dropped\n"
            "                     (default %u)\n"
+           "  --metrics ADDR:PORT  serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+           "                     (e.g. 127.0.0.1:9464 or [::1]:9464; off by default)\n"
+           "  --metrics-top N    processes shown by PID in the metrics, the rest summed as\n"
+           "                     pid=\"other\" (default %u)\n"
            "  -v, --verbose      debug messages (repeatable)\n"
            "  -h, --help         this text\n"
            "  -V, --version      print the version\n",
-           SERVER_DEFAULT_MAX_CLIENTS, LEDGER_DEFAULT_MAX_BUFFERS, SERVER_DEFAULT_MAX_QUEUE);
+           SERVER_DEFAULT_MAX_CLIENTS, LEDGER_DEFAULT_MAX_BUFFERS, SERVER_DEFAULT_MAX_QUEUE,
+           METRICS_DEFAULT_TOP);
 }
 
 static void main_bad_usage(const char *fmt, const char *arg)
@@ -60,13 +67,16 @@ static unsigned long long main_number(const char *flag, const char *arg, unsigne
 
 int main(int argc, char **argv)
 {
-    enum { OPT_SOCKET = 256, OPT_SYSROOT, OPT_MAX_CLIENTS, OPT_MAX_BUFFERS, OPT_MAX_QUEUE };
+    enum { OPT_SOCKET = 256, OPT_SYSROOT, OPT_MAX_CLIENTS, OPT_MAX_BUFFERS, OPT_MAX_QUEUE, OPT_METRICS,
+           OPT_METRICS_TOP };
     static const struct option options[] = {
         {"socket", required_argument, NULL, OPT_SOCKET},
         {"sysroot", required_argument, NULL, OPT_SYSROOT},
         {"max-clients", required_argument, NULL, OPT_MAX_CLIENTS},
         {"max-buffers", required_argument, NULL, OPT_MAX_BUFFERS},
         {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
+        {"metrics", required_argument, NULL, OPT_METRICS},
+        {"metrics-top", required_argument, NULL, OPT_METRICS_TOP},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -78,6 +88,8 @@ int main(int argc, char **argv)
         .max_clients = SERVER_DEFAULT_MAX_CLIENTS,
         .max_buffers = LEDGER_DEFAULT_MAX_BUFFERS,
         .max_queue = SERVER_DEFAULT_MAX_QUEUE,
+        .metrics_addr = NULL,
+        .metrics_top = METRICS_DEFAULT_TOP,
     };
     int verbose = 0;
     int opt;
@@ -100,6 +112,18 @@ int main(int argc, char **argv)
         case OPT_MAX_QUEUE:
             config.max_queue = (size_t)main_number("--max-queue", optarg, 1ull << 34);
             break;
+        case OPT_METRICS: {
+            struct sockaddr_storage sa;
+            socklen_t sa_len;
+            if (metrics_parse_addr(optarg, &sa, &sa_len) < 0)
+                main_bad_usage("--metrics needs ADDR:PORT, e.g. 127.0.0.1:9464 or [::1]:9464, "
+                               "not %s", optarg);
+            config.metrics_addr = optarg;
+            break;
+        }
+        case OPT_METRICS_TOP:
+            config.metrics_top = (unsigned)main_number("--metrics-top", optarg, 100000);
+            break;
         case 'v':
             verbose++;
             break;
@@ -118,6 +142,6 @@ int main(int argc, char **argv)
 
     log_init("tt-alloc-server", verbose);
     if (config.sysroot != NULL && config.sysroot[0] != '\0')
-        log_debug("sysroot %s (device discovery not plugged in yet)", config.sysroot);
+        log_debug("sysroot %s", config.sysroot);
     return server_run(&config);
 }

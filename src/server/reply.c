@@ -61,39 +61,48 @@ int reply_add_records(struct reply *r, enum proto_msg_type type, const void *rec
     return 0;
 }
 
-int reply_snapshot(struct reply *r, const struct ledger *l, const struct proto_snap_begin *head)
+int reply_snapshot_records(struct reply *r, const struct ledger *l,
+                           const struct proto_snap_begin *head,
+                           const struct ttalloc_device_stats *devs, size_t n_devs,
+                           const struct ttalloc_process_info *procs, size_t n_procs,
+                           const struct ttalloc_usage *usage, size_t n_usage)
 {
     struct proto_snap_begin begin = *head;
+    begin.events_total = l->counters.events_total;
+    begin.exits_total = l->counters.exits_total;
+    begin.leaked_exits_total = l->counters.leaked_exits_total;
+    begin.n_devices = (uint32_t)n_devs;
+    begin.n_processes = (uint32_t)n_procs;
+    begin.n_usage = (uint32_t)n_usage;
+    begin.reserved = 0;
+
+    int rc = reply_add(r, PROTO_SNAP_BEGIN, &begin, sizeof(begin));
+    if (rc == 0)
+        rc = reply_add_records(r, PROTO_SNAP_DEVICES, devs, n_devs, sizeof(*devs));
+    if (rc == 0)
+        rc = reply_add_records(r, PROTO_SNAP_PROCESSES, procs, n_procs, sizeof(*procs));
+    if (rc == 0)
+        rc = reply_add_records(r, PROTO_SNAP_USAGE, usage, n_usage, sizeof(*usage));
+    if (rc == 0)
+        rc = reply_add(r, PROTO_SNAP_END, NULL, 0);
+    return rc;
+}
+
+int reply_snapshot(struct reply *r, const struct ledger *l, const struct proto_snap_begin *head)
+{
     size_t n_usage = ledger_count_usage(l);
     struct ttalloc_device_stats *devs = calloc(l->n_devs ? l->n_devs : 1, sizeof(*devs));
     struct ttalloc_process_info *procs = calloc(l->n_procs ? l->n_procs : 1, sizeof(*procs));
     struct ttalloc_usage *usage = calloc(n_usage ? n_usage : 1, sizeof(*usage));
     int rc = -ENOMEM;
 
-    if (devs == NULL || procs == NULL || usage == NULL)
-        goto out;
-    ledger_fill_devices(l, devs);
-    ledger_fill_processes(l, procs);
-    ledger_fill_usage(l, usage);
-
-    begin.events_total = l->counters.events_total;
-    begin.exits_total = l->counters.exits_total;
-    begin.leaked_exits_total = l->counters.leaked_exits_total;
-    begin.n_devices = (uint32_t)l->n_devs;
-    begin.n_processes = (uint32_t)l->n_procs;
-    begin.n_usage = (uint32_t)n_usage;
-    begin.reserved = 0;
-
-    rc = reply_add(r, PROTO_SNAP_BEGIN, &begin, sizeof(begin));
-    if (rc == 0)
-        rc = reply_add_records(r, PROTO_SNAP_DEVICES, devs, l->n_devs, sizeof(*devs));
-    if (rc == 0)
-        rc = reply_add_records(r, PROTO_SNAP_PROCESSES, procs, l->n_procs, sizeof(*procs));
-    if (rc == 0)
-        rc = reply_add_records(r, PROTO_SNAP_USAGE, usage, n_usage, sizeof(*usage));
-    if (rc == 0)
-        rc = reply_add(r, PROTO_SNAP_END, NULL, 0);
-out:
+    if (devs != NULL && procs != NULL && usage != NULL) {
+        ledger_fill_devices(l, devs);
+        ledger_fill_processes(l, procs);
+        ledger_fill_usage(l, usage);
+        rc = reply_snapshot_records(r, l, head, devs, l->n_devs, procs, l->n_procs, usage,
+                                    n_usage);
+    }
     free(devs);
     free(procs);
     free(usage);

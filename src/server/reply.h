@@ -35,6 +35,14 @@ int reply_add_records(struct reply *r, enum proto_msg_type type, const void *rec
  * server pid; the counts and counters are filled in here. */
 int reply_snapshot(struct reply *r, const struct ledger *l, const struct proto_snap_begin *head);
 
+/* A whole snapshot of records the caller built (the ledger's merged with the
+ * server's other sources, sources.h); the ledger gives only the counters. */
+int reply_snapshot_records(struct reply *r, const struct ledger *l,
+                           const struct proto_snap_begin *head,
+                           const struct ttalloc_device_stats *devs, size_t n_devs,
+                           const struct ttalloc_process_info *procs, size_t n_procs,
+                           const struct ttalloc_usage *usage, size_t n_usage);
+
 /* The buffers of p (NULL: none), largest first, at most max. */
 int reply_buffers(struct reply *r, const struct ledger_process *p, size_t max);
 

@@ -36,10 +36,12 @@
 #include "ledger.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "outq.h"
 #include "proto.h"
 #include "reply.h"
 #include "sockpath.h"
+#include "sources.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -68,6 +70,9 @@ enum server_source_kind {
     SOURCE_TIMER,
     SOURCE_CONN,
     SOURCE_PIDFD,
+    SOURCE_SOURCES_TIMER,               /* sysfs and SHM: the periodic re-read */
+    SOURCE_SOURCES_INOTIFY,             /* the SHM directory changed */
+    SOURCE_METRICS,
 };
 
 struct server_source {
@@ -118,10 +123,16 @@ struct server {
     struct conn *dead_conns;
     struct pidwatch *dead_watches;
     struct ledger ledger;
+    struct sources sources;             /* sysfs devices, TT-Metal SHM regions */
+    struct server_source sources_timer_source;
+    struct server_source sources_inotify_source;
     unsigned char *rxbuf;               /* PROTO_MAX_FRAME + 1 bytes */
     uint64_t snap_seq;
     int32_t pid;
     int stop_signal;
+    struct metrics metrics;             /* --metrics; daemon NULL when off */
+    struct server_source metrics_source;
+    uint64_t disconnects[METRICS_NUM_REASONS];
 };
 
 /* ---- small helpers ---- */
@@ -226,6 +237,7 @@ static void server_close_conn(struct server *s, struct conn *c)
 /* An orderly end of a connection: log it, then close. */
 static void server_hangup(struct server *s, struct conn *c)
 {
+    s->disconnects[METRICS_REASON_EOF]++;
     if (c->state == CONN_PRODUCER)
         log_info("client disconnected: pid %d (%s), %s", (int)c->pid, c->name,
                  conn_role_name(c));
@@ -256,6 +268,7 @@ static int server_flush_conn(struct server *s, struct conn *c)
         log_warnx("dropping slow client pid %d (%s): %zu bytes queued, over the %zu-byte "
                   "limit (--max-queue)", (int)c->pid, c->name, c->out.bytes,
                   s->config->max_queue);
+        s->disconnects[METRICS_REASON_SLOW]++;
         server_close_conn(s, c);
         return -ENOBUFS;
     }
@@ -298,6 +311,10 @@ static void server_kick(struct server *s, struct conn *c, enum proto_error_code 
     /* Straight to the socket: whatever is queued before it may never drain. */
     ssize_t ignored = send(c->fd, frame, len, MSG_DONTWAIT | MSG_NOSIGNAL);
     (void)ignored;
+    s->disconnects[code == PROTO_ERR_VERSION ? METRICS_REASON_VERSION
+                   : code == PROTO_ERR_ROLE  ? METRICS_REASON_ROLE
+                   : code == PROTO_ERR_LIMIT ? METRICS_REASON_LIMIT
+                                             : METRICS_REASON_MALFORMED]++;
     server_close_conn(s, c);
 }
 
@@ -344,8 +361,10 @@ static void server_process_ended(struct server *s, struct ledger_process *p)
         if (c->proc == p) {
             /* What it sent before dying still counts (e.g. for the exit record). */
             server_read_frames(s, c, SERVER_DRAIN_FRAMES);
-            if (!c->dead)
+            if (!c->dead) {
+                s->disconnects[METRICS_REASON_EXIT]++;
                 server_close_conn(s, c);
+            }
             next = s->conns;    /* the list may have changed: rescan */
         }
         c = next;
@@ -577,6 +596,19 @@ static void server_on_producer_frame(struct server *s, struct conn *c,
 
 /* ---- consumer messages ---- */
 
+/* A snapshot: the ledger's records merged with sysfs and SHM (sources.c). */
+static int server_build_snapshot(struct server *s, struct reply *r,
+                                 const struct proto_snap_begin *head)
+{
+    struct sources_snap snap;
+    int rc = sources_snapshot(&s->sources, &s->ledger, &snap);
+    if (rc == 0)
+        rc = reply_snapshot_records(r, &s->ledger, head, snap.devices, snap.n_devices,
+                                    snap.processes, snap.n_processes, snap.usage, snap.n_usage);
+    sources_snap_free(&snap);
+    return rc;
+}
+
 static int server_send_snapshot(struct server *s, struct conn *c)
 {
     struct proto_snap_begin head;
@@ -588,7 +620,7 @@ static int server_send_snapshot(struct server *s, struct conn *c)
 
     struct reply r;
     reply_init(&r);
-    int rc = reply_snapshot(&r, &s->ledger, &head);
+    int rc = server_build_snapshot(s, &r, &head);
     if (rc == 0)
         rc = server_send_reply(s, c, &r);
     else
@@ -925,7 +957,7 @@ static void server_on_timer(struct server *s)
                 head.timestamp_ns = server_now_ns(CLOCK_REALTIME);
                 head.clients = s->n_conns;
                 head.server_pid = s->pid;
-                if (reply_snapshot(&snap, &s->ledger, &head) < 0) {
+                if (server_build_snapshot(s, &snap, &head) < 0) {
                     log_warnx("out of memory building a snapshot");
                     reply_release(&snap);
                     break;
@@ -975,6 +1007,8 @@ static void server_teardown(struct server *s)
         }
     }
     server_bury_dead(s);
+    metrics_close(&s->metrics);
+    sources_destroy(&s->sources);
     ledger_destroy(&s->ledger);
     listener_close(&s->listener);
     if (s->timerfd >= 0)
@@ -1008,6 +1042,11 @@ static int server_setup(struct server *s, const struct server_config *config, ch
     s->config = config;
     s->pid = (int32_t)getpid();
     s->listener.fd = -1;
+    int src_rc = sources_init(&s->sources, config->sysroot);
+    if (src_rc < 0) {
+        snprintf(why, why_cap, "cannot watch sysfs and TT-Metal SHM: %s", strerror(-src_rc));
+        return src_rc;
+    }
 
     struct ledger_limits limits = {.max_buffers = config->max_buffers};
     s->rxbuf = malloc(PROTO_MAX_FRAME + 1);
@@ -1044,11 +1083,31 @@ static int server_setup(struct server *s, const struct server_config *config, ch
     s->listener_source.kind = SOURCE_LISTENER;
     s->signal_source.kind = SOURCE_SIGNAL;
     s->timer_source.kind = SOURCE_TIMER;
+    s->sources_timer_source.kind = SOURCE_SOURCES_TIMER;
+    s->sources_inotify_source.kind = SOURCE_SOURCES_INOTIFY;
     if (server_epoll_add(s, s->listener.fd, EPOLLIN, &s->listener_source) < 0 ||
         server_epoll_add(s, s->sigfd, EPOLLIN, &s->signal_source) < 0 ||
-        server_epoll_add(s, s->timerfd, EPOLLIN, &s->timer_source) < 0) {
+        server_epoll_add(s, s->timerfd, EPOLLIN, &s->timer_source) < 0 ||
+        server_epoll_add(s, sources_timer_fd(&s->sources), EPOLLIN,
+                         &s->sources_timer_source) < 0 ||
+        server_epoll_add(s, sources_inotify_fd(&s->sources), EPOLLIN,
+                         &s->sources_inotify_source) < 0) {
         snprintf(why, why_cap, "epoll_ctl: %s", strerror(errno));
         return -EIO;
+    }
+    if (config->metrics_addr != NULL) {
+        rc = metrics_open(&s->metrics, config->metrics_addr,
+                          config->metrics_top ? config->metrics_top : METRICS_DEFAULT_TOP,
+                          config->sysroot, &s->ledger, &s->n_conns, s->disconnects, why,
+                          why_cap);
+        s->metrics_source.kind = SOURCE_METRICS;
+        if (rc == 0 && server_epoll_add(s, metrics_fd(&s->metrics), EPOLLIN,
+                                        &s->metrics_source) < 0) {
+            snprintf(why, why_cap, "epoll_ctl: %s", strerror(errno));
+            rc = -EIO;
+        }
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -1071,7 +1130,7 @@ int server_run(const struct server_config *config)
 
     struct epoll_event events[SERVER_EPOLL_BATCH];
     while (s.stop_signal == 0) {
-        int n = epoll_wait(s.epfd, events, SERVER_EPOLL_BATCH, -1);
+        int n = epoll_wait(s.epfd, events, SERVER_EPOLL_BATCH, metrics_timeout_ms(&s.metrics));
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -1096,8 +1155,18 @@ int server_run(const struct server_config *config)
             case SOURCE_PIDFD:
                 server_on_pidfd(&s, (struct pidwatch *)source);
                 break;
+            case SOURCE_SOURCES_TIMER:
+                sources_on_timer(&s.sources);
+                break;
+            case SOURCE_SOURCES_INOTIFY:
+                sources_on_inotify(&s.sources);
+                break;
+            case SOURCE_METRICS:
+                metrics_run(&s.metrics, 1);
+                break;
             }
         }
+        metrics_run(&s.metrics, 0);     /* its timeouts (runs only when one is due) */
         server_bury_dead(&s);
     }
 

@@ -15,6 +15,8 @@ struct server_config {
     unsigned max_clients;       /* connections at once */
     size_t max_buffers;         /* live buffers per process */
     size_t max_queue;           /* bytes queued to one client before it is dropped */
+    const char *metrics_addr;   /* NULL: no Prometheus endpoint; else "ADDR:PORT" */
+    unsigned metrics_top;       /* processes shown by PID in the metrics (0: default) */
 };
 
 #define SERVER_DEFAULT_MAX_CLIENTS 1024u

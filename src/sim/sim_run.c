@@ -16,14 +16,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "boards.h"
+#include "buftable.h"
 #include "log.h"
 #include "profiles.h"
 #include "sim_mem.h"
 #include "sim_pids.h"
+#include "shmmap.h"
+#include "shmwriter.h"
 #include "sysfs.h"
 #include "ttalloc.h"
 
@@ -45,11 +49,18 @@ struct sim_run_opts {
     uint64_t steps;            /* 0 = no limit */
     int print_events;
     int quiet;
+    int shm;                   /* --shm: write TT-Metal's SHM statistics too */
+    int no_ttalloc;            /* --no-ttalloc: only SHM, like an unmodified TT-Metal app */
 };
 
 struct sim_run_ctx {
     int print;
     int quiet;
+    int ttalloc;                                   /* record through libttalloc */
+    struct shmwriter *shm[SIM_RUN_MAX_DEVICES];    /* --shm: one region per device */
+    uint32_t shm_device[SIM_RUN_MAX_DEVICES];      /* ... of this TT-Metal device id */
+    int n_shm;
+    struct buftable sizes;                         /* --shm: live buffer sizes, for frees */
     uint64_t ooms;
     uint64_t events;
 };
@@ -119,7 +130,7 @@ static void sim_run_usage(FILE *out)
             "usage: tt-alloc-sim run [--device LIST] [--profile NAME] [--duration S] [--rate R]\n"
             "                        [--seed N] [--crash-after S] [--label TEXT] [--share PCT]\n"
             "                        [--sysroot DIR] [--socket PATH] [--steps N]\n"
-            "                        [--print-events] [--quiet]\n"
+            "                        [--print-events] [--quiet] [--shm [--no-ttalloc]]\n"
             "  --device LIST    devices by ordinal, each with an optional board: 0,1 or\n"
             "                   0:n150,2:p150a (default 0; a board not given is read from\n"
             "                   SYSROOT/sys/class/tenstorrent/tenstorrent!N/tt_card_type)\n"
@@ -141,7 +152,12 @@ static void sim_run_usage(FILE *out)
             "  --print-events   print the events on stdout instead of recording them; no\n"
             "                   pacing, no device opened (needs --steps, or --duration with\n"
             "                   a --rate: then duration x rate events)\n"
-            "  --quiet          print only errors and out-of-memory reports\n");
+            "  --quiet          print only errors and out-of-memory reports\n"
+            "  --shm            also write TT-Metal's SHM statistics, as TT-Metal does:\n"
+            "                   SYSROOT/dev/shm/tt_device_<asic id>_memory (v4), one per\n"
+            "                   device; detached at a clean end, left behind by a crash\n"
+            "  --no-ttalloc     with --shm: record nothing through libttalloc (an\n"
+            "                   unmodified TT-Metal app that only writes SHM)\n");
 }
 
 static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
@@ -161,6 +177,8 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
         {"print-events", no_argument, NULL, 'P'},
         {"dry-run", no_argument, NULL, 'P'},
         {"quiet", no_argument, NULL, 'q'},
+        {"shm", no_argument, NULL, 'M'},
+        {"no-ttalloc", no_argument, NULL, 'N'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -239,6 +257,12 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
         case 'q':
             o->quiet = 1;
             break;
+        case 'M':
+            o->shm = 1;
+            break;
+        case 'N':
+            o->no_ttalloc = 1;
+            break;
         case 'h':
             sim_run_usage(stdout);
             return 1;
@@ -268,9 +292,76 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
         log_warnx("--label: at most %d bytes", TTALLOC_LABEL_MAX - 1);
         return -EINVAL;
     }
+    if (o->no_ttalloc && !o->shm) {
+        log_warnx("--no-ttalloc goes with --shm (else nothing would be recorded)");
+        return -EINVAL;
+    }
+    if (o->shm && o->print_events) {
+        log_warnx("--shm records; --print-events only prints");
+        return -EINVAL;
+    }
     if (o->print_events && o->steps == 0 && !(o->duration > 0 && o->rate > 0)) {
         log_warnx("--print-events needs --steps N, or --duration S with a --rate above 0");
         return -EINVAL;
+    }
+    return 0;
+}
+
+/* --shm: mirror an alloc or free into the device's region. TT-Metal's
+ * counters are by size, so a free needs the size its alloc had. */
+static void sim_run_shm_event(struct sim_run_ctx *c, const struct profiles_event *ev)
+{
+    struct shmwriter *w = NULL;
+    for (int i = 0; i < c->n_shm; i++) {
+        if (c->shm_device[i] == ev->device)
+            w = c->shm[i];
+    }
+    if (w == NULL)
+        return;
+    uint64_t size = 0;
+    if (ev->kind == PROFILES_ALLOC) {
+        int rc = buftable_insert(&c->sizes, ev->device, (uint8_t)ev->type, ev->address,
+                                 ev->size, &size);
+        if (rc == 1)
+            shmwriter_free(w, ev->type, size, ev->device);   /* replaced a live one */
+        if (rc >= 0)
+            shmwriter_alloc(w, ev->type, ev->size, ev->device);
+    } else if (buftable_remove(&c->sizes, ev->device, (uint8_t)ev->type, ev->address,
+                               &size) == 1) {
+        shmwriter_free(w, ev->type, size, ev->device);
+    }
+}
+
+/* --shm: attach to one region per device, named by its tt_asic_id as a
+ * number (so tools match it to the node for certain), else its ordinal. */
+static int sim_run_shm_attach(struct sim_run_ctx *c, const struct sim_run_opts *o,
+                              const char *root, const struct sysfs_device *sd)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/dev", root);
+    if (root[0] != '\0' && mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        log_warn("mkdir %s", dir);
+        return -errno;
+    }
+    snprintf(dir, sizeof(dir), "%s/dev/shm", root);
+    if (root[0] != '\0' && mkdir(dir, 01777) < 0 && errno != EEXIST) {
+        log_warn("mkdir %s", dir);
+        return -errno;
+    }
+    for (int i = 0; i < o->n_devs; i++) {
+        uint64_t chip = shmmap_parse_hex16(sd[i].asic_id);
+        if (chip == 0)
+            chip = (uint64_t)sd[i].index;
+        int rc = shmwriter_attach(dir, chip, (uint32_t)sd[i].index, 4, &c->shm[c->n_shm]);
+        if (rc < 0) {
+            log_warnx("device %d: cannot attach to its SHM statistics in %s: %s", sd[i].index,
+                      dir, strerror(-rc));
+            return rc;
+        }
+        c->shm_device[c->n_shm++] = (uint32_t)sd[i].index;
+        if (!shmwriter_has_slot(c->shm[c->n_shm - 1]))
+            log_warnx("device %d: %s has no free process slot: not counted there",
+                      sd[i].index, shmwriter_path(c->shm[c->n_shm - 1]));
     }
     return 0;
 }
@@ -292,10 +383,14 @@ static void sim_run_emit(void *ctx, const struct profiles_event *ev)
     }
     switch (ev->kind) {
     case PROFILES_ALLOC:
-        ttalloc_record_alloc(ev->device, ev->type, ev->address, ev->size);
+        if (c->ttalloc)
+            ttalloc_record_alloc(ev->device, ev->type, ev->address, ev->size);
+        sim_run_shm_event(c, ev);
         break;
     case PROFILES_FREE:
-        ttalloc_record_free(ev->device, ev->type, ev->address);
+        if (c->ttalloc)
+            ttalloc_record_free(ev->device, ev->type, ev->address);
+        sim_run_shm_event(c, ev);
         break;
     default:
         c->ooms++;
@@ -455,16 +550,21 @@ static int sim_run_record(const struct sim_run_opts *o, struct profiles *p, cons
         log_info("no sysroot (--sysroot or TT_SYSROOT): no device node opened");
     }
 
-    struct sim_run_ctx ctx = {.print = 0, .quiet = o->quiet};
+    struct sim_run_ctx ctx = {.print = 0, .quiet = o->quiet, .ttalloc = !o->no_ttalloc};
     uint64_t steps = 0;
+    buftable_init(&ctx.sizes);
+    if (rc == 0 && o->shm)
+        rc = sim_run_shm_attach(&ctx, o, root, sd);
     if (rc == 0) {
         char label[TTALLOC_LABEL_MAX];
         if (o->label != NULL)
             snprintf(label, sizeof(label), "%s", o->label);
         else
             snprintf(label, sizeof(label), "sim-%s", o->profile);
-        ttalloc_set_label(label);
-        sim_run_describe(o, p, sd);
+        if (ctx.ttalloc) {
+            ttalloc_set_label(label);
+            sim_run_describe(o, p, sd);
+        }
 
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -475,7 +575,8 @@ static int sim_run_record(const struct sim_run_opts *o, struct profiles *p, cons
             if (o->crash_after >= 0 && now >= o->crash_after) {
                 /* what was recorded reaches the server; then a crash: no
                  * frees, no goodbye, fds closed by the kernel */
-                ttalloc_flush(2000);
+                if (ctx.ttalloc)
+                    ttalloc_flush(2000);
                 if (!o->quiet) {
                     printf("tt-alloc-sim run: pid %d crashing (SIGKILL) after %.1f s\n",
                            (int)self, now);
@@ -513,7 +614,7 @@ static int sim_run_record(const struct sim_run_opts *o, struct profiles *p, cons
         /* a clean end: free what the workload frees, then make sure the
          * server has it all */
         profiles_finish(p, sim_run_emit, &ctx);
-        int frc = ttalloc_flush(3000);
+        int frc = ctx.ttalloc ? ttalloc_flush(3000) : 0;
         if (frc < 0 && frc != -ENOTCONN)
             log_warnx("flush: %s", strerror(-frc));
         if (!o->quiet) {
@@ -523,6 +624,9 @@ static int sim_run_record(const struct sim_run_opts *o, struct profiles *p, cons
             fflush(stdout);
         }
     }
+    for (int i = 0; i < ctx.n_shm; i++)
+        shmwriter_detach(ctx.shm[i]);    /* a clean end: our slots go */
+    buftable_destroy(&ctx.sizes);
     for (int i = 0; i < o->n_devs; i++) {
         if (pids_kept[i]) {
             int prc = sim_pids_remove(root, o->devs[i].index, self);
@@ -542,6 +646,10 @@ int sim_run_main(int argc, char **argv)
     int rc = sim_run_parse(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
+    if (o.no_ttalloc && setenv("TT_ALLOC_TRACKING", "0", 1) < 0) {
+        log_warn("setenv");
+        return 1;
+    }
     if (o.socket != NULL && setenv("TT_ALLOC_SOCKET", o.socket, 1) < 0) {
         log_warn("setenv");
         return 1;

@@ -4,8 +4,9 @@
  * pids files true), describes the devices to tt-alloc-server, and records
  * through libttalloc the allocations of a workload profile (profiles.h),
  * paced at --rate events per second, until --duration, a signal, or the
- * SIGKILL it sends itself after --crash-after. docs/tt-alloc-sim.md is the
- * manual.
+ * SIGKILL it sends itself after --crash-after. With --shm it also writes
+ * TT-Metal's SHM statistics (shmwriter.h); --no-ttalloc leaves libttalloc
+ * out. docs/tt-alloc-sim.md is the manual.
  */
 #ifndef TTALLOC_SIM_RUN_H
 #define TTALLOC_SIM_RUN_H

@@ -150,6 +150,10 @@ void smi_json_render(const struct smi_model *m, struct smi_buf *b)
         smi_buf_printf(b, "\"server\"");
         sep = ", ";
     }
+    if (m->shm) {
+        smi_buf_printf(b, "%s\"shm\"", sep);
+        sep = ", ";
+    }
     if (m->used_pids_files) {
         smi_buf_printf(b, "%s\"pids\"", sep);
         sep = ", ";

@@ -14,7 +14,10 @@
 #include <unistd.h>
 
 #include "boards.h"
+#include "log.h"
 #include "procs.h"
+#include "shmstats.h"
+#include "shmusage.h"
 
 static int smi_add_int(int **items, size_t *n, int value)
 {
@@ -124,6 +127,32 @@ int smi_model_load(struct smi_model *m, const char *sysroot, pid_t self)
     return rc;
 }
 
+/* Add `bytes` to p's usage of device `ordinal` (created if missing), and
+ * mark p as holding it and tracked. Returns 0 or -ENOMEM. */
+static int smi_model_add_usage(struct smi_process *p, int ordinal,
+                               const uint64_t bytes[TTALLOC_NUM_TYPES])
+{
+    if (smi_add_int(&p->devices, &p->n_devices, ordinal) < 0)
+        return -ENOMEM;
+    p->tracked = 1;
+    size_t k = 0;
+    while (k < p->n_usage && p->usage[k].device < ordinal)
+        k++;
+    if (k == p->n_usage || p->usage[k].device != ordinal) {
+        struct smi_usage *bigger = realloc(p->usage, (p->n_usage + 1) * sizeof(*bigger));
+        if (bigger == NULL)
+            return -ENOMEM;
+        memmove(&bigger[k + 1], &bigger[k], (p->n_usage - k) * sizeof(*bigger));
+        memset(&bigger[k], 0, sizeof(*bigger));
+        bigger[k].device = ordinal;
+        p->usage = bigger;
+        p->n_usage++;
+    }
+    for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
+        p->usage[k].bytes[t] += bytes[t];
+    return 0;
+}
+
 /* The tt-kmd ordinal a snapshot device stands for, or -1. A described
  * device with a serial matches the sysfs device with that serial; otherwise
  * the TT-Metal device id is taken to be the ordinal. */
@@ -191,33 +220,85 @@ int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot 
             }
         }
         struct smi_process *p = smi_model_process(m, u->pid, name, uid);
-        if (p == NULL || smi_add_int(&p->devices, &p->n_devices, ordinal) < 0)
+        if (p == NULL || smi_model_add_usage(p, ordinal, u->bytes) < 0)
             return -ENOMEM;
-        p->tracked = 1;
-        size_t k = 0;
-        while (k < p->n_usage && p->usage[k].device < ordinal)
-            k++;
-        if (k == p->n_usage || p->usage[k].device != ordinal) {
-            struct smi_usage *bigger = realloc(p->usage, (p->n_usage + 1) * sizeof(*bigger));
-            if (bigger == NULL)
-                return -ENOMEM;
-            memmove(&bigger[k + 1], &bigger[k], (p->n_usage - k) * sizeof(*bigger));
-            memset(&bigger[k], 0, sizeof(*bigger));
-            bigger[k].device = ordinal;
-            p->usage = bigger;
-            p->n_usage++;
-        }
-        for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
-            p->usage[k].bytes[t] += u->bytes[t];
     }
     /* Processes the server tracks but that hold no device yet still count. */
     for (size_t k = 0; k < snap->n_processes; k++) {
+        if (snap->processes[k].flags & TTALLOC_PROCESS_SHM)
+            m->shm = 1;     /* the server read TT-Metal's SHM statistics */
         for (size_t i = 0; i < m->n_processes; i++) {
             if (m->processes[i].pid == snap->processes[k].pid)
                 m->processes[i].tracked = 1;
         }
     }
     return 0;
+}
+
+/* Regions that could be read, from a refreshed watch. free() the result. */
+static struct shmstats_region *smi_model_regions(const struct shmstats_watch *w, size_t *n)
+{
+    size_t count = shmstats_watch_count(w);
+    struct shmstats_region *regions = calloc(count ? count : 1, sizeof(*regions));
+    *n = 0;
+    if (regions == NULL)
+        return NULL;
+    for (size_t i = 0; i < count; i++) {
+        const struct shmstats_file *f = shmstats_watch_get(w, i);
+        if (f->status == 0)
+            regions[(*n)++] = f->region;
+        else
+            log_debug("%s", f->why);
+    }
+    return regions;
+}
+
+int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self)
+{
+    struct shmstats_watch *w = shmstats_watch_new(sysroot);
+    struct shmstats_region *regions = NULL;
+    struct sysfs_device *devs = calloc(m->n_devices ? m->n_devices : 1, sizeof(*devs));
+    struct shmusage u;
+    size_t n = 0;
+    int rc = -ENOMEM;
+    memset(&u, 0, sizeof(u));
+    if (w == NULL || devs == NULL || shmstats_watch_refresh(w) < 0)
+        goto out;
+    regions = smi_model_regions(w, &n);
+    if (regions == NULL)
+        goto out;
+    rc = 0;
+    if (n == 0)
+        goto out;
+    for (size_t i = 0; i < m->n_devices; i++)
+        devs[i] = m->devices[i].sys;
+    rc = shmusage_build(regions, n, devs, m->n_devices, NULL, NULL, &u);
+    if (rc < 0)
+        goto out;
+    m->shm = 1;
+    /* The same rule as the server's (shmusage.h); chips without a node are
+     * not tt-smi rows. */
+    for (size_t i = 0; i < u.n_devices; i++) {
+        if (u.devices[i].sysfs < 0)
+            continue;
+        struct smi_device *d = &m->devices[u.devices[i].sysfs];
+        d->used_known = 1;
+        for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
+            d->used[t] += u.devices[i].used[t];
+    }
+    for (size_t i = 0; i < u.n_processes && rc == 0; i++) {
+        const struct shmusage_process *sp = &u.processes[i];
+        if (sp->sysfs < 0 || sp->pid == self)
+            continue;
+        struct smi_process *p = smi_model_process(m, sp->pid, sp->name, (uid_t)-1);
+        rc = p ? smi_model_add_usage(p, m->devices[sp->sysfs].sys.index, sp->bytes) : -ENOMEM;
+    }
+out:
+    shmusage_free(&u);
+    free(regions);
+    free(devs);
+    shmstats_watch_free(w);
+    return rc;
 }
 
 struct smi_device *smi_model_device(struct smi_model *m, int index)

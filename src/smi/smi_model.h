@@ -46,6 +46,7 @@ struct smi_model {
     char hostname[256];
     int64_t time;                           /* seconds since the epoch */
     int server;                             /* a server answered */
+    int shm;                                /* figures from TT-Metal's SHM statistics */
     char socket[128];                       /* its path, or the one tried */
     int used_pids_files;
     int used_fd_scan;
@@ -66,6 +67,11 @@ int smi_model_load(struct smi_model *m, const char *sysroot, pid_t self);
  * Returns 0 or -ENOMEM. */
 int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot *snap,
                              pid_t self);
+
+/* No server: memory from TT-Metal's SHM regions under `sysroot`, by the
+ * server's rule (shmusage.h). Sets m->shm when a region could be read.
+ * Returns 0 or -ENOMEM. */
+int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self);
 
 /* Mark the devices named in `list` (comma-separated index, bus id or
  * serial; NULL = all) as selected. Returns 0, -EINVAL for an empty item, or

@@ -110,7 +110,7 @@ void smi_table_render(const struct smi_model *m, int colour, struct smi_buf *out
     if (rows == 0)
         smi_buf_printf(out, "  No processes hold a device.\n");
     smi_buf_printf(out, "%s\n", SMI_RULE);
-    if (!m->server)
+    if (!m->server && !m->shm)
         smi_buf_printf(out, "Memory: unknown, no tt-alloc-server answered (start tt-alloc-server;\n"
                             "apps report through libttalloc).\n");
 }

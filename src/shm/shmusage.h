@@ -1,0 +1,71 @@
+/*
+ * shmusage.h - the one rule that turns TT-Metal SHM regions (shmstats.h)
+ * and the sysfs devices into per-device and per-process memory figures.
+ * tt-alloc-server (src/server/sources.c) and tt-smi without a server both
+ * call it, so the two can never disagree.
+ *
+ * The rule (docs/tt-metal-shm.md, "From regions to figures"):
+ *  - Rows come from shmmap_build (which device each region and chip is).
+ *  - Only live processes count: slots of dead PIDs (stale) are ignored, and so
+ *    are the slots of PIDs the caller already has better figures for (the
+ *    server skips every PID that reports through libttalloc).
+ *  - A region's counted bytes S (per type) are the sum of its counted
+ *    processes. Its extra chip rows (remote chips of a gateway) take, in row
+ *    order, their chip counters capped by what is left of S; the region's own
+ *    row takes the rest. So a device's `used` never includes a dead or a
+ *    skipped process, and no byte is counted twice.
+ *  - Each counted process is one entry per (pid, own row's device), with the
+ *    process's bytes from its slot.
+ *  - A device row is kept when it has a node (the figures are known, if 0),
+ *    or when its region has live processes (a remote chip in use); rows of
+ *    stale files without a node are left out.
+ */
+#ifndef TTALLOC_SHMUSAGE_H
+#define TTALLOC_SHMUSAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "shmstats.h"
+#include "sysfs.h"
+#include "ttalloc.h"
+
+struct shmusage_device {
+    uint32_t device;                    /* id to show (shmmap_row.device) */
+    int sysfs;                          /* index into the sysfs array, -1 = no node */
+    int board_sysfs;                    /* a node on the same board, -1 = unknown */
+    uint32_t processes;                 /* counted processes on this row */
+    uint64_t used[TTALLOC_NUM_TYPES];
+};
+
+struct shmusage_process {
+    pid_t pid;
+    uint32_t device;                    /* as in shmusage_device.device */
+    int sysfs;                          /* index into the sysfs array, -1 = no node */
+    char name[SHMSTATS_NAME_MAX];       /* from the region ("" = none given) */
+    uint64_t bytes[TTALLOC_NUM_TYPES];
+};
+
+struct shmusage {
+    struct shmusage_device *devices;    /* ascending device */
+    size_t n_devices;
+    struct shmusage_process *processes; /* ascending (pid, device) */
+    size_t n_processes;
+    uint32_t stale;                     /* slots of dead PIDs, ignored */
+    uint32_t skipped;                   /* slots of PIDs the caller counts itself */
+};
+
+/* Return 1 to leave pid's slots out (the caller has its figures). */
+typedef int (*shmusage_skip_fn)(void *ctx, pid_t pid);
+
+/* Build the figures of `n` regions over `ndev` sysfs devices. skip may be
+ * NULL. Returns 0, or -ENOMEM (then *out is empty). Free with
+ * shmusage_free. */
+int shmusage_build(const struct shmstats_region *regions, size_t n,
+                   const struct sysfs_device *devs, size_t ndev, shmusage_skip_fn skip,
+                   void *ctx, struct shmusage *out);
+
+void shmusage_free(struct shmusage *u);
+
+#endif /* TTALLOC_SHMUSAGE_H */
