@@ -56,8 +56,9 @@ int ttalloc_record_alloc(uint32_t device, enum ttalloc_buffer_type type, uint64_
 int ttalloc_record_free(uint32_t device, enum ttalloc_buffer_type type, uint64_t address);
 
 /* Wait until the server has applied every event this process recorded before
- * the call. 0 on success, -ENOTCONN when no server is reachable, -ETIMEDOUT
- * after timeout_ms (a negative timeout waits forever). */
+ * the call. 0 on success; -ENOTCONN when no server is reachable (or none was
+ * connected when timeout_ms ran out); -ETIMEDOUT when a connected server has
+ * not applied them within timeout_ms (a negative timeout waits forever). */
 int ttalloc_flush(int timeout_ms);
 
 /* What an application knows about a device: lets tools match a TT-Metal device

@@ -45,6 +45,7 @@ struct sender {
     bool cond_ready;
     struct recorder *rec;
     bool running;                   /* the thread exists */
+    bool thread_started;            /* ... and has entered its loop */
     bool stopping;
     pthread_t thread;
     int efd;
@@ -437,6 +438,8 @@ static void *sender_main(void *arg)
 {
     (void)arg;
     pthread_mutex_lock(&sender.lock);
+    sender.thread_started = true;
+    pthread_cond_broadcast(&sender.cond);
     for (;;) {
         int64_t now = sender_now();
         if (sender.fd < 0 && !sender.stopping &&
@@ -505,6 +508,7 @@ static void sender_free_resources(void)
 static void sender_reset_state(void)
 {
     sender.running = false;
+    sender.thread_started = false;
     sender.stopping = false;
     sender.hello_acked = false;
     sender.resync_due = false;
@@ -566,6 +570,12 @@ int sender_start(struct recorder *rec)
         goto fail;
     }
     sender.running = true;
+    /* Return only once the thread runs its loop: its start-up allocates
+     * (the C library, a sanitizer), and an allocator lock held by a thread
+     * still starting would be held forever in the child of a fork() that
+     * the application makes right after its first record. */
+    while (!sender.thread_started)
+        pthread_cond_wait(&sender.cond, &sender.lock);
     goto out;
 fail:
     sender_free_resources();
@@ -610,7 +620,12 @@ int sender_flush(int timeout_ms)
         if (timeout_ms < 0) {
             pthread_cond_wait(&sender.cond, &sender.lock);
         } else if (pthread_cond_timedwait(&sender.cond, &sender.lock, &deadline) == ETIMEDOUT) {
-            rc = sender.flush_acked >= token ? 0 : -ETIMEDOUT;
+            /* Not connected when time is up: no server was reachable in
+             * time. Connected: a server took it but has not applied it. */
+            if (sender.flush_acked >= token)
+                rc = 0;
+            else
+                rc = sender.fd < 0 ? -ENOTCONN : -ETIMEDOUT;
             break;
         }
     }
