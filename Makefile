@@ -34,10 +34,11 @@ check: $(CHECK_BUILD)/CMakeCache.txt
 	$(MAKE) --no-print-directory unit e2e
 
 unit:
-	cd $(CHECK_BUILD) && ctest --output-on-failure -j$(JOBS)
+	cd $(CHECK_BUILD) && ctest --output-on-failure --timeout 300 -j$(JOBS)
 
 e2e:
-	TTALLOC_BUILD=$(abspath $(CHECK_BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+	TTALLOC_BUILD=$(abspath $(CHECK_BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider \
+		--timeout 300 tests/e2e
 
 bench:
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
