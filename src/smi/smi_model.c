@@ -228,8 +228,11 @@ int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot 
         if (snap->processes[k].flags & TTALLOC_PROCESS_SHM)
             m->shm = 1;     /* the server read TT-Metal's SHM statistics */
         for (size_t i = 0; i < m->n_processes; i++) {
-            if (m->processes[i].pid == snap->processes[k].pid)
-                m->processes[i].tracked = 1;
+            if (m->processes[i].pid != snap->processes[k].pid)
+                continue;
+            m->processes[i].tracked = 1;
+            snprintf(m->processes[i].label, sizeof(m->processes[i].label), "%.*s",
+                     (int)sizeof(snap->processes[k].label), snap->processes[k].label);
         }
     }
     return 0;

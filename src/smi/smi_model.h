@@ -32,6 +32,7 @@ struct smi_process {
     pid_t pid;
     uid_t uid;
     char name[64];
+    char label[64];                         /* ttalloc_set_label, "" if none */
     char user[64];
     char *cmdline;
     int tracked;                            /* the server knows it */

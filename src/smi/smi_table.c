@@ -102,8 +102,15 @@ void smi_table_render(const struct smi_model *m, int colour, struct smi_buf *out
                 smi_fmt_bytes(0, dram, sizeof(dram));
                 smi_fmt_bytes(0, l1, sizeof(l1));
             }
+            /* A label tells apart processes that share an executable name,
+             * so it comes first and survives the column's cut. */
+            char shown[160];
+            if (p->label[0] != '\0')
+                snprintf(shown, sizeof(shown), "%s (%s)", p->label, p->name);
+            else
+                snprintf(shown, sizeof(shown), "%s", p->name);
             smi_buf_printf(out, "%4d %8d %-10.10s %-22.22s %10s %8s\n", p->devices[k],
-                           (int)p->pid, p->user, p->name, dram, l1);
+                           (int)p->pid, p->user, shown, dram, l1);
             rows++;
         }
     }
@@ -225,6 +232,8 @@ void smi_table_render_query(const struct smi_model *m, struct smi_buf *out)
             const struct smi_usage *u = smi_model_usage(p, s->index);
             smi_q_num(out, 8, "Process ID", p->pid, 0, "");
             smi_q_str(out, 12, "Name", p->name);
+            if (p->label[0] != '\0')
+                smi_q_str(out, 12, "Label", p->label);
             smi_q_str(out, 12, "User", p->user);
             smi_q_str(out, 12, "Tracked", p->tracked ? "yes" : "no");
             for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {

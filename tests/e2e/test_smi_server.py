@@ -112,3 +112,29 @@ def test_described_device_matches_by_serial(server, tmp_path):
         assert doc["processes"][0]["devices"] == [1]
     finally:
         c.close()
+
+
+def test_label_names_the_process(server, tmp_path):
+    """A label set with ttalloc_set_label leads the Name column and appears in -q."""
+    root = make_root(tmp_path, "n150")
+    a, b = Client(server), Client(server)
+    try:
+        assert a.cmd("label llama-70b") == "ok"
+        assert a.cmd("alloc 0 dram 0x1000 4096") == "ok"
+        assert a.cmd("flush") == "flush 0"
+        assert b.cmd("alloc 0 dram 0x2000 4096") == "ok"
+        assert b.cmd("flush") == "flush 0"
+        pid_a = int(a.cmd("print-pid").split()[1])
+        pid_b = int(b.cmd("print-pid").split()[1])
+        rows = {int(line.split()[1]): line for line in smi(server, root).splitlines()
+                if len(line.split()) > 2 and line.split()[1].isdigit()}
+        assert "llama-70b (ttalloc-tes" in rows[pid_a]  # cut to the 22-column Name
+        assert "llama-70b" not in rows[pid_b] and "ttalloc-testcli" in rows[pid_b]
+        q = smi(server, root, "-q")
+        assert "Label" in q and "llama-70b" in q
+        doc = json.loads(smi(server, root, "--json"))
+        names = {p["pid"]: p["name"] for p in doc["processes"]}
+        assert names[pid_a] == "ttalloc-testcli"  # the schema's name stays comm
+    finally:
+        a.close()
+        b.close()
