@@ -1,7 +1,8 @@
 /*
  * metrics.c - the Prometheus endpoint of tt-alloc-server (see metrics.h):
- * rendering the text exposition format from the ledger and sysfs telemetry,
- * and serving it with libmicrohttpd driven by the server's epoll loop.
+ * rendering the text exposition format from a snapshot's merged records
+ * (ledger, sysfs, TT-Metal SHM) and the sources' sysfs telemetry, and serving
+ * it with libmicrohttpd driven by the server's epoll loop.
  */
 #include "metrics.h"
 
@@ -19,8 +20,9 @@
 #include <microhttpd.h>
 
 #include "boards.h"
+#include "ledger.h"
 #include "log.h"
-#include "ttalloc.h"
+#include "sources.h"
 
 /* Connections MHD keeps at once; more are refused by MHD itself. */
 #define METRICS_MAX_CONNECTIONS 128u
@@ -171,11 +173,10 @@ void metrics_buf_label(struct metrics_buf *b, const char *value)
 
 /* ---- rendering ---- */
 
-/* One device as the page shows it: what the ledger and sysfs know of it. */
+/* One device as the page shows it: its merged record, and what sysfs says of it. */
 struct metrics_dev {
-    uint32_t id;
-    const struct ledger_device *ld;
-    const struct sysfs_device *sd;
+    const struct ttalloc_device_stats *st;
+    const struct sysfs_device *sd;      /* NULL: not in sysfs (or no scan) */
 };
 
 static void metrics_family(struct metrics_buf *b, const char *name, const char *type,
@@ -184,48 +185,46 @@ static void metrics_family(struct metrics_buf *b, const char *name, const char *
     metrics_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Every device the ledger or sysfs knows, ascending id. */
-static struct metrics_dev *metrics_devices(const struct metrics_input *in, size_t *n_out)
+/* The sysfs device of ordinal `id` (devs ascending by index), or NULL. */
+static const struct sysfs_device *metrics_sysfs_find(const struct metrics_input *in, uint32_t id)
 {
-    const struct ledger *l = in->ledger;
-    size_t n_sd = in->devs != NULL ? in->n_devs : 0;
-    struct metrics_dev *devs = calloc(l->n_devs + n_sd + 1, sizeof(*devs));
+    if (in->devs == NULL || id > (uint32_t)INT_MAX)
+        return NULL;
+    size_t lo = 0, hi = in->n_devs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (in->devs[mid].index < (int)id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < in->n_devs && in->devs[lo].index == (int)id ? &in->devs[lo] : NULL;
+}
+
+/* Every device of the merged view (ascending id), each with its sysfs entry. */
+static struct metrics_dev *metrics_devices(const struct metrics_input *in)
+{
+    struct metrics_dev *devs = calloc(in->n_devices + 1, sizeof(*devs));
     if (devs == NULL)
         return NULL;
-    size_t i = 0, j = 0, n = 0;
-    while (i < l->n_devs || j < n_sd) {
-        const struct ledger_device *ld = i < l->n_devs ? l->devs[i] : NULL;
-        const struct sysfs_device *sd = j < n_sd ? &in->devs[j] : NULL;
-        if (sd != NULL && sd->index < 0) {
-            j++;
-            continue;
-        }
-        struct metrics_dev *d = &devs[n++];
-        if (ld != NULL && (sd == NULL || ld->device <= (uint32_t)sd->index)) {
-            d->id = ld->device;
-            d->ld = ld;
-            i++;
-            if (sd != NULL && (uint32_t)sd->index == ld->device) {
-                d->sd = sd;
-                j++;
-            }
-        } else {
-            d->id = (uint32_t)sd->index;
-            d->sd = sd;
-            j++;
-        }
+    for (size_t i = 0; i < in->n_devices; i++) {
+        devs[i].st = &in->devices[i];
+        devs[i].sd = metrics_sysfs_find(in, in->devices[i].device);
     }
-    *n_out = n;
     return devs;
 }
 
-static const char *metrics_board_type(const struct metrics_dev *d)
+/* tt-kmd's card type first, else what the merged record says (an app's description). */
+static const char *metrics_board_type(const struct metrics_dev *d, char *buf, size_t cap)
 {
     if (d->sd != NULL && d->sd->card_type[0] != '\0')
         return d->sd->card_type;
-    if (d->ld != NULL)
-        return d->ld->board_type;
-    return "";
+    size_t len = strnlen(d->st->board_type, sizeof(d->st->board_type));
+    if (len >= cap)
+        len = cap - 1;
+    memcpy(buf, d->st->board_type, len);
+    buf[len] = '\0';
+    return buf;
 }
 
 static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
@@ -236,23 +235,23 @@ static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
     for (size_t i = 0; i < n; i++) {
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
             metrics_buf_printf(b, "ttalloc_device_memory_used_bytes{device=\"%u\",type=\"%s\"} "
-                               "%" PRIu64 "\n", devs[i].id, metrics_types[t].name,
-                               devs[i].ld ? devs[i].ld->used[metrics_types[t].type] : 0);
+                               "%" PRIu64 "\n", devs[i].st->device, metrics_types[t].name,
+                               devs[i].st->used[metrics_types[t].type]);
     }
 
     metrics_family(b, "ttalloc_device_memory_total_bytes", "gauge",
                    "Device memory capacity per device and memory type, where known "
                    "(an application's description, else the board table).");
     for (size_t i = 0; i < n; i++) {
+        char name[sizeof(devs[i].st->board_type) + 1];
         uint64_t board[TTALLOC_NUM_TYPES] = {0};
-        boards_capacity(metrics_board_type(&devs[i]), board);
+        boards_capacity(metrics_board_type(&devs[i], name, sizeof(name)), board);
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
             enum ttalloc_buffer_type type = metrics_types[t].type;
-            uint64_t total = devs[i].ld && devs[i].ld->total[type] ? devs[i].ld->total[type]
-                                                                    : board[type];
+            uint64_t total = devs[i].st->total[type] ? devs[i].st->total[type] : board[type];
             if (total != 0)
                 metrics_buf_printf(b, "ttalloc_device_memory_total_bytes{device=\"%u\","
-                                   "type=\"%s\"} %" PRIu64 "\n", devs[i].id,
+                                   "type=\"%s\"} %" PRIu64 "\n", devs[i].st->device,
                                    metrics_types[t].name, total);
         }
     }
@@ -262,8 +261,8 @@ static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
     for (size_t i = 0; i < n; i++) {
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
             metrics_buf_printf(b, "ttalloc_device_memory_peak_bytes{device=\"%u\",type=\"%s\"} "
-                               "%" PRIu64 "\n", devs[i].id, metrics_types[t].name,
-                               devs[i].ld ? devs[i].ld->peak[metrics_types[t].type] : 0);
+                               "%" PRIu64 "\n", devs[i].st->device, metrics_types[t].name,
+                               devs[i].st->peak[metrics_types[t].type]);
     }
 }
 
@@ -273,14 +272,15 @@ static void metrics_render_info(const struct metrics_dev *devs, size_t n, struct
                    "Identity of each device (always 1): architecture, board, PCI bus id, serial.");
     for (size_t i = 0; i < n; i++) {
         const struct metrics_dev *d = &devs[i];
-        const char *board = metrics_board_type(d);
+        char name[sizeof(d->st->board_type) + 1];
+        const char *board = metrics_board_type(d, name, sizeof(name));
         const char *arch = d->sd != NULL && d->sd->arch[0] ? d->sd->arch : boards_arch(board);
         char serial[20] = "";
         if (d->sd != NULL && d->sd->serial[0] != '\0')
             snprintf(serial, sizeof(serial), "%s", d->sd->serial);
-        else if (d->ld != NULL && d->ld->board_serial != 0)
-            snprintf(serial, sizeof(serial), "%016" PRIX64, d->ld->board_serial);
-        metrics_buf_printf(b, "ttalloc_device_info{device=\"%u\",arch=\"", d->id);
+        else if (d->st->board_serial != 0)
+            snprintf(serial, sizeof(serial), "%016" PRIX64, d->st->board_serial);
+        metrics_buf_printf(b, "ttalloc_device_info{device=\"%u\",arch=\"", d->st->device);
         metrics_buf_label(b, arch != NULL ? arch : "");
         metrics_buf_printf(b, "\",board_type=\"");
         metrics_buf_label(b, board);
@@ -290,51 +290,51 @@ static void metrics_render_info(const struct metrics_dev *devs, size_t n, struct
         metrics_buf_label(b, serial);
         metrics_buf_printf(b, "\"} 1\n");
     }
-
     metrics_family(b, "ttalloc_device_temperature_celsius", "gauge",
                    "ASIC temperature (hwmon temp1_input).");
     for (size_t i = 0; i < n; i++) {
         if (devs[i].sd != NULL && devs[i].sd->temp_mc != SYSFS_UNKNOWN)
             metrics_buf_printf(b, "ttalloc_device_temperature_celsius{device=\"%u\"} %.3f\n",
-                               devs[i].id, (double)devs[i].sd->temp_mc / 1000.0);
+                               devs[i].st->device, (double)devs[i].sd->temp_mc / 1000.0);
     }
     metrics_family(b, "ttalloc_device_power_watts", "gauge", "Board power (hwmon power1_input).");
     for (size_t i = 0; i < n; i++) {
         if (devs[i].sd != NULL && devs[i].sd->power_uw != SYSFS_UNKNOWN)
             metrics_buf_printf(b, "ttalloc_device_power_watts{device=\"%u\"} %.6f\n",
-                               devs[i].id, (double)devs[i].sd->power_uw / 1e6);
+                               devs[i].st->device, (double)devs[i].sd->power_uw / 1e6);
     }
     metrics_family(b, "ttalloc_device_power_limit_watts", "gauge",
                    "Board power limit (hwmon power1_max).");
     for (size_t i = 0; i < n; i++) {
         if (devs[i].sd != NULL && devs[i].sd->power_max_uw != SYSFS_UNKNOWN)
             metrics_buf_printf(b, "ttalloc_device_power_limit_watts{device=\"%u\"} %.6f\n",
-                               devs[i].id, (double)devs[i].sd->power_max_uw / 1e6);
+                               devs[i].st->device, (double)devs[i].sd->power_max_uw / 1e6);
     }
     metrics_family(b, "ttalloc_device_aiclk_hertz", "gauge", "AI clock (tt_aiclk).");
     for (size_t i = 0; i < n; i++) {
         if (devs[i].sd != NULL && devs[i].sd->aiclk_mhz != SYSFS_UNKNOWN)
             metrics_buf_printf(b, "ttalloc_device_aiclk_hertz{device=\"%u\"} %" PRId64 "\n",
-                               devs[i].id, devs[i].sd->aiclk_mhz * 1000000);
+                               devs[i].st->device, devs[i].sd->aiclk_mhz * 1000000);
     }
 }
 
 /* Largest first; ties by ascending PID. */
 static int metrics_cmp_procs(const void *a, const void *b)
 {
-    const struct ledger_process *pa = *(const struct ledger_process *const *)a;
-    const struct ledger_process *pb = *(const struct ledger_process *const *)b;
+    const struct ttalloc_process_info *pa = *(const struct ttalloc_process_info *const *)a;
+    const struct ttalloc_process_info *pb = *(const struct ttalloc_process_info *const *)b;
     if (pa->bytes != pb->bytes)
         return pa->bytes > pb->bytes ? -1 : 1;
     return (pa->pid > pb->pid) - (pa->pid < pb->pid);
 }
 
-static size_t metrics_dev_index(const struct ledger *l, uint32_t device)
+/* Index of the first usage record of `pid` (usage ascending by pid). */
+static size_t metrics_usage_first(const struct metrics_input *in, int32_t pid)
 {
-    size_t lo = 0, hi = l->n_devs;
+    size_t lo = 0, hi = in->n_usage;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (l->devs[mid]->device < device)
+        if (in->usage[mid].pid < pid)
             lo = mid + 1;
         else
             hi = mid;
@@ -342,56 +342,76 @@ static size_t metrics_dev_index(const struct ledger *l, uint32_t device)
     return lo;
 }
 
+/* Index of `device` in in->devices (ascending), or n_devices. */
+static size_t metrics_dev_index(const struct metrics_input *in, uint32_t device)
+{
+    size_t lo = 0, hi = in->n_devices;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (in->devices[mid].device < device)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < in->n_devices && in->devices[lo].device == device ? lo : in->n_devices;
+}
+
 static int metrics_render_processes(const struct metrics_input *in, struct metrics_buf *b)
 {
-    const struct ledger *l = in->ledger;
     metrics_family(b, "ttalloc_process_memory_used_bytes", "gauge",
                    "Device memory held per process (the top processes by bytes; the rest "
                    "summed under pid=\"other\"), per device and memory type.");
-    if (l->n_procs == 0)
+    if (in->n_processes == 0)
         return 0;
-    const struct ledger_process **procs = malloc(l->n_procs * sizeof(*procs));
-    uint64_t *other = calloc(l->n_devs * METRICS_NUM_TYPES + 1, sizeof(*other));
-    unsigned char *touched = calloc(l->n_devs + 1, 1);
+    const struct ttalloc_process_info **procs = malloc(in->n_processes * sizeof(*procs));
+    uint64_t *other = calloc(in->n_devices * METRICS_NUM_TYPES + 1, sizeof(*other));
+    unsigned char *touched = calloc(in->n_devices + 1, 1);
     if (procs == NULL || other == NULL || touched == NULL) {
         free(procs);
         free(other);
         free(touched);
         return -ENOMEM;
     }
-    for (size_t i = 0; i < l->n_procs; i++)
-        procs[i] = l->procs[i];
-    qsort(procs, l->n_procs, sizeof(*procs), metrics_cmp_procs);
+    for (size_t i = 0; i < in->n_processes; i++)
+        procs[i] = &in->processes[i];
+    qsort(procs, in->n_processes, sizeof(*procs), metrics_cmp_procs);
 
-    for (size_t i = 0; i < l->n_procs; i++) {
-        const struct ledger_process *p = procs[i];
-        for (size_t k = 0; k < p->n_usage; k++) {
-            const struct ledger_usage *u = &p->usage[k];
+    for (size_t i = 0; i < in->n_processes; i++) {
+        const struct ttalloc_process_info *p = procs[i];
+        for (size_t k = metrics_usage_first(in, p->pid);
+             k < in->n_usage && in->usage[k].pid == p->pid; k++) {
+            const struct ttalloc_usage *u = &in->usage[k];
             if (i >= in->top) {
-                size_t d = metrics_dev_index(l, u->device);
-                if (d >= l->n_devs || l->devs[d]->device != u->device)
+                size_t d = metrics_dev_index(in, u->device);
+                if (d >= in->n_devices)
                     continue;   /* not expected: every usage has its device */
                 touched[d] = 1;
                 for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
                     other[d * METRICS_NUM_TYPES + t] += u->bytes[metrics_types[t].type];
                 continue;
             }
+            /* the name is a fixed array: NUL-terminated by the server, but be sure */
+            char comm[TTALLOC_NAME_MAX + 1];
+            size_t len = strnlen(p->name, sizeof(p->name));
+            memcpy(comm, p->name, len);
+            comm[len] = '\0';
             for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
                 metrics_buf_printf(b, "ttalloc_process_memory_used_bytes{device=\"%u\","
                                    "type=\"%s\",pid=\"%d\",comm=\"", u->device,
                                    metrics_types[t].name, (int)p->pid);
-                metrics_buf_label(b, p->name);
+                metrics_buf_label(b, comm);
                 metrics_buf_printf(b, "\"} %" PRIu64 "\n", u->bytes[metrics_types[t].type]);
             }
         }
     }
-    for (size_t d = 0; d < l->n_devs; d++) {
+    for (size_t d = 0; d < in->n_devices; d++) {
         if (!touched[d])
             continue;
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
             metrics_buf_printf(b, "ttalloc_process_memory_used_bytes{device=\"%u\",type=\"%s\","
-                               "pid=\"other\",comm=\"other\"} %" PRIu64 "\n", l->devs[d]->device,
-                               metrics_types[t].name, other[d * METRICS_NUM_TYPES + t]);
+                               "pid=\"other\",comm=\"other\"} %" PRIu64 "\n",
+                               in->devices[d].device, metrics_types[t].name,
+                               other[d * METRICS_NUM_TYPES + t]);
     }
     free(procs);
     free(other);
@@ -401,21 +421,23 @@ static int metrics_render_processes(const struct metrics_input *in, struct metri
 
 static void metrics_render_server(const struct metrics_input *in, struct metrics_buf *b)
 {
-    const struct ledger *l = in->ledger;
+    uint64_t buffers = 0;   /* SHM-only processes have none */
+    for (size_t i = 0; i < in->n_processes; i++)
+        buffers += in->processes[i].buffers;
     metrics_family(b, "ttalloc_clients", "gauge", "Connections to the server now.");
     metrics_buf_printf(b, "ttalloc_clients %u\n", in->clients);
     metrics_family(b, "ttalloc_processes", "gauge", "Tracked processes now.");
-    metrics_buf_printf(b, "ttalloc_processes %zu\n", l->n_procs);
+    metrics_buf_printf(b, "ttalloc_processes %zu\n", in->n_processes);
     metrics_family(b, "ttalloc_buffers", "gauge", "Live device buffers, all processes.");
-    metrics_buf_printf(b, "ttalloc_buffers %" PRIu64 "\n", l->live_buffers);
+    metrics_buf_printf(b, "ttalloc_buffers %" PRIu64 "\n", buffers);
     metrics_family(b, "ttalloc_events_total", "counter", "Allocation and free events applied.");
-    metrics_buf_printf(b, "ttalloc_events_total %" PRIu64 "\n", l->counters.events_total);
+    metrics_buf_printf(b, "ttalloc_events_total %" PRIu64 "\n", in->events_total);
     metrics_family(b, "ttalloc_process_exits_total", "counter",
                    "Tracked processes that ended; leaked=\"true\": with buffers still live.");
     metrics_buf_printf(b, "ttalloc_process_exits_total{leaked=\"true\"} %" PRIu64 "\n",
-                       l->counters.leaked_exits_total);
+                       in->leaked_exits_total);
     metrics_buf_printf(b, "ttalloc_process_exits_total{leaked=\"false\"} %" PRIu64 "\n",
-                       l->counters.exits_total - l->counters.leaked_exits_total);
+                       in->exits_total - in->leaked_exits_total);
     metrics_family(b, "ttalloc_client_disconnects_total", "counter",
                    "Client connections closed, by reason.");
     for (unsigned r = 0; r < METRICS_NUM_REASONS; r++)
@@ -428,12 +450,11 @@ static void metrics_render_server(const struct metrics_input *in, struct metrics
 
 int metrics_render(const struct metrics_input *in, struct metrics_buf *out)
 {
-    size_t n = 0;
-    struct metrics_dev *devs = metrics_devices(in, &n);
+    struct metrics_dev *devs = metrics_devices(in);
     if (devs == NULL)
         return -ENOMEM;
-    metrics_render_memory(devs, n, out);
-    metrics_render_info(devs, n, out);
+    metrics_render_memory(devs, in->n_devices, out);
+    metrics_render_info(devs, in->n_devices, out);
     free(devs);
     if (metrics_render_processes(in, out) < 0)
         return -ENOMEM;
@@ -498,21 +519,32 @@ static uint64_t metrics_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Telemetry at most METRICS_TELEMETRY_MAX_AGE_NS old: sysfs is read again
- * only when the cache is older (many scrapes at once read it once). */
-static void metrics_refresh_telemetry(struct metrics *m)
+/* The page of now: a snapshot's merged records, the sources' telemetry and
+ * the counters. Returns 0 or -ENOMEM. */
+static int metrics_render_now(struct metrics *m, struct metrics_buf *page)
 {
-    uint64_t now = metrics_now_ns();
-    if (m->devs_read_ns != 0 && now - m->devs_read_ns < METRICS_TELEMETRY_MAX_AGE_NS)
-        return;
-    free(m->devs);
-    m->devs = NULL;
-    m->n_devs = 0;
-    if (sysfs_scan(m->sysroot, &m->devs, &m->n_devs) < 0) {
-        m->devs = NULL;     /* no driver (or no memory): no devices from sysfs */
-        m->n_devs = 0;
-    }
-    m->devs_read_ns = now;
+    struct sources_snap snap;
+    if (sources_snapshot(m->sources, m->ledger, &snap) < 0)
+        return -ENOMEM;
+    struct metrics_input in = {
+        .devices = snap.devices,
+        .n_devices = snap.n_devices,
+        .processes = snap.processes,
+        .n_processes = snap.n_processes,
+        .usage = snap.usage,
+        .n_usage = snap.n_usage,
+        .devs = m->sources->devs,
+        .n_devs = m->sources->n_devs,
+        .clients = *m->clients,
+        .events_total = m->ledger->counters.events_total,
+        .exits_total = m->ledger->counters.exits_total,
+        .leaked_exits_total = m->ledger->counters.leaked_exits_total,
+        .disconnects = m->disconnects,
+        .top = m->top,
+    };
+    int rc = metrics_render(&in, page);
+    sources_snap_free(&snap);
+    return rc;
 }
 
 static enum MHD_Result metrics_respond(struct MHD_Connection *conn, unsigned status,
@@ -550,18 +582,9 @@ static enum MHD_Result metrics_handler(void *cls, struct MHD_Connection *conn, c
     if (strcmp(url, "/metrics") != 0)
         return metrics_respond(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics\n", NULL);
 
-    metrics_refresh_telemetry(m);
-    struct metrics_input in = {
-        .ledger = m->ledger,
-        .devs = m->devs,
-        .n_devs = m->n_devs,
-        .clients = *m->clients,
-        .disconnects = m->disconnects,
-        .top = m->top,
-    };
     struct metrics_buf page;
     metrics_buf_init(&page);
-    if (metrics_render(&in, &page) < 0) {
+    if (metrics_render_now(m, &page) < 0) {
         metrics_buf_release(&page);
         log_warnx("metrics: out of memory rendering the page");
         return metrics_respond(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", NULL);
@@ -591,14 +614,15 @@ static void metrics_mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("metrics: %s", line);
 }
 
-int metrics_open(struct metrics *m, const char *addr, unsigned top, const char *sysroot,
-                 const struct ledger *ledger, const unsigned *clients,
-                 const uint64_t *disconnects, char *why, size_t why_cap)
+int metrics_open(struct metrics *m, const char *addr, unsigned top,
+                 const struct sources *sources, const struct ledger *ledger,
+                 const unsigned *clients, const uint64_t *disconnects, char *why,
+                 size_t why_cap)
 {
     memset(m, 0, sizeof(*m));
     m->epoll_fd = -1;
     m->top = top;
-    m->sysroot = sysroot;
+    m->sources = sources;
     m->ledger = ledger;
     m->clients = clients;
     m->disconnects = disconnects;
@@ -671,7 +695,4 @@ void metrics_close(struct metrics *m)
         MHD_stop_daemon(m->daemon);
     m->daemon = NULL;
     m->epoll_fd = -1;
-    free(m->devs);
-    m->devs = NULL;
-    m->n_devs = 0;
 }

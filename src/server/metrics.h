@@ -1,7 +1,9 @@
 /*
  * metrics.h - tt-alloc-server's Prometheus endpoint (`--metrics ADDR:PORT`):
- * the text exposition format (version 0.0.4) rendered from the ledger, and
- * the libmicrohttpd daemon that serves it inside the server's own epoll loop.
+ * the text exposition format (version 0.0.4) rendered from the same merged
+ * view a snapshot has (the ledger's records plus sysfs devices and TT-Metal's
+ * SHM statistics: sources_snapshot), and the libmicrohttpd daemon that serves
+ * it inside the server's own epoll loop.
  *
  * No thread: MHD runs in MHD_USE_EPOLL mode; its epoll fd sits in the
  * server's epoll set, and the server calls metrics_run() when that fd is
@@ -18,8 +20,11 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "ledger.h"
 #include "sysfs.h"
+#include "ttalloc.h"
+
+struct ledger;
+struct sources;
 
 /* Why the server closed a client connection: ttalloc_client_disconnects_total{reason}. */
 enum metrics_reason {
@@ -34,7 +39,6 @@ enum metrics_reason {
 };
 
 #define METRICS_DEFAULT_TOP 20u
-#define METRICS_TELEMETRY_MAX_AGE_NS 1000000000ull
 
 /* The label value of a reason ("eof", "malformed", ...). */
 const char *metrics_reason_name(enum metrics_reason reason);
@@ -56,12 +60,23 @@ void metrics_buf_printf(struct metrics_buf *b, const char *fmt, ...)
  * not valid UTF-8 replaced by U+FFFD (the format requires UTF-8). */
 void metrics_buf_label(struct metrics_buf *b, const char *value);
 
-/* Everything one page is rendered from. */
+/* Everything one page is rendered from: a snapshot's records (as
+ * sources_snapshot builds them: ledger + sysfs + SHM-only processes and
+ * remote chips), sysfs telemetry, and the server's counters. */
 struct metrics_input {
-    const struct ledger *ledger;
-    const struct sysfs_device *devs;    /* telemetry and identity; may be NULL */
+    const struct ttalloc_device_stats *devices;   /* ascending device; one row each on the page */
+    size_t n_devices;
+    const struct ttalloc_process_info *processes; /* ascending pid */
+    size_t n_processes;
+    const struct ttalloc_usage *usage;            /* ascending (pid, device) */
+    size_t n_usage;
+    const struct sysfs_device *devs;    /* telemetry and identity by ordinal, ascending
+                                           index; may be NULL */
     size_t n_devs;
     unsigned clients;                   /* connections now */
+    uint64_t events_total;              /* the ledger's counters */
+    uint64_t exits_total;
+    uint64_t leaked_exits_total;
     const uint64_t *disconnects;        /* [METRICS_NUM_REASONS]; NULL = all 0 */
     unsigned top;                       /* processes shown by PID; the rest are "other" */
 };
@@ -82,21 +97,21 @@ struct metrics {
     int epoll_fd;                       /* MHD's; registered by the caller */
     uint64_t deadline_ns;               /* CLOCK_MONOTONIC of MHD's next timeout; 0 = none */
     unsigned top;
-    const char *sysroot;
+    const struct sources *sources;      /* sysfs devices (telemetry), SHM regions */
     const struct ledger *ledger;
     const unsigned *clients;
     const uint64_t *disconnects;
-    struct sysfs_device *devs;          /* telemetry cache */
-    size_t n_devs;
-    uint64_t devs_read_ns;              /* CLOCK_MONOTONIC; 0 = never */
     uint64_t scrapes;
 };
 
-/* Listen on addr and serve /metrics from these (they must outlive m).
- * Returns 0, or a negative errno with the reason in why. */
-int metrics_open(struct metrics *m, const char *addr, unsigned top, const char *sysroot,
-                 const struct ledger *ledger, const unsigned *clients,
-                 const uint64_t *disconnects, char *why, size_t why_cap);
+/* Listen on addr and serve /metrics from these (they must outlive m): each
+ * scrape renders sources_snapshot(sources, ledger) with the sources' sysfs
+ * telemetry (as fresh as their last scan, every 2 s). Returns 0, or a
+ * negative errno with the reason in why. */
+int metrics_open(struct metrics *m, const char *addr, unsigned top,
+                 const struct sources *sources, const struct ledger *ledger,
+                 const unsigned *clients, const uint64_t *disconnects, char *why,
+                 size_t why_cap);
 
 /* The fd to watch for EPOLLIN, or -1 when closed. */
 int metrics_fd(const struct metrics *m);

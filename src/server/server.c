@@ -1098,7 +1098,7 @@ static int server_setup(struct server *s, const struct server_config *config, ch
     if (config->metrics_addr != NULL) {
         rc = metrics_open(&s->metrics, config->metrics_addr,
                           config->metrics_top ? config->metrics_top : METRICS_DEFAULT_TOP,
-                          config->sysroot, &s->ledger, &s->n_conns, s->disconnects, why,
+                          &s->sources, &s->ledger, &s->n_conns, s->disconnects, why,
                           why_cap);
         s->metrics_source.kind = SOURCE_METRICS;
         if (rc == 0 && server_epoll_add(s, metrics_fd(&s->metrics), EPOLLIN,

@@ -1,8 +1,10 @@
 /*
- * test_metrics.c - the Prometheus page (src/server/metrics.c): label
- * escaping and UTF-8 repair, top-N processes with the rest summed as
- * pid="other", unknown values left out, a HELP and TYPE line per family,
- * and the --metrics address parser.
+ * test_metrics.c - the Prometheus page (src/server/metrics.c), rendered from
+ * a snapshot's merged records (what sources_snapshot builds): label escaping
+ * and UTF-8 repair, top-N processes with the rest summed as pid="other",
+ * SHM-only processes shown like the others, unknown values left out, sparse
+ * device ids, a HELP and TYPE line per family, and the --metrics address
+ * parser.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -17,28 +19,121 @@
 
 #include <cmocka.h>
 
-#include "ledger.h"
 #include "metrics.h"
 #include "sysfs.h"
+#include "ttalloc.h"
 
-static void alloc_in(struct ledger *l, struct ledger_process *p, uint32_t device, uint8_t type,
-                     uint64_t address, uint64_t size)
+#define VIEW_MAX 16
+
+/* A merged view as sources_snapshot hands it over: devices, processes and
+ * their usage, each array in its documented order once view_input is called. */
+struct view {
+    struct ttalloc_device_stats devices[VIEW_MAX];
+    size_t n_devices;
+    struct ttalloc_process_info processes[VIEW_MAX];
+    size_t n_processes;
+    struct ttalloc_usage usage[VIEW_MAX];
+    size_t n_usage;
+};
+
+static struct ttalloc_device_stats *view_device(struct view *v, uint32_t device)
 {
-    struct proto_event ev;
-    memset(&ev, 0, sizeof(ev));
-    ev.address = address;
-    ev.size = size;
-    ev.device = device;
-    ev.type = type;
-    ev.op = PROTO_OP_ALLOC;
-    assert_int_equal(ledger_apply_events(l, p, &ev, 1, NULL), 0);
+    for (size_t i = 0; i < v->n_devices; i++) {
+        if (v->devices[i].device == device)
+            return &v->devices[i];
+    }
+    assert_true(v->n_devices < VIEW_MAX);
+    struct ttalloc_device_stats *d = &v->devices[v->n_devices++];
+    memset(d, 0, sizeof(*d));
+    d->device = device;
+    return d;
 }
 
-static struct ledger_process *proc(struct ledger *l, int32_t pid, const char *name)
+static struct ttalloc_process_info *view_process(struct view *v, int32_t pid, const char *name,
+                                                 uint32_t flags)
 {
-    struct ledger_process *p = NULL;
-    assert_int_equal(ledger_attach(l, pid, 1000, name, NULL, 1, &p), 0);
+    for (size_t i = 0; i < v->n_processes; i++) {
+        if (v->processes[i].pid == pid)
+            return &v->processes[i];
+    }
+    assert_true(v->n_processes < VIEW_MAX);
+    struct ttalloc_process_info *p = &v->processes[v->n_processes++];
+    memset(p, 0, sizeof(*p));
+    p->pid = pid;
+    p->flags = flags;
+    snprintf(p->name, sizeof(p->name), "%s", name);
     return p;
+}
+
+/* `pid` holds `bytes` more of `type` on `device`, in one more buffer unless
+ * it is an SHM-only process (those have no buffers). */
+static void view_use(struct view *v, int32_t pid, const char *name, uint32_t flags,
+                     uint32_t device, enum ttalloc_buffer_type type, uint64_t bytes)
+{
+    uint64_t buffers = (flags & TTALLOC_PROCESS_SHM) ? 0 : 1;
+    struct ttalloc_process_info *p = view_process(v, pid, name, flags);
+    p->bytes += bytes;
+    p->peak_bytes = p->bytes;
+    p->buffers += buffers;
+    struct ttalloc_device_stats *d = view_device(v, device);
+    d->used[type] += bytes;
+    if (d->peak[type] < d->used[type])
+        d->peak[type] = d->used[type];
+    d->buffers += buffers;
+    struct ttalloc_usage *u = NULL;
+    for (size_t i = 0; i < v->n_usage && u == NULL; i++) {
+        if (v->usage[i].pid == pid && v->usage[i].device == device)
+            u = &v->usage[i];
+    }
+    if (u == NULL) {
+        assert_true(v->n_usage < VIEW_MAX);
+        u = &v->usage[v->n_usage++];
+        memset(u, 0, sizeof(*u));
+        u->pid = pid;
+        u->device = device;
+        d->processes++;
+    }
+    u->bytes[type] += bytes;
+    u->peak[type] = u->bytes[type];
+    u->buffers += buffers;
+}
+
+static int cmp_device(const void *x, const void *y)
+{
+    const struct ttalloc_device_stats *a = x, *b = y;
+    return a->device < b->device ? -1 : a->device > b->device;
+}
+
+static int cmp_process(const void *x, const void *y)
+{
+    const struct ttalloc_process_info *a = x, *b = y;
+    return a->pid < b->pid ? -1 : a->pid > b->pid;
+}
+
+static int cmp_usage(const void *x, const void *y)
+{
+    const struct ttalloc_usage *a = x, *b = y;
+    if (a->pid != b->pid)
+        return a->pid < b->pid ? -1 : 1;
+    return a->device < b->device ? -1 : a->device > b->device;
+}
+
+/* The view, sorted as sources_snapshot sorts it, as a page's input. */
+static struct metrics_input view_input(struct view *v, unsigned top)
+{
+    qsort(v->devices, v->n_devices, sizeof(v->devices[0]), cmp_device);
+    qsort(v->processes, v->n_processes, sizeof(v->processes[0]), cmp_process);
+    qsort(v->usage, v->n_usage, sizeof(v->usage[0]), cmp_usage);
+    struct metrics_input in = {
+        .devices = v->devices,
+        .n_devices = v->n_devices,
+        .processes = v->processes,
+        .n_processes = v->n_processes,
+        .usage = v->usage,
+        .n_usage = v->n_usage,
+        .top = top,
+    };
+    return in;
 }
 
 /* The page rendered from in, as a NUL-terminated string the caller frees. */
@@ -99,24 +194,24 @@ static void test_label_escaping(void **state)
     label("", "");
 }
 
+#define LIBTTALLOC TTALLOC_PROCESS_CONNECTED
+
 static void test_top_n_and_other(void **state)
 {
     (void)state;
-    struct ledger l;
-    assert_int_equal(ledger_init(&l, NULL), 0);
-    struct ledger_process *big = proc(&l, 300, "big");
-    struct ledger_process *mid = proc(&l, 100, "we\"ird\\");
-    struct ledger_process *small = proc(&l, 200, "small");
-    struct ledger_process *tiny = proc(&l, 50, "tiny");
-    alloc_in(&l, big, 0, TTALLOC_DRAM, 0x1000, 1000000);
-    alloc_in(&l, mid, 0, TTALLOC_DRAM, 0x1000, 5000);
-    alloc_in(&l, mid, 1, TTALLOC_L1, 0x10, 7);
-    alloc_in(&l, small, 0, TTALLOC_DRAM, 0x1000, 300);
-    alloc_in(&l, small, 0, TTALLOC_CB, 0x20, 11);
-    alloc_in(&l, tiny, 0, TTALLOC_DRAM, 0x1000, 20);
-    alloc_in(&l, tiny, 1, TTALLOC_TRACE, 0x1000, 2);
+    struct view v;
+    memset(&v, 0, sizeof(v));
+    view_use(&v, 300, "big", LIBTTALLOC, 0, TTALLOC_DRAM, 1000000);
+    view_use(&v, 100, "we\"ird\\", LIBTTALLOC, 0, TTALLOC_DRAM, 5000);
+    view_use(&v, 100, "we\"ird\\", LIBTTALLOC, 1, TTALLOC_L1, 7);
+    view_use(&v, 200, "small", LIBTTALLOC, 0, TTALLOC_DRAM, 300);
+    view_use(&v, 200, "small", LIBTTALLOC, 0, TTALLOC_CB, 11);
+    view_use(&v, 50, "tiny", LIBTTALLOC, 0, TTALLOC_DRAM, 20);
+    view_use(&v, 50, "tiny", LIBTTALLOC, 1, TTALLOC_TRACE, 2);
 
-    struct metrics_input in = {.ledger = &l, .clients = 3, .top = 2};
+    struct metrics_input in = view_input(&v, 2);
+    in.clients = 3;
+    in.events_total = 7;
     char *page = render(&in);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
                              "pid=\"300\",comm=\"big\"}") == 1000000);
@@ -133,12 +228,16 @@ static void test_top_n_and_other(void **state)
                              "pid=\"other\",comm=\"other\"}") == 11);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"1\",type=\"trace\","
                              "pid=\"other\",comm=\"other\"}") == 2);
-    /* device totals add every process */
+    /* one "other" series per (device, type): 2 devices x 5 types */
+    assert_int_equal(count(page, ",pid=\"other\""), 10);
+    /* device figures come from the device records */
     assert_true(sample(page, "ttalloc_device_memory_used_bytes{device=\"0\",type=\"dram\"}") ==
                 1005320);
     assert_true(sample(page, "ttalloc_device_memory_peak_bytes{device=\"1\",type=\"l1\"}") == 7);
     assert_true(sample(page, "ttalloc_clients") == 3);
     assert_true(sample(page, "ttalloc_events_total") == 7);
+    assert_true(sample(page, "ttalloc_processes") == 4);
+    assert_true(sample(page, "ttalloc_buffers") == 7);
     free(page);
 
     /* top large enough: no "other" at all */
@@ -147,16 +246,88 @@ static void test_top_n_and_other(void **state)
     assert_int_equal(count(page, ",pid=\"other\""), 0);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"1\",type=\"trace\","
                              "pid=\"50\",comm=\"tiny\"}") == 2);
+    assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"cb\","
+                             "pid=\"200\",comm=\"small\"}") == 11);
     free(page);
 
     /* top 0: everything is "other" */
     in.top = 0;
     page = render(&in);
     assert_int_equal(count(page, "pid=\"300\""), 0);
+    assert_int_equal(count(page, "comm=\"big\""), 0);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
                              "pid=\"other\",comm=\"other\"}") == 1005320);
+    assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"1\",type=\"l1\","
+                             "pid=\"other\",comm=\"other\"}") == 7);
     free(page);
-    ledger_destroy(&l);
+}
+
+static void test_shm_only_processes(void **state)
+{
+    (void)state;
+    struct view v;
+    memset(&v, 0, sizeof(v));
+    /* as sources_snapshot merges them: a libttalloc client, two processes only
+     * TT-Metal's SHM statistics report (named by their region, one name with
+     * a byte that is not UTF-8), and a remote chip of an n300 without a node */
+    view_use(&v, 4000, "client", LIBTTALLOC, 0, TTALLOC_DRAM, 1000);
+    view_use(&v, 4000, "client", LIBTTALLOC, 0, TTALLOC_L1, 10);
+    view_use(&v, 77, "model\xff", TTALLOC_PROCESS_SHM, 0, TTALLOC_DRAM, 50000);
+    view_use(&v, 77, "model\xff", TTALLOC_PROCESS_SHM, 0, TTALLOC_CB, 640);
+    view_use(&v, 9000, "worker", TTALLOC_PROCESS_SHM, 0, TTALLOC_DRAM, 30);
+    view_use(&v, 9000, "worker", TTALLOC_PROCESS_SHM, 0, TTALLOC_L1_SMALL, 4);
+    struct ttalloc_device_stats *remote = view_device(&v, 7);
+    remote->flags = TTALLOC_DEVICE_REMOTE;
+    remote->used[TTALLOC_DRAM] = remote->peak[TTALLOC_DRAM] = 8192;
+    snprintf(remote->board_type, sizeof(remote->board_type), "n300");
+
+    struct metrics_input in = view_input(&v, 20);
+    char *page = render(&in);
+    assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
+                             "pid=\"77\",comm=\"model\xef\xbf\xbd\"}") == 50000);
+    assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"cb\","
+                             "pid=\"77\",comm=\"model\xef\xbf\xbd\"}") == 640);
+    assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"l1\","
+                             "pid=\"77\",comm=\"model\xef\xbf\xbd\"}") == 0);
+    assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"l1_small\","
+                             "pid=\"9000\",comm=\"worker\"}") == 4);
+    assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
+                             "pid=\"4000\",comm=\"client\"}") == 1000);
+    /* the device's figures include the SHM-only processes */
+    assert_true(sample(page, "ttalloc_device_memory_used_bytes{device=\"0\",type=\"dram\"}") ==
+                51030);
+    assert_true(sample(page, "ttalloc_device_memory_peak_bytes{device=\"0\",type=\"cb\"}") == 640);
+    /* the remote chip is a device of its own, identified by its board */
+    assert_true(sample(page, "ttalloc_device_memory_used_bytes{device=\"7\",type=\"dram\"}") ==
+                8192);
+    assert_true(sample(page, "ttalloc_device_info{device=\"7\",arch=\"wormhole\","
+                             "board_type=\"n300\",bus_id=\"\",serial=\"\"}") == 1);
+    assert_true(sample(page, "ttalloc_device_memory_total_bytes{device=\"7\",type=\"dram\"}") ==
+                12884901888.0);
+    /* every process counts; only libttalloc's have buffers */
+    assert_true(sample(page, "ttalloc_processes") == 3);
+    assert_true(sample(page, "ttalloc_buffers") == 2);
+    free(page);
+
+    /* top-N ranks them all together, by bytes: 77, then 4000; 9000 is "other" */
+    in.top = 2;
+    page = render(&in);
+    assert_int_equal(count(page, "pid=\"9000\""), 0);
+    assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"l1\","
+                             "pid=\"4000\",comm=\"client\"}") == 10);
+    assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
+                             "pid=\"other\",comm=\"other\"}") == 30);
+    assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"l1_small\","
+                             "pid=\"other\",comm=\"other\"}") == 4);
+    in.top = 1;
+    free(page);
+    page = render(&in);
+    assert_int_equal(count(page, "pid=\"4000\""), 0);
+    assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
+                             "pid=\"77\",comm=\"model\xef\xbf\xbd\"}") == 50000);
+    assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
+                             "pid=\"other\",comm=\"other\"}") == 1030);
+    free(page);
 }
 
 static struct sysfs_device unknown_device(int index)
@@ -174,9 +345,7 @@ static struct sysfs_device unknown_device(int index)
 static void test_unknown_values_omitted(void **state)
 {
     (void)state;
-    struct ledger l;
-    assert_int_equal(ledger_init(&l, NULL), 0);
-    struct sysfs_device devs[2];
+    struct sysfs_device devs[3];
     devs[0] = unknown_device(0);          /* knows nothing */
     devs[1] = unknown_device(4);          /* sparse ordinal, knows a lot */
     snprintf(devs[1].card_type, sizeof(devs[1].card_type), "n150");
@@ -186,8 +355,17 @@ static void test_unknown_values_omitted(void **state)
     devs[1].temp_mc = 46500;
     devs[1].power_uw = 23250000;
     devs[1].aiclk_mhz = 1000;
+    devs[2] = unknown_device(9);          /* telemetry of a device the view lacks */
+    devs[2].temp_mc = 99000;
 
-    struct metrics_input in = {.ledger = &l, .devs = devs, .n_devs = 2, .top = 20};
+    /* the view has a row for each sysfs device (with nothing allocated) */
+    struct view v;
+    memset(&v, 0, sizeof(v));
+    view_device(&v, 4)->flags = TTALLOC_DEVICE_SYSFS;
+    view_device(&v, 0)->flags = TTALLOC_DEVICE_SYSFS;
+    struct metrics_input in = view_input(&v, 20);
+    in.devs = devs;
+    in.n_devs = 3;
     char *page = render(&in);
     /* device 0: used known (0: nothing tracked), total, telemetry unknown: absent */
     assert_true(sample(page, "ttalloc_device_memory_used_bytes{device=\"0\",type=\"dram\"}") == 0);
@@ -211,50 +389,97 @@ static void test_unknown_values_omitted(void **state)
                              "board_type=\"n150\",bus_id=\"0000:04:00.0\","
                              "serial=\"0123456789ABCDEF\"}") == 1);
     assert_int_equal(count(page, "ttalloc_device_power_limit_watts{"), 0);
+    /* the page's devices are the view's: sysfs only adds telemetry */
+    assert_int_equal(count(page, "device=\"9\""), 0);
     free(page);
 
-    /* an app's description beats the board table; a ledger-only device shows too */
-    struct ttalloc_device_desc desc;
-    memset(&desc, 0, sizeof(desc));
-    desc.capacity[TTALLOC_DRAM] = 1000;
-    desc.capacity[TTALLOC_CB] = 77;
-    desc.board_serial = 0xABCull;
-    assert_int_equal(ledger_describe(&l, 4, &desc), 0);
-    assert_int_equal(ledger_describe(&l, 2, &desc), 0);
+    /* an app's description beats the board table; a device only an app names shows too */
+    struct ttalloc_device_stats *d4 = view_device(&v, 4);
+    d4->flags |= TTALLOC_DEVICE_DESCRIBED;
+    d4->total[TTALLOC_DRAM] = 1000;
+    d4->total[TTALLOC_CB] = 77;
+    d4->board_serial = 0xABCull;
+    struct ttalloc_device_stats *d2 = view_device(&v, 2);
+    d2->flags = TTALLOC_DEVICE_DESCRIBED;
+    d2->total[TTALLOC_DRAM] = 1000;
+    d2->total[TTALLOC_CB] = 77;
+    d2->board_serial = 0xABCull;
+    in = view_input(&v, 20);
+    in.devs = devs;
+    in.n_devs = 3;
     page = render(&in);
     assert_true(sample(page, "ttalloc_device_memory_total_bytes{device=\"4\",type=\"dram\"}") ==
                 1000);
     assert_true(sample(page, "ttalloc_device_memory_total_bytes{device=\"4\",type=\"l1\"}") ==
                 72.0 * 1499136.0);
     assert_true(sample(page, "ttalloc_device_memory_total_bytes{device=\"4\",type=\"cb\"}") == 77);
+    /* sysfs's serial string wins over the described number */
+    assert_true(sample(page, "ttalloc_device_info{device=\"4\",arch=\"wormhole\","
+                             "board_type=\"n150\",bus_id=\"0000:04:00.0\","
+                             "serial=\"0123456789ABCDEF\"}") == 1);
     assert_true(sample(page, "ttalloc_device_info{device=\"2\",arch=\"\",board_type=\"\","
                              "bus_id=\"\",serial=\"0000000000000ABC\"}") == 1);
+    assert_true(sample(page, "ttalloc_device_memory_total_bytes{device=\"2\",type=\"cb\"}") == 77);
+    assert_int_equal(count(page, "ttalloc_device_memory_total_bytes{device=\"2\",type=\"l1\"}"),
+                     0);
     /* devices in ascending order: 0, 2, 4 */
-    const char *d0 = strstr(page, "ttalloc_device_memory_used_bytes{device=\"0\"");
-    const char *d2 = strstr(page, "ttalloc_device_memory_used_bytes{device=\"2\"");
-    const char *d4 = strstr(page, "ttalloc_device_memory_used_bytes{device=\"4\"");
-    assert_true(d0 != NULL && d2 != NULL && d4 != NULL && d0 < d2 && d2 < d4);
+    const char *d0s = strstr(page, "ttalloc_device_memory_used_bytes{device=\"0\"");
+    const char *d2s = strstr(page, "ttalloc_device_memory_used_bytes{device=\"2\"");
+    const char *d4s = strstr(page, "ttalloc_device_memory_used_bytes{device=\"4\"");
+    assert_true(d0s != NULL && d2s != NULL && d4s != NULL && d0s < d2s && d2s < d4s);
     free(page);
-    ledger_destroy(&l);
 }
 
 static void test_every_family_has_help_and_type(void **state)
 {
     (void)state;
-    struct ledger l;
-    assert_int_equal(ledger_init(&l, NULL), 0);
     uint64_t disconnects[METRICS_NUM_REASONS] = {0};
     disconnects[METRICS_REASON_SLOW] = 4;
-    struct metrics_input in = {.ledger = &l, .disconnects = disconnects, .top = 20};
+    struct sysfs_device devs[1];
+    devs[0] = unknown_device(0);
+    snprintf(devs[0].card_type, sizeof(devs[0].card_type), "p150a");
+    devs[0].temp_mc = 50000;
+    devs[0].power_uw = 1000000;
+    devs[0].power_max_uw = 2000000;
+    devs[0].aiclk_mhz = 800;
+    struct view v;
+    memset(&v, 0, sizeof(v));
+    view_use(&v, 10, "a", LIBTTALLOC, 0, TTALLOC_DRAM, 100);
+    view_use(&v, 11, "b", TTALLOC_PROCESS_SHM, 0, TTALLOC_DRAM, 50);
+    struct metrics_input in = view_input(&v, 1);    /* with an "other" series too */
+    in.devs = devs;
+    in.n_devs = 1;
+    in.disconnects = disconnects;
+    in.exits_total = 5;
+    in.leaked_exits_total = 2;
     char *page = render(&in);
     assert_true(sample(page, "ttalloc_client_disconnects_total{reason=\"slow\"}") == 4);
     assert_true(sample(page, "ttalloc_client_disconnects_total{reason=\"eof\"}") == 0);
-    assert_true(sample(page, "ttalloc_process_exits_total{leaked=\"true\"}") == 0);
-    assert_true(sample(page, "ttalloc_process_exits_total{leaked=\"false\"}") == 0);
-    /* each sample's family was announced by HELP and TYPE before it */
+    assert_true(sample(page, "ttalloc_process_exits_total{leaked=\"true\"}") == 2);
+    assert_true(sample(page, "ttalloc_process_exits_total{leaked=\"false\"}") == 3);
+    /* each sample's family was announced by HELP and TYPE before it, once */
+    static const char *const families[] = {
+        "ttalloc_device_memory_used_bytes", "ttalloc_device_memory_total_bytes",
+        "ttalloc_device_memory_peak_bytes", "ttalloc_device_info",
+        "ttalloc_device_temperature_celsius", "ttalloc_device_power_watts",
+        "ttalloc_device_power_limit_watts", "ttalloc_device_aiclk_hertz",
+        "ttalloc_process_memory_used_bytes", "ttalloc_clients", "ttalloc_processes",
+        "ttalloc_buffers", "ttalloc_events_total", "ttalloc_process_exits_total",
+        "ttalloc_client_disconnects_total", "ttalloc_build_info",
+    };
     size_t helps = count(page, "# HELP "), types = count(page, "# TYPE ");
     assert_int_equal(helps, types);
-    assert_true(helps >= 15);
+    assert_int_equal(helps, sizeof(families) / sizeof(families[0]));
+    for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) {
+        char want[128];
+        snprintf(want, sizeof(want), "\n%s{", families[f]);
+        char bare[128];
+        snprintf(bare, sizeof(bare), "\n%s ", families[f]);
+        if (count(page, want) + count(page, bare) == 0)
+            fail_msg("no sample of %s", families[f]);
+        snprintf(want, sizeof(want), "# TYPE %s ", families[f]);
+        assert_int_equal(count(page, want), 1);
+    }
     for (const char *line = page; *line != '\0'; line = strchr(line, '\n') + 1) {
         if (line[0] == '#')
             continue;
@@ -267,7 +492,14 @@ static void test_every_family_has_help_and_type(void **state)
         assert_true(decl < line);
     }
     free(page);
-    ledger_destroy(&l);
+
+    /* an empty view still announces every family */
+    struct metrics_input empty = {.disconnects = NULL, .top = 20};
+    page = render(&empty);
+    assert_int_equal(count(page, "# TYPE "), sizeof(families) / sizeof(families[0]));
+    assert_true(sample(page, "ttalloc_processes") == 0);
+    assert_true(sample(page, "ttalloc_client_disconnects_total{reason=\"exit\"}") == 0);
+    free(page);
 }
 
 static void test_parse_addr(void **state)
@@ -299,6 +531,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_label_escaping),
         cmocka_unit_test(test_top_n_and_other),
+        cmocka_unit_test(test_shm_only_processes),
         cmocka_unit_test(test_unknown_values_omitted),
         cmocka_unit_test(test_every_family_has_help_and_type),
         cmocka_unit_test(test_parse_addr),
