@@ -53,119 +53,27 @@ const char *metrics_reason_name(enum metrics_reason reason)
     return names[reason];
 }
 
-/* ---- text buffer ---- */
+/* ---- label values ---- */
 
-void metrics_buf_init(struct metrics_buf *b)
-{
-    memset(b, 0, sizeof(*b));
-}
-
-void metrics_buf_release(struct metrics_buf *b)
-{
-    free(b->data);
-    metrics_buf_init(b);
-}
-
-static int metrics_buf_reserve(struct metrics_buf *b, size_t more)
-{
-    if (b->failed)
-        return -ENOMEM;
-    if (b->len + more + 1 <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    char *data = realloc(b->data, cap);
-    if (data == NULL) {
-        b->failed = 1;
-        return -ENOMEM;
-    }
-    b->data = data;
-    b->cap = cap;
-    return 0;
-}
-
-static void metrics_buf_append(struct metrics_buf *b, const char *text, size_t n)
-{
-    if (metrics_buf_reserve(b, n) < 0)
-        return;
-    memcpy(b->data + b->len, text, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void metrics_buf_printf(struct metrics_buf *b, const char *fmt, ...)
-{
-    char small[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof(small), fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->failed = 1;
-        return;
-    }
-    if ((size_t)n < sizeof(small)) {
-        metrics_buf_append(b, small, (size_t)n);
-        return;
-    }
-    if (metrics_buf_reserve(b, (size_t)n) < 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one. */
-static size_t metrics_utf8_len(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t n;
-    uint32_t cp;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-        n = 2;
-        cp = s[0] & 0x1Fu;
-    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        n = 3;
-        cp = s[0] & 0x0Fu;
-    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        n = 4;
-        cp = s[0] & 0x07u;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0u) != 0x80u)    /* also stops at the terminating NUL */
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3Fu);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;   /* overlong, out of range, or a surrogate */
-    return n;
-}
-
-void metrics_buf_label(struct metrics_buf *b, const char *value)
+void metrics_buf_label(struct strbuf *b, const char *value)
 {
     const unsigned char *s = (const unsigned char *)value;
     while (*s != '\0') {
-        size_t n = metrics_utf8_len(s);
+        size_t n = strbuf_utf8_len(s);
         if (n == 0) {
-            metrics_buf_append(b, "\xEF\xBF\xBD", 3);   /* U+FFFD */
+            strbuf_append(b, "\xEF\xBF\xBD", 3);   /* U+FFFD */
             s++;
         } else if (*s == '\\') {
-            metrics_buf_append(b, "\\\\", 2);
+            strbuf_append(b, "\\\\", 2);
             s++;
         } else if (*s == '"') {
-            metrics_buf_append(b, "\\\"", 2);
+            strbuf_append(b, "\\\"", 2);
             s++;
         } else if (*s == '\n') {
-            metrics_buf_append(b, "\\n", 2);
+            strbuf_append(b, "\\n", 2);
             s++;
         } else {
-            metrics_buf_append(b, (const char *)s, n);
+            strbuf_append(b, (const char *)s, n);
             s += n;
         }
     }
@@ -179,10 +87,10 @@ struct metrics_dev {
     const struct sysfs_device *sd;      /* NULL: not in sysfs (or no scan) */
 };
 
-static void metrics_family(struct metrics_buf *b, const char *name, const char *type,
+static void metrics_family(struct strbuf *b, const char *name, const char *type,
                            const char *help)
 {
-    metrics_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* The sysfs device of ordinal `id` (devs ascending by index), or NULL. */
@@ -228,13 +136,13 @@ static const char *metrics_board_type(const struct metrics_dev *d, char *buf, si
 }
 
 static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
-                                  struct metrics_buf *b)
+                                  struct strbuf *b)
 {
     metrics_family(b, "ttalloc_device_memory_used_bytes", "gauge",
                    "Device memory held by tracked processes, per device and memory type.");
     for (size_t i = 0; i < n; i++) {
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
-            metrics_buf_printf(b, "ttalloc_device_memory_used_bytes{device=\"%u\",type=\"%s\"} "
+            strbuf_printf(b, "ttalloc_device_memory_used_bytes{device=\"%u\",type=\"%s\"} "
                                "%" PRIu64 "\n", devs[i].st->device, metrics_types[t].name,
                                devs[i].st->used[metrics_types[t].type]);
     }
@@ -250,7 +158,7 @@ static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
             enum ttalloc_buffer_type type = metrics_types[t].type;
             uint64_t total = devs[i].st->total[type] ? devs[i].st->total[type] : board[type];
             if (total != 0)
-                metrics_buf_printf(b, "ttalloc_device_memory_total_bytes{device=\"%u\","
+                strbuf_printf(b, "ttalloc_device_memory_total_bytes{device=\"%u\","
                                    "type=\"%s\"} %" PRIu64 "\n", devs[i].st->device,
                                    metrics_types[t].name, total);
         }
@@ -260,13 +168,13 @@ static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
                    "Highest device memory held since the server started, per device and type.");
     for (size_t i = 0; i < n; i++) {
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
-            metrics_buf_printf(b, "ttalloc_device_memory_peak_bytes{device=\"%u\",type=\"%s\"} "
+            strbuf_printf(b, "ttalloc_device_memory_peak_bytes{device=\"%u\",type=\"%s\"} "
                                "%" PRIu64 "\n", devs[i].st->device, metrics_types[t].name,
                                devs[i].st->peak[metrics_types[t].type]);
     }
 }
 
-static void metrics_render_info(const struct metrics_dev *devs, size_t n, struct metrics_buf *b)
+static void metrics_render_info(const struct metrics_dev *devs, size_t n, struct strbuf *b)
 {
     metrics_family(b, "ttalloc_device_info", "gauge",
                    "Identity of each device (always 1): architecture, board, PCI bus id, serial.");
@@ -280,40 +188,40 @@ static void metrics_render_info(const struct metrics_dev *devs, size_t n, struct
             snprintf(serial, sizeof(serial), "%s", d->sd->serial);
         else if (d->st->board_serial != 0)
             snprintf(serial, sizeof(serial), "%016" PRIX64, d->st->board_serial);
-        metrics_buf_printf(b, "ttalloc_device_info{device=\"%u\",arch=\"", d->st->device);
+        strbuf_printf(b, "ttalloc_device_info{device=\"%u\",arch=\"", d->st->device);
         metrics_buf_label(b, arch != NULL ? arch : "");
-        metrics_buf_printf(b, "\",board_type=\"");
+        strbuf_printf(b, "\",board_type=\"");
         metrics_buf_label(b, board);
-        metrics_buf_printf(b, "\",bus_id=\"");
+        strbuf_printf(b, "\",bus_id=\"");
         metrics_buf_label(b, d->sd != NULL ? d->sd->bus_id : "");
-        metrics_buf_printf(b, "\",serial=\"");
+        strbuf_printf(b, "\",serial=\"");
         metrics_buf_label(b, serial);
-        metrics_buf_printf(b, "\"} 1\n");
+        strbuf_printf(b, "\"} 1\n");
     }
     metrics_family(b, "ttalloc_device_temperature_celsius", "gauge",
                    "ASIC temperature (hwmon temp1_input).");
     for (size_t i = 0; i < n; i++) {
         if (devs[i].sd != NULL && devs[i].sd->temp_mc != SYSFS_UNKNOWN)
-            metrics_buf_printf(b, "ttalloc_device_temperature_celsius{device=\"%u\"} %.3f\n",
+            strbuf_printf(b, "ttalloc_device_temperature_celsius{device=\"%u\"} %.3f\n",
                                devs[i].st->device, (double)devs[i].sd->temp_mc / 1000.0);
     }
     metrics_family(b, "ttalloc_device_power_watts", "gauge", "Board power (hwmon power1_input).");
     for (size_t i = 0; i < n; i++) {
         if (devs[i].sd != NULL && devs[i].sd->power_uw != SYSFS_UNKNOWN)
-            metrics_buf_printf(b, "ttalloc_device_power_watts{device=\"%u\"} %.6f\n",
+            strbuf_printf(b, "ttalloc_device_power_watts{device=\"%u\"} %.6f\n",
                                devs[i].st->device, (double)devs[i].sd->power_uw / 1e6);
     }
     metrics_family(b, "ttalloc_device_power_limit_watts", "gauge",
                    "Board power limit (hwmon power1_max).");
     for (size_t i = 0; i < n; i++) {
         if (devs[i].sd != NULL && devs[i].sd->power_max_uw != SYSFS_UNKNOWN)
-            metrics_buf_printf(b, "ttalloc_device_power_limit_watts{device=\"%u\"} %.6f\n",
+            strbuf_printf(b, "ttalloc_device_power_limit_watts{device=\"%u\"} %.6f\n",
                                devs[i].st->device, (double)devs[i].sd->power_max_uw / 1e6);
     }
     metrics_family(b, "ttalloc_device_aiclk_hertz", "gauge", "AI clock (tt_aiclk).");
     for (size_t i = 0; i < n; i++) {
         if (devs[i].sd != NULL && devs[i].sd->aiclk_mhz != SYSFS_UNKNOWN)
-            metrics_buf_printf(b, "ttalloc_device_aiclk_hertz{device=\"%u\"} %" PRId64 "\n",
+            strbuf_printf(b, "ttalloc_device_aiclk_hertz{device=\"%u\"} %" PRId64 "\n",
                                devs[i].st->device, devs[i].sd->aiclk_mhz * 1000000);
     }
 }
@@ -356,7 +264,7 @@ static size_t metrics_dev_index(const struct metrics_input *in, uint32_t device)
     return lo < in->n_devices && in->devices[lo].device == device ? lo : in->n_devices;
 }
 
-static int metrics_render_processes(const struct metrics_input *in, struct metrics_buf *b)
+static int metrics_render_processes(const struct metrics_input *in, struct strbuf *b)
 {
     metrics_family(b, "ttalloc_process_memory_used_bytes", "gauge",
                    "Device memory held per process (the top processes by bytes; the rest "
@@ -396,11 +304,11 @@ static int metrics_render_processes(const struct metrics_input *in, struct metri
             memcpy(comm, p->name, len);
             comm[len] = '\0';
             for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
-                metrics_buf_printf(b, "ttalloc_process_memory_used_bytes{device=\"%u\","
+                strbuf_printf(b, "ttalloc_process_memory_used_bytes{device=\"%u\","
                                    "type=\"%s\",pid=\"%d\",comm=\"", u->device,
                                    metrics_types[t].name, (int)p->pid);
                 metrics_buf_label(b, comm);
-                metrics_buf_printf(b, "\"} %" PRIu64 "\n", u->bytes[metrics_types[t].type]);
+                strbuf_printf(b, "\"} %" PRIu64 "\n", u->bytes[metrics_types[t].type]);
             }
         }
     }
@@ -408,7 +316,7 @@ static int metrics_render_processes(const struct metrics_input *in, struct metri
         if (!touched[d])
             continue;
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
-            metrics_buf_printf(b, "ttalloc_process_memory_used_bytes{device=\"%u\",type=\"%s\","
+            strbuf_printf(b, "ttalloc_process_memory_used_bytes{device=\"%u\",type=\"%s\","
                                "pid=\"other\",comm=\"other\"} %" PRIu64 "\n",
                                in->devices[d].device, metrics_types[t].name,
                                other[d * METRICS_NUM_TYPES + t]);
@@ -419,36 +327,36 @@ static int metrics_render_processes(const struct metrics_input *in, struct metri
     return 0;
 }
 
-static void metrics_render_server(const struct metrics_input *in, struct metrics_buf *b)
+static void metrics_render_server(const struct metrics_input *in, struct strbuf *b)
 {
     uint64_t buffers = 0;   /* SHM-only processes have none */
     for (size_t i = 0; i < in->n_processes; i++)
         buffers += in->processes[i].buffers;
     metrics_family(b, "ttalloc_clients", "gauge", "Connections to the server now.");
-    metrics_buf_printf(b, "ttalloc_clients %u\n", in->clients);
+    strbuf_printf(b, "ttalloc_clients %u\n", in->clients);
     metrics_family(b, "ttalloc_processes", "gauge", "Tracked processes now.");
-    metrics_buf_printf(b, "ttalloc_processes %zu\n", in->n_processes);
+    strbuf_printf(b, "ttalloc_processes %zu\n", in->n_processes);
     metrics_family(b, "ttalloc_buffers", "gauge", "Live device buffers, all processes.");
-    metrics_buf_printf(b, "ttalloc_buffers %" PRIu64 "\n", buffers);
+    strbuf_printf(b, "ttalloc_buffers %" PRIu64 "\n", buffers);
     metrics_family(b, "ttalloc_events_total", "counter", "Allocation and free events applied.");
-    metrics_buf_printf(b, "ttalloc_events_total %" PRIu64 "\n", in->events_total);
+    strbuf_printf(b, "ttalloc_events_total %" PRIu64 "\n", in->events_total);
     metrics_family(b, "ttalloc_process_exits_total", "counter",
                    "Tracked processes that ended; leaked=\"true\": with buffers still live.");
-    metrics_buf_printf(b, "ttalloc_process_exits_total{leaked=\"true\"} %" PRIu64 "\n",
+    strbuf_printf(b, "ttalloc_process_exits_total{leaked=\"true\"} %" PRIu64 "\n",
                        in->leaked_exits_total);
-    metrics_buf_printf(b, "ttalloc_process_exits_total{leaked=\"false\"} %" PRIu64 "\n",
+    strbuf_printf(b, "ttalloc_process_exits_total{leaked=\"false\"} %" PRIu64 "\n",
                        in->exits_total - in->leaked_exits_total);
     metrics_family(b, "ttalloc_client_disconnects_total", "counter",
                    "Client connections closed, by reason.");
     for (unsigned r = 0; r < METRICS_NUM_REASONS; r++)
-        metrics_buf_printf(b, "ttalloc_client_disconnects_total{reason=\"%s\"} %" PRIu64 "\n",
+        strbuf_printf(b, "ttalloc_client_disconnects_total{reason=\"%s\"} %" PRIu64 "\n",
                            metrics_reason_name((enum metrics_reason)r),
                            in->disconnects ? in->disconnects[r] : 0);
     metrics_family(b, "ttalloc_build_info", "gauge", "The server's version (always 1).");
-    metrics_buf_printf(b, "ttalloc_build_info{version=\"%s\"} 1\n", TTALLOC_VERSION_STRING);
+    strbuf_printf(b, "ttalloc_build_info{version=\"%s\"} 1\n", TTALLOC_VERSION_STRING);
 }
 
-int metrics_render(const struct metrics_input *in, struct metrics_buf *out)
+int metrics_render(const struct metrics_input *in, struct strbuf *out)
 {
     struct metrics_dev *devs = metrics_devices(in);
     if (devs == NULL)
@@ -521,7 +429,7 @@ static uint64_t metrics_now_ns(void)
 
 /* The page of now: a snapshot's merged records, the sources' telemetry and
  * the counters. Returns 0 or -ENOMEM. */
-static int metrics_render_now(struct metrics *m, struct metrics_buf *page)
+static int metrics_render_now(struct metrics *m, struct strbuf *page)
 {
     struct sources_snap snap;
     if (sources_snapshot(m->sources, m->ledger, &snap) < 0)
@@ -582,10 +490,10 @@ static enum MHD_Result metrics_handler(void *cls, struct MHD_Connection *conn, c
     if (strcmp(url, "/metrics") != 0)
         return metrics_respond(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics\n", NULL);
 
-    struct metrics_buf page;
-    metrics_buf_init(&page);
+    struct strbuf page;
+    strbuf_init(&page);
     if (metrics_render_now(m, &page) < 0) {
-        metrics_buf_release(&page);
+        strbuf_release(&page);
         log_warnx("metrics: out of memory rendering the page");
         return metrics_respond(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n", NULL);
     }
@@ -594,7 +502,7 @@ static enum MHD_Result metrics_handler(void *cls, struct MHD_Connection *conn, c
     struct MHD_Response *r = MHD_create_response_from_buffer(page.len, page.data,
                                                              MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {
-        metrics_buf_release(&page);
+        strbuf_release(&page);
         return MHD_NO;
     }
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, metrics_content_type);

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "strbuf.h"
 #include "sysfs.h"
 #include "ttalloc.h"
 
@@ -43,22 +44,9 @@ enum metrics_reason {
 /* The label value of a reason ("eof", "malformed", ...). */
 const char *metrics_reason_name(enum metrics_reason reason);
 
-/* A growable text buffer. After an allocation failure `failed` is set and
- * further appends do nothing. */
-struct metrics_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-    int failed;
-};
-
-void metrics_buf_init(struct metrics_buf *b);
-void metrics_buf_release(struct metrics_buf *b);
-void metrics_buf_printf(struct metrics_buf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 /* Append `value` as a label value: \ " and newline escaped, bytes that are
  * not valid UTF-8 replaced by U+FFFD (the format requires UTF-8). */
-void metrics_buf_label(struct metrics_buf *b, const char *value);
+void metrics_buf_label(struct strbuf *b, const char *value);
 
 /* Everything one page is rendered from: a snapshot's records (as
  * sources_snapshot builds them: ledger + sysfs + SHM-only processes and
@@ -82,7 +70,7 @@ struct metrics_input {
 };
 
 /* Render the whole page into out (appended). Returns 0 or -ENOMEM. */
-int metrics_render(const struct metrics_input *in, struct metrics_buf *out);
+int metrics_render(const struct metrics_input *in, struct strbuf *out);
 
 /* "127.0.0.1:9464", "[::1]:9464", "0.0.0.0:9464", "[::]:9464": numeric only,
  * port 1-65535. Returns 0 or -EINVAL. */

@@ -115,11 +115,11 @@ int smi_csv_parse_format(struct smi_csv_query *q, const char *format)
     return 0;
 }
 
-void smi_csv_list_fields(int apps, struct smi_buf *out)
+void smi_csv_list_fields(int apps, struct strbuf *out)
 {
     for (size_t i = 0; i < SMI_CSV_N_FIELDS; i++) {
         if (smi_csv_fields[i].apps == apps)
-            smi_buf_printf(out, "  %s%s%s%s\n", smi_csv_fields[i].name,
+            strbuf_printf(out, "  %s%s%s%s\n", smi_csv_fields[i].name,
                            smi_csv_fields[i].unit[0] ? " [" : "", smi_csv_fields[i].unit,
                            smi_csv_fields[i].unit[0] ? "]" : "");
     }
@@ -128,19 +128,19 @@ void smi_csv_list_fields(int apps, struct smi_buf *out)
 #define SMI_NA "[N/A]"
 
 /* A value in the field's unit, followed by the unit unless nounits. */
-static void smi_csv_number(struct smi_buf *b, const struct smi_csv_query *q,
+static void smi_csv_number(struct strbuf *b, const struct smi_csv_query *q,
                            const struct smi_csv_field *f, const char *number)
 {
-    smi_buf_printf(b, "%s%s%s", number, q->units && f->unit[0] ? " " : "",
+    strbuf_printf(b, "%s%s%s", number, q->units && f->unit[0] ? " " : "",
                    q->units ? f->unit : "");
 }
 
-static void smi_csv_fixed(struct smi_buf *b, const struct smi_csv_query *q,
+static void smi_csv_fixed(struct strbuf *b, const struct smi_csv_query *q,
                           const struct smi_csv_field *f, int64_t value, int digits)
 {
     char text[48];
     if (value == SYSFS_UNKNOWN) {
-        smi_buf_printf(b, SMI_NA);
+        strbuf_printf(b, SMI_NA);
         return;
     }
     if (digits == 0)
@@ -150,12 +150,12 @@ static void smi_csv_fixed(struct smi_buf *b, const struct smi_csv_query *q,
     smi_csv_number(b, q, f, text);
 }
 
-static void smi_csv_mib(struct smi_buf *b, const struct smi_csv_query *q,
+static void smi_csv_mib(struct strbuf *b, const struct smi_csv_query *q,
                         const struct smi_csv_field *f, int known, uint64_t bytes)
 {
     char text[32];
     if (!known) {
-        smi_buf_printf(b, SMI_NA);
+        strbuf_printf(b, SMI_NA);
         return;
     }
     snprintf(text, sizeof(text), "%llu", (unsigned long long)(bytes >> 20));
@@ -164,26 +164,26 @@ static void smi_csv_mib(struct smi_buf *b, const struct smi_csv_query *q,
 
 /* Text as is, except control characters (a newline would break the line
  * structure), which become '?'. */
-static void smi_csv_text(struct smi_buf *b, const char *text)
+static void smi_csv_text(struct strbuf *b, const char *text)
 {
     if (text == NULL || text[0] == '\0') {
-        smi_buf_printf(b, SMI_NA);
+        strbuf_printf(b, SMI_NA);
         return;
     }
     for (const char *c = text; *c; c++) {
         char ch = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
-        smi_buf_append(b, &ch, 1);
+        strbuf_append(b, &ch, 1);
     }
 }
 
-static void smi_csv_device_value(struct smi_buf *b, const struct smi_model *m,
+static void smi_csv_device_value(struct strbuf *b, const struct smi_model *m,
                                  const struct smi_csv_query *q, const struct smi_csv_field *f,
                                  const struct smi_device *d)
 {
     const struct sysfs_device *s = &d->sys;
     uint64_t total = d->total[f->type], used = d->used[f->type];
     switch (f->value) {
-    case SMI_V_INDEX: smi_buf_printf(b, "%d", s->index); break;
+    case SMI_V_INDEX: strbuf_printf(b, "%d", s->index); break;
     case SMI_V_NAME: smi_csv_text(b, s->card_type); break;
     case SMI_V_ARCH: smi_csv_text(b, s->arch); break;
     case SMI_V_BUS_ID: smi_csv_text(b, s->bus_id); break;
@@ -206,48 +206,48 @@ static void smi_csv_device_value(struct smi_buf *b, const struct smi_model *m,
     case SMI_V_MEM_FREE:
         smi_csv_mib(b, q, f, d->used_known && total != 0 && total >= used, total - used);
         break;
-    default: smi_buf_printf(b, SMI_NA); break;
+    default: strbuf_printf(b, SMI_NA); break;
     }
 }
 
-static void smi_csv_app_value(struct smi_buf *b, const struct smi_model *m,
+static void smi_csv_app_value(struct strbuf *b, const struct smi_model *m,
                               const struct smi_csv_query *q, const struct smi_csv_field *f,
                               const struct smi_process *p, const struct smi_device *d)
 {
     const struct smi_usage *u = smi_model_usage(p, d->sys.index);
     switch (f->value) {
-    case SMI_V_PID: smi_buf_printf(b, "%d", (int)p->pid); break;
+    case SMI_V_PID: strbuf_printf(b, "%d", (int)p->pid); break;
     case SMI_V_PROCESS_NAME: smi_csv_text(b, p->name); break;
     case SMI_V_USER: smi_csv_text(b, p->user); break;
-    case SMI_V_DEVICE: smi_buf_printf(b, "%d", d->sys.index); break;
+    case SMI_V_DEVICE: strbuf_printf(b, "%d", d->sys.index); break;
     case SMI_V_APP_BUS_ID: smi_csv_text(b, d->sys.bus_id); break;
-    case SMI_V_TRACKED: smi_buf_printf(b, "%s", p->tracked ? "yes" : "no"); break;
+    case SMI_V_TRACKED: strbuf_printf(b, "%s", p->tracked ? "yes" : "no"); break;
     case SMI_V_APP_USED:
         smi_csv_mib(b, q, f, u != NULL || (m->server && p->tracked), u ? u->bytes[f->type] : 0);
         break;
-    default: smi_buf_printf(b, SMI_NA); break;
+    default: strbuf_printf(b, SMI_NA); break;
     }
 }
 
-void smi_csv_render(const struct smi_model *m, const struct smi_csv_query *q, struct smi_buf *out)
+void smi_csv_render(const struct smi_model *m, const struct smi_csv_query *q, struct strbuf *out)
 {
     if (q->header) {
         for (int i = 0; i < q->n_fields; i++) {
             const struct smi_csv_field *f = &smi_csv_fields[q->fields[i]];
-            smi_buf_printf(out, "%s%s%s%s%s", i ? ", " : "", f->name, f->unit[0] ? " [" : "",
+            strbuf_printf(out, "%s%s%s%s%s", i ? ", " : "", f->name, f->unit[0] ? " [" : "",
                            f->unit, f->unit[0] ? "]" : "");
         }
-        smi_buf_printf(out, "\n");
+        strbuf_printf(out, "\n");
     }
     if (!q->apps) {
         for (size_t d = 0; d < m->n_devices; d++) {
             if (!m->devices[d].selected)
                 continue;
             for (int i = 0; i < q->n_fields; i++) {
-                smi_buf_printf(out, "%s", i ? ", " : "");
+                strbuf_printf(out, "%s", i ? ", " : "");
                 smi_csv_device_value(out, m, q, &smi_csv_fields[q->fields[i]], &m->devices[d]);
             }
-            smi_buf_printf(out, "\n");
+            strbuf_printf(out, "\n");
         }
         return;
     }
@@ -262,10 +262,10 @@ void smi_csv_render(const struct smi_model *m, const struct smi_csv_query *q, st
             if (d == NULL)
                 continue;
             for (int i = 0; i < q->n_fields; i++) {
-                smi_buf_printf(out, "%s", i ? ", " : "");
+                strbuf_printf(out, "%s", i ? ", " : "");
                 smi_csv_app_value(out, m, q, &smi_csv_fields[q->fields[i]], p, d);
             }
-            smi_buf_printf(out, "\n");
+            strbuf_printf(out, "\n");
         }
     }
 }

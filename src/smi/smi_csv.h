@@ -27,8 +27,8 @@ int smi_csv_parse_fields(struct smi_csv_query *q, int apps, const char *list, co
  * order after csv). Returns 0 or -EINVAL. */
 int smi_csv_parse_format(struct smi_csv_query *q, const char *format);
 /* One line per selected device, or per (process, selected device). */
-void smi_csv_render(const struct smi_model *m, const struct smi_csv_query *q, struct smi_buf *out);
+void smi_csv_render(const struct smi_model *m, const struct smi_csv_query *q, struct strbuf *out);
 /* The field names, comma-separated, for --help-query. */
-void smi_csv_list_fields(int apps, struct smi_buf *out);
+void smi_csv_list_fields(int apps, struct strbuf *out);
 
 #endif /* TTALLOC_SMI_CSV_H */

@@ -8,53 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int smi_buf_reserve(struct smi_buf *b, size_t extra)
-{
-    if (b->failed)
-        return -1;
-    if (b->len + extra + 1 <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *bigger = realloc(b->data, cap);
-    if (bigger == NULL) {
-        b->failed = 1;
-        return -1;
-    }
-    b->data = bigger;
-    b->cap = cap;
-    return 0;
-}
-
-void smi_buf_append(struct smi_buf *b, const char *text, size_t len)
-{
-    if (smi_buf_reserve(b, len) < 0)
-        return;
-    memcpy(b->data + b->len, text, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-}
-
-void smi_buf_printf(struct smi_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || smi_buf_reserve(b, (size_t)n) < 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void smi_buf_free(struct smi_buf *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof(*b));
-}
 
 void smi_fmt_bytes(uint64_t bytes, char *out, size_t cap)
 {
@@ -95,65 +48,35 @@ void smi_fmt_fixed(int64_t value, int digits, char *out, size_t cap)
         snprintf(out, cap, "%s%llu.%s", negative ? "-" : "", (unsigned long long)whole, fbuf);
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t smi_utf8_len(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t n;
-    uint32_t cp;
-    if ((s[0] & 0xE0) == 0xC0) {
-        n = 2;
-        cp = s[0] & 0x1F;
-    } else if ((s[0] & 0xF0) == 0xE0) {
-        n = 3;
-        cp = s[0] & 0x0F;
-    } else if ((s[0] & 0xF8) == 0xF0) {
-        n = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;   /* also stops at the NUL terminator */
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
-void smi_json_string(struct smi_buf *b, const char *text)
+void smi_json_string(struct strbuf *b, const char *text)
 {
     const unsigned char *s = (const unsigned char *)(text ? text : "");
-    smi_buf_append(b, "\"", 1);
+    strbuf_append(b, "\"", 1);
     while (*s) {
         unsigned char c = *s;
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
-            smi_buf_append(b, esc, 2);
+            strbuf_append(b, esc, 2);
             s++;
         } else if (c == '\n') {
-            smi_buf_append(b, "\\n", 2);
+            strbuf_append(b, "\\n", 2);
             s++;
         } else if (c == '\t') {
-            smi_buf_append(b, "\\t", 2);
+            strbuf_append(b, "\\t", 2);
             s++;
         } else if (c < 0x20 || c == 0x7F) {
-            smi_buf_printf(b, "\\u%04x", c);
+            strbuf_printf(b, "\\u%04x", c);
             s++;
         } else {
-            size_t n = smi_utf8_len(s);
+            size_t n = strbuf_utf8_len(s);
             if (n == 0) {
-                smi_buf_append(b, "\\ufffd", 6);
+                strbuf_append(b, "\\ufffd", 6);
                 s++;
             } else {
-                smi_buf_append(b, (const char *)s, n);
+                strbuf_append(b, (const char *)s, n);
                 s += n;
             }
         }
     }
-    smi_buf_append(b, "\"", 1);
+    strbuf_append(b, "\"", 1);
 }

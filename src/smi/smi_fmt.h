@@ -8,15 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct smi_buf {
-    char *data;     /* NUL-terminated; NULL until the first append */
-    size_t len, cap;
-    int failed;     /* an allocation failed: the content is incomplete */
-};
+#include "strbuf.h"
 
-void smi_buf_printf(struct smi_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void smi_buf_append(struct smi_buf *b, const char *text, size_t len);
-void smi_buf_free(struct smi_buf *b);
 
 /* Bytes in binary units, at most 5 characters: "512B", "1.5K", "12.0G", "103M". */
 void smi_fmt_bytes(uint64_t bytes, char *out, size_t cap);
@@ -28,6 +21,6 @@ void smi_fmt_fixed(int64_t value, int digits, char *out, size_t cap);
 /* Append `text` as a JSON string (quotes included): control characters
  * escaped, invalid UTF-8 bytes replaced by U+FFFD, so the output is always
  * valid JSON whatever a process calls itself. */
-void smi_json_string(struct smi_buf *b, const char *text);
+void smi_json_string(struct strbuf *b, const char *text);
 
 #endif /* TTALLOC_SMI_FMT_H */

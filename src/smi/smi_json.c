@@ -7,40 +7,40 @@
 #include <stdio.h>
 #include <time.h>
 
-static void smi_json_fixed(struct smi_buf *b, int64_t value, int digits)
+static void smi_json_fixed(struct strbuf *b, int64_t value, int digits)
 {
     char text[48];
     if (value == SYSFS_UNKNOWN) {
-        smi_buf_printf(b, "null");
+        strbuf_printf(b, "null");
         return;
     }
     smi_fmt_fixed(value, digits, text, sizeof(text));
-    smi_buf_printf(b, "%s", text);
+    strbuf_printf(b, "%s", text);
 }
 
-static void smi_json_int(struct smi_buf *b, int64_t value)
+static void smi_json_int(struct strbuf *b, int64_t value)
 {
     if (value == SYSFS_UNKNOWN)
-        smi_buf_printf(b, "null");
+        strbuf_printf(b, "null");
     else
-        smi_buf_printf(b, "%lld", (long long)value);
+        strbuf_printf(b, "%lld", (long long)value);
 }
 
 /* A string attribute: "" means unknown -> null. */
-static void smi_json_opt_string(struct smi_buf *b, const char *text)
+static void smi_json_opt_string(struct strbuf *b, const char *text)
 {
     if (text[0] == '\0')
-        smi_buf_printf(b, "null");
+        strbuf_printf(b, "null");
     else
         smi_json_string(b, text);
 }
 
-static void smi_json_u64(struct smi_buf *b, int known, uint64_t value)
+static void smi_json_u64(struct strbuf *b, int known, uint64_t value)
 {
     if (known)
-        smi_buf_printf(b, "%llu", (unsigned long long)value);
+        strbuf_printf(b, "%llu", (unsigned long long)value);
     else
-        smi_buf_printf(b, "null");
+        strbuf_printf(b, "null");
 }
 
 /* The keys of DESIGN.md's schema, by enum ttalloc_buffer_type. */
@@ -50,133 +50,133 @@ static const char *const smi_json_type_keys[TTALLOC_NUM_TYPES] = {
 static const int smi_json_types[] = {TTALLOC_DRAM, TTALLOC_L1, TTALLOC_L1_SMALL, TTALLOC_TRACE,
                                      TTALLOC_CB};
 
-static void smi_json_device(struct smi_buf *b, const struct smi_device *d)
+static void smi_json_device(struct strbuf *b, const struct smi_device *d)
 {
     const struct sysfs_device *s = &d->sys;
-    smi_buf_printf(b, "{\"index\": %d, \"arch\": ", s->index);
+    strbuf_printf(b, "{\"index\": %d, \"arch\": ", s->index);
     smi_json_opt_string(b, s->arch);
-    smi_buf_printf(b, ", \"board_type\": ");
+    strbuf_printf(b, ", \"board_type\": ");
     smi_json_opt_string(b, s->card_type);
-    smi_buf_printf(b, ", \"bus_id\": ");
+    strbuf_printf(b, ", \"bus_id\": ");
     smi_json_opt_string(b, s->bus_id);
-    smi_buf_printf(b, ", \"serial\": ");
+    strbuf_printf(b, ", \"serial\": ");
     smi_json_opt_string(b, s->serial);
-    smi_buf_printf(b, ", \"asic_id\": ");
+    strbuf_printf(b, ", \"asic_id\": ");
     smi_json_opt_string(b, s->asic_id);
-    smi_buf_printf(b, ", \"firmware\": ");
+    strbuf_printf(b, ", \"firmware\": ");
     smi_json_opt_string(b, s->fw_bundle_ver);
-    smi_buf_printf(b, ", \"temperature_c\": ");
+    strbuf_printf(b, ", \"temperature_c\": ");
     smi_json_fixed(b, s->temp_mc, 3);
-    smi_buf_printf(b, ", \"power_w\": ");
+    strbuf_printf(b, ", \"power_w\": ");
     smi_json_fixed(b, s->power_uw, 6);
-    smi_buf_printf(b, ", \"power_limit_w\": ");
+    strbuf_printf(b, ", \"power_limit_w\": ");
     smi_json_fixed(b, s->power_max_uw, 6);
-    smi_buf_printf(b, ", \"voltage_v\": ");
+    strbuf_printf(b, ", \"voltage_v\": ");
     smi_json_fixed(b, s->vcore_mv, 3);
-    smi_buf_printf(b, ", \"current_a\": ");
+    strbuf_printf(b, ", \"current_a\": ");
     smi_json_fixed(b, s->current_ma, 3);
-    smi_buf_printf(b, ", \"aiclk_mhz\": ");
+    strbuf_printf(b, ", \"aiclk_mhz\": ");
     smi_json_int(b, s->aiclk_mhz);
-    smi_buf_printf(b, ", \"fan_rpm\": ");
+    strbuf_printf(b, ", \"fan_rpm\": ");
     smi_json_int(b, s->fan_rpm);
-    smi_buf_printf(b, ",\n      \"memory\": {");
+    strbuf_printf(b, ",\n      \"memory\": {");
     for (size_t i = 0; i < sizeof(smi_json_types) / sizeof(smi_json_types[0]); i++) {
         int t = smi_json_types[i];
-        smi_buf_printf(b, "%s\"%s\": {\"used_bytes\": ", i ? ", " : "",
+        strbuf_printf(b, "%s\"%s\": {\"used_bytes\": ", i ? ", " : "",
                        smi_json_type_keys[t]);
         smi_json_u64(b, d->used_known, d->used[t]);
-        smi_buf_printf(b, ", \"total_bytes\": ");
+        strbuf_printf(b, ", \"total_bytes\": ");
         smi_json_u64(b, d->total[t] != 0, d->total[t]);
-        smi_buf_printf(b, "}");
+        strbuf_printf(b, "}");
     }
-    smi_buf_printf(b, "}}");
+    strbuf_printf(b, "}}");
 }
 
-static void smi_json_process(struct smi_buf *b, const struct smi_model *m,
+static void smi_json_process(struct strbuf *b, const struct smi_model *m,
                              const struct smi_process *p)
 {
-    smi_buf_printf(b, "{\"pid\": %d, \"name\": ", (int)p->pid);
+    strbuf_printf(b, "{\"pid\": %d, \"name\": ", (int)p->pid);
     smi_json_string(b, p->name);
-    smi_buf_printf(b, ", \"user\": ");
+    strbuf_printf(b, ", \"user\": ");
     smi_json_string(b, p->user);
-    smi_buf_printf(b, ", \"cmdline\": ");
+    strbuf_printf(b, ", \"cmdline\": ");
     smi_json_string(b, p->cmdline);
-    smi_buf_printf(b, ", \"devices\": [");
+    strbuf_printf(b, ", \"devices\": [");
     int first = 1;
     for (size_t i = 0; i < p->n_devices; i++) {
-        smi_buf_printf(b, "%s%d", first ? "" : ", ", p->devices[i]);
+        strbuf_printf(b, "%s%d", first ? "" : ", ", p->devices[i]);
         first = 0;
     }
-    smi_buf_printf(b, "], \"tracked\": %s, \"memory\": [", p->tracked ? "true" : "false");
+    strbuf_printf(b, "], \"tracked\": %s, \"memory\": [", p->tracked ? "true" : "false");
     first = 1;
     for (size_t i = 0; i < p->n_devices; i++) {
         const struct smi_usage *u = smi_model_usage(p, p->devices[i]);
         int known = u != NULL || (m->server && p->tracked);
         if (!known)
             continue;   /* no figures for this device: no entry rather than zeros */
-        smi_buf_printf(b, "%s{\"device\": %d", first ? "" : ", ", p->devices[i]);
+        strbuf_printf(b, "%s{\"device\": %d", first ? "" : ", ", p->devices[i]);
         first = 0;
         for (size_t k = 0; k < sizeof(smi_json_types) / sizeof(smi_json_types[0]); k++) {
             int t = smi_json_types[k];
-            smi_buf_printf(b, ", \"%s_bytes\": %llu", smi_json_type_keys[t],
+            strbuf_printf(b, ", \"%s_bytes\": %llu", smi_json_type_keys[t],
                            (unsigned long long)(u ? u->bytes[t] : 0));
         }
-        smi_buf_printf(b, "}");
+        strbuf_printf(b, "}");
     }
-    smi_buf_printf(b, "]}");
+    strbuf_printf(b, "]}");
 }
 
-void smi_json_render(const struct smi_model *m, struct smi_buf *b)
+void smi_json_render(const struct smi_model *m, struct strbuf *b)
 {
     char stamp[32];
     time_t t = (time_t)m->time;
     struct tm tm;
     if (gmtime_r(&t, &tm) == NULL || strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         stamp[0] = '\0';
-    smi_buf_printf(b, "{\"schema_version\": 1, \"timestamp\": ");
+    strbuf_printf(b, "{\"schema_version\": 1, \"timestamp\": ");
     smi_json_string(b, stamp);
-    smi_buf_printf(b, ", \"hostname\": ");
+    strbuf_printf(b, ", \"hostname\": ");
     smi_json_string(b, m->hostname);
-    smi_buf_printf(b, ", \"driver_version\": ");
+    strbuf_printf(b, ", \"driver_version\": ");
     smi_json_opt_string(b, m->driver_version);
-    smi_buf_printf(b, ",\n  \"tracking\": {\"server\": %s, \"socket\": ", m->server ? "true" : "false");
+    strbuf_printf(b, ",\n  \"tracking\": {\"server\": %s, \"socket\": ", m->server ? "true" : "false");
     if (m->socket[0])
         smi_json_string(b, m->socket);
     else
-        smi_buf_printf(b, "null");
-    smi_buf_printf(b, ", \"sources\": [");
+        strbuf_printf(b, "null");
+    strbuf_printf(b, ", \"sources\": [");
     const char *sep = "";
     if (m->server) {
-        smi_buf_printf(b, "\"server\"");
+        strbuf_printf(b, "\"server\"");
         sep = ", ";
     }
     if (m->shm) {
-        smi_buf_printf(b, "%s\"shm\"", sep);
+        strbuf_printf(b, "%s\"shm\"", sep);
         sep = ", ";
     }
     if (m->used_pids_files) {
-        smi_buf_printf(b, "%s\"pids\"", sep);
+        strbuf_printf(b, "%s\"pids\"", sep);
         sep = ", ";
     }
     if (m->used_fd_scan)
-        smi_buf_printf(b, "%s\"fdscan\"", sep);
-    smi_buf_printf(b, "]},\n  \"devices\": [");
+        strbuf_printf(b, "%s\"fdscan\"", sep);
+    strbuf_printf(b, "]},\n  \"devices\": [");
     int first = 1;
     for (size_t i = 0; i < m->n_devices; i++) {
         if (!m->devices[i].selected)
             continue;
-        smi_buf_printf(b, "%s\n    ", first ? "" : ",");
+        strbuf_printf(b, "%s\n    ", first ? "" : ",");
         first = 0;
         smi_json_device(b, &m->devices[i]);
     }
-    smi_buf_printf(b, "],\n  \"processes\": [");
+    strbuf_printf(b, "],\n  \"processes\": [");
     first = 1;
     for (size_t i = 0; i < m->n_processes; i++) {
         if (!smi_model_process_selected(m, &m->processes[i]))
             continue;
-        smi_buf_printf(b, "%s\n    ", first ? "" : ",");
+        strbuf_printf(b, "%s\n    ", first ? "" : ",");
         first = 0;
         smi_json_process(b, m, &m->processes[i]);
     }
-    smi_buf_printf(b, "]}\n");
+    strbuf_printf(b, "]}\n");
 }

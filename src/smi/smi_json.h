@@ -8,6 +8,6 @@
 #include "smi_fmt.h"
 #include "smi_model.h"
 
-void smi_json_render(const struct smi_model *m, struct smi_buf *out);
+void smi_json_render(const struct smi_model *m, struct strbuf *out);
 
 #endif /* TTALLOC_SMI_JSON_H */

@@ -106,7 +106,7 @@ static void smi_merge_server(struct smi_model *m, const char *socket_path)
 }
 
 /* Build the model and render it into out. Returns an exit code. */
-static int smi_collect(const struct smi_options *o, struct smi_buf *out, int colour)
+static int smi_collect(const struct smi_options *o, struct strbuf *out, int colour)
 {
     struct smi_model m;
     int rc = smi_model_load(&m, o->sysroot, getpid());
@@ -167,19 +167,19 @@ static int smi_write_all(const char *data, size_t len)
 
 /* A frame redrawn in place: cursor home, each line followed by clear-to-end-
  * of-line, then clear below. No full clear, so no flicker. */
-static void smi_draw_in_place(const struct smi_buf *frame, struct smi_buf *screen)
+static void smi_draw_in_place(const struct strbuf *frame, struct strbuf *screen)
 {
     screen->len = 0;
-    smi_buf_append(screen, "\033[H", 3);
+    strbuf_append(screen, "\033[H", 3);
     const char *p = frame->data ? frame->data : "";
     while (*p) {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        smi_buf_append(screen, p, len);
-        smi_buf_append(screen, "\033[K\n", 4);
+        strbuf_append(screen, p, len);
+        strbuf_append(screen, "\033[K\n", 4);
         p += len + (nl != NULL);
     }
-    smi_buf_append(screen, "\033[J", 3);
+    strbuf_append(screen, "\033[J", 3);
 }
 
 static int smi_run(const struct smi_options *o)
@@ -188,7 +188,7 @@ static int smi_run(const struct smi_options *o)
     const char *no_color = getenv("NO_COLOR");
     int colour = tty && (no_color == NULL || no_color[0] == '\0');
     int in_place = o->watch && tty && o->mode == SMI_TABLE;
-    struct smi_buf frame = {0}, screen = {0};
+    struct strbuf frame = {0}, screen = {0};
     int rc = SMI_EXIT_OK;
 
     if (o->watch) {
@@ -232,8 +232,8 @@ static int smi_run(const struct smi_options *o)
     } while (!smi_stop);
     if (in_place)
         smi_write_all("\033[?25h", 6);
-    smi_buf_free(&frame);
-    smi_buf_free(&screen);
+    strbuf_release(&frame);
+    strbuf_release(&screen);
     return rc;
 }
 
@@ -322,13 +322,13 @@ int main(int argc, char **argv)
             o.socket = optarg;
             break;
         case OPT_HELPQ: {
-            struct smi_buf b = {0};
-            smi_buf_printf(&b, "--query-device fields:\n");
+            struct strbuf b = {0};
+            strbuf_printf(&b, "--query-device fields:\n");
             smi_csv_list_fields(0, &b);
-            smi_buf_printf(&b, "--query-apps fields:\n");
+            strbuf_printf(&b, "--query-apps fields:\n");
             smi_csv_list_fields(1, &b);
             fputs(b.data ? b.data : "", stdout);
-            smi_buf_free(&b);
+            strbuf_release(&b);
             return SMI_EXIT_OK;
         }
         case 'h':

@@ -38,18 +38,18 @@ static void smi_table_watts(int64_t uw, char *out, size_t cap)
         snprintf(out, cap, "%lldW", (long long)((uw + 500000) / 1000000));
 }
 
-void smi_table_render(const struct smi_model *m, int colour, struct smi_buf *out)
+void smi_table_render(const struct smi_model *m, int colour, struct strbuf *out)
 {
     const char *bold = colour ? "\033[1m" : "", *red = colour ? "\033[31m" : "",
                *reset = colour ? "\033[0m" : "";
     char when[64];
     smi_table_time(m->time, when, sizeof(when));
-    smi_buf_printf(out, "%s%-28.28s %-24.24s Driver: %.16s%s\n", bold, when, m->hostname,
+    strbuf_printf(out, "%s%-28.28s %-24.24s Driver: %.16s%s\n", bold, when, m->hostname,
                    m->driver_version[0] ? m->driver_version : "N/A", reset);
-    smi_buf_printf(out, "%s\n", SMI_RULE);
-    smi_buf_printf(out, "%s%3s %-9s %-12s %6s %11s %7s %12s %12s%s\n", bold, "ID", "Board",
+    strbuf_printf(out, "%s\n", SMI_RULE);
+    strbuf_printf(out, "%s%3s %-9s %-12s %6s %11s %7s %12s %12s%s\n", bold, "ID", "Board",
                    "Bus Id", "Temp", "Power/Limit", "AICLK", "DRAM Use/Tot", "L1 Use/Tot", reset);
-    smi_buf_printf(out, "%s\n", SMI_THIN);
+    strbuf_printf(out, "%s\n", SMI_THIN);
     size_t shown = 0;
     for (size_t i = 0; i < m->n_devices; i++) {
         const struct smi_device *d = &m->devices[i];
@@ -71,17 +71,17 @@ void smi_table_render(const struct smi_model *m, int colour, struct smi_buf *out
         smi_table_mem(d, TTALLOC_L1, l1, sizeof(l1));
         char pl[72];
         snprintf(pl, sizeof(pl), "%s/%s", power, limit);
-        smi_buf_printf(out, "%3d %-9.9s %-12.12s %s%6s%s %11s %7s %12s %12s\n", s->index,
+        strbuf_printf(out, "%3d %-9.9s %-12.12s %s%6s%s %11s %7s %12s %12s\n", s->index,
                        s->card_type[0] ? s->card_type : "N/A", s->bus_id[0] ? s->bus_id : "N/A",
                        hot ? red : "", temp, hot ? reset : "", pl, clk, dram, l1);
     }
     if (shown == 0)
-        smi_buf_printf(out, "  No devices.\n");
-    smi_buf_printf(out, "%s\n", SMI_RULE);
-    smi_buf_printf(out, "%sProcesses:%s\n", bold, reset);
-    smi_buf_printf(out, "%s%4s %8s %-10s %-22s %10s %8s%s\n", bold, "Dev", "PID", "User", "Name",
+        strbuf_printf(out, "  No devices.\n");
+    strbuf_printf(out, "%s\n", SMI_RULE);
+    strbuf_printf(out, "%sProcesses:%s\n", bold, reset);
+    strbuf_printf(out, "%s%4s %8s %-10s %-22s %10s %8s%s\n", bold, "Dev", "PID", "User", "Name",
                    "DRAM", "L1", reset);
-    smi_buf_printf(out, "%s\n", SMI_THIN);
+    strbuf_printf(out, "%s\n", SMI_THIN);
     size_t rows = 0;
     for (size_t i = 0; i < m->n_processes; i++) {
         const struct smi_process *p = &m->processes[i];
@@ -109,26 +109,26 @@ void smi_table_render(const struct smi_model *m, int colour, struct smi_buf *out
                 snprintf(shown, sizeof(shown), "%s (%s)", p->label, p->name);
             else
                 snprintf(shown, sizeof(shown), "%s", p->name);
-            smi_buf_printf(out, "%4d %8d %-10.10s %-22.22s %10s %8s\n", p->devices[k],
+            strbuf_printf(out, "%4d %8d %-10.10s %-22.22s %10s %8s\n", p->devices[k],
                            (int)p->pid, p->user, shown, dram, l1);
             rows++;
         }
     }
     if (rows == 0)
-        smi_buf_printf(out, "  No processes hold a device.\n");
-    smi_buf_printf(out, "%s\n", SMI_RULE);
+        strbuf_printf(out, "  No processes hold a device.\n");
+    strbuf_printf(out, "%s\n", SMI_RULE);
     if (!m->server && !m->shm)
-        smi_buf_printf(out, "Memory: unknown, no tt-alloc-server answered (start tt-alloc-server;\n"
+        strbuf_printf(out, "Memory: unknown, no tt-alloc-server answered (start tt-alloc-server;\n"
                             "apps report through libttalloc).\n");
 }
 
-static void smi_q_str(struct smi_buf *out, int indent, const char *key, const char *value)
+static void smi_q_str(struct strbuf *out, int indent, const char *key, const char *value)
 {
-    smi_buf_printf(out, "%*s%-*s: %s\n", indent, "", 30 - indent, key,
+    strbuf_printf(out, "%*s%-*s: %s\n", indent, "", 30 - indent, key,
                    value && value[0] ? value : "N/A");
 }
 
-static void smi_q_num(struct smi_buf *out, int indent, const char *key, int64_t value,
+static void smi_q_num(struct strbuf *out, int indent, const char *key, int64_t value,
                       int digits, const char *unit)
 {
     char text[48];
@@ -146,7 +146,7 @@ static void smi_q_num(struct smi_buf *out, int indent, const char *key, int64_t 
     smi_q_str(out, indent, key, text);
 }
 
-static void smi_q_bytes(struct smi_buf *out, int indent, const char *key, int known,
+static void smi_q_bytes(struct strbuf *out, int indent, const char *key, int known,
                         uint64_t bytes)
 {
     char text[48];
@@ -159,13 +159,13 @@ static void smi_q_bytes(struct smi_buf *out, int indent, const char *key, int kn
     smi_q_str(out, indent, key, text);
 }
 
-void smi_table_render_query(const struct smi_model *m, struct smi_buf *out)
+void smi_table_render_query(const struct smi_model *m, struct strbuf *out)
 {
     static const char *type_names[TTALLOC_NUM_TYPES] = {"DRAM", "L1", "System Memory",
                                                         "L1 Small", "Trace", "CB"};
     char when[64];
     smi_table_time(m->time, when, sizeof(when));
-    smi_buf_printf(out, "==============TT-SMI LOG==============\n\n");
+    strbuf_printf(out, "==============TT-SMI LOG==============\n\n");
     smi_q_str(out, 0, "Timestamp", when);
     smi_q_str(out, 0, "Hostname", m->hostname);
     smi_q_str(out, 0, "Driver Version", m->driver_version);
@@ -179,24 +179,24 @@ void smi_table_render_query(const struct smi_model *m, struct smi_buf *out)
         const struct sysfs_device *s = &d->sys;
         if (!d->selected)
             continue;
-        smi_buf_printf(out, "\nDevice %d\n", s->index);
+        strbuf_printf(out, "\nDevice %d\n", s->index);
         smi_q_str(out, 4, "Board Type", s->card_type);
         smi_q_str(out, 4, "Architecture", s->arch);
         smi_q_str(out, 4, "Bus Id", s->bus_id);
         smi_q_str(out, 4, "Serial", s->serial);
         smi_q_str(out, 4, "ASIC Id", s->asic_id);
-        smi_buf_printf(out, "    Firmware\n");
+        strbuf_printf(out, "    Firmware\n");
         smi_q_str(out, 8, "Bundle", s->fw_bundle_ver);
         smi_q_str(out, 8, "ARC", s->arc_fw_ver);
         smi_q_str(out, 8, "Ethernet", s->eth_fw_ver);
         smi_q_str(out, 8, "M3 App", s->m3app_fw_ver);
         smi_q_str(out, 8, "M3 Bootloader", s->m3bl_fw_ver);
         smi_q_str(out, 8, "ttflash", s->ttflash_ver);
-        smi_buf_printf(out, "    Clocks\n");
+        strbuf_printf(out, "    Clocks\n");
         smi_q_num(out, 8, "AICLK", s->aiclk_mhz, 0, "MHz");
         smi_q_num(out, 8, "AXICLK", s->axiclk_mhz, 0, "MHz");
         smi_q_num(out, 8, "ARCCLK", s->arcclk_mhz, 0, "MHz");
-        smi_buf_printf(out, "    Telemetry\n");
+        strbuf_printf(out, "    Telemetry\n");
         smi_q_num(out, 8, "Temperature", s->temp_mc, 3, "C");
         smi_q_num(out, 8, "Temperature Max", s->temp_max_mc, 3, "C");
         smi_q_num(out, 8, "Power Draw", s->power_uw, 6, "W");
@@ -208,18 +208,18 @@ void smi_table_render_query(const struct smi_model *m, struct smi_buf *out)
         smi_q_num(out, 8, "Fan Speed", s->fan_rpm, 0, "RPM");
         smi_q_num(out, 8, "Heartbeat", s->heartbeat, 0, "");
         smi_q_num(out, 8, "Thermal Trips", s->therm_trip_count, 0, "");
-        smi_buf_printf(out, "    Memory\n");
+        strbuf_printf(out, "    Memory\n");
         for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
             if (t == TTALLOC_SYSTEM_MEMORY)
                 continue;
-            smi_buf_printf(out, "        %s\n", type_names[t]);
+            strbuf_printf(out, "        %s\n", type_names[t]);
             smi_q_bytes(out, 12, "Total", d->total[t] != 0, d->total[t]);
             smi_q_bytes(out, 12, "Used", d->used_known, d->used[t]);
             smi_q_bytes(out, 12, "Free", d->used_known && d->total[t] != 0 &&
                                              d->total[t] >= d->used[t],
                         d->total[t] - d->used[t]);
         }
-        smi_buf_printf(out, "    Processes\n");
+        strbuf_printf(out, "    Processes\n");
         size_t listed = 0;
         for (size_t k = 0; k < m->n_processes; k++) {
             const struct smi_process *p = &m->processes[k];
@@ -244,6 +244,6 @@ void smi_table_render_query(const struct smi_model *m, struct smi_buf *out)
             }
         }
         if (listed == 0)
-            smi_buf_printf(out, "        None\n");
+            strbuf_printf(out, "        None\n");
     }
 }

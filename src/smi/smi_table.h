@@ -9,7 +9,7 @@
 #include "smi_model.h"
 
 /* colour: 1 to emphasise headers and hot values with ANSI escapes. */
-void smi_table_render(const struct smi_model *m, int colour, struct smi_buf *out);
-void smi_table_render_query(const struct smi_model *m, struct smi_buf *out);
+void smi_table_render(const struct smi_model *m, int colour, struct strbuf *out);
+void smi_table_render_query(const struct smi_model *m, struct strbuf *out);
 
 #endif /* TTALLOC_SMI_TABLE_H */

@@ -139,8 +139,8 @@ static struct metrics_input view_input(struct view *v, unsigned top)
 /* The page rendered from in, as a NUL-terminated string the caller frees. */
 static char *render(const struct metrics_input *in)
 {
-    struct metrics_buf b;
-    metrics_buf_init(&b);
+    struct strbuf b;
+    strbuf_init(&b);
     assert_int_equal(metrics_render(in, &b), 0);
     assert_non_null(b.data);
     assert_int_equal(strlen(b.data), b.len);
@@ -172,12 +172,12 @@ static size_t count(const char *page, const char *needle)
 
 static void label(const char *in, const char *want)
 {
-    struct metrics_buf b;
-    metrics_buf_init(&b);
+    struct strbuf b;
+    strbuf_init(&b);
     metrics_buf_label(&b, in);
     assert_int_equal(b.failed, 0);
     assert_string_equal(b.data != NULL ? b.data : "", want);
-    metrics_buf_release(&b);
+    strbuf_release(&b);
 }
 
 static void test_label_escaping(void **state)

@@ -12,10 +12,10 @@
 
 static void check_json(const char *in, const char *want)
 {
-    struct smi_buf b = {0};
+    struct strbuf b = {0};
     smi_json_string(&b, in);
     assert_string_equal(b.data, want);
-    smi_buf_free(&b);
+    strbuf_release(&b);
 }
 
 static void test_json_escape(void **state)
@@ -76,13 +76,13 @@ static void test_bytes(void **state)
 static void test_buf_grows(void **state)
 {
     (void)state;
-    struct smi_buf b = {0};
+    struct strbuf b = {0};
     for (int i = 0; i < 10000; i++)
-        smi_buf_printf(&b, "%d,", i % 10);
+        strbuf_printf(&b, "%d,", i % 10);
     assert_int_equal(b.len, 20000);
     assert_int_equal(strlen(b.data), 20000);
     assert_false(b.failed);
-    smi_buf_free(&b);
+    strbuf_release(&b);
 }
 
 int main(void)
