@@ -597,19 +597,8 @@ static void server_on_producer_frame(struct server *s, struct conn *c,
 /* ---- consumer messages ---- */
 
 /* A snapshot: the ledger's records merged with sysfs and SHM (sources.c). */
-static int server_build_snapshot(struct server *s, struct reply *r,
-                                 const struct proto_snap_begin *head)
-{
-    struct sources_snap snap;
-    int rc = sources_snapshot(&s->sources, &s->ledger, &snap);
-    if (rc == 0)
-        rc = reply_snapshot_records(r, &s->ledger, head, snap.devices, snap.n_devices,
-                                    snap.processes, snap.n_processes, snap.usage, snap.n_usage);
-    sources_snap_free(&snap);
-    return rc;
-}
-
-static int server_send_snapshot(struct server *s, struct conn *c)
+/* A new snapshot, numbered, of the merged view (ledger, sysfs, SHM). */
+static int server_build_snapshot(struct server *s, struct reply *r)
 {
     struct proto_snap_begin head;
     memset(&head, 0, sizeof(head));
@@ -618,9 +607,20 @@ static int server_send_snapshot(struct server *s, struct conn *c)
     head.clients = s->n_conns;
     head.server_pid = s->pid;
 
+    struct sources_snap snap;
+    int rc = sources_snapshot(&s->sources, &s->ledger, &snap);
+    if (rc == 0)
+        rc = reply_snapshot_records(r, &s->ledger, &head, snap.devices, snap.n_devices,
+                                    snap.processes, snap.n_processes, snap.usage, snap.n_usage);
+    sources_snap_free(&snap);
+    return rc;
+}
+
+static int server_send_snapshot(struct server *s, struct conn *c)
+{
     struct reply r;
     reply_init(&r);
-    int rc = server_build_snapshot(s, &r, &head);
+    int rc = server_build_snapshot(s, &r);
     if (rc == 0)
         rc = server_send_reply(s, c, &r);
     else
@@ -951,13 +951,7 @@ static void server_on_timer(struct server *s)
                 c->sub_next_ns = now + interval;
             if (!built) {
                 /* One snapshot per tick, shared by every subscriber due. */
-                struct proto_snap_begin head;
-                memset(&head, 0, sizeof(head));
-                head.seq = ++s->snap_seq;
-                head.timestamp_ns = server_now_ns(CLOCK_REALTIME);
-                head.clients = s->n_conns;
-                head.server_pid = s->pid;
-                if (server_build_snapshot(s, &snap, &head) < 0) {
+                if (server_build_snapshot(s, &snap) < 0) {
                     log_warnx("out of memory building a snapshot");
                     reply_release(&snap);
                     break;
