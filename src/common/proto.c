@@ -207,22 +207,3 @@ int proto_check_hello(const void *payload, size_t len, struct proto_hello *out, 
     out->label[sizeof(out->label) - 1] = '\0';
     return 0;
 }
-
-int proto_check_event(const struct proto_event *event, const char **why)
-{
-    if (event->type >= TTALLOC_NUM_TYPES) {
-        *why = "event with an unknown buffer type";
-        return -EINVAL;
-    }
-    if (event->op == PROTO_OP_ALLOC) {
-        if (event->size == 0) {
-            *why = "alloc event of size 0";
-            return -EINVAL;
-        }
-        return 0;
-    }
-    if (event->op == PROTO_OP_FREE)
-        return 0;
-    *why = "event with an unknown op";
-    return -EINVAL;
-}

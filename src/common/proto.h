@@ -193,10 +193,6 @@ void proto_make_hello(struct proto_hello *hello, enum proto_role role, const cha
 int proto_check_hello(const void *payload, size_t len, struct proto_hello *out, char *msg,
                       size_t cap);
 
-/* Check one event of an EVENTS frame: a known type and op, and a non-zero
- * size for an alloc. Returns 0 or -EINVAL with *why set. */
-int proto_check_event(const struct proto_event *event, const char **why);
-
 const char *proto_type_name(enum proto_msg_type type);
 
 #endif /* TTALLOC_PROTO_H */

@@ -240,31 +240,6 @@ static void test_record_sizes(void **state)
     assert_int_equal(proto_record_size((enum proto_msg_type)999), 0);
 }
 
-static void test_check_event(void **state)
-{
-    (void)state;
-    const char *why = NULL;
-    struct proto_event e = {.address = 0x1000, .size = 64, .device = 0, .type = TTALLOC_CB,
-                            .op = PROTO_OP_ALLOC};
-    assert_int_equal(proto_check_event(&e, &why), 0);
-    e.op = PROTO_OP_FREE;
-    e.size = 0;
-    assert_int_equal(proto_check_event(&e, &why), 0);
-    e.op = PROTO_OP_ALLOC;
-    assert_int_equal(proto_check_event(&e, &why), -EINVAL);
-    assert_non_null(strstr(why, "size 0"));
-    e.size = UINT64_MAX;
-    e.type = TTALLOC_NUM_TYPES;
-    assert_int_equal(proto_check_event(&e, &why), -EINVAL);
-    assert_non_null(strstr(why, "type"));
-    e.type = TTALLOC_DRAM;
-    e.op = 0;
-    assert_int_equal(proto_check_event(&e, &why), -EINVAL);
-    e.op = 3;
-    assert_int_equal(proto_check_event(&e, &why), -EINVAL);
-    assert_non_null(strstr(why, "op"));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -278,7 +253,6 @@ int main(void)
         cmocka_unit_test(test_hello),
         cmocka_unit_test(test_error_frame),
         cmocka_unit_test(test_record_sizes),
-        cmocka_unit_test(test_check_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
