@@ -192,18 +192,6 @@ static void model_device_fill_from_sysfs(struct model_device *d)
     boards_capacity(d->sysfs.card_type, d->total);  /* all 0 when unknown */
 }
 
-/* A total the server left unknown comes from the board table (the same
- * table the server uses); an app's exact figure, when given, always wins. */
-static void model_device_fill_totals(struct model_device *d)
-{
-    uint64_t table[TTALLOC_NUM_TYPES];
-    if (boards_capacity(d->board, table) < 0)
-        return;
-    for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
-        if (d->total[t] == 0)
-            d->total[t] = table[t];
-}
-
 /* Recompute the visible list, keeping the selected device (by id) selected. */
 static int model_update_visible(struct model *m)
 {
@@ -323,7 +311,6 @@ int model_apply_snapshot(struct model *m, const struct ttalloc_snapshot *snap, i
         d->board[sizeof(s->board_type) - 1] = '\0';
         if (d->board[0] == '\0' && d->in_sysfs)
             snprintf(d->board, sizeof(d->board), "%s", d->sysfs.card_type);
-        model_device_fill_totals(d);
     }
     /* Devices only tt-kmd knows: nothing allocated that the server saw. */
     for (size_t i = 0; i < m->n_devices; i++) {

@@ -151,12 +151,9 @@ static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
                    "Device memory capacity per device and memory type, where known "
                    "(an application's description, else the board table).");
     for (size_t i = 0; i < n; i++) {
-        char name[sizeof(devs[i].st->board_type) + 1];
-        uint64_t board[TTALLOC_NUM_TYPES] = {0};
-        boards_capacity(metrics_board_type(&devs[i], name, sizeof(name)), board);
+        /* The merged view already holds the description or the board table. */
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
-            enum ttalloc_buffer_type type = metrics_types[t].type;
-            uint64_t total = devs[i].st->total[type] ? devs[i].st->total[type] : board[type];
+            uint64_t total = devs[i].st->total[metrics_types[t].type];
             if (total != 0)
                 strbuf_printf(b, "ttalloc_device_memory_total_bytes{device=\"%u\","
                                    "type=\"%s\"} %" PRIu64 "\n", devs[i].st->device,

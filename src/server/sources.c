@@ -198,16 +198,29 @@ static struct ttalloc_device_stats *sources_device(struct sources_snap *out, uin
 /* board type and capacities of a sysfs card, where d does not know them. */
 static void sources_board(struct ttalloc_device_stats *d, const struct sysfs_device *sys)
 {
-    uint64_t cap[TTALLOC_NUM_TYPES];
     if (d->board_type[0] == '\0') {
         size_t len = strnlen(sys->card_type, sizeof(d->board_type) - 1);
         memcpy(d->board_type, sys->card_type, len);
         d->board_type[len] = '\0';
     }
-    if (boards_capacity(sys->card_type, cap) == 0) {
+}
+
+/* Capacities from the board table for every device whose board is known
+ * (from sysfs or an app's description), type by type where an app's
+ * description gave none. The one place tools get totals from. */
+static void sources_fill_capacity(struct sources_snap *out)
+{
+    for (size_t i = 0; i < out->n_devices; i++) {
+        struct ttalloc_device_stats *d = &out->devices[i];
+        char board[sizeof(d->board_type) + 1];
+        memcpy(board, d->board_type, sizeof(d->board_type));
+        board[sizeof(d->board_type)] = '\0';
+        uint64_t cap[TTALLOC_NUM_TYPES];
+        if (boards_capacity(board, cap) < 0)
+            continue;
         for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
             if (d->total[t] == 0)
-                d->total[t] = cap[t];   /* an app's description wins where it gave one */
+                d->total[t] = cap[t];
         }
     }
 }
@@ -328,6 +341,7 @@ int sources_snapshot(const struct sources *s, const struct ledger *l, struct sou
     sources_merge_sysfs(s, out);
     sources_merge_shm(s, out, &u);
     shmusage_free(&u);
+    sources_fill_capacity(out);
 
     qsort(out->devices, out->n_devices, sizeof(*out->devices), sources_cmp_device);
     qsort(out->processes, out->n_processes, sizeof(*out->processes), sources_cmp_process);

@@ -87,6 +87,16 @@ def test_description_overrides_per_type(sysfs_server):
         assert d["total"]["l1"] == N150["l1"]
         assert d["used"]["dram"] == 777
         assert d["board_serial"] == int(attr(root, 0, "tt_serial"), 16)
+        # A device only the app knows (a remote chip, say), described with its
+        # board: the board table fills what the description left out.
+        assert cmd("describe 9 board=n150 remote=1 dram=2000000") == "ok"
+        assert cmd("alloc 9 l1 0x1000 64") == "ok"
+        assert cmd("flush") == "flush 0"
+        d9 = {d["device"]: d for d in query(srv)["devices"]}[9]
+        assert not d9["flags"] & DEVICE_SYSFS and d9["flags"] & DEVICE_DESCRIBED
+        assert d9["total"]["dram"] == 2000000
+        assert d9["total"]["l1"] == N150["l1"]
+        assert d9["total"]["cb"] == 0
     finally:
         c.stdin.close()
         c.wait(timeout=20)
