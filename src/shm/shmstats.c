@@ -2,7 +2,8 @@
  * shmstats.c - the reader of TT-Metal's DeviceMemoryRegion files (see
  * shmstats.h and docs/tt-metal-shm.md): layout checks, a consistent copy of
  * a region another process keeps changing, PID liveness, and a directory
- * watch that keeps the files mapped between reads.
+ * watch that keeps the files open between reads (copied with pread, never
+ * mapped: another user may truncate them at any moment).
  */
 #include "shmstats.h"
 
@@ -13,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -375,6 +375,46 @@ static int shmstats_check_size(const struct stat *st, const char *path, char *wh
     return 0;
 }
 
+/* Copy the region behind `fd` into `buf` (our own memory) with pread and
+ * parse it. Never mapped: a file another user can write may be truncated at
+ * any moment, and a mapping read past its new end is SIGBUS. A copy whose
+ * last_update_timestamp moved while it was read is taken again (bounded);
+ * the last one is kept and marked torn. */
+static int shmstats_read_fd(int fd, const char *path, struct shmstats_raw *buf,
+                            struct shmstats_region *out, char *why, size_t cap)
+{
+    int torn = 1;
+    for (int attempt = 0; attempt < SHMSTATS_READ_RETRIES; attempt++) {
+        ssize_t got = pread(fd, buf, SHMSTATS_REGION_SIZE, 0);
+        if (got < 0) {
+            int err = errno;
+            if (why)
+                snprintf(why, cap, "%.120s: read: %s", shmstats_base(path), strerror(err));
+            return -err;
+        }
+        if ((size_t)got < SHMSTATS_REGION_SIZE) {
+            if (why)
+                snprintf(why, cap,
+                         "%.120s: %zd bytes, smaller than a DeviceMemoryRegion (%u): %s",
+                         shmstats_base(path), got, SHMSTATS_REGION_SIZE,
+                         got == 0 ? "empty" : "truncated");
+            return -EBADMSG;
+        }
+        uint64_t stamp_now = 0;
+        if (pread(fd, &stamp_now, sizeof(stamp_now),
+                  offsetof(struct shmstats_raw, last_update_timestamp)) ==
+                (ssize_t)sizeof(stamp_now) &&
+            stamp_now == buf->last_update_timestamp) {
+            torn = 0;
+            break;
+        }
+    }
+    int rc = shmstats_parse(buf, SHMSTATS_REGION_SIZE, path, out, why, cap);
+    if (rc == 0)
+        out->torn = torn;
+    return rc;
+}
+
 int shmstats_read_file(const char *path, struct shmstats_region *out, char *why, size_t cap)
 {
     struct stat st;
@@ -387,16 +427,14 @@ int shmstats_read_file(const char *path, struct shmstats_region *out, char *why,
         close(fd);
         return rc;
     }
-    void *map = mmap(NULL, SHMSTATS_REGION_SIZE, PROT_READ, MAP_SHARED, fd, 0);
-    int err = errno;
-    close(fd);
-    if (map == MAP_FAILED) {
-        if (why)
-            snprintf(why, cap, "%.120s: mmap: %s", shmstats_base(path), strerror(err));
-        return -err;
+    struct shmstats_raw *buf = malloc(sizeof(*buf));
+    if (buf == NULL) {
+        close(fd);
+        return -ENOMEM;
     }
-    rc = shmstats_parse(map, SHMSTATS_REGION_SIZE, path, out, why, cap);
-    munmap(map, SHMSTATS_REGION_SIZE);
+    rc = shmstats_read_fd(fd, path, buf, out, why, cap);
+    free(buf);
+    close(fd);
     return rc;
 }
 
@@ -405,7 +443,7 @@ int shmstats_read_file(const char *path, struct shmstats_region *out, char *why,
 struct shmstats_slot {
     struct shmstats_file file;
     int fd;
-    void *map;
+    struct shmstats_raw *copy; /* our own copy of the file's bytes (pread, never mmap) */
     dev_t dev;
     ino_t ino;
     int seen;
@@ -436,13 +474,10 @@ struct shmstats_watch *shmstats_watch_new(const char *sysroot)
     return shmstats_watch_new_dir(dir);
 }
 
-static void shmstats_slot_unmap(struct shmstats_slot *s)
+static void shmstats_slot_close(struct shmstats_slot *s)
 {
-    if (s->map != NULL)
-        munmap(s->map, SHMSTATS_REGION_SIZE);
     if (s->fd >= 0)
         close(s->fd);
-    s->map = NULL;
     s->fd = -1;
 }
 
@@ -451,7 +486,8 @@ void shmstats_watch_free(struct shmstats_watch *w)
     if (w == NULL)
         return;
     for (size_t i = 0; i < w->n; i++) {
-        shmstats_slot_unmap(w->slots[i]);
+        shmstats_slot_close(w->slots[i]);
+        free(w->slots[i]->copy);
         free(w->slots[i]);
     }
     free(w->slots);
@@ -481,16 +517,16 @@ static struct shmstats_slot *shmstats_watch_find(struct shmstats_watch *w, const
     return NULL;
 }
 
-/* Read one slot: (re)map when needed, then parse. Sets file.status. */
+/* Read one slot: (re)open when needed, then copy and parse. Sets file.status. */
 static void shmstats_slot_read(struct shmstats_slot *s)
 {
     struct shmstats_file *f = &s->file;
     struct stat st;
     int rc;
 
-    /* A file replaced under the same name (deleted and recreated) gets a new mapping. */
+    /* A file replaced under the same name (deleted and recreated) is reopened. */
     if (s->fd >= 0 && (stat(f->path, &st) != 0 || st.st_ino != s->ino || st.st_dev != s->dev))
-        shmstats_slot_unmap(s);
+        shmstats_slot_close(s);
     if (s->fd < 0) {
         rc = shmstats_open(f->path, &st, f->why, sizeof(f->why));
         if (rc < 0)
@@ -499,33 +535,13 @@ static void shmstats_slot_read(struct shmstats_slot *s)
         s->dev = st.st_dev;
         s->ino = st.st_ino;
     }
-    /* Checked every time: reading a mapping past a shrunken end is SIGBUS. */
-    if (fstat(s->fd, &st) != 0) {
-        rc = -errno;
-        snprintf(f->why, sizeof(f->why), "%.120s: fstat: %s", shmstats_base(f->path), strerror(-rc));
-        shmstats_slot_unmap(s);
+    if (s->copy == NULL && (s->copy = malloc(sizeof(*s->copy))) == NULL) {
+        rc = -ENOMEM;
+        snprintf(f->why, sizeof(f->why), "%.120s: out of memory", shmstats_base(f->path));
         goto done;
     }
-    rc = shmstats_check_size(&st, f->path, f->why, sizeof(f->why));
-    if (rc != 0) {
-        if (s->map != NULL) {
-            munmap(s->map, SHMSTATS_REGION_SIZE);
-            s->map = NULL;
-        }
-        goto done;
-    }
-    if (s->map == NULL) {
-        void *map = mmap(NULL, SHMSTATS_REGION_SIZE, PROT_READ, MAP_SHARED, s->fd, 0);
-        if (map == MAP_FAILED) {
-            rc = -errno;
-            snprintf(f->why, sizeof(f->why), "%.120s: mmap: %s", shmstats_base(f->path),
-                     strerror(-rc));
-            goto done;
-        }
-        s->map = map;
-    }
-    rc = shmstats_parse(s->map, SHMSTATS_REGION_SIZE, f->path, &f->region, f->why,
-                        sizeof(f->why));
+    /* pread reports a shrunken file as a short read: no size check can race. */
+    rc = shmstats_read_fd(s->fd, f->path, s->copy, &f->region, f->why, sizeof(f->why));
 done:
     f->status = rc;
     if (rc == 0) {
@@ -591,7 +607,8 @@ int shmstats_watch_refresh(struct shmstats_watch *w)
     for (size_t i = 0; i < w->n; i++) {
         struct shmstats_slot *s = w->slots[i];
         if (!s->seen) {
-            shmstats_slot_unmap(s);
+            shmstats_slot_close(s);
+            free(s->copy);
             free(s);
             continue;
         }

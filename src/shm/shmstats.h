@@ -3,11 +3,11 @@
  * $TT_SYSROOT/dev/shm/tt_device_<chip_unique_id>_memory, struct
  * DeviceMemoryRegion versions 3 and 4 (docs/tt-metal-shm.md).
  *
- * Strictly a reader: files are opened O_RDONLY and mapped PROT_READ, never
- * written. Every word of the mapping is loaded with a relaxed atomic load on
- * its natural alignment, so each value read is a value that was there; the
- * whole struct is re-copied when its last_update_timestamp moved during the
- * copy (bounded retries). Process slots whose PID is dead are counted as
+ * Strictly a reader: files are opened O_RDONLY and copied into our own
+ * memory with pread, never written and never mapped (any user can create or
+ * truncate a file in /dev/shm, and reading a mapping past a shrunken end is
+ * SIGBUS). The whole struct is copied again when its last_update_timestamp
+ * moved during the copy (bounded retries). Process slots whose PID is dead are counted as
  * stale, never shown as users.
  *
  * The raw layout (struct shmstats_raw) is also what shmwriter.c writes; its
@@ -107,10 +107,10 @@ struct shmstats_region {
  *   -EPROTO   a version this reader does not know (why names it)
  *   -EAGAIN   v4 not initialised yet (init_state != 'REDY'): try again later
  *   -EINVAL   not a regular file
- *   other     from open/fstat/mmap (-ENOENT, -EACCES, -ENOMEM, ...)
+ *   other     from open/fstat/pread (-ENOENT, -EACCES, -ENOMEM, ...)
  * `why` gets one line naming the file and the reason. */
 
-/* Open, map, read and unmap one region file. */
+/* Open one region file, copy it with pread, parse the copy, close it. */
 int shmstats_read_file(const char *path, struct shmstats_region *out, char *why, size_t cap);
 
 /* Parse a region from `len` bytes at `mem` (a mapping or a buffer; must be
@@ -130,7 +130,7 @@ int shmstats_name_match(const char *name, uint64_t *id);
 /* Sum of one process's or one region's bytes over the types. */
 uint64_t shmstats_sum(const uint64_t bytes[TTALLOC_NUM_TYPES]);
 
-/* ---- a directory kept mapped: the server's and tt-smi's entry point ---- */
+/* ---- a directory kept open: the server's and tt-smi's entry point ---- */
 
 struct shmstats_file {
     char path[SHMSTATS_PATH_MAX];
@@ -151,9 +151,9 @@ struct shmstats_watch *shmstats_watch_new_dir(const char *dir);
 void shmstats_watch_free(struct shmstats_watch *watch);
 /* The directory watched (for inotify: IN_CREATE|IN_DELETE|IN_MOVED_*). */
 const char *shmstats_watch_dir(const struct shmstats_watch *watch);
-/* Rescan the directory (new files are mapped, vanished or replaced ones
- * dropped or remapped) and re-read every region. Writers update regions
- * through the mapping, which raises no inotify event: call this on a timer
+/* Rescan the directory (new files are opened, vanished or replaced ones
+ * dropped or reopened) and re-read every region. Writers update regions
+ * through their mapping, which raises no inotify event: call this on a timer
  * too. Returns the number of files, or -ENOMEM; a missing directory is 0
  * files. */
 int shmstats_watch_refresh(struct shmstats_watch *watch);
