@@ -61,6 +61,20 @@ int ttalloc_record_free(uint32_t device, enum ttalloc_buffer_type type, uint64_t
  * not applied them within timeout_ms (a negative timeout waits forever). */
 int ttalloc_flush(int timeout_ms);
 
+/* Reset this process's peaks (per device and type) to what it holds now, at
+ * this point of its event stream: events recorded before the call count
+ * toward the old peak, events after it toward the new one (as
+ * torch.cuda.reset_peak_memory_stats). Never blocks. Returns 0. */
+int ttalloc_reset_peak(void);
+
+/* This process's live and peak bytes of `type` on `device`, as the library
+ * itself counts them from every event this process recorded before the call:
+ * exact, and no server needed. The peak is since the process started or its
+ * last ttalloc_reset_peak. Either pointer may be NULL. Returns 0, or -EINVAL
+ * for an unknown type. */
+int ttalloc_process_memory(uint32_t device, enum ttalloc_buffer_type type, uint64_t *live_bytes,
+                           uint64_t *peak_bytes);
+
 /* What an application knows about a device: lets tools match a TT-Metal device
  * id to a sysfs device and show exact allocatable sizes. Any field may be 0
  * (unknown). */

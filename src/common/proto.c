@@ -16,7 +16,9 @@ _Static_assert(sizeof(struct proto_hello_ack) == 56, "proto_hello_ack layout");
 _Static_assert(sizeof(struct proto_error) == 8, "proto_error layout");
 _Static_assert(sizeof(struct ttalloc_device_desc) == 88, "ttalloc_device_desc layout");
 _Static_assert(sizeof(struct proto_device_desc) == 96, "proto_device_desc layout");
-_Static_assert(sizeof(struct proto_event) == 24, "proto_event layout");
+_Static_assert(sizeof(struct proto_event) == 32, "proto_event layout");
+_Static_assert(offsetof(struct proto_event, timestamp_ns) == 24, "proto_event.timestamp_ns");
+_Static_assert(sizeof(struct proto_peak) == 16, "proto_peak layout");
 _Static_assert(sizeof(struct proto_resync_end) == 16, "proto_resync_end layout");
 _Static_assert(sizeof(struct proto_flush) == 8, "proto_flush layout");
 _Static_assert(sizeof(struct proto_subscribe) == 8, "proto_subscribe layout");
@@ -55,6 +57,7 @@ static const struct type_rule proto_rules[] = {
     {PROTO_RESYNC_BEGIN, "RESYNC_BEGIN", PAYLOAD_EMPTY, 0},
     {PROTO_RESYNC_END, "RESYNC_END", PAYLOAD_EXACT, sizeof(struct proto_resync_end)},
     {PROTO_FLUSH, "FLUSH", PAYLOAD_EXACT, sizeof(struct proto_flush)},
+    {PROTO_PEAKS, "PEAKS", PAYLOAD_ARRAY, sizeof(struct proto_peak)},
     {PROTO_FLUSH_ACK, "FLUSH_ACK", PAYLOAD_EXACT, sizeof(struct proto_flush)},
     {PROTO_SNAPSHOT_REQ, "SNAPSHOT_REQ", PAYLOAD_EMPTY, 0},
     {PROTO_SUBSCRIBE, "SUBSCRIBE", PAYLOAD_EXACT, sizeof(struct proto_subscribe)},

@@ -23,7 +23,7 @@
 #include "ttalloc.h"
 
 #define PROTO_MAGIC 0x4c415454u /* "TTAL" in little-endian memory order */
-#define PROTO_VERSION 1u
+#define PROTO_VERSION 2u   /* 2: events carry a timestamp; RESET_PEAK */
 #define PROTO_MAX_FRAME 65536u  /* header included */
 
 enum proto_msg_type {
@@ -37,6 +37,7 @@ enum proto_msg_type {
     PROTO_RESYNC_BEGIN = 12,
     PROTO_RESYNC_END = 13,
     PROTO_FLUSH = 14,
+    PROTO_PEAKS = 16,
     /* server -> producer */
     PROTO_FLUSH_ACK = 15,
 
@@ -105,7 +106,9 @@ struct proto_device_desc {
     struct ttalloc_device_desc desc;
 };
 
-enum proto_event_op { PROTO_OP_ALLOC = 1, PROTO_OP_FREE = 2 };
+/* RESET_PEAK resets the sending process's peaks at its place in the stream
+ * (address, size, device and type are 0). */
+enum proto_event_op { PROTO_OP_ALLOC = 1, PROTO_OP_FREE = 2, PROTO_OP_RESET_PEAK = 3 };
 
 /* EVENTS payload: an array of these; BUFFERS uses struct ttalloc_buffer. */
 struct proto_event {
@@ -115,6 +118,7 @@ struct proto_event {
     uint8_t type;       /* enum ttalloc_buffer_type */
     uint8_t op;         /* enum proto_event_op */
     uint16_t reserved;
+    uint64_t timestamp_ns; /* CLOCK_MONOTONIC, taken inside the record call */
 };
 
 /* RESYNC_BEGIN has no payload: the server forgets this process's buffers; the
@@ -123,6 +127,18 @@ struct proto_event {
 struct proto_resync_end {
     uint64_t buffers;
     uint64_t bytes;
+};
+
+/* PEAKS: an array of these, sent only inside a resync (after its EVENTS,
+ * before RESYNC_END): this process's peaks as the library counted them since
+ * the process started or its last reset. The server keeps, per (device,
+ * type), the larger of its own figure and this one for this process only;
+ * device-wide peaks never take a client's word. */
+struct proto_peak {
+    uint32_t device;
+    uint8_t type;       /* enum ttalloc_buffer_type */
+    uint8_t reserved[3];
+    uint64_t peak_bytes;
 };
 
 struct proto_flush {

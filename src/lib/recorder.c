@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int recorder_init(struct recorder *rec, size_t queue_cap)
 {
@@ -57,6 +58,14 @@ unsigned recorder_shard_of(uint32_t device, uint8_t type, uint64_t address)
 }
 
 /* Queue one event on a locked shard, or mark the shard as overflowed. */
+/* CLOCK_MONOTONIC in ns: the time of an event. */
+static uint64_t recorder_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void recorder_queue(struct recorder *rec, struct recorder_shard *shard,
                            const struct proto_event *ev)
 {
@@ -75,7 +84,8 @@ int recorder_alloc(struct recorder *rec, uint32_t device, uint8_t type, uint64_t
 {
     struct recorder_shard *shard = &rec->shards[recorder_shard_of(device, type, address)];
     struct proto_event ev = {.address = address, .size = size, .device = device, .type = type,
-                             .op = PROTO_OP_ALLOC, .reserved = 0};
+                             .op = PROTO_OP_ALLOC, .reserved = 0,
+                             .timestamp_ns = recorder_now_ns()};
     uint64_t old_size;
     int rc = 0;
 
@@ -93,7 +103,8 @@ int recorder_free(struct recorder *rec, uint32_t device, uint8_t type, uint64_t 
 {
     struct recorder_shard *shard = &rec->shards[recorder_shard_of(device, type, address)];
     struct proto_event ev = {.address = address, .size = 0, .device = device, .type = type,
-                             .op = PROTO_OP_FREE, .reserved = 0};
+                             .op = PROTO_OP_FREE, .reserved = 0,
+                             .timestamp_ns = recorder_now_ns()};
     uint64_t size;
 
     pthread_mutex_lock(&shard->lock);
@@ -172,7 +183,8 @@ int recorder_snapshot(struct recorder *rec, struct recorder_events *out, uint64_
         while (!shard->closed && (e = buftable_next(&shard->table, &pos)) != NULL) {
             struct proto_event ev = {.address = e->address, .size = e->size,
                                      .device = e->device, .type = e->type,
-                                     .op = PROTO_OP_ALLOC, .reserved = 0};
+                                     .op = PROTO_OP_ALLOC, .reserved = 0,
+                                     .timestamp_ns = recorder_now_ns()};
             rc = recorder_events_push(out, &ev, 1);
             if (rc < 0)
                 break;

@@ -64,11 +64,11 @@ def test_handshake_reports_kernel_identity(server):
 
 def test_version_mismatch_names_both_versions(server, witness):
     with Client(server.socket) as c:
-        c.send(wire.hello(version=2))
+        c.send(wire.hello(version=1))
         code, text = c.expect_error()
     assert code == wire.ERR_VERSION
     assert "2" in text and "1" in text and "version" in text, text
-    assert "client speaks 2, server speaks 1" in server.log()
+    assert "client speaks 1, server speaks 2" in server.log()
     check_witness(server, witness)
 
 

@@ -10,7 +10,7 @@ import struct
 import time
 
 MAGIC = 0x4C415454
-VERSION = 1
+VERSION = 2
 MAX_FRAME = 65536
 
 # message types
@@ -31,7 +31,7 @@ HELLO_S = struct.Struct("<IHHiI64s")
 HELLO_ACK_S = struct.Struct("<IHHiiII32s")
 ERROR_S = struct.Struct("<II")
 DEVICE_DESC_S = struct.Struct("<IIQQ6QII16s")
-EVENT_S = struct.Struct("<QQIBBH")
+EVENT_S = struct.Struct("<QQIBBHQ")
 RESYNC_END_S = struct.Struct("<QQ")
 FLUSH_S = struct.Struct("<Q")
 SUBSCRIBE_S = struct.Struct("<II")
@@ -44,7 +44,7 @@ BUFFER_S = struct.Struct("<QQIB3x")
 EXIT_S = struct.Struct("<iIQ32sII6Q6Q")
 
 assert HEADER.size == 8 and HELLO_S.size == 80 and HELLO_ACK_S.size == 56
-assert DEVICE_DESC_S.size == 96 and EVENT_S.size == 24 and SNAP_BEGIN_S.size == 64
+assert DEVICE_DESC_S.size == 96 and EVENT_S.size == 32 and SNAP_BEGIN_S.size == 64
 assert DEVICE_STATS_S.size == 200 and PROCESS_INFO_S.size == 144 and USAGE_S.size == 112
 assert BUFFER_S.size == 24 and EXIT_S.size == 152
 
@@ -62,8 +62,11 @@ def hello(role=PRODUCER, label=b"", version=VERSION, magic=MAGIC, claimed_pid=0)
     return frame(HELLO, HELLO_S.pack(magic, version, role, claimed_pid, 0, label))
 
 
-def event(op, device, mtype, address, size=0):
-    return EVENT_S.pack(address, size, device, mtype, op, 0)
+def event(op, device, mtype, address, size=0, timestamp_ns=None):
+    """One event; its timestamp is now (CLOCK_MONOTONIC) unless given."""
+    if timestamp_ns is None:
+        timestamp_ns = time.monotonic_ns()
+    return EVENT_S.pack(address, size, device, mtype, op, 0, timestamp_ns)
 
 
 def alloc(device, mtype, address, size):

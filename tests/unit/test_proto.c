@@ -60,15 +60,15 @@ static void test_length_mismatch_rejected(void **state)
     (void)state;
     struct proto_header hdr;
     const void *payload;
-    /* Header claims 24 bytes of events; frame carries 23 or 25. */
+    /* Header claims 32 bytes of events; frame carries 31 or 33. */
     proto_put_header(frame, PROTO_EVENTS, sizeof(struct proto_event));
-    memset(frame + 8, 0, 32);
-    assert_int_equal(parse(8 + 24, &hdr, &payload), 0);
-    assert_int_equal(parse(8 + 23, &hdr, &payload), -EBADMSG);
-    assert_int_equal(parse(8 + 25, &hdr, &payload), -EBADMSG);
+    memset(frame + 8, 0, 40);
+    assert_int_equal(parse(8 + 32, &hdr, &payload), 0);
+    assert_int_equal(parse(8 + 31, &hdr, &payload), -EBADMSG);
+    assert_int_equal(parse(8 + 33, &hdr, &payload), -EBADMSG);
     /* Extreme length field. */
     proto_put_header(frame, PROTO_EVENTS, UINT32_MAX);
-    assert_int_equal(parse(8 + 24, &hdr, &payload), -EBADMSG);
+    assert_int_equal(parse(8 + 32, &hdr, &payload), -EBADMSG);
 }
 
 static void test_oversized_rejected(void **state)
@@ -83,8 +83,8 @@ static void test_oversized_rejected(void **state)
     assert_int_equal(parse(8 + payload_len, &hdr, &payload), 0);
     assert_true(8 + payload_len <= PROTO_MAX_FRAME);
     /* One more record no longer fits a frame. */
-    proto_put_header(frame, PROTO_EVENTS, (uint32_t)(payload_len + 24));
-    assert_int_equal(parse(8 + payload_len + 24, &hdr, &payload), -EBADMSG);
+    proto_put_header(frame, PROTO_EVENTS, (uint32_t)(payload_len + 32));
+    assert_int_equal(parse(8 + payload_len + 32, &hdr, &payload), -EBADMSG);
 }
 
 static void test_unknown_types_rejected(void **state)
@@ -119,7 +119,8 @@ static void test_payload_rules(void **state)
         {PROTO_SUBSCRIBE, 8, {0, 7, 9}},
         {PROTO_BUFFERS_REQ, 8, {0, 4, 12}},
         {PROTO_DEVICE_DESC, sizeof(struct proto_device_desc), {0, 95, 97}},
-        {PROTO_EVENTS, 48, {0, 25, 47}},
+        {PROTO_EVENTS, 64, {0, 33, 63}},
+        {PROTO_PEAKS, 32, {0, 15, 17}},
         {PROTO_SNAP_DEVICES, 400, {0, 199, 201}},
         {PROTO_SNAP_PROCESSES, 144, {0, 143, 145}},
         {PROTO_SNAP_USAGE, 224, {0, 111, 113}},
@@ -183,7 +184,7 @@ static void test_hello(void **state)
     hello.version = 7;
     assert_int_equal(proto_check_hello(&hello, sizeof(hello), &got, msg, sizeof(msg)), -EPROTO);
     assert_non_null(strstr(msg, "7"));
-    assert_non_null(strstr(msg, "1"));
+    assert_non_null(strstr(msg, "2"));
     assert_non_null(strstr(msg, "version"));
 
     /* A future, longer HELLO still gets the version message, not a size one. */
@@ -233,7 +234,7 @@ static void test_error_frame(void **state)
 static void test_record_sizes(void **state)
 {
     (void)state;
-    assert_int_equal(proto_record_size(PROTO_EVENTS), 24);
+    assert_int_equal(proto_record_size(PROTO_EVENTS), 32);
     assert_int_equal(proto_record_size(PROTO_SNAP_DEVICES), sizeof(struct ttalloc_device_stats));
     assert_int_equal(proto_record_size(PROTO_BUFFERS), sizeof(struct ttalloc_buffer));
     assert_int_equal(proto_record_size(PROTO_FLUSH), 0);
