@@ -94,6 +94,18 @@ static inline bool producer_on(void)
     return state == PRODUCER_ON;
 }
 
+/* After an append: wake the sender (once per batch), help it when it is
+ * behind; the record call's result. */
+static inline int producer_recorded(int rc)
+{
+    if (rc == RINGS_HELP_WANTED) {
+        sender_help();
+        rc = 0;
+    }
+    sender_notify();
+    return rc;
+}
+
 int ttalloc_record_alloc(uint32_t device, enum ttalloc_buffer_type type, uint64_t address,
                          uint64_t size)
 {
@@ -101,9 +113,7 @@ int ttalloc_record_alloc(uint32_t device, enum ttalloc_buffer_type type, uint64_
         return -EINVAL;
     if (!producer_on())
         return 0;
-    int rc = rings_append(PROTO_OP_ALLOC, device, (uint8_t)type, address, size);
-    sender_notify();
-    return rc;
+    return producer_recorded(rings_append(PROTO_OP_ALLOC, device, (uint8_t)type, address, size));
 }
 
 int ttalloc_record_free(uint32_t device, enum ttalloc_buffer_type type, uint64_t address)
@@ -112,18 +122,14 @@ int ttalloc_record_free(uint32_t device, enum ttalloc_buffer_type type, uint64_t
         return -EINVAL;
     if (!producer_on())
         return 0;
-    int rc = rings_append(PROTO_OP_FREE, device, (uint8_t)type, address, 0);
-    sender_notify();
-    return rc;
+    return producer_recorded(rings_append(PROTO_OP_FREE, device, (uint8_t)type, address, 0));
 }
 
 int ttalloc_reset_peak(void)
 {
     if (!producer_on())
         return 0;
-    int rc = rings_append(PROTO_OP_RESET_PEAK, 0, 0, 0, 0);
-    sender_notify();
-    return rc == 0 ? 0 : rc;
+    return producer_recorded(rings_append(PROTO_OP_RESET_PEAK, 0, 0, 0, 0));
 }
 
 int ttalloc_process_memory(uint32_t device, enum ttalloc_buffer_type type, uint64_t *live_bytes,

@@ -41,6 +41,7 @@ struct ring {
     uint32_t write_pos;
     uint64_t count;                  /* the producer's copy of published */
     struct ring_chunk *reuse;        /* spare chunks taken back, not yet used */
+    bool want_help;                  /* the last new chunk came from malloc, past the limit */
 
     /* The sender's line. */
     struct ring_chunk *read_chunk __attribute__((aligned(64)));
@@ -51,6 +52,7 @@ struct ring {
     bool seen_exited;
     _Atomic(struct ring_chunk *) spare; /* drained chunks for the producer to reuse (a stack) */
     bool idle;                       /* nothing taken in the last round */
+    atomic_uint owned;               /* chunks allocated and not yet freed */
     struct ring *next;               /* the list, under rings_lock */
 };
 
@@ -96,13 +98,17 @@ int rings_init(void)
     return 0;
 }
 
-static void rings_free_chain(struct ring_chunk *chunk)
+/* Free a chain of chunks; returns how many. */
+static unsigned rings_free_chain(struct ring_chunk *chunk)
 {
+    unsigned n = 0;
     while (chunk != NULL) {
         struct ring_chunk *next = chunk->next;
         free(chunk);
         chunk = next;
+        n++;
     }
+    return n;
 }
 
 static void rings_free_ring(struct ring *ring)
@@ -135,6 +141,7 @@ static struct ring *rings_adopt(void)
     atomic_init(&ring->busy, 0);
     atomic_init(&ring->exited, 0);
     atomic_init(&ring->spare, NULL);
+    atomic_init(&ring->owned, 1);
     if (pthread_setspecific(rings_key, ring) != 0) {
         rings_free_ring(ring);
         return NULL;
@@ -157,12 +164,16 @@ static int rings_grow(struct ring *ring)
     if (ring->reuse == NULL)
         ring->reuse = atomic_exchange_explicit(&ring->spare, NULL, memory_order_acquire);
     struct ring_chunk *chunk = ring->reuse;
-    if (chunk != NULL)
+    if (chunk != NULL) {
         ring->reuse = chunk->next;
-    else
+        ring->want_help = false;
+    } else {
         chunk = malloc(sizeof(*chunk));
-    if (chunk == NULL)
-        return -ENOMEM;
+        if (chunk == NULL)
+            return -ENOMEM;
+        unsigned owned = atomic_fetch_add_explicit(&ring->owned, 1, memory_order_relaxed) + 1;
+        ring->want_help = owned > RINGS_HELP_CHUNKS;
+    }
     chunk->next = NULL;
     ring->write_chunk->next = chunk;
     ring->write_chunk = chunk;
@@ -173,10 +184,13 @@ static int rings_grow(struct ring *ring)
 int rings_append(uint8_t op, uint32_t device, uint8_t type, uint64_t address, uint64_t size)
 {
     struct ring *ring = rings_mine;
-    if ((ring == NULL && (ring = rings_adopt()) == NULL) ||
-        (ring->write_pos == RINGS_CHUNK_EVENTS && rings_grow(ring) < 0)) {
-        atomic_fetch_add_explicit(&rings_lost_events, 1, memory_order_relaxed);
-        return -ENOMEM;
+    int rc = 0;
+    if (ring == NULL && (ring = rings_adopt()) == NULL)
+        goto lost;
+    if (ring->write_pos == RINGS_CHUNK_EVENTS) {
+        if (rings_grow(ring) < 0)
+            goto lost;
+        rc = ring->want_help ? RINGS_HELP_WANTED : 0;
     }
     /* Mark busy before reading the clock. The store must be visible to a
      * sender that reads the clock later than we do: membarrier on its side
@@ -202,7 +216,10 @@ int rings_append(uint8_t op, uint32_t device, uint8_t type, uint64_t address, ui
     ev->timestamp_ns = now;
     atomic_store_explicit(&ring->published, ++ring->count, memory_order_release);
     atomic_store_explicit(&ring->busy, 0, memory_order_release);
-    return 0;
+    return rc;
+lost:
+    atomic_fetch_add_explicit(&rings_lost_events, 1, memory_order_relaxed);
+    return -ENOMEM;
 }
 
 /* The event `index` (counted from the start of the ring) among those not
@@ -315,6 +332,14 @@ int rings_collect(struct rings_batch *batch)
         ring->seen_exited = atomic_load_explicit(&ring->exited, memory_order_acquire) != 0;
         unsigned busy = atomic_load_explicit(&ring->busy, memory_order_acquire);
         ring->seen_published = atomic_load_explicit(&ring->published, memory_order_acquire);
+        if (ring->seen_published - ring->consumed > RINGS_TAKE_MAX) {
+            /* Take a bounded share, which stays in cache: what is left
+             * starts at the event after it, so nothing may pass that one. */
+            ring->seen_published = ring->consumed + RINGS_TAKE_MAX;
+            uint64_t first_left = rings_peek(ring, ring->seen_published)->timestamp_ns;
+            if (first_left < watermark)
+                watermark = first_left;
+        }
         if (busy) {
             uint64_t newest = ring->seen_published > ring->consumed
                                   ? rings_peek(ring, ring->seen_published - 1)->timestamp_ns
@@ -354,8 +379,11 @@ int rings_collect(struct rings_batch *batch)
         /* A thread that recorded nothing for a whole round gives its spare
          * chunks back to malloc. */
         bool idle = batch->n == start;
-        if (idle && ring->idle)
-            rings_free_chain(atomic_exchange_explicit(&ring->spare, NULL, memory_order_acquire));
+        if (idle && ring->idle) {
+            unsigned freed = rings_free_chain(
+                atomic_exchange_explicit(&ring->spare, NULL, memory_order_acquire));
+            atomic_fetch_sub_explicit(&ring->owned, freed, memory_order_relaxed);
+        }
         ring->idle = idle;
         left += ring->seen_published - ring->consumed;
         if (ring->seen_exited && ring->consumed == ring->seen_published) {

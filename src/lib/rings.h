@@ -25,6 +25,9 @@
 #include "proto.h"
 
 #define RINGS_CHUNK_EVENTS 255 /* 8 KiB chunks */
+#define RINGS_TAKE_MAX 16384   /* events taken from one ring per collect (512 KiB) */
+#define RINGS_HELP_CHUNKS 64   /* chunks a ring may hold before its producer asks for help */
+#define RINGS_HELP_WANTED 1    /* rings_append: recorded, and the ring is long */
 
 /* Set up the process-wide state (thread-exit key, the cross-thread fence).
  * Call once before the first rings_append. Returns 0 or a negative errno. */
@@ -32,8 +35,11 @@ int rings_init(void);
 
 /* Record one event in the calling thread's ring: op is PROTO_OP_*, the
  * arguments already checked. Its timestamp field holds the event clock's
- * raw reading until rings_collect converts it. Returns 0, or -ENOMEM when
- * memory for the ring ran out (the event is lost and counted). */
+ * raw reading until rings_collect converts it. Returns 0; RINGS_HELP_WANTED
+ * (recorded) when the ring has grown past RINGS_HELP_CHUNKS chunks because
+ * the sender is behind: the caller should run a collect itself if the
+ * sender is not already in one; or -ENOMEM when memory for the ring ran out
+ * (the event is lost and counted). */
 int rings_append(uint8_t op, uint32_t device, uint8_t type, uint64_t address, uint64_t size);
 
 /* What rings_collect returns: events in order, timestamps still raw. */

@@ -499,7 +499,10 @@ static void sender_drain(void)
     atomic_store(&sender_pending, 0);
     sender.drain_at = 0;
     sender_collect();
-    if (sender.batch.left > 0) {
+    if (sender.batch.left >= RINGS_TAKE_MAX) {
+        /* Behind: the next share at once, while it is still in cache. */
+        sender.drain_at = sender_now();
+    } else if (sender.batch.left > 0) {
         /* Events held back behind a producer in flight: look again soon
          * rather than wait for somebody's next record. */
         sender.drain_at = sender_now() + SENDER_BATCH_NS;
@@ -769,6 +772,18 @@ void sender_memory(uint32_t device, uint8_t type, uint64_t *live, uint64_t *peak
         sender_collect_through(reading);
         tally_memory(&sender.tally, device, type, live, peak);
         if (sender.running && sender.batch.n > 0)
+            sender_wake_locked(); /* what was queued here goes out now */
+    }
+    pthread_mutex_unlock(&sender.lock);
+}
+
+void sender_help(void)
+{
+    if (pthread_mutex_trylock(&sender.lock) != 0)
+        return; /* the sender (or another helper) is at it already */
+    if (sender.tally_ready) {
+        sender_collect();
+        if (sender.running)
             sender_wake_locked(); /* what was queued here goes out now */
     }
     pthread_mutex_unlock(&sender.lock);

@@ -35,6 +35,12 @@ int sender_flush(int timeout_ms);
  * the tally, then read live and peak bytes of (device, type). */
 void sender_memory(uint32_t device, uint8_t type, uint64_t *live, uint64_t *peak);
 
+/* A producer whose ring grew long (the sender is behind, e.g. starved of
+ * CPU): run one collect in the caller's thread unless somebody holds the
+ * lock already. Never waits. Keeps the rings, and so memory, bounded by
+ * work rather than by blocking. */
+void sender_help(void);
+
 /* Remember a device description and send it now and after each reconnect. */
 int sender_describe(uint32_t device, const struct ttalloc_device_desc *desc);
 
