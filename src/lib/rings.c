@@ -49,6 +49,7 @@ struct ring {
     uint64_t consumed;               /* events taken */
     uint64_t last_ts;                /* timestamp of the last event taken */
     uint64_t seen_published;         /* this round's reading of published */
+    uint64_t take_end;               /* ... capped to this round's share */
     bool seen_exited;
     _Atomic(struct ring_chunk *) spare; /* drained chunks for the producer to reuse (a stack) */
     bool idle;                       /* nothing taken in the last round */
@@ -332,17 +333,18 @@ int rings_collect(struct rings_batch *batch)
         ring->seen_exited = atomic_load_explicit(&ring->exited, memory_order_acquire) != 0;
         unsigned busy = atomic_load_explicit(&ring->busy, memory_order_acquire);
         ring->seen_published = atomic_load_explicit(&ring->published, memory_order_acquire);
-        if (ring->seen_published - ring->consumed > RINGS_TAKE_MAX) {
+        ring->take_end = ring->seen_published;
+        if (ring->take_end - ring->consumed > RINGS_TAKE_MAX) {
             /* Take a bounded share, which stays in cache: what is left
              * starts at the event after it, so nothing may pass that one. */
-            ring->seen_published = ring->consumed + RINGS_TAKE_MAX;
-            uint64_t first_left = rings_peek(ring, ring->seen_published)->timestamp_ns;
+            ring->take_end = ring->consumed + RINGS_TAKE_MAX;
+            uint64_t first_left = rings_peek(ring, ring->take_end)->timestamp_ns;
             if (first_left < watermark)
                 watermark = first_left;
         }
         if (busy) {
-            uint64_t newest = ring->seen_published > ring->consumed
-                                  ? rings_peek(ring, ring->seen_published - 1)->timestamp_ns
+            uint64_t newest = ring->take_end > ring->consumed
+                                  ? rings_peek(ring, ring->take_end - 1)->timestamp_ns
                                   : ring->last_ts;
             if (newest < watermark)
                 watermark = newest;
@@ -353,7 +355,7 @@ int rings_collect(struct rings_batch *batch)
     /* Room for everything published (an upper bound), run bounds included. */
     size_t total = batch->n;
     for (struct ring *ring = rings_list; ring != NULL; ring = ring->next)
-        total += (size_t)(ring->seen_published - ring->consumed);
+        total += (size_t)(ring->take_end - ring->consumed);
     size_t *bounds = malloc((runs + 2) * sizeof(*bounds));
     if (bounds == NULL || rings_reserve(&batch->ev, &batch->cap, total) < 0 ||
         rings_reserve(&batch->tmp, &batch->tmp_cap, total) < 0) {
@@ -371,7 +373,7 @@ int rings_collect(struct rings_batch *batch)
     while (*link != NULL) {
         struct ring *ring = *link;
         size_t start = batch->n;
-        while (ring->consumed < ring->seen_published &&
+        while (ring->consumed < ring->take_end &&
                rings_peek(ring, ring->consumed)->timestamp_ns < watermark)
             batch->ev[batch->n++] = *rings_take(ring);
         if (batch->n > start)

@@ -312,10 +312,12 @@ static void test_tally_peak_and_reset(void **state)
     tally_destroy(&tally);
 }
 
+static int exit_events = 3 * RINGS_CHUNK_EVENTS;
+
 static void *record_and_exit(void *p)
 {
     (void)p;
-    for (int i = 0; i < 3 * RINGS_CHUNK_EVENTS; i++)
+    for (int i = 0; i < exit_events; i++)
         rings_append(PROTO_OP_ALLOC, 5, TTALLOC_L1, (uint64_t)i, 1);
     return NULL;
 }
@@ -333,6 +335,22 @@ static void test_thread_exit_frees_its_ring_once_drained(void **state)
     batch.n = 0;
     collect_all(&batch, NULL);
     assert_int_equal(batch.n, 3 * RINGS_CHUNK_EVENTS);
+    assert_int_equal(rings_count(), base);
+
+    /* More than one round's share: the exited ring stays until the last
+     * share is taken, and nothing is lost or reordered. */
+    exit_events = 2 * RINGS_TAKE_MAX + 5;
+    pthread_create(&t, NULL, record_and_exit, NULL);
+    pthread_join(t, NULL);
+    batch.n = 0;
+    assert_int_equal(rings_collect(&batch), 0);
+    assert_int_equal(batch.n, RINGS_TAKE_MAX);
+    assert_int_equal(batch.left, RINGS_TAKE_MAX + 5);
+    assert_int_equal(rings_count(), base + 1);
+    collect_all(&batch, NULL);
+    assert_int_equal(batch.n, 2 * RINGS_TAKE_MAX + 5);
+    for (size_t i = 0; i < batch.n; i++)
+        assert_int_equal(batch.ev[i].address, i);
     assert_int_equal(rings_count(), base);
     rings_batch_free(&batch);
 }
