@@ -158,12 +158,12 @@ static void test_snapshot_devices_and_history(void **state)
     assert_int_equal(d0->id, 0);
     assert_int_equal(d2->id, 2);
     assert_true(d0->used_known);
-    assert_true(model_percent(d0->used[TTALLOC_DRAM], d0->total[TTALLOC_DRAM]) == 25.0);
+    assert_true(model_percent(d0->stats.used[TTALLOC_DRAM], d0->stats.total[TTALLOC_DRAM]) == 25.0);
     assert_string_equal(d0->board, "n150");
     assert_int_equal(model_history_get(&d0->history, 1000, 0).dram, 3 * GIB);
     /* Totals are the server's (it fills in the board table): unknown stays unknown. */
-    assert_int_equal(d2->total[TTALLOC_DRAM], 0);
-    assert_int_equal(d2->total[TTALLOC_TRACE], 0);
+    assert_int_equal(d2->stats.total[TTALLOC_DRAM], 0);
+    assert_int_equal(d2->stats.total[TTALLOC_TRACE], 0);
 
     /* The device vanishes from the next snapshot: no longer shown. */
     f.snap.n_devices = 1;
@@ -174,10 +174,10 @@ static void test_snapshot_devices_and_history(void **state)
     m.paused = 1;
     f.devices[0].used[TTALLOC_DRAM] = 6 * GIB;
     assert_int_equal(model_apply_snapshot(&m, &f.snap, 3000), 0);
-    assert_int_equal(model_selected_device(&m)->used[TTALLOC_DRAM], 3 * GIB);
+    assert_int_equal(model_selected_device(&m)->stats.used[TTALLOC_DRAM], 3 * GIB);
     m.paused = 0;
     assert_int_equal(model_apply_snapshot(&m, &f.snap, 3000), 0);
-    assert_int_equal(model_selected_device(&m)->used[TTALLOC_DRAM], 6 * GIB);
+    assert_int_equal(model_selected_device(&m)->stats.used[TTALLOC_DRAM], 6 * GIB);
     model_free(&m);
 }
 
@@ -222,9 +222,9 @@ static void test_sysfs_devices_and_server_lost(void **state)
     const struct model_device *d = model_visible_device(&m, 0);
     /* No server yet: used is unknown, the total comes from the board table. */
     assert_false(d->used_known);
-    assert_int_equal(d->total[TTALLOC_DRAM], 12 * GIB);
+    assert_int_equal(d->stats.total[TTALLOC_DRAM], 12 * GIB);
     assert_int_equal(model_visible_device(&m, 1)->id, 4);
-    assert_int_equal(model_visible_device(&m, 1)->total[TTALLOC_DRAM], 0);  /* never guessed */
+    assert_int_equal(model_visible_device(&m, 1)->stats.total[TTALLOC_DRAM], 0);  /* never guessed */
 
     /* The server reports device 0 with the app's exact capacity. */
     struct fake_snap f;
@@ -236,7 +236,7 @@ static void test_sysfs_devices_and_server_lost(void **state)
     assert_int_equal(model_apply_snapshot(&m, &f.snap, 0), 0);
     d = model_visible_device(&m, 0);
     assert_true(d->used_known);
-    assert_int_equal(d->total[TTALLOC_DRAM], 10 * GIB);
+    assert_int_equal(d->stats.total[TTALLOC_DRAM], 10 * GIB);
     /* Device 4 is known to tt-kmd and the server is up: nobody uses it. */
     assert_true(model_visible_device(&m, 1)->used_known);
     assert_int_equal(m.n_procs, 1);
@@ -245,8 +245,8 @@ static void test_sysfs_devices_and_server_lost(void **state)
     assert_int_equal(m.conn, MODEL_CONN_LOST);
     d = model_visible_device(&m, 0);
     assert_false(d->used_known);
-    assert_int_equal(d->used[TTALLOC_DRAM], 0);
-    assert_int_equal(d->total[TTALLOC_DRAM], 12 * GIB);  /* back to the board table */
+    assert_int_equal(d->stats.used[TTALLOC_DRAM], 0);
+    assert_int_equal(d->stats.total[TTALLOC_DRAM], 12 * GIB);  /* back to the board table */
     assert_int_equal(m.n_procs, 0);
     assert_int_equal(m.n_visible, 2);
     model_free(&m);

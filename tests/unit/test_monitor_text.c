@@ -136,7 +136,17 @@ static void test_frame(void **state)
     assert_non_null(strstr(text, "python3"));
     assert_non_null(strstr(text, "4242"));
     assert_non_null(strstr(text, "LEAK"));
-    assert_non_null(strstr(text, "pid 777 leaky"));
+    /* The leak report is a table: LEAK, time, PID, user, name, device, ... */
+    const char *leak = strstr(text, "\n  LEAK ");
+    assert_non_null(leak);
+    const char *eol = strchr(leak + 1, '\n');
+    assert_non_null(eol);
+    char row[256];
+    snprintf(row, sizeof(row), "%.*s", (int)(eol - leak - 1), leak + 1);
+    assert_non_null(strstr(row, "     777 "));
+    assert_non_null(strstr(row, " leaky "));
+    assert_non_null(strstr(row, "64.0 MiB"));
+    assert_non_null(strstr(text, "ENDED"));
     assert_non_null(strstr(text, "64.0 MiB"));
     /* The DRAM bar: 30 of 40 cells, the peak mark after them. */
     assert_non_null(strstr(text, "[##############################...|"));
