@@ -441,7 +441,7 @@ static void draw_title(const struct model *m, uint64_t now_ns)
  * else the server, refresh, sort and filter. */
 static void draw_status(const struct model *m, int y)
 {
-    char server[200], line[400], filter[MODEL_FILTER_TEXT_MAX + 16] = "";
+    char line[400], filter[MODEL_FILTER_TEXT_MAX + 16] = "";
     if (m->kill_pid) {
         snprintf(line, sizeof(line), " Send SIGTERM to %d (%s)? y/n", m->kill_pid,
                  m->kill_name[0] ? m->kill_name : "?");
@@ -459,12 +459,13 @@ static void draw_status(const struct model *m, int y)
         draw_band(y, A_REVERSE | A_BOLD, line);
         return;
     }
-    text_server_status(server, sizeof(server), m);
+    /* The socket's path last: a long one is what gets cut at the edge. */
     if (m->filter_text[0])
         snprintf(filter, sizeof(filter), " | filter \"%s\"", m->filter_text);
-    snprintf(line, sizeof(line), " server: %s | refresh %u ms%s | sort %s%s%s | h help  q quit",
-             server, m->refresh_ms, m->paused ? " | PAUSED" : "", model_sort_name(m->sort),
-             m->reverse ? " reversed" : "", filter);
+    snprintf(line, sizeof(line), " server: %s | sort %s%s%s | refresh %u ms%s | h help  q quit | %s",
+             text_server_state(m), model_sort_name(m->sort), m->reverse ? " reversed" : "",
+             filter, m->refresh_ms, m->paused ? " | PAUSED" : "",
+             m->socket_path[0] ? m->socket_path : "default socket");
     attr_t attr = m->conn == MODEL_CONN_UP ? A_REVERSE : draw_pair_attr(PAIR_BAD, A_REVERSE | A_BOLD);
     draw_band(y, attr, line);
 }

@@ -168,6 +168,16 @@ void text_bar(char *buf, size_t width, uint64_t used, uint64_t peak, uint64_t to
     buf[width] = '\0';
 }
 
+const char *text_server_state(const struct model *m)
+{
+    switch (m->conn) {
+    case MODEL_CONN_UP: return "connected";
+    case MODEL_CONN_NEVER: return "not reachable, retrying";
+    case MODEL_CONN_LOST: return "lost, retrying";
+    }
+    return "?";
+}
+
 void text_server_status(char *buf, size_t cap, const struct model *m)
 {
     const char *path = m->socket_path[0] ? m->socket_path : "default path";

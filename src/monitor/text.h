@@ -37,6 +37,8 @@ size_t text_cells(uint64_t used, uint64_t total, size_t width);
 /* The status of the server, in words: "connected (PATH)", "not reachable
  * (PATH), retrying", "lost (PATH), retrying". */
 void text_server_status(char *buf, size_t cap, const struct model *m);
+/* The same without the path: "connected", "not reachable, retrying", "lost, retrying". */
+const char *text_server_state(const struct model *m);
 
 /* The width of the --once tables (process list, leak report). */
 #define TEXT_FRAME_WIDTH 100
