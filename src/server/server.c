@@ -1153,8 +1153,7 @@ static int server_setup(struct server *s, const struct server_config *config, ch
     }
     if (config->metrics_addr != NULL) {
         rc = metrics_open(&s->metrics, config->metrics_addr,
-                          config->metrics_top ? config->metrics_top : METRICS_DEFAULT_TOP,
-                          &s->sources, &s->ledger, &s->n_conns, s->disconnects, why,
+                          config->metrics_top ? config->metrics_top : METRICS_DEFAULT_TOP, why,
                           why_cap);
         s->metrics_source.kind = SOURCE_METRICS;
         if (rc == 0 && server_epoll_add(s, metrics_fd(&s->metrics), EPOLLIN,
@@ -1217,12 +1216,15 @@ int server_run(const struct server_config *config)
             case SOURCE_SOURCES_INOTIFY:
                 sources_on_inotify(&s.sources);
                 break;
-            case SOURCE_METRICS:
-                metrics_run(&s.metrics, 1);
+            case SOURCE_METRICS: {
+                struct metrics_view view = {&s.sources, &s.ledger, s.n_conns, s.disconnects};
+                metrics_run(&s.metrics, 1, &view);
                 break;
             }
+            }
         }
-        metrics_run(&s.metrics, 0);     /* its timeouts (runs only when one is due) */
+        struct metrics_view view = {&s.sources, &s.ledger, s.n_conns, s.disconnects};
+        metrics_run(&s.metrics, 0, &view);  /* its timeouts (runs only when one is due) */
         server_bury_dead(&s);
     }
 
