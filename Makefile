@@ -35,7 +35,7 @@ $(CHECK_BUILD)/CMakeCache.txt:
 
 check: $(CHECK_BUILD)/CMakeCache.txt
 	cmake --build $(CHECK_BUILD) -j$(JOBS)
-	$(MAKE) --no-print-directory unit e2e fuzz
+	$(MAKE) --no-print-directory unit fuzz e2e
 
 unit:
 	cd $(CHECK_BUILD) && ctest --output-on-failure --timeout 300 -j$(JOBS)
