@@ -259,13 +259,57 @@ static size_t metrics_dev_index(const struct metrics_input *in, uint32_t device)
     return lo < in->n_devices && in->devices[lo].device == device ? lo : in->n_devices;
 }
 
+/* `{device="…",type="…",pid="…",comm="…"}` of one process's usage. */
+static void metrics_process_labels(struct strbuf *b, const struct ttalloc_process_info *p,
+                                   const struct ttalloc_usage *u, size_t t)
+{
+    /* the name is a fixed array: NUL-terminated by the server, but be sure */
+    char comm[TTALLOC_NAME_MAX + 1];
+    size_t len = strnlen(p->name, sizeof(p->name));
+    memcpy(comm, p->name, len);
+    comm[len] = '\0';
+    strbuf_printf(b, "{device=\"%u\",type=\"%s\",pid=\"%d\",comm=\"", u->device,
+                  metrics_types[t].name, (int)p->pid);
+    metrics_buf_label(b, comm);
+    strbuf_printf(b, "\"}");
+}
+
+static const char metrics_peak_help[] =
+    "Highest device memory a process held since it started or its last ttalloc_reset_peak, "
+    "per device and memory type (the top processes by bytes; none for processes known only "
+    "from TT-Metal's SHM statistics, which have no peak).";
+
+/* The exact peaks of the top processes (procs sorted largest first). */
+static void metrics_render_process_peaks(const struct metrics_input *in,
+                                         const struct ttalloc_process_info **procs,
+                                         struct strbuf *b)
+{
+    metrics_family(b, "ttalloc_process_memory_peak_bytes", "gauge", metrics_peak_help);
+    for (size_t i = 0; i < in->n_processes && i < in->top; i++) {
+        const struct ttalloc_process_info *p = procs[i];
+        if (p->flags & TTALLOC_PROCESS_SHM)
+            continue;
+        for (size_t k = metrics_usage_first(in, p->pid);
+             k < in->n_usage && in->usage[k].pid == p->pid; k++) {
+            const struct ttalloc_usage *u = &in->usage[k];
+            for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
+                strbuf_printf(b, "ttalloc_process_memory_peak_bytes");
+                metrics_process_labels(b, p, u, t);
+                strbuf_printf(b, " %" PRIu64 "\n", u->peak[metrics_types[t].type]);
+            }
+        }
+    }
+}
+
 static int metrics_render_processes(const struct metrics_input *in, struct strbuf *b)
 {
     metrics_family(b, "ttalloc_process_memory_used_bytes", "gauge",
                    "Device memory held per process (the top processes by bytes; the rest "
                    "summed under pid=\"other\"), per device and memory type.");
-    if (in->n_processes == 0)
+    if (in->n_processes == 0) {
+        metrics_family(b, "ttalloc_process_memory_peak_bytes", "gauge", metrics_peak_help);
         return 0;
+    }
     const struct ttalloc_process_info **procs = malloc(in->n_processes * sizeof(*procs));
     uint64_t *other = calloc(in->n_devices * METRICS_NUM_TYPES + 1, sizeof(*other));
     unsigned char *touched = calloc(in->n_devices + 1, 1);
@@ -293,17 +337,10 @@ static int metrics_render_processes(const struct metrics_input *in, struct strbu
                     other[d * METRICS_NUM_TYPES + t] += u->bytes[metrics_types[t].type];
                 continue;
             }
-            /* the name is a fixed array: NUL-terminated by the server, but be sure */
-            char comm[TTALLOC_NAME_MAX + 1];
-            size_t len = strnlen(p->name, sizeof(p->name));
-            memcpy(comm, p->name, len);
-            comm[len] = '\0';
             for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
-                strbuf_printf(b, "ttalloc_process_memory_used_bytes{device=\"%u\","
-                                   "type=\"%s\",pid=\"%d\",comm=\"", u->device,
-                                   metrics_types[t].name, (int)p->pid);
-                metrics_buf_label(b, comm);
-                strbuf_printf(b, "\"} %" PRIu64 "\n", u->bytes[metrics_types[t].type]);
+                strbuf_printf(b, "ttalloc_process_memory_used_bytes");
+                metrics_process_labels(b, p, u, t);
+                strbuf_printf(b, " %" PRIu64 "\n", u->bytes[metrics_types[t].type]);
             }
         }
     }
@@ -316,6 +353,7 @@ static int metrics_render_processes(const struct metrics_input *in, struct strbu
                                in->devices[d].device, metrics_types[t].name,
                                other[d * METRICS_NUM_TYPES + t]);
     }
+    metrics_render_process_peaks(in, procs, b);
     free(procs);
     free(other);
     free(touched);
