@@ -181,6 +181,7 @@ int main(int argc, char **argv)
         main_bad_usage("unexpected argument %s", argv[optind]);
 
     log_init("tt-alloc-server", verbose);
+    log_rate_limit(1);      /* clients must not be able to fill the disk */
     if (config.sysroot != NULL && config.sysroot[0] != '\0')
         log_debug("sysroot %s", config.sysroot);
     return server_run(&config);
