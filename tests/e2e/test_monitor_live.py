@@ -354,7 +354,7 @@ def test_leak_report_and_history(rig):
     assert "l: all" in screen
     # l: the leak history replaces the process list; l again: back.
     t.keys("l")
-    screen = t.wait_screen(lambda s: "leak history: 1 processes" in s, "the leak history")
+    screen = t.wait_screen(lambda s: "leak history: 1 process ended" in s, "the leak history")
     header = next(l for l in screen.splitlines() if "ENDED" in l).split()
     assert header == ["ENDED", "PID", "USER", "NAME", "DEVICE", "DRAM", "L1", "OTHER", "BUFFERS"]
     assert leak_rows(screen, leaker.pid)
