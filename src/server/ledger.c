@@ -5,6 +5,11 @@
  * the process's buftable and a handful of additions on the (process, device)
  * usage record, which is found through a one-entry cache because events of a
  * batch almost always target the same device.
+ *
+ * The merge (ledger_submit and friends) sits in front of it: a process with
+ * one stream applies at once; with several, events wait in a per-process
+ * min-heap keyed by (timestamp, arrival) until the process's other streams
+ * have caught up or the hold runs out.
  */
 #include "ledger.h"
 
@@ -18,6 +23,7 @@ int ledger_init(struct ledger *l, const struct ledger_limits *limits)
     l->limits.max_buffers = LEDGER_DEFAULT_MAX_BUFFERS;
     l->limits.max_devices = LEDGER_DEFAULT_MAX_DEVICES;
     l->limits.exit_ring = LEDGER_DEFAULT_EXIT_RING;
+    l->limits.hold_ns = LEDGER_DEFAULT_HOLD_NS;
     if (limits != NULL) {
         if (limits->max_buffers != 0)
             l->limits.max_buffers = limits->max_buffers;
@@ -25,6 +31,8 @@ int ledger_init(struct ledger *l, const struct ledger_limits *limits)
             l->limits.max_devices = limits->max_devices;
         if (limits->exit_ring != 0)
             l->limits.exit_ring = limits->exit_ring;
+        if (limits->hold_ns != 0)
+            l->limits.hold_ns = limits->hold_ns;
     }
     l->exits = calloc(l->limits.exit_ring, sizeof(l->exits[0]));
     return l->exits == NULL ? -ENOMEM : 0;
@@ -33,6 +41,10 @@ int ledger_init(struct ledger *l, const struct ledger_limits *limits)
 static void ledger_free_process(struct ledger_process *p)
 {
     buftable_destroy(&p->table);
+    for (size_t i = 0; i < p->n_streams; i++)
+        p->streams[i]->proc = NULL;     /* the caller still owns its stream */
+    free(p->streams);
+    free(p->pending);
     free(p->usage);
     free(p);
 }
@@ -318,6 +330,15 @@ static void ledger_free(struct ledger *l, struct ledger_process *p, const struct
     ledger_sub_buffer(l, u, ev->type);
 }
 
+/* RESET_PEAK: p's peaks become what it holds now; device peaks stay. */
+static void ledger_reset_peak(struct ledger *l, struct ledger_process *p)
+{
+    for (size_t i = 0; i < p->n_usage; i++)
+        memcpy(p->usage[i].peak, p->usage[i].bytes, sizeof(p->usage[i].peak));
+    p->peak_bytes = p->bytes;
+    l->counters.peak_resets++;
+}
+
 int ledger_apply_events(struct ledger *l, struct ledger_process *p,
                         const struct proto_event *events, size_t n, size_t *done)
 {
@@ -336,6 +357,8 @@ int ledger_apply_events(struct ledger *l, struct ledger_process *p,
                 break;
         } else if (ev->op == PROTO_OP_FREE) {
             ledger_free(l, p, ev);
+        } else if (ev->op == PROTO_OP_RESET_PEAK) {
+            ledger_reset_peak(l, p);
         } else {
             rc = -EINVAL;
             break;
@@ -344,6 +367,320 @@ int ledger_apply_events(struct ledger *l, struct ledger_process *p,
     l->counters.events_total += i;
     if (done != NULL)
         *done = i;
+    return rc;
+}
+
+/* ---- order: a process's streams merged by timestamp ---- */
+
+/* Does queued event a come before b? */
+static int ledger_pending_before(const struct ledger_pending *a, const struct ledger_pending *b)
+{
+    if (a->ev.timestamp_ns != b->ev.timestamp_ns)
+        return a->ev.timestamp_ns < b->ev.timestamp_ns;
+    return a->seq < b->seq;
+}
+
+static void ledger_pending_swap(struct ledger_pending *a, struct ledger_pending *b)
+{
+    struct ledger_pending tmp = *a;
+    *a = *b;
+    *b = tmp;
+}
+
+static int ledger_pending_push(struct ledger *l, struct ledger_process *p,
+                               const struct proto_event *ev)
+{
+    if (ledger_reserve((void **)&p->pending, &p->cap_pending, p->n_pending,
+                       sizeof(p->pending[0])) < 0)
+        return -ENOMEM;
+    size_t i = p->n_pending++;
+    p->pending[i].ev = *ev;
+    p->pending[i].seq = p->next_seq++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!ledger_pending_before(&p->pending[i], &p->pending[parent]))
+            break;
+        ledger_pending_swap(&p->pending[i], &p->pending[parent]);
+        i = parent;
+    }
+    l->pending_events++;
+    return 0;
+}
+
+/* Take the earliest queued event of p off its heap. */
+static struct proto_event ledger_pending_pop(struct ledger *l, struct ledger_process *p)
+{
+    struct proto_event top = p->pending[0].ev;
+    p->pending[0] = p->pending[--p->n_pending];
+    size_t i = 0, n = p->n_pending;
+    for (;;) {
+        size_t first = i, left = 2 * i + 1, right = 2 * i + 2;
+        if (left < n && ledger_pending_before(&p->pending[left], &p->pending[first]))
+            first = left;
+        if (right < n && ledger_pending_before(&p->pending[right], &p->pending[first]))
+            first = right;
+        if (first == i)
+            break;
+        ledger_pending_swap(&p->pending[i], &p->pending[first]);
+        i = first;
+    }
+    l->pending_events--;
+    return top;
+}
+
+static void ledger_pending_clear(struct ledger *l, struct ledger_process *p)
+{
+    l->pending_events -= p->n_pending;
+    p->n_pending = 0;
+}
+
+/* The latest timestamp every stream of p that has sent an event has reached
+ * (UINT64_MAX when none has): queued events up to it cannot be overtaken. */
+static uint64_t ledger_low_watermark(const struct ledger_process *p)
+{
+    uint64_t low = UINT64_MAX;
+    for (size_t i = 0; i < p->n_streams; i++) {
+        const struct ledger_stream *s = p->streams[i];
+        if (s->has_watermark && s->position < low)
+            low = s->position;
+    }
+    return low;
+}
+
+/* Record that applying ev failed with rc: p's queue is dropped and the fault
+ * kept for the caller to report (and to drop p's buffers). */
+static void ledger_set_fault(struct ledger *l, struct ledger_process *p, int rc,
+                             const struct proto_event *ev)
+{
+    if (p->fault == 0)
+        l->faulted++;
+    p->fault = rc;
+    p->fault_event = *ev;
+    ledger_pending_clear(l, p);
+}
+
+/* Apply p's queued events with a timestamp up to `upto`, or whose hold has
+ * run out at now_ns. Returns 0 or the fault (with the event in *bad). */
+static int ledger_drain(struct ledger *l, struct ledger_process *p, uint64_t upto,
+                        uint64_t now_ns, struct proto_event *bad)
+{
+    uint64_t hold = l->limits.hold_ns;
+    uint64_t expired = now_ns > hold ? now_ns - hold : 0;
+    while (p->n_pending > 0) {
+        uint64_t ts = p->pending[0].ev.timestamp_ns;
+        if (ts > upto && ts > expired)
+            break;
+        struct proto_event ev = ledger_pending_pop(l, p);
+        int rc = ledger_apply_events(l, p, &ev, 1, NULL);
+        if (rc < 0) {
+            ledger_set_fault(l, p, rc, &ev);
+            if (bad != NULL)
+                *bad = ev;
+            return rc;
+        }
+        p->applied_ns = ts;
+    }
+    return 0;
+}
+
+int ledger_stream_open(struct ledger *l, struct ledger_process *p, struct ledger_stream **out)
+{
+    (void)l;
+    if (ledger_reserve((void **)&p->streams, &p->cap_streams, p->n_streams,
+                       sizeof(p->streams[0])) < 0)
+        return -ENOMEM;
+    struct ledger_stream *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    s->proc = p;
+    p->streams[p->n_streams++] = s;
+    *out = s;
+    return 0;
+}
+
+void ledger_stream_close(struct ledger *l, struct ledger_stream *s, uint64_t now_ns)
+{
+    struct ledger_process *p = s->proc;
+    if (p != NULL) {
+        for (size_t i = 0; i < p->n_streams; i++) {
+            if (p->streams[i] == s) {
+                p->streams[i] = p->streams[--p->n_streams];
+                break;
+            }
+        }
+        /* Events that waited only for this stream are due now. A fault here
+         * stays on the process for the caller (ledger_take_fault). */
+        ledger_drain(l, p, ledger_low_watermark(p), now_ns, NULL);
+    }
+    free(s);
+}
+
+/* Is ev one the ledger could ever apply? (Limits are checked when applied.) */
+static int ledger_event_valid(const struct proto_event *ev)
+{
+    if (ev->type >= TTALLOC_NUM_TYPES)
+        return 0;
+    if (ev->op == PROTO_OP_ALLOC)
+        return ev->size != 0;
+    return ev->op == PROTO_OP_FREE || ev->op == PROTO_OP_RESET_PEAK;
+}
+
+/* The timestamp to order ev by: what the client sent, clamped to what it can
+ * have taken. Counts every clamp on p. */
+static uint64_t ledger_clamp_timestamp(struct ledger *l, struct ledger_stream *s,
+                                       uint64_t ts, uint64_t now_ns)
+{
+    struct ledger_process *p = s->proc;
+    if (ts > now_ns) {
+        ts = now_ns;
+        p->order.future++;
+        l->counters.clamped_timestamps++;
+    }
+    if (s->has_watermark && ts < s->watermark) {
+        ts = s->watermark;
+        p->order.backwards++;
+        l->counters.clamped_timestamps++;
+    }
+    s->watermark = ts;
+    s->has_watermark = 1;
+    if (ts < p->applied_ns) {
+        ts = p->applied_ns;
+        p->order.late++;
+        l->counters.clamped_timestamps++;
+    }
+    s->position = ts;
+    return ts;
+}
+
+int ledger_submit(struct ledger *l, struct ledger_stream *s, const struct proto_event *events,
+                  size_t n, uint64_t now_ns, struct proto_event *bad)
+{
+    struct ledger_process *p = s->proc;
+    for (size_t i = 0; i < n; i++) {
+        if (!ledger_event_valid(&events[i])) {
+            ledger_set_fault(l, p, -EINVAL, &events[i]);
+            *bad = events[i];
+            return -EINVAL;
+        }
+    }
+    if (s->in_resync) {
+        /* A replay of state, not history: applied as it comes. */
+        size_t done = 0;
+        int rc = ledger_apply_events(l, p, events, n, &done);
+        if (rc < 0) {
+            ledger_set_fault(l, p, rc, &events[done]);
+            *bad = events[done];
+        }
+        return rc;
+    }
+    if (p->n_streams == 1 && p->n_pending == 0) {
+        /* One stream: its order is the process's. */
+        for (size_t i = 0; i < n; i++) {
+            uint64_t ts = ledger_clamp_timestamp(l, s, events[i].timestamp_ns, now_ns);
+            int rc = ledger_apply_events(l, p, &events[i], 1, NULL);
+            if (rc < 0) {
+                ledger_set_fault(l, p, rc, &events[i]);
+                *bad = events[i];
+                return rc;
+            }
+            p->applied_ns = ts;
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct proto_event ev = events[i];
+        ev.timestamp_ns = ledger_clamp_timestamp(l, s, ev.timestamp_ns, now_ns);
+        if (ledger_pending_push(l, p, &ev) < 0) {
+            ledger_set_fault(l, p, -ENOMEM, &events[i]);
+            *bad = events[i];
+            return -ENOMEM;
+        }
+    }
+    return ledger_drain(l, p, ledger_low_watermark(p), now_ns, bad);
+}
+
+int ledger_stream_sync(struct ledger *l, struct ledger_stream *s, struct proto_event *bad)
+{
+    struct ledger_process *p = s->proc;
+    if (!s->has_watermark || p->n_pending == 0)
+        return 0;
+    /* now_ns 0: only the stream's position decides. */
+    return ledger_drain(l, p, s->position, 0, bad);
+}
+
+uint64_t ledger_resync_begin(struct ledger *l, struct ledger_stream *s)
+{
+    struct ledger_process *p = s->proc;
+    ledger_drain(l, p, UINT64_MAX, 0, NULL);
+    s->in_resync = 1;
+    return ledger_forget(l, p);
+}
+
+int ledger_merge_peaks(struct ledger *l, struct ledger_stream *s, const struct proto_peak *peaks,
+                       size_t n)
+{
+    struct ledger_process *p = s->proc;
+    if (!s->in_resync)
+        return -EPROTO;
+    for (size_t i = 0; i < n; i++) {
+        if (peaks[i].type >= TTALLOC_NUM_TYPES)
+            return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = 0;
+        struct ledger_usage *u = ledger_get_usage(l, p, peaks[i].device, &rc);
+        if (u == NULL)
+            return rc;
+        unsigned type = peaks[i].type;
+        if (peaks[i].peak_bytes > u->peak[type])
+            u->peak[type] = peaks[i].peak_bytes;
+        /* The process-wide peak is at least any one part of it. */
+        if (peaks[i].peak_bytes > p->peak_bytes)
+            p->peak_bytes = peaks[i].peak_bytes;
+    }
+    return 0;
+}
+
+size_t ledger_release(struct ledger *l, uint64_t now_ns)
+{
+    size_t faults = 0;
+    if (l->pending_events == 0)
+        return 0;
+    for (size_t i = 0; i < l->n_procs; i++) {
+        struct ledger_process *p = l->procs[i];
+        if (p->n_pending > 0 && ledger_drain(l, p, ledger_low_watermark(p), now_ns, NULL) < 0)
+            faults++;
+    }
+    return faults;
+}
+
+uint64_t ledger_next_release(const struct ledger *l)
+{
+    uint64_t next = 0;
+    if (l->pending_events == 0)
+        return 0;
+    for (size_t i = 0; i < l->n_procs; i++) {
+        const struct ledger_process *p = l->procs[i];
+        if (p->n_pending == 0)
+            continue;
+        uint64_t due = p->pending[0].ev.timestamp_ns + l->limits.hold_ns;
+        if (due < p->pending[0].ev.timestamp_ns)
+            due = UINT64_MAX;
+        if (next == 0 || due < next)
+            next = due;
+    }
+    return next;
+}
+
+int ledger_take_fault(struct ledger *l, struct ledger_process *p, struct proto_event *bad)
+{
+    int rc = p->fault;
+    if (rc == 0)
+        return 0;
+    if (bad != NULL)
+        *bad = p->fault_event;
+    p->fault = 0;
+    l->faulted--;
     return rc;
 }
 
@@ -393,14 +730,17 @@ static uint64_t ledger_clear_process(struct ledger *l, struct ledger_process *p)
 
 uint64_t ledger_forget(struct ledger *l, struct ledger_process *p)
 {
+    ledger_pending_clear(l, p);
     uint64_t dropped = ledger_clear_process(l, p);
     l->counters.dropped_buffers += dropped;
     return dropped;
 }
 
-int ledger_resync_end(struct ledger *l, const struct ledger_process *p, uint64_t buffers,
+int ledger_resync_end(struct ledger *l, struct ledger_stream *s, uint64_t buffers,
                       uint64_t bytes)
 {
+    const struct ledger_process *p = s->proc;
+    s->in_resync = 0;
     if (p->table.count == buffers && p->bytes == bytes)
         return 0;
     l->counters.resync_mismatches++;
@@ -422,6 +762,13 @@ static void ledger_push_exit(struct ledger *l, const struct ttalloc_exit *rec)
 size_t ledger_exit(struct ledger *l, struct ledger_process *p, uint64_t now_ns)
 {
     size_t records = 0;
+
+    /* What it sent before it died counts, in order. */
+    ledger_drain(l, p, UINT64_MAX, 0, NULL);
+    if (p->fault != 0) {
+        p->fault = 0;
+        l->faulted--;
+    }
 
     l->counters.exits_total++;
     if (p->table.count > 0)

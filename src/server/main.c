@@ -18,7 +18,7 @@
 static const char usage_line[] =
     "usage: tt-alloc-server [-v] [--socket PATH] [--sysroot DIR] [--max-clients N]\n"
     "                       [--max-buffers N] [--max-queue BYTES] [--metrics ADDR:PORT]\n"
-    "                       [--metrics-top N] [--help] [--version]\n";
+    "                       [--metrics-top N] [--order-hold MS] [--help] [--version]\n";
 
 static void main_help(void)
 {
@@ -37,11 +37,13 @@ static void main_help(void)
            "                     (e.g. 127.0.0.1:9464 or [::1]:9464; off by default)\n"
            "  --metrics-top N    processes shown by PID in the metrics, the rest summed as\n"
            "                     pid=\"other\" (default %u)\n"
+           "  --order-hold MS    longest an event of a process waits for that process's other\n"
+           "                     connections, to be applied in timestamp order (default %u)\n"
            "  -v, --verbose      debug messages (repeatable)\n"
            "  -h, --help         this text\n"
            "  -V, --version      print the version\n",
            SERVER_DEFAULT_MAX_CLIENTS, LEDGER_DEFAULT_MAX_BUFFERS, SERVER_DEFAULT_MAX_QUEUE,
-           METRICS_DEFAULT_TOP);
+           METRICS_DEFAULT_TOP, (unsigned)(LEDGER_DEFAULT_HOLD_NS / 1000000u));
 }
 
 static void main_bad_usage(const char *fmt, const char *arg)
@@ -68,7 +70,7 @@ static unsigned long long main_number(const char *flag, const char *arg, unsigne
 int main(int argc, char **argv)
 {
     enum { OPT_SOCKET = 256, OPT_SYSROOT, OPT_MAX_CLIENTS, OPT_MAX_BUFFERS, OPT_MAX_QUEUE, OPT_METRICS,
-           OPT_METRICS_TOP };
+           OPT_METRICS_TOP, OPT_ORDER_HOLD };
     static const struct option options[] = {
         {"socket", required_argument, NULL, OPT_SOCKET},
         {"sysroot", required_argument, NULL, OPT_SYSROOT},
@@ -77,6 +79,7 @@ int main(int argc, char **argv)
         {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
         {"metrics", required_argument, NULL, OPT_METRICS},
         {"metrics-top", required_argument, NULL, OPT_METRICS_TOP},
+        {"order-hold", required_argument, NULL, OPT_ORDER_HOLD},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -123,6 +126,9 @@ int main(int argc, char **argv)
         }
         case OPT_METRICS_TOP:
             config.metrics_top = (unsigned)main_number("--metrics-top", optarg, 100000);
+            break;
+        case OPT_ORDER_HOLD:
+            config.order_hold_ms = (unsigned)main_number("--order-hold", optarg, 60000);
             break;
         case 'v':
             verbose++;

@@ -93,6 +93,7 @@ struct conn {
     uint32_t uid;
     char name[TTALLOC_NAME_MAX];        /* /proc/<pid>/comm at accept */
     struct ledger_process *proc;        /* producers */
+    struct ledger_stream *stream;       /* producers: its events in its process's merge */
     struct outq out;
     uint32_t sub_interval_ms;           /* 0: not subscribed */
     uint64_t sub_next_ns;               /* CLOCK_MONOTONIC of its next snapshot */
@@ -216,6 +217,10 @@ static void server_close_conn(struct server *s, struct conn *c)
         close(c->pidfd);
         c->pidfd = -1;
     }
+    if (c->stream != NULL) {
+        ledger_stream_close(&s->ledger, c->stream, server_now_ns(CLOCK_MONOTONIC));
+        c->stream = NULL;
+    }
     if (c->proc != NULL) {
         ledger_detach(&s->ledger, c->proc);
         c->proc = NULL;
@@ -323,8 +328,10 @@ static void server_kick_producer(struct server *s, struct conn *c, enum proto_er
                                  const char *text)
 {
     uint64_t dropped = 0;
-    if (c->proc != NULL)
+    if (c->proc != NULL) {
+        ledger_take_fault(&s->ledger, c->proc, NULL);
         dropped = ledger_forget(&s->ledger, c->proc);
+    }
     log_warnx("pid %d (%s): %s; disconnecting it and dropping its %" PRIu64 " buffers",
               (int)c->pid, c->name, text, dropped);
     server_kick(s, c, code, text);
@@ -469,6 +476,11 @@ static void server_on_hello(struct server *s, struct conn *c, const void *payloa
             server_kick_client(s, c, PROTO_ERR_LIMIT, "server out of memory");
             return;
         }
+        if (ledger_stream_open(&s->ledger, p, &c->stream) < 0) {
+            c->proc = p;    /* detached when closed */
+            server_kick_client(s, c, PROTO_ERR_LIMIT, "server out of memory");
+            return;
+        }
         c->proc = p;
         if (w != NULL) {
             p->watch = w;
@@ -500,32 +512,19 @@ static void server_on_hello(struct server *s, struct conn *c, const void *payloa
 
 /* ---- producer messages ---- */
 
-static void server_on_events(struct server *s, struct conn *c, const void *payload, size_t len)
+/* Why a producer's event could not be applied (rc from the ledger), for the
+ * log and its ERROR frame; then kick it. */
+static void server_producer_fault(struct server *s, struct conn *c, int rc,
+                                  const struct proto_event *bad)
 {
     struct ledger *l = &s->ledger;
-    const struct proto_event *events = payload;
-    size_t n = len / sizeof(*events);
-    uint64_t unknown_before = l->counters.unknown_frees;
-    uint64_t realloc_before = l->counters.live_reallocs;
-    size_t done = 0;
-    char text[160];
-
-    int rc = ledger_apply_events(l, c->proc, events, n, &done);
-    if (l->counters.unknown_frees != unknown_before)
-        log_debug("pid %d (%s): %" PRIu64 " free(s) of buffers that were not live",
-                  (int)c->pid, c->name, l->counters.unknown_frees - unknown_before);
-    if (l->counters.live_reallocs != realloc_before)
-        log_debug("pid %d (%s): %" PRIu64 " alloc(s) of buffers already live (size replaced)",
-                  (int)c->pid, c->name, l->counters.live_reallocs - realloc_before);
+    char text[192];
     switch (rc) {
-    case 0:
-        return;
     case -EINVAL:
         snprintf(text, sizeof(text),
-                 "malformed event %zu of %zu (type %u, op %u, size %" PRIu64
+                 "malformed event (type %u, op %u, size %" PRIu64
                  "): unknown type or op, zero size, or a total past 2^64",
-                 done, n, (unsigned)events[done].type, (unsigned)events[done].op,
-                 events[done].size);
+                 (unsigned)bad->type, (unsigned)bad->op, bad->size);
         server_kick_producer(s, c, PROTO_ERR_MALFORMED, text);
         return;
     case -E2BIG:
@@ -535,12 +534,93 @@ static void server_on_events(struct server *s, struct conn *c, const void *paylo
         return;
     case -ENOSPC:
         snprintf(text, sizeof(text), "device %u would exceed the server's %zu devices",
-                 events[done].device, l->limits.max_devices);
+                 bad->device, l->limits.max_devices);
         server_kick_producer(s, c, PROTO_ERR_LIMIT, text);
         return;
     default:
         server_kick_producer(s, c, PROTO_ERR_LIMIT, "server out of memory");
         return;
+    }
+}
+
+/* Say once per process that it sent timestamps it cannot have taken: they
+ * were clamped, and reorder only its own events. */
+static void server_report_order(struct ledger_process *p)
+{
+    const struct ledger_order_counters *o = &p->order;
+    if (p->order_reported || (o->future == 0 && o->backwards == 0 && o->late == 0))
+        return;
+    p->order_reported = 1;
+    log_warnx("pid %d (%s): clamped event timestamps (%" PRIu64 " in the future, %" PRIu64
+              " going backwards, %" PRIu64 " behind the merge); only its own figures are "
+              "affected (said once per process)", (int)p->pid, p->name, o->future,
+              o->backwards, o->late);
+}
+
+static void server_on_events(struct server *s, struct conn *c, const void *payload, size_t len)
+{
+    struct ledger *l = &s->ledger;
+    const struct proto_event *events = payload;
+    size_t n = len / sizeof(*events);
+    uint64_t unknown_before = l->counters.unknown_frees;
+    uint64_t realloc_before = l->counters.live_reallocs;
+    struct proto_event bad;
+
+    int rc = ledger_submit(l, c->stream, events, n, server_now_ns(CLOCK_MONOTONIC), &bad);
+    if (l->counters.unknown_frees != unknown_before)
+        log_debug("pid %d (%s): %" PRIu64 " free(s) of buffers that were not live",
+                  (int)c->pid, c->name, l->counters.unknown_frees - unknown_before);
+    if (l->counters.live_reallocs != realloc_before)
+        log_debug("pid %d (%s): %" PRIu64 " alloc(s) of buffers already live (size replaced)",
+                  (int)c->pid, c->name, l->counters.live_reallocs - realloc_before);
+    server_report_order(c->proc);
+    if (rc < 0)
+        server_producer_fault(s, c, rc, &bad);
+}
+
+/* PEAKS: the process's own peaks as its library counted them (in a resync). */
+static void server_on_peaks(struct server *s, struct conn *c, const void *payload, size_t len)
+{
+    const struct proto_peak *peaks = payload;
+    int rc = ledger_merge_peaks(&s->ledger, c->stream, peaks, len / sizeof(*peaks));
+    if (rc == -EPROTO)
+        server_kick_producer(s, c, PROTO_ERR_MALFORMED, "PEAKS outside a resync");
+    else if (rc == -EINVAL)
+        server_kick_producer(s, c, PROTO_ERR_MALFORMED, "PEAKS with an unknown memory type");
+    else if (rc == -ENOSPC)
+        server_kick_producer(s, c, PROTO_ERR_LIMIT, "PEAKS name more devices than the server "
+                             "keeps");
+    else if (rc < 0)
+        server_kick_producer(s, c, PROTO_ERR_LIMIT, "server out of memory");
+}
+
+/* Processes whose queued events failed to apply outside a read of theirs
+ * (a hold ran out, a connection closed): kick their connections, and drop
+ * the buffers of those that have none left. */
+static void server_settle_faults(struct server *s)
+{
+    struct ledger *l = &s->ledger;
+    if (l->faulted == 0)
+        return;
+    struct conn *c = s->conns;
+    while (c != NULL && l->faulted > 0) {
+        struct conn *next = c->next;
+        struct proto_event bad;
+        if (c->proc != NULL && c->proc->fault != 0) {
+            int rc = c->proc->fault;
+            bad = c->proc->fault_event;
+            server_producer_fault(s, c, rc, &bad);
+            next = s->conns;    /* the list may have changed: rescan */
+        }
+        c = next;
+    }
+    for (size_t i = 0; i < l->n_procs && l->faulted > 0; i++) {
+        struct ledger_process *p = l->procs[i];
+        if (ledger_take_fault(l, p, NULL) != 0) {
+            uint64_t dropped = ledger_forget(l, p);
+            log_warnx("pid %d (%s): an event could not be applied; dropping its %" PRIu64
+                      " buffers", (int)p->pid, p->name, dropped);
+        }
     }
 }
 
@@ -564,7 +644,7 @@ static void server_on_producer_frame(struct server *s, struct conn *c,
         return;
     }
     case PROTO_RESYNC_BEGIN: {
-        uint64_t dropped = ledger_forget(&s->ledger, c->proc);
+        uint64_t dropped = ledger_resync_begin(&s->ledger, c->stream);
         log_debug("pid %d (%s): resync begins, forgot %" PRIu64 " buffers", (int)c->pid,
                   c->name, dropped);
         return;
@@ -572,7 +652,7 @@ static void server_on_producer_frame(struct server *s, struct conn *c,
     case PROTO_RESYNC_END: {
         struct proto_resync_end end;
         memcpy(&end, payload, sizeof(end));
-        if (ledger_resync_end(&s->ledger, c->proc, end.buffers, end.bytes) < 0)
+        if (ledger_resync_end(&s->ledger, c->stream, end.buffers, end.bytes) < 0)
             log_warnx("pid %d (%s): resync mismatch: client sent %" PRIu64 " buffers, %" PRIu64
                       " bytes; server has %zu buffers, %" PRIu64 " bytes", (int)c->pid,
                       c->name, end.buffers, end.bytes, c->proc->table.count, c->proc->bytes);
@@ -581,9 +661,20 @@ static void server_on_producer_frame(struct server *s, struct conn *c,
                       end.buffers);
         return;
     }
-    case PROTO_FLUSH:
+    case PROTO_PEAKS:
+        server_on_peaks(s, c, payload, hdr->length);
+        return;
+    case PROTO_FLUSH: {
+        /* Everything this connection sent is applied before the answer. */
+        struct proto_event bad;
+        int rc = ledger_stream_sync(&s->ledger, c->stream, &bad);
+        if (rc < 0) {
+            server_producer_fault(s, c, rc, &bad);
+            return;
+        }
         server_send_frame(s, c, PROTO_FLUSH_ACK, payload, sizeof(struct proto_flush));
         return;
+    }
     default: {
         char text[128];
         snprintf(text, sizeof(text), "a producer may not send %s",
@@ -1042,7 +1133,8 @@ static int server_setup(struct server *s, const struct server_config *config, ch
         return src_rc;
     }
 
-    struct ledger_limits limits = {.max_buffers = config->max_buffers};
+    struct ledger_limits limits = {.max_buffers = config->max_buffers,
+                                   .hold_ns = (uint64_t)config->order_hold_ms * 1000000ull};
     s->rxbuf = malloc(PROTO_MAX_FRAME + 1);
     if (ledger_init(&s->ledger, &limits) < 0 || s->rxbuf == NULL) {
         snprintf(why, why_cap, "out of memory");
@@ -1106,6 +1198,23 @@ static int server_setup(struct server *s, const struct server_config *config, ch
     return 0;
 }
 
+/* epoll_wait's timeout: the metrics daemon's, or sooner when a queued event
+ * of some process is due (ledger_next_release). */
+static int server_timeout_ms(struct server *s)
+{
+    int timeout = metrics_timeout_ms(&s->metrics);
+    uint64_t due = ledger_next_release(&s->ledger);
+    if (due == 0)
+        return timeout;
+    uint64_t now = server_now_ns(CLOCK_MONOTONIC);
+    uint64_t wait_ms = due <= now ? 0 : (due - now + 999999ull) / 1000000ull;
+    if (wait_ms > INT32_MAX)
+        wait_ms = INT32_MAX;
+    if (timeout < 0 || (uint64_t)timeout > wait_ms)
+        timeout = (int)wait_ms;
+    return timeout;
+}
+
 int server_run(const struct server_config *config)
 {
     struct server s;
@@ -1124,7 +1233,10 @@ int server_run(const struct server_config *config)
 
     struct epoll_event events[SERVER_EPOLL_BATCH];
     while (s.stop_signal == 0) {
-        int n = epoll_wait(s.epfd, events, SERVER_EPOLL_BATCH, metrics_timeout_ms(&s.metrics));
+        int n = epoll_wait(s.epfd, events, SERVER_EPOLL_BATCH, server_timeout_ms(&s));
+        /* Events whose hold ran out are applied before anything reads. */
+        ledger_release(&s.ledger, server_now_ns(CLOCK_MONOTONIC));
+        server_settle_faults(&s);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -1161,6 +1273,7 @@ int server_run(const struct server_config *config)
             }
         }
         metrics_run(&s.metrics, 0);     /* its timeouts (runs only when one is due) */
+        server_settle_faults(&s);
         server_bury_dead(&s);
     }
 

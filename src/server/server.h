@@ -17,6 +17,7 @@ struct server_config {
     size_t max_queue;           /* bytes queued to one client before it is dropped */
     const char *metrics_addr;   /* NULL: no Prometheus endpoint; else "ADDR:PORT" */
     unsigned metrics_top;       /* processes shown by PID in the metrics (0: default) */
+    unsigned order_hold_ms;     /* merge hold of a process's connections (0: default) */
 };
 
 #define SERVER_DEFAULT_MAX_CLIENTS 1024u
