@@ -529,6 +529,22 @@ def test_no_server_processes_from_pids_and_shm(tmp_path):
         holder.wait()
 
 
+def test_tmux_killed_ends_the_monitor(rig):
+    """The pane (and its tmux server) killed under a running monitor: it ends."""
+    t = rig.monitor("-r", "100")
+    t.wait_screen(lambda s: "server: connected" in s, "the first frame")
+    pid = t.pid
+    t.tmux("kill-server", check=False)
+
+    def gone():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+    wait_for(gone, timeout=10, interval=0.02, what="the monitor to end with its pane")
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the monitor as another user")
 def test_kill_refused_by_the_kernel(tmp_path):
     """The monitor as `nobody` asks to SIGTERM root's process: the kernel says EPERM."""
