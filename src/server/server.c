@@ -42,6 +42,7 @@
 #include "reply.h"
 #include "sockpath.h"
 #include "sources.h"
+#include "trust.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -91,6 +92,7 @@ struct conn {
     enum conn_state state;
     int32_t pid;                        /* from the kernel */
     uint32_t uid;
+    struct quota_user *user;            /* its uid's connection count (quota.h) */
     char name[TTALLOC_NAME_MAX];        /* /proc/<pid>/comm at accept */
     struct ledger_process *proc;        /* producers */
     struct ledger_stream *stream;       /* producers: its events in its process's merge */
@@ -118,6 +120,7 @@ struct server {
     int timerfd;
     struct server_source timer_source;
     uint64_t timer_armed_ns;            /* 0: disarmed */
+    unsigned max_clients;               /* --max-clients, lowered to fit the fd limit */
     int spare_fd;                       /* closed to accept when out of fds */
     struct conn *conns;                 /* live connections */
     unsigned n_conns;
@@ -226,6 +229,10 @@ static void server_close_conn(struct server *s, struct conn *c)
         c->proc = NULL;
     }
     outq_destroy(&c->out);
+    if (c->user != NULL) {
+        quota_conn_close(&s->ledger.quota, c->user);
+        c->user = NULL;
+    }
 
     if (c->prev != NULL)
         c->prev->next = c->next;
@@ -523,7 +530,7 @@ static void server_producer_fault(struct server *s, struct conn *c, int rc,
     case -EINVAL:
         snprintf(text, sizeof(text),
                  "malformed event (type %u, op %u, size %" PRIu64
-                 "): unknown type or op, zero size, or a total past 2^64",
+                 "): unknown type or op, zero size, or past 1 TiB of one type on one device",
                  (unsigned)bad->type, (unsigned)bad->op, bad->size);
         server_kick_producer(s, c, PROTO_ERR_MALFORMED, text);
         return;
@@ -535,6 +542,17 @@ static void server_producer_fault(struct server *s, struct conn *c, int rc,
     case -ENOSPC:
         snprintf(text, sizeof(text), "device %u would exceed the server's %zu devices",
                  bad->device, l->limits.max_devices);
+        server_kick_producer(s, c, PROTO_ERR_LIMIT, text);
+        return;
+    case -EDQUOT:
+        snprintf(text, sizeof(text), "uid %u is over its limit of %" PRIu64 " live buffers "
+                 "(--max-buffers-per-uid)", c->uid, l->quota.limits.max_buffers);
+        server_kick_producer(s, c, PROTO_ERR_LIMIT, text);
+        return;
+    case -EXFULL:
+        snprintf(text, sizeof(text), "device %u is past uid %u's limit of %u devices "
+                 "(--max-devices-per-uid)", bad->device, c->uid,
+                 l->quota.limits.max_devices);
         server_kick_producer(s, c, PROTO_ERR_LIMIT, text);
         return;
     default:
@@ -633,8 +651,16 @@ static void server_on_producer_frame(struct server *s, struct conn *c,
         return;
     case PROTO_DEVICE_DESC: {
         struct proto_device_desc desc;
+        char why[160];
         memcpy(&desc, payload, sizeof(desc));
-        int rc = ledger_describe(&s->ledger, desc.device, &desc.desc);
+        if (!trust_may_describe(s->config->sysroot, s->sources.devs, s->sources.n_devs,
+                                &s->ledger, c->pid, desc.device, &desc.desc, why,
+                                sizeof(why))) {
+            log_info("pid %d (%s), uid %u: description of device %u not applied: %s",
+                     (int)c->pid, c->name, c->uid, desc.device, why);
+            return;
+        }
+        int rc = ledger_describe(&s->ledger, c->pid, desc.device, &desc.desc);
         if (rc < 0) {
             char text[128];
             snprintf(text, sizeof(text), "cannot describe device %u: %s", desc.device,
@@ -923,10 +949,23 @@ static void server_accept_one(struct server *s, int fd)
         close(fd);
         return;
     }
-    if (s->n_conns >= s->config->max_clients) {
+    if (s->n_conns >= s->max_clients) {
         char text[96];
         snprintf(text, sizeof(text), "server has reached its limit of %u clients "
-                 "(--max-clients)", s->config->max_clients);
+                 "(--max-clients)", s->max_clients);
+        log_warnx("refused pid %d: %s", (int)pid, text);
+        server_refuse(fd, text);
+        return;
+    }
+    struct quota_user *user = NULL;
+    int qrc = quota_conn_open(&s->ledger.quota, (uint32_t)uid, &user);
+    if (qrc < 0) {
+        char text[128];
+        if (qrc == -EUSERS)
+            snprintf(text, sizeof(text), "uid %u has reached its limit of %u connections "
+                     "(--max-conns-per-uid)", (unsigned)uid, s->ledger.quota.limits.max_conns);
+        else
+            snprintf(text, sizeof(text), "server out of memory");
         log_warnx("refused pid %d: %s", (int)pid, text);
         server_refuse(fd, text);
         return;
@@ -940,9 +979,11 @@ static void server_accept_one(struct server *s, int fd)
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         log_warnx("out of memory accepting pid %d", (int)pid);
+        quota_conn_close(&s->ledger.quota, user);
         close(fd);
         return;
     }
+    c->user = user;
     c->source.kind = SOURCE_CONN;
     c->fd = fd;
     c->pid = (int32_t)pid;
@@ -956,6 +997,7 @@ static void server_accept_one(struct server *s, int fd)
         log_warn("epoll_ctl for pid %d", (int)pid);
         if (c->pidfd >= 0)
             close(c->pidfd);
+        quota_conn_close(&s->ledger.quota, user);
         close(fd);
         free(c);
         return;
@@ -1107,13 +1149,32 @@ static void server_teardown(struct server *s)
     free(s->rxbuf);
 }
 
-/* Room for every client's socket and pidfd. */
-static void server_raise_fd_limit(void)
+/* Descriptors kept free of clients: the loop's own, sysfs and SHM reads,
+ * /metrics connections. */
+#define SERVER_FD_RESERVE 256u
+
+/* Room for every client's socket and pidfd: raise the soft limit, and
+ * lower --max-clients to what the limit allows, so the server refuses a
+ * client cleanly rather than running out of descriptors for everyone. */
+static void server_fit_fd_limit(struct server *s)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    s->max_clients = s->config->max_clients;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return;
+    /* Two descriptors per client: its socket and its process's pidfd. */
+    rlim_t fit = rl.rlim_cur > SERVER_FD_RESERVE * 2 ? (rl.rlim_cur - SERVER_FD_RESERVE) / 2 : 16;
+    if (fit < s->max_clients) {
+        log_warnx("--max-clients %u lowered to %u to fit the limit of %llu open files",
+                  s->max_clients, (unsigned)fit, (unsigned long long)rl.rlim_cur);
+        s->max_clients = (unsigned)fit;
     }
 }
 
@@ -1134,13 +1195,14 @@ static int server_setup(struct server *s, const struct server_config *config, ch
     }
 
     struct ledger_limits limits = {.max_buffers = config->max_buffers,
-                                   .hold_ns = (uint64_t)config->order_hold_ms * 1000000ull};
+                                   .hold_ns = (uint64_t)config->order_hold_ms * 1000000ull,
+                                   .per_uid = &config->per_uid};
     s->rxbuf = malloc(PROTO_MAX_FRAME + 1);
     if (ledger_init(&s->ledger, &limits) < 0 || s->rxbuf == NULL) {
         snprintf(why, why_cap, "out of memory");
         return -ENOMEM;
     }
-    server_raise_fd_limit();
+    server_fit_fd_limit(s);
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
     sigset_t mask;
@@ -1183,8 +1245,7 @@ static int server_setup(struct server *s, const struct server_config *config, ch
     }
     if (config->metrics_addr != NULL) {
         rc = metrics_open(&s->metrics, config->metrics_addr,
-                          config->metrics_top ? config->metrics_top : METRICS_DEFAULT_TOP,
-                          &s->sources, &s->ledger, &s->n_conns, s->disconnects, why,
+                          config->metrics_top ? config->metrics_top : METRICS_DEFAULT_TOP, why,
                           why_cap);
         s->metrics_source.kind = SOURCE_METRICS;
         if (rc == 0 && server_epoll_add(s, metrics_fd(&s->metrics), EPOLLIN,
@@ -1267,12 +1328,15 @@ int server_run(const struct server_config *config)
             case SOURCE_SOURCES_INOTIFY:
                 sources_on_inotify(&s.sources);
                 break;
-            case SOURCE_METRICS:
-                metrics_run(&s.metrics, 1);
+            case SOURCE_METRICS: {
+                struct metrics_view view = {&s.sources, &s.ledger, s.n_conns, s.disconnects};
+                metrics_run(&s.metrics, 1, &view);
                 break;
             }
+            }
         }
-        metrics_run(&s.metrics, 0);     /* its timeouts (runs only when one is due) */
+        struct metrics_view view = {&s.sources, &s.ledger, s.n_conns, s.disconnects};
+        metrics_run(&s.metrics, 0, &view);  /* its timeouts (runs only when one is due) */
         server_settle_faults(&s);
         server_bury_dead(&s);
     }
