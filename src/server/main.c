@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exits_store.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
@@ -18,7 +19,8 @@
 static const char usage_line[] =
     "usage: tt-alloc-server [-v] [--socket PATH] [--sysroot DIR] [--max-clients N]\n"
     "                       [--max-buffers N] [--max-queue BYTES] [--metrics ADDR:PORT]\n"
-    "                       [--metrics-top N] [--help] [--version]\n";
+    "                       [--metrics-top N] [--state FILE] [--exits-max N]\n"
+    "                       [--exits-max-age SEC] [--help] [--version]\n";
 
 static void main_help(void)
 {
@@ -37,11 +39,16 @@ static void main_help(void)
            "                     (e.g. 127.0.0.1:9464 or [::1]:9464; off by default)\n"
            "  --metrics-top N    processes shown by PID in the metrics, the rest summed as\n"
            "                     pid=\"other\" (default %u)\n"
+           "  --state FILE       keep the leak history here across restarts (default:\n"
+           "                     %s beside the socket)\n"
+           "  --exits-max N      leak records kept, one per process and device (default %u)\n"
+           "  --exits-max-age SEC  and dropped after SEC seconds (default %u, a week)\n"
            "  -v, --verbose      debug messages (repeatable)\n"
            "  -h, --help         this text\n"
            "  -V, --version      print the version\n",
            SERVER_DEFAULT_MAX_CLIENTS, LEDGER_DEFAULT_MAX_BUFFERS, SERVER_DEFAULT_MAX_QUEUE,
-           METRICS_DEFAULT_TOP);
+           METRICS_DEFAULT_TOP, EXITS_STORE_FILE, EXITS_STORE_DEFAULT_MAX,
+           EXITS_STORE_DEFAULT_AGE_S);
 }
 
 static void main_bad_usage(const char *fmt, const char *arg)
@@ -68,7 +75,7 @@ static unsigned long long main_number(const char *flag, const char *arg, unsigne
 int main(int argc, char **argv)
 {
     enum { OPT_SOCKET = 256, OPT_SYSROOT, OPT_MAX_CLIENTS, OPT_MAX_BUFFERS, OPT_MAX_QUEUE, OPT_METRICS,
-           OPT_METRICS_TOP };
+           OPT_METRICS_TOP, OPT_STATE, OPT_EXITS_MAX, OPT_EXITS_MAX_AGE };
     static const struct option options[] = {
         {"socket", required_argument, NULL, OPT_SOCKET},
         {"sysroot", required_argument, NULL, OPT_SYSROOT},
@@ -77,6 +84,9 @@ int main(int argc, char **argv)
         {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
         {"metrics", required_argument, NULL, OPT_METRICS},
         {"metrics-top", required_argument, NULL, OPT_METRICS_TOP},
+        {"state", required_argument, NULL, OPT_STATE},
+        {"exits-max", required_argument, NULL, OPT_EXITS_MAX},
+        {"exits-max-age", required_argument, NULL, OPT_EXITS_MAX_AGE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -123,6 +133,17 @@ int main(int argc, char **argv)
         }
         case OPT_METRICS_TOP:
             config.metrics_top = (unsigned)main_number("--metrics-top", optarg, 100000);
+            break;
+        case OPT_STATE:
+            if (optarg[0] == '\0')
+                main_bad_usage("--state needs a file name%s", "");
+            config.state_path = optarg;
+            break;
+        case OPT_EXITS_MAX:
+            config.exits_max = (size_t)main_number("--exits-max", optarg, EXITS_STORE_LIMIT_MAX);
+            break;
+        case OPT_EXITS_MAX_AGE:
+            config.exits_max_age_s = main_number("--exits-max-age", optarg, 100ull * 365 * 86400);
             break;
         case 'v':
             verbose++;

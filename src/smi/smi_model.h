@@ -46,6 +46,7 @@ struct smi_model {
     char driver_version[64];                /* "" = unknown */
     char hostname[256];
     int64_t time;                           /* seconds since the epoch */
+    int time_ms;                            /* and milliseconds, 0..999 */
     int server;                             /* a server answered */
     int shm;                                /* figures from TT-Metal's SHM statistics */
     char socket[128];                       /* its path, or the one tried */
@@ -55,6 +56,9 @@ struct smi_model {
     size_t n_devices;
     struct smi_process *processes;          /* ascending pid */
     size_t n_processes;
+    int exits_known;                        /* the server answered the exit query */
+    struct ttalloc_exit *exits;             /* leak history, oldest first */
+    size_t n_exits;
 };
 
 /* Discovery: devices, telemetry, board capacity, holders (leaving out
@@ -85,6 +89,12 @@ struct smi_device *smi_model_device(struct smi_model *m, int index);
 int smi_model_process_selected(const struct smi_model *m, const struct smi_process *p);
 /* p's usage of `device`, or NULL if the server reported none. */
 const struct smi_usage *smi_model_usage(const struct smi_process *p, int device);
+
+/* Free bytes of `type` on d: its total less what lives in it. TRACE buffers
+ * live in DRAM, L1_SMALL and CB in L1; a part counts against its host only
+ * when it has no total of its own. Returns 0 and *out, or -ENODATA when the
+ * total or a part is unknown, or the parts exceed the total. */
+int smi_model_free_bytes(const struct smi_device *d, int type, uint64_t *out);
 
 void smi_model_free(struct smi_model *m);
 
