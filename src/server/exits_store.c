@@ -59,8 +59,7 @@ int exits_store_default_path(const char *socket_path, char *out, size_t cap)
     if (slash == NULL)
         n = snprintf(out, cap, "%s", EXITS_STORE_FILE);
     else
-        n = snprintf(out, cap, "%.*s/%s", (int)(dir_len ? dir_len : 1),
-                     dir_len ? socket_path : "/", EXITS_STORE_FILE);
+        n = snprintf(out, cap, "%.*s/%s", (int)dir_len, socket_path, EXITS_STORE_FILE);
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
