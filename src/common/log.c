@@ -198,6 +198,14 @@ void log_warnx(const char *fmt, ...)
     va_end(ap);
 }
 
+void log_errorx(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_emit("error: ", 0, 0, fmt, ap);
+    va_end(ap);
+}
+
 void fatal(const char *fmt, ...)
 {
     int saved = errno;

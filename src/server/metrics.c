@@ -5,6 +5,7 @@
  * it with libmicrohttpd driven by the server's epoll loop.
  */
 #include "metrics.h"
+#include "exits_store.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -264,13 +265,18 @@ static void metrics_process_labels(struct strbuf *b, const struct ttalloc_proces
                                    const struct ttalloc_usage *u, size_t t)
 {
     /* the name is a fixed array: NUL-terminated by the server, but be sure */
-    char comm[TTALLOC_NAME_MAX + 1];
+    char comm[TTALLOC_NAME_MAX + 1], label[TTALLOC_LABEL_MAX + 1];
     size_t len = strnlen(p->name, sizeof(p->name));
     memcpy(comm, p->name, len);
     comm[len] = '\0';
+    len = strnlen(p->label, sizeof(p->label));
+    memcpy(label, p->label, len);
+    label[len] = '\0';
     strbuf_printf(b, "{device=\"%u\",type=\"%s\",pid=\"%d\",comm=\"", u->device,
                   metrics_types[t].name, (int)p->pid);
     metrics_buf_label(b, comm);
+    strbuf_printf(b, "\",label=\"");
+    metrics_buf_label(b, label);
     strbuf_printf(b, "\"}");
 }
 
@@ -379,6 +385,15 @@ static void metrics_render_server(const struct metrics_input *in, struct strbuf 
                        in->leaked_exits_total);
     strbuf_printf(b, "ttalloc_process_exits_total{leaked=\"false\"} %" PRIu64 "\n",
                        in->exits_total - in->leaked_exits_total);
+    metrics_family(b, "ttalloc_leaked_bytes_total", "counter",
+                   "Bytes left live by processes that ended, by their uid and memory type "
+                   "(the leak history; kept across server restarts).");
+    for (size_t i = 0; i < in->n_leaked; i++) {
+        for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
+            strbuf_printf(b, "ttalloc_leaked_bytes_total{uid=\"%u\",type=\"%s\"} %" PRIu64 "\n",
+                               (unsigned)in->leaked[i].uid, metrics_types[t].name,
+                               in->leaked[i].bytes[metrics_types[t].type]);
+    }
     metrics_family(b, "ttalloc_client_disconnects_total", "counter",
                    "Client connections closed, by reason.");
     for (unsigned r = 0; r < METRICS_NUM_REASONS; r++)
@@ -482,6 +497,8 @@ static int metrics_render_now(struct metrics *m, struct strbuf *page)
         .exits_total = v->ledger->counters.exits_total,
         .leaked_exits_total = v->ledger->counters.leaked_exits_total,
         .disconnects = v->disconnects,
+        .leaked = v->exits ? v->exits->uids : NULL,
+        .n_leaked = v->exits ? v->exits->n_uids : 0,
         .top = m->top,
     };
     int rc = metrics_render(&in, page);
