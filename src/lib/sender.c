@@ -40,6 +40,7 @@
 #define SENDER_BACKOFF_MIN_MS 10
 #define SENDER_BACKOFF_MAX_MS 1000     /* a returning server is found within 1 s */
 #define SENDER_BUSY_RETRY_MS 5         /* first retry after a full backlog (EAGAIN) */
+#define SENDER_STABLE_NS 1000000000LL  /* a connection this old resets the backoff */
 #define SENDER_RECALIBRATE_NS 1000000000LL
 #define SENDER_SNDBUF (1 << 20)
 #define SENDER_OUTBOX_MAX (8u << 20)   /* unsent bytes before we fall back to a resync */
@@ -71,6 +72,7 @@ struct sender {
     int busy_ms;                    /* retry delay while the server's backlog is full */
     unsigned jitter_seed;
     int64_t reconnect_at;           /* monotonic ns */
+    int64_t connected_at;           /* when the current connection was made */
     int64_t drain_at;               /* 0: no drain scheduled */
     int64_t recalibrate_at;
 
@@ -314,12 +316,20 @@ static void sender_disconnect(const char *why, int err)
     sender.out_head = sender.out_len = 0;
     sender.flush_sent = sender.flush_acked;
     int64_t now = sender_now();
+    /* Only a connection that lasted resets the backoff: a server that
+     * accepts and then refuses us (a cap, a bad frame) must not turn us
+     * into a reconnect storm. */
+    bool stable = was_working && now - sender.connected_at >= SENDER_STABLE_NS;
+    if (stable) {
+        sender.backoff_ms = SENDER_BACKOFF_MIN_MS;
+        sender.outage_reported = false;
+    }
     sender_back_off(now);
-    if (was_working) {
+    if (stable) {
         /* A flush in progress deserves a prompt second chance. */
         if (sender.flush_req > sender.flush_acked)
             sender.connect_now = true;
-    } else {
+    } else if (!was_working) {
         sender.connect_failures++;
     }
     if (!sender.outage_reported) {
@@ -378,6 +388,7 @@ static void sender_connect(int64_t now)
 
     sender.busy_ms = SENDER_BUSY_RETRY_MS;
     sender.fd = fd;
+    sender.connected_at = now;
     sender.hello_acked = false;
     sender.out_head = sender.out_len = 0;
     struct proto_hello hello;
@@ -412,8 +423,6 @@ static void sender_handle_frame(const struct proto_header *hdr, const void *payl
             return;
         }
         sender.hello_acked = true;
-        sender.backoff_ms = SENDER_BACKOFF_MIN_MS;
-        sender.outage_reported = false;
         break;
     }
     case PROTO_FLUSH_ACK: {

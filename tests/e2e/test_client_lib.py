@@ -330,3 +330,27 @@ def test_subscription_pushes_snapshots(server, clients):
     assert snaps[0]["seq"] < snaps[1]["seq"] < snaps[2]["seq"]
     assert all(usage_of(s, c.pid) == {0: {"dram": 4096}} for s in snaps)
     c.close()
+
+
+def test_refused_client_reports_the_error_and_backs_off(tmp_path, clients):
+    """A server that accepts and then refuses (over --max-buffers) sends an
+    ERROR frame and closes: the library reports the frame's text (read even
+    though the kernel reports the reset first) and does not reconnect in a
+    storm: the backoff keeps doubling, to 1 s, while no connection lasts."""
+    srv = Server(tmp_path, ["--max-buffers", "10"]).start()
+    try:
+        c = Client(srv.client_env(TT_ALLOC_DEBUG="1"))
+        clients.append(c)
+        c.ok("bulk 50 0 dram 0x100000 4096")
+        started = time.monotonic()
+        assert c.flush(3000) != 0
+        elapsed = time.monotonic() - started
+        c.proc.kill()
+        c.proc.wait(timeout=30)
+        stderr = c.proc.stderr.read()
+        assert "server error:" in stderr and "--max-buffers" in stderr, stderr
+        connects = stderr.count("connected to")
+        # 10, 20, 40, ... ms up to 1 s: about 9 attempts in 3 s, never hundreds.
+        assert 2 <= connects <= 12, f"{connects} connections in {elapsed:.1f} s"
+    finally:
+        srv.stop()

@@ -9,6 +9,14 @@
  *   bulkfree N DEV TYPE BASE SIZE -> ok   (frees what bulk made)
  *   threads T N DEV TYPE BASE SIZE -> ok  (T threads, each a bulk of N at
  *                                          BASE + (t*N + i)*SIZE, concurrently)
+ *   churn N DEV TYPE BASE SIZE    -> ok   (N times: alloc BASE + i*SIZE, free it)
+ *   churnbg N DEV TYPE BASE SIZE  -> ok   (the same in a background thread)
+ *   join                          -> ok | error -ERRNO (wait for churnbg's thread)
+ *   threadchurn T N DEV TYPE BASE SIZE -> ok (T threads at once, each a churn of
+ *                                          N at BASE + (t*N + i)*SIZE: each holds
+ *                                          at most one buffer)
+ *   memory DEV TYPE               -> memory LIVE PEAK   (ttalloc_process_memory)
+ *   reset                         -> ok   (ttalloc_reset_peak)
  *   flush [MS]                    -> flush RC   (default 5000 ms)
  *   label TEXT                    -> ok | error -ERRNO
  *   describe DEV key=value...     -> ok   (serial asic board remote dram l1
@@ -99,6 +107,23 @@ static void *bulk_run(void *arg)
                                      b->base + i * b->size, b->size);
     return NULL;
 }
+
+/* Churn: allocate and free one buffer at a time, at distinct addresses. */
+static void *churn_run(void *arg)
+{
+    struct bulk *b = arg;
+    for (uint64_t i = 0; i < b->n && b->rc == 0; i++) {
+        uint64_t address = b->base + i * b->size;
+        b->rc = ttalloc_record_alloc(b->dev, (enum ttalloc_buffer_type)b->type, address, b->size);
+        if (b->rc == 0)
+            b->rc = ttalloc_record_free(b->dev, (enum ttalloc_buffer_type)b->type, address);
+    }
+    return NULL;
+}
+
+static struct bulk background;
+static pthread_t background_thread;
+static int background_running;
 
 static void run_command(char *line);
 
@@ -192,6 +217,68 @@ static void run_command(char *line)
             if (b[i].rc != 0)
                 rc = b[i].rc;
         }
+        rc == 0 ? reply("ok") : reply("error %d", rc);
+    } else if (strcmp(cmd, "churn") == 0 || strcmp(cmd, "churnbg") == 0) {
+        struct bulk b = {0};
+        if (parse_u64(arg[0], &b.n) || parse_u64(arg[1], &dev) || parse_type(arg[2], &b.type) ||
+            parse_u64(arg[3], &b.base) || parse_u64(arg[4], &b.size)) {
+            reply("error usage");
+            return;
+        }
+        b.dev = (uint32_t)dev;
+        if (strcmp(cmd, "churn") == 0) {
+            churn_run(&b);
+            b.rc == 0 ? reply("ok") : reply("error %d", b.rc);
+            return;
+        }
+        if (background_running) {
+            reply("error busy");
+            return;
+        }
+        background = b;
+        int err = pthread_create(&background_thread, NULL, churn_run, &background);
+        background_running = err == 0;
+        err == 0 ? reply("ok") : reply("error %d", -err);
+    } else if (strcmp(cmd, "join") == 0) {
+        if (!background_running) {
+            reply("error idle");
+            return;
+        }
+        pthread_join(background_thread, NULL);
+        background_running = 0;
+        background.rc == 0 ? reply("ok") : reply("error %d", background.rc);
+    } else if (strcmp(cmd, "threadchurn") == 0) {
+        if (parse_u64(arg[0], &t) || t == 0 || t > 64 || parse_u64(arg[1], &n) ||
+            parse_u64(arg[2], &dev) || parse_type(arg[3], &type) || parse_u64(arg[4], &addr) ||
+            parse_u64(arg[5], &size)) {
+            reply("error usage");
+            return;
+        }
+        struct bulk b[64];
+        pthread_t th[64];
+        for (uint64_t i = 0; i < t; i++) {
+            b[i] = (struct bulk){.n = n, .dev = (uint32_t)dev, .type = type,
+                                 .base = addr + i * n * size, .size = size, .rc = 0};
+            pthread_create(&th[i], NULL, churn_run, &b[i]);
+        }
+        int rc = 0;
+        for (uint64_t i = 0; i < t; i++) {
+            pthread_join(th[i], NULL);
+            if (b[i].rc != 0)
+                rc = b[i].rc;
+        }
+        rc == 0 ? reply("ok") : reply("error %d", rc);
+    } else if (strcmp(cmd, "memory") == 0) {
+        uint64_t live = 0, peak = 0;
+        if (parse_u64(arg[0], &dev) || parse_type(arg[1], &type)) {
+            reply("error usage");
+            return;
+        }
+        int rc = ttalloc_process_memory((uint32_t)dev, (enum ttalloc_buffer_type)type, &live,
+                                        &peak);
+        rc == 0 ? reply("memory %" PRIu64 " %" PRIu64, live, peak) : reply("error %d", rc);
+    } else if (strcmp(cmd, "reset") == 0) {
+        int rc = ttalloc_reset_peak();
         rc == 0 ? reply("ok") : reply("error %d", rc);
     } else if (strcmp(cmd, "flush") == 0) {
         uint64_t ms = 5000;
