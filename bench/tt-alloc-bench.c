@@ -123,7 +123,8 @@ struct bench_recorder {
     uint32_t device;
     int events;
     pthread_barrier_t *start;
-    double ns_per_event;
+    double ns_per_event;       /* CPU time of the thread */
+    double wall_ns_per_event;  /* elapsed time, preemptions included */
 };
 
 static void *bench_record_loop(void *p)
@@ -135,6 +136,7 @@ static void *bench_record_loop(void *p)
     ttalloc_record_free(r->device, TTALLOC_L1, 0x8);
     pthread_barrier_wait(r->start);
     uint64_t t0 = bench_thread_cpu_ns();
+    uint64_t wall0 = bench_now_ns();
     for (int done = 0; done < r->events; done += 2 * live) {
         for (int i = 0; i < live; i++)
             ttalloc_record_alloc(r->device, TTALLOC_L1, 0x10000 + (uint64_t)i * 64, 64);
@@ -142,10 +144,11 @@ static void *bench_record_loop(void *p)
             ttalloc_record_free(r->device, TTALLOC_L1, 0x10000 + (uint64_t)i * 64);
     }
     r->ns_per_event = (double)(bench_thread_cpu_ns() - t0) / r->events;
+    r->wall_ns_per_event = (double)(bench_now_ns() - wall0) / r->events;
     return NULL;
 }
 
-static double bench_record_threads(int threads, int events_per_thread)
+static double bench_record_threads(int threads, int events_per_thread, double *wall)
 {
     enum { MAX_THREADS = 8 };
     pthread_t tid[MAX_THREADS];
@@ -157,25 +160,30 @@ static double bench_record_threads(int threads, int events_per_thread)
                                          .start = &start};
         pthread_create(&tid[t], NULL, bench_record_loop, &rec[t]);
     }
-    double sum = 0;
+    double sum = 0, wall_sum = 0;
     for (int t = 0; t < threads; t++) {
         pthread_join(tid[t], NULL);
         sum += rec[t].ns_per_event;
+        wall_sum += rec[t].wall_ns_per_event;
     }
     pthread_barrier_destroy(&start);
     ttalloc_flush(10000);
+    *wall = wall_sum / threads;
     return sum / threads;
 }
 
 /* The best of a few runs: the machine is shared, and the figure is what the
  * record path costs, not what a neighbour's burst costs. */
-static double bench_record_best(int threads, int events_per_thread, int runs)
+static double bench_record_best(int threads, int events_per_thread, int runs, double *best_wall)
 {
     double best = 0;
     for (int i = 0; i < runs; i++) {
-        double ns = bench_record_threads(threads, events_per_thread);
+        double wall;
+        double ns = bench_record_threads(threads, events_per_thread, &wall);
         if (i == 0 || ns < best)
             best = ns;
+        if (i == 0 || wall < *best_wall)
+            *best_wall = wall;
     }
     return best;
 }
@@ -189,9 +197,10 @@ static void bench_client_cost(void)
     ttalloc_record_free(device, TTALLOC_DRAM, 0x1);
     ttalloc_flush(2000);
 
-    double client_ns = bench_record_best(1, 4000000, 5);
-    double client2_ns = bench_record_best(2, 4000000, 5);
-    double client4_ns = bench_record_best(4, 2000000, 3);
+    double wall1 = 0, wall2 = 0, wall4 = 0;
+    double client_ns = bench_record_best(1, 4000000, 5, &wall1);
+    double client2_ns = bench_record_best(2, 4000000, 5, &wall2);
+    double client4_ns = bench_record_best(4, 2000000, 3, &wall4);
 
     int fd = bench_raw_producer();
     if (fd < 0) {
@@ -219,6 +228,8 @@ static void bench_client_cost(void)
     bench_figure("client_ns_per_event_2threads", client2_ns, "ns");
     bench_figure("client_ns_per_event_4threads", client4_ns, "ns");
     bench_figure("client_2threads_vs_1", client2_ns / client_ns, "x");
+    bench_figure("client_wall_ns_per_event", wall1, "ns");
+    bench_figure("client_wall_ns_per_event_2threads", wall2, "ns");
     bench_figure("naive_send_ns_per_event", naive_ns, "ns");
     bench_figure("client_speedup_vs_naive_send", naive_ns / client_ns, "x");
 }
