@@ -54,6 +54,8 @@ static void sources_refresh_shm(struct sources *s)
         const struct shmstats_file *f = shmstats_watch_get(s->watch, i);
         if (f->complain && f->status == -EAGAIN)
             log_info("TT-Metal SHM file not ready yet: %s", f->why);
+        else if (f->complain && f->status == 0)
+            log_warnx("TT-Metal SHM %s", f->why);
         else if (f->complain)
             log_warnx("ignoring a TT-Metal SHM file: %s", f->why);
         good += f->status == 0;
@@ -76,6 +78,12 @@ static void sources_refresh_shm(struct sources *s)
         s->regions[s->n_regions++] = f->region;
         stale += f->region.stale;
     }
+    free(s->procs);
+    s->procs = NULL;
+    s->n_procs = 0;
+    if (shmusage_procs(s->sysroot, s->regions, s->n_regions, s->devs, s->n_devs, &s->procs,
+                       &s->n_procs) < 0)
+        log_warnx("out of memory finding the holders of TT-Metal SHM regions");
     if (stale != s->last_stale)
         log_debug("TT-Metal SHM: %u slot%s of dead processes ignored", stale,
                   stale == 1 ? "" : "s");
@@ -125,6 +133,7 @@ void sources_destroy(struct sources *s)
         close(s->inotify_fd);
     shmstats_watch_free(s->watch);
     free(s->regions);
+    free(s->procs);
     free(s->devs);
     memset(s, 0, sizeof(*s));
     s->timerfd = s->inotify_fd = s->shm_wd = -1;
@@ -252,6 +261,14 @@ static void sources_merge_shm(const struct sources *s, struct sources_snap *out,
             if (added && sd->board_sysfs >= 0)
                 sources_board(d, &s->devs[sd->board_sysfs]);
         }
+        if (sd->how == SHMMAP_ASIC_ID)
+            d->flags |= TTALLOC_DEVICE_SHM_ASIC_ID;
+        else if (sd->how == SHMMAP_HOLDERS)
+            d->flags |= TTALLOC_DEVICE_SHM_HOLDERS;
+        else if (sd->how == SHMMAP_DEVICE_ID)
+            d->flags |= TTALLOC_DEVICE_SHM_DEVICE_ID;
+        if (sd->unknown)
+            d->flags |= TTALLOC_DEVICE_USED_UNKNOWN;
         d->processes += sd->processes;
         for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
             d->used[t] += sd->used[t];
@@ -279,6 +296,8 @@ static void sources_merge_shm(const struct sources *s, struct sources_snap *out,
             memcpy(p->name, name, len);
             procs_info_free(&info);
         }
+        if (sp->unknown)
+            p->flags |= TTALLOC_PROCESS_BYTES_UNKNOWN;
         uint64_t sum = shmstats_sum(sp->bytes);
         p->bytes += sum;
         p->peak_bytes = p->bytes;
@@ -315,8 +334,8 @@ int sources_snapshot(const struct sources *s, const struct ledger *l, struct sou
 {
     struct shmusage u;
     memset(out, 0, sizeof(*out));
-    if (shmusage_build(s->regions, s->n_regions, s->devs, s->n_devs, sources_skip_known,
-                       (void *)l, &u) < 0)
+    if (shmusage_build(s->regions, s->n_regions, s->devs, s->n_devs, s->procs, s->n_procs,
+                       sources_skip_known, (void *)l, &u) < 0)
         return -ENOMEM;
 
     size_t n_usage = ledger_count_usage(l);

@@ -16,6 +16,7 @@
 #include "boards.h"
 #include "log.h"
 #include "procs.h"
+#include "shmmap.h"
 #include "shmstats.h"
 #include "shmusage.h"
 
@@ -130,7 +131,7 @@ int smi_model_load(struct smi_model *m, const char *sysroot, pid_t self)
 /* Add `bytes` to p's usage of device `ordinal` (created if missing), and
  * mark p as holding it and tracked. Returns 0 or -ENOMEM. */
 static int smi_model_add_usage(struct smi_process *p, int ordinal,
-                               const uint64_t bytes[TTALLOC_NUM_TYPES])
+                               const uint64_t bytes[TTALLOC_NUM_TYPES], int unknown)
 {
     if (smi_add_int(&p->devices, &p->n_devices, ordinal) < 0)
         return -ENOMEM;
@@ -148,9 +149,22 @@ static int smi_model_add_usage(struct smi_process *p, int ordinal,
         p->usage = bigger;
         p->n_usage++;
     }
+    p->usage[k].unknown |= unknown;
     for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
         p->usage[k].bytes[t] += bytes[t];
     return 0;
+}
+
+/* The shm_match name of a snapshot device's flags, or NULL. */
+static const char *smi_model_match_of(uint32_t flags)
+{
+    if (flags & TTALLOC_DEVICE_SHM_ASIC_ID)
+        return shmmap_match_name(SHMMAP_ASIC_ID);
+    if (flags & TTALLOC_DEVICE_SHM_HOLDERS)
+        return shmmap_match_name(SHMMAP_HOLDERS);
+    if (flags & TTALLOC_DEVICE_SHM_DEVICE_ID)
+        return shmmap_match_name(SHMMAP_DEVICE_ID);
+    return NULL;
 }
 
 /* The tt-kmd ordinal a snapshot device stands for, or -1. A described
@@ -205,6 +219,10 @@ int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot 
             if (d->total[t] != 0)
                 dev->total[t] = d->total[t];   /* the app's description wins */
         }
+        if (smi_model_match_of(d->flags) != NULL)
+            dev->shm_match = smi_model_match_of(d->flags);
+        if (d->flags & TTALLOC_DEVICE_USED_UNKNOWN)
+            dev->used_known = 0;   /* part of it is unknown: all of it is */
     }
     for (size_t i = 0; i < snap->n_usage; i++) {
         const struct ttalloc_usage *u = &snap->usage[i];
@@ -213,14 +231,16 @@ int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot 
             continue;
         const char *name = NULL;
         uid_t uid = (uid_t)-1;
+        int unknown = 0;
         for (size_t k = 0; k < snap->n_processes; k++) {
             if (snap->processes[k].pid == u->pid) {
                 name = snap->processes[k].name;
                 uid = snap->processes[k].uid;
+                unknown = (snap->processes[k].flags & TTALLOC_PROCESS_BYTES_UNKNOWN) != 0;
             }
         }
         struct smi_process *p = smi_model_process(m, u->pid, name, uid);
-        if (p == NULL || smi_model_add_usage(p, ordinal, u->bytes) < 0)
+        if (p == NULL || smi_model_add_usage(p, ordinal, u->bytes, unknown) < 0)
             return -ENOMEM;
     }
     /* Processes the server tracks but that hold no device yet still count. */
@@ -250,17 +270,39 @@ static struct shmstats_region *smi_model_regions(const struct shmstats_watch *w,
         const struct shmstats_file *f = shmstats_watch_get(w, i);
         if (f->status == 0)
             regions[(*n)++] = f->region;
-        else
+        if (f->why[0] != '\0')
             log_debug("%s", f->why);
     }
     return regions;
 }
 
-int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self)
+/* Keep the stale PIDs of u (those on a node, or on a chip without one). */
+static int smi_model_take_stale(struct smi_model *m, const struct shmusage *u, pid_t self)
+{
+    if (u->n_stale_pids == 0)
+        return 0;
+    m->stale = calloc(u->n_stale_pids, sizeof(*m->stale));
+    if (m->stale == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < u->n_stale_pids; i++) {
+        const struct shmusage_stale *s = &u->stale_pids[i];
+        if (s->pid == self)
+            continue;
+        struct smi_stale *out = &m->stale[m->n_stale++];
+        out->pid = s->pid;
+        out->device = s->sysfs >= 0 ? m->devices[s->sysfs].sys.index : -1;
+        snprintf(out->name, sizeof(out->name), "%s", s->name);
+    }
+    return 0;
+}
+
+int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self, int figures)
 {
     struct shmstats_watch *w = shmstats_watch_new(sysroot);
     struct shmstats_region *regions = NULL;
     struct sysfs_device *devs = calloc(m->n_devices ? m->n_devices : 1, sizeof(*devs));
+    struct shmmap_proc *procs = NULL;
+    size_t n_procs = 0;
     struct shmusage u;
     size_t n = 0;
     int rc = -ENOMEM;
@@ -275,8 +317,12 @@ int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self)
         goto out;
     for (size_t i = 0; i < m->n_devices; i++)
         devs[i] = m->devices[i].sys;
-    rc = shmusage_build(regions, n, devs, m->n_devices, NULL, NULL, &u);
-    if (rc < 0)
+    rc = shmusage_procs(sysroot, regions, n, devs, m->n_devices, &procs, &n_procs);
+    if (rc == 0)
+        rc = shmusage_build(regions, n, devs, m->n_devices, procs, n_procs, NULL, NULL, &u);
+    if (rc == 0)
+        rc = smi_model_take_stale(m, &u, self);
+    if (rc < 0 || !figures)
         goto out;
     m->shm = 1;
     /* The same rule as the server's (shmusage.h); chips without a node are
@@ -285,7 +331,8 @@ int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self)
         if (u.devices[i].sysfs < 0)
             continue;
         struct smi_device *d = &m->devices[u.devices[i].sysfs];
-        d->used_known = 1;
+        d->used_known = !u.devices[i].unknown;
+        d->shm_match = shmmap_match_name(u.devices[i].how);
         for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
             d->used[t] += u.devices[i].used[t];
     }
@@ -294,10 +341,12 @@ int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self)
         if (sp->sysfs < 0 || sp->pid == self)
             continue;
         struct smi_process *p = smi_model_process(m, sp->pid, sp->name, (uid_t)-1);
-        rc = p ? smi_model_add_usage(p, m->devices[sp->sysfs].sys.index, sp->bytes) : -ENOMEM;
+        rc = p ? smi_model_add_usage(p, m->devices[sp->sysfs].sys.index, sp->bytes, sp->unknown)
+               : -ENOMEM;
     }
 out:
     shmusage_free(&u);
+    free(procs);
     free(regions);
     free(devs);
     shmstats_watch_free(w);
@@ -379,6 +428,12 @@ const struct smi_usage *smi_model_usage(const struct smi_process *p, int device)
     return NULL;
 }
 
+int smi_model_usage_known(const struct smi_model *m, const struct smi_process *p,
+                          const struct smi_usage *u)
+{
+    return u != NULL ? !u->unknown : (m->server && p->tracked);
+}
+
 void smi_model_free(struct smi_model *m)
 {
     for (size_t i = 0; i < m->n_processes; i++) {
@@ -388,5 +443,6 @@ void smi_model_free(struct smi_model *m)
     }
     free(m->processes);
     free(m->devices);
+    free(m->stale);
     memset(m, 0, sizeof(*m));
 }
