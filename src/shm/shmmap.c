@@ -158,23 +158,20 @@ static int shmmap_dev_of_ordinal(const struct sysfs_device *devs, size_t ndev, i
     return -1;
 }
 
-/* What one process's numbering says region r's device_id is: a node (its
- * index into devs) in *node, or 1 in *remote. Returns 0 when it says
- * something, -1 when nothing is known about the process. `held` gets the
- * nodes it holds (a 0/1 per device), *n_held how many. */
-static int shmmap_proc_says(const struct shmmap_proc *p, uint32_t device_id,
-                            const struct sysfs_device *devs, size_t ndev, int *order, char *held,
-                            size_t *n_held, int *node, int *remote)
+/* The nodes process p opened, in the order UMD numbers them (its logical
+ * ids 0, 1, ...): its TT_VISIBLE_DEVICES filtered by what it holds, else what
+ * it holds in bus id order. Writes indexes into devs to order[] and 0/1 per
+ * device to held[]. Returns how many, or -1 when nothing is known of p. */
+static int shmmap_proc_order(const struct shmmap_proc *p, const struct sysfs_device *devs,
+                             size_t ndev, int *order, char *held)
 {
-    *node = -1;
-    *remote = 0;
-    *n_held = 0;
+    size_t n_held = 0;
     memset(held, 0, ndev);
     for (size_t i = 0; i < p->n_held; i++) {
         int d = shmmap_dev_of_ordinal(devs, ndev, p->held[i]);
         if (d >= 0 && !held[d]) {
             held[d] = 1;
-            (*n_held)++;
+            n_held++;
         }
     }
     size_t n = 0;
@@ -182,7 +179,7 @@ static int shmmap_proc_says(const struct shmmap_proc *p, uint32_t device_id,
         int got = shmmap_visible_order(p->visible ? p->visible : "", devs, ndev, order);
         if (got > 0) {
             n = (size_t)got;
-            if (*n_held > 0) {   /* what it opened is what it holds */
+            if (n_held > 0) {   /* what it opened is what it holds */
                 size_t kept = 0;
                 for (size_t i = 0; i < n; i++) {
                     if (held[order[i]])
@@ -192,90 +189,142 @@ static int shmmap_proc_says(const struct shmmap_proc *p, uint32_t device_id,
             }
         }
     }
-    if (n == 0 && *n_held > 0) {
+    if (n == 0 && n_held > 0) {
         for (size_t d = 0; d < ndev; d++) {
             if (held[d])
                 order[n++] = (int)d;
         }
         shmmap_sort_bdf(devs, order, n);
     }
-    if (n == 0)
-        return -1;
-    if (device_id < n)
-        *node = order[device_id];
-    else
-        *remote = 1;
-    return 0;
+    return n > 0 ? (int)n : -1;
 }
 
-/* The holders rule for region r: 1 and *node (or -1 with *remote = 1), or 0
- * when it does not decide. *gateway: the one node all its processes hold,
- * else -1. */
+/* The logical ids region r's chip was written under: its device_id (the
+ * last attacher's) and every local chip_stats entry (a process records its
+ * allocations under its own id for the chip). Returns how many in ids[]. */
+static size_t shmmap_local_ids(const struct shmstats_region *r, uint32_t *ids)
+{
+    size_t n = 0;
+    ids[n++] = r->device_id;
+    for (size_t c = 0; c < r->n_chips; c++) {
+        if (r->chips[c].is_remote || r->chips[c].chip_id == r->device_id)
+            continue;
+        ids[n++] = r->chips[c].chip_id;
+    }
+    return n;
+}
+
+/* The holders rule for region r, before the regions are weighed together:
+ * cand[d] = 1 for every node it may be (some live process numbers one of its
+ * logical ids so, and every live process holds it). Returns 1 when something
+ * is known (then *remote = 1 when every process says its ids are past its
+ * nodes: a remote chip), 0 when nothing is. *gateway: the one node all its
+ * processes hold, else -1. */
 static int shmmap_holders(const struct shmstats_region *r, const struct sysfs_device *devs,
                           size_t ndev, const struct shmmap_proc *procs, size_t nprocs,
-                          int *node, int *remote, int *gateway)
+                          char *cand, int *remote, int *gateway)
 {
-    *node = -1;
     *remote = 0;
     *gateway = -1;
+    memset(cand, 0, ndev);
     if (ndev == 0 || r->n_processes == 0 || procs == NULL)
         return 0;
     int *order = malloc(ndev * sizeof(*order));
-    int *said = malloc(r->n_processes * sizeof(*said));
     char *held = malloc(ndev);
     char *common = malloc(ndev);
-    if (!order || !said || !held || !common) {
-        free(order), free(said), free(held), free(common);
+    if (!order || !held || !common) {
+        free(order), free(held), free(common);
         return 0;
     }
+    uint32_t ids[SHMSTATS_MAX_CHIPS + 1];
+    size_t n_ids = shmmap_local_ids(r, ids);
     memset(common, 1, ndev);
-    int have_common = 0;
-    size_t n_said = 0, remote_votes = 0;
+    int known = 0, remote_votes = 0, node_votes = 0;
     for (size_t k = 0; k < r->n_processes; k++) {
         const struct shmmap_proc *p = shmmap_find_proc(procs, nprocs, r->processes[k].pid);
-        int pnode, premote;
-        size_t n_held;
-        if (p == NULL ||
-            shmmap_proc_says(p, r->device_id, devs, ndev, order, held, &n_held, &pnode,
-                             &premote) < 0)
+        int n = p ? shmmap_proc_order(p, devs, ndev, order, held) : -1;
+        if (n < 0)
             continue;
-        if (n_held > 0) {
-            have_common = 1;
+        known = 1;
+        int any_held = 0;
+        for (size_t d = 0; d < ndev; d++)
+            any_held |= held[d];
+        if (any_held) {
             for (size_t d = 0; d < ndev; d++)
                 common[d] &= held[d];
         }
-        if (pnode >= 0)
-            said[n_said++] = pnode;
-        remote_votes += (size_t)premote;
+        int said = 0;
+        for (size_t i = 0; i < n_ids; i++) {
+            if (ids[i] < (uint32_t)n) {
+                cand[order[ids[i]]] = 1;
+                said = 1;
+            }
+        }
+        node_votes += said;
+        remote_votes += !said;
     }
     size_t n_common = 0;
-    for (size_t d = 0; d < ndev && have_common; d++) {
-        if (common[d]) {
+    for (size_t d = 0; d < ndev; d++) {
+        cand[d] &= common[d];   /* one chip: every process attached to it holds it */
+        if (known && common[d]) {
             n_common++;
             *gateway = (int)d;
         }
     }
     if (n_common != 1)
         *gateway = -1;
-    /* answers about a node that not every process holds are another
-     * process's numbering of the last attacher's device_id: drop them */
-    int decided = 0, agreed = -1, conflict = 0;
-    for (size_t i = 0; i < n_said; i++) {
-        if (have_common && !common[said[i]])
-            continue;
-        if (agreed >= 0 && agreed != said[i])
-            conflict = 1;
-        agreed = said[i];
+    *remote = known && node_votes == 0 && remote_votes > 0;
+    free(order), free(held), free(common);
+    return known;
+}
+
+/* Weigh the regions' candidates together: one file per chip, so a node that
+ * is some region's only candidate is no other region's. Repeated until
+ * nothing changes; then a region with exactly one candidate has its node in
+ * node_of[] (index into devs), else -1. `taken` marks nodes already settled
+ * (by asic_id). cand is n rows of ndev. */
+static void shmmap_settle(char *cand, size_t n, size_t ndev, const char *taken, int *node_of)
+{
+    for (size_t i = 0; i < n; i++) {
+        node_of[i] = -1;
+        for (size_t d = 0; d < ndev; d++)
+            cand[i * ndev + d] &= !taken[d];
     }
-    if (agreed >= 0 && !conflict) {
-        *node = agreed;
-        decided = 1;
-    } else if (agreed < 0 && remote_votes > 0) {
-        *remote = 1;
-        decided = 1;
+    for (int changed = 1; changed;) {
+        changed = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (node_of[i] >= 0)
+                continue;
+            int only = -1, count = 0;
+            for (size_t d = 0; d < ndev; d++) {
+                if (cand[i * ndev + d]) {
+                    only = (int)d;
+                    count++;
+                }
+            }
+            if (count != 1)
+                continue;
+            /* a node two regions can only be is contended: leave it to them */
+            int rivals = 0;
+            for (size_t j = 0; j < n; j++) {
+                if (j == i || !cand[j * ndev + (size_t)only])
+                    continue;
+                int other = 0;
+                for (size_t d = 0; d < ndev; d++)
+                    other += cand[j * ndev + d];
+                rivals += other == 1;
+            }
+            if (rivals > 0)
+                continue;
+            node_of[i] = only;
+            for (size_t j = 0; j < n; j++) {
+                if (j != i && cand[j * ndev + (size_t)only]) {
+                    cand[j * ndev + (size_t)only] = 0;
+                    changed = 1;
+                }
+            }
+        }
     }
-    free(order), free(said), free(held), free(common);
-    return decided;
 }
 
 /* ---- the rows ---- */
@@ -296,6 +345,14 @@ static int shmmap_better(const struct shmstats_region *a, const struct shmstats_
     if (al != bl)
         return al;
     return a->last_update_ns > b->last_update_ns;
+}
+
+/* Is chip entry c region r's own chip? Its device_id's entry, or any local
+ * one: the same chip recorded under another process's logical id. Remote
+ * entries are the chips behind it. */
+static int shmmap_own_chip(const struct shmstats_region *r, size_t c)
+{
+    return r->chips[c].chip_id == r->device_id || !r->chips[c].is_remote;
 }
 
 /* Do regions a and b share a live process? */
@@ -338,7 +395,7 @@ static void shmmap_extra_counted_elsewhere(const struct shmstats_region *regions
     size_t extra = 0, others = 0;
     for (size_t c = 0; c < r->n_chips; c++) {
         drop[c] = 0;
-        if (r->chips[c].chip_id == r->device_id)
+        if (shmmap_own_chip(r, c))
             continue;
         extra++;
         for (size_t j = 0; j < n; j++) {
@@ -356,8 +413,28 @@ static void shmmap_extra_counted_elsewhere(const struct shmstats_region *regions
     }
     if (extra > 0 && others >= extra) {
         for (size_t c = 0; c < r->n_chips; c++)
-            drop[c] = r->chips[c].chip_id != r->device_id;
+            drop[c] = !shmmap_own_chip(r, c);
     }
+}
+
+/* Region i claims node `cand` by `pass`; a claimant of the same pass holding
+ * it already is displaced when i is better (live processes, then recency);
+ * one of an earlier pass keeps it. */
+static void shmmap_claim(const struct shmstats_region *regions, size_t i, int cand,
+                         enum shmmap_match pass, int *node, enum shmmap_match *how, int *remote,
+                         int *claimed)
+{
+    int holder = claimed[cand] - 1;
+    if (holder >= 0) {
+        if (how[holder] != pass || !shmmap_better(&regions[i], &regions[holder]))
+            return;
+        node[holder] = -1;
+        how[holder] = SHMMAP_NONE;
+    }
+    claimed[cand] = (int)i + 1;
+    node[i] = cand;
+    how[i] = pass;
+    remote[i] = 0;
 }
 
 int shmmap_build(const struct shmstats_region *regions, size_t n,
@@ -388,60 +465,60 @@ int shmmap_build(const struct shmstats_region *regions, size_t n,
         remote[i] = shmmap_region_remote(&regions[i]);
     }
 
-    static const enum shmmap_match passes[3] = {SHMMAP_ASIC_ID, SHMMAP_HOLDERS,
-                                                SHMMAP_DEVICE_ID};
-    for (int p = 0; p < 3; p++) {
-        enum shmmap_match pass = passes[p];
-        for (size_t i = 0; i < n; i++) {
-            const struct shmstats_region *r = &regions[i];
-            if (node[i] >= 0 || shmmap_ignored(r))
-                continue;
-            int cand = -1;
-            if (pass == SHMMAP_ASIC_ID) {
-                int count = 0;
-                for (size_t d = 0; d < ndev; d++) {
-                    if (r->asic_id != 0 && asic[d] == r->asic_id) {
-                        cand = (int)d;
-                        count++;
-                    }
-                }
-                if (count != 1)
-                    continue;
-            } else if (pass == SHMMAP_HOLDERS) {
-                int is_remote, gateway;
-                int decided = shmmap_holders(r, devs, ndev, procs, nprocs, &cand, &is_remote,
-                                             &gateway);
-                board[i] = gateway;
-                if (decided && is_remote) {
-                    remote[i] = 1;
-                    how[i] = SHMMAP_HOLDERS;
-                }
-                if (!decided || cand < 0)
-                    continue;
-            } else {
-                if (remote[i])
-                    continue;
-                for (size_t d = 0; d < ndev; d++) {
-                    if ((int64_t)devs[d].index == (int64_t)r->device_id)
-                        cand = (int)d;
-                }
-                if (cand < 0)
-                    continue;
+    /* 1: asic_id */
+    for (size_t i = 0; i < n; i++) {
+        const struct shmstats_region *r = &regions[i];
+        if (shmmap_ignored(r) || r->asic_id == 0)
+            continue;
+        int cand = -1, count = 0;
+        for (size_t d = 0; d < ndev; d++) {
+            if (asic[d] == r->asic_id) {
+                cand = (int)d;
+                count++;
             }
-            int holder = claimed[cand] - 1;
-            if (holder >= 0) {
-                /* only contend with claimants of this same pass */
-                if (how[holder] != pass || !shmmap_better(r, &regions[holder]))
-                    continue;
-                node[holder] = -1;
-                how[holder] = SHMMAP_NONE;
-            }
-            claimed[cand] = (int)i + 1;
-            node[i] = cand;
-            how[i] = pass;
-            remote[i] = 0;
         }
-        /* a region displaced in this pass may still match in a later one */
+        if (count == 1)
+            shmmap_claim(regions, i, cand, SHMMAP_ASIC_ID, node, how, remote, claimed);
+    }
+
+    /* 2: holders, all regions weighed together */
+    char *taken = calloc(ndev + 1, 1);
+    char *cands = calloc(n * ndev + 1, 1);
+    int *settled = malloc((n + 1) * sizeof(int));
+    if (taken && cands && settled) {
+        for (size_t d = 0; d < ndev; d++)
+            taken[d] = claimed[d] != 0;
+        for (size_t i = 0; i < n; i++) {
+            if (node[i] >= 0 || shmmap_ignored(&regions[i]))
+                continue;
+            int is_remote = 0, gateway = -1;
+            if (!shmmap_holders(&regions[i], devs, ndev, procs, nprocs, cands + i * ndev,
+                                &is_remote, &gateway))
+                continue;
+            board[i] = gateway;
+            if (is_remote) {
+                remote[i] = 1;
+                how[i] = SHMMAP_HOLDERS;
+            }
+        }
+        shmmap_settle(cands, n, ndev, taken, settled);
+        for (size_t i = 0; i < n; i++) {
+            if (node[i] < 0 && settled[i] >= 0)
+                shmmap_claim(regions, i, settled[i], SHMMAP_HOLDERS, node, how, remote,
+                             claimed);
+        }
+    }
+    free(taken), free(cands), free(settled);
+
+    /* 3: device_id, a guess */
+    for (size_t i = 0; i < n; i++) {
+        const struct shmstats_region *r = &regions[i];
+        if (node[i] >= 0 || remote[i] || shmmap_ignored(r))
+            continue;
+        for (size_t d = 0; d < ndev; d++) {
+            if ((int64_t)devs[d].index == (int64_t)r->device_id)
+                shmmap_claim(regions, i, (int)d, SHMMAP_DEVICE_ID, node, how, remote, claimed);
+        }
     }
 
     /* Ids taken by nodes, so chips without one get an id nobody else shows. */
@@ -470,7 +547,7 @@ int shmmap_build(const struct shmstats_region *regions, size_t n,
         shmmap_extra_counted_elsewhere(regions, n, i, node, drop);
         for (size_t c = 0; c < r->n_chips; c++) {
             const struct shmstats_chip *chip = &r->chips[c];
-            if (chip->chip_id == r->device_id)
+            if (shmmap_own_chip(r, c))
                 continue;
             for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
                 own->bytes[t] = own->bytes[t] > chip->bytes[t] ? own->bytes[t] - chip->bytes[t] : 0;

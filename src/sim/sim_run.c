@@ -681,6 +681,14 @@ static int sim_run_reexec_visible(const struct sim_run_opts *o, int argc, char *
         log_warn("setenv");
         return -errno;
     }
+    /* by its own path, so that its name (comm) stays tt-alloc-sim */
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (len <= 0) {
+        log_warn("readlink /proc/self/exe");
+        return -errno;
+    }
+    self[len] = '\0';
     char **args = calloc((size_t)argc + 2, sizeof(*args));
     if (args == NULL)
         return -ENOMEM;
@@ -688,8 +696,8 @@ static int sim_run_reexec_visible(const struct sim_run_opts *o, int argc, char *
     for (int i = 0; i < argc; i++)
         args[i + 1] = argv[i];
     fflush(NULL);
-    execv("/proc/self/exe", args);
-    log_warn("exec /proc/self/exe");
+    execv(self, args);
+    log_warn("exec %s", self);
     free(args);
     return -errno;
 }

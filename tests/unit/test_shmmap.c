@@ -316,6 +316,54 @@ static void test_unknown_regions(void **state)
     free(r);
 }
 
+static void test_last_attacher_dead(void **state)
+{
+    (void)state;
+    /* b sees nodes 0 and 1 as 0 and 1. A process that saw node 1 as its
+     * logical 0 attached last (device_id 0) and died: node 1's region says
+     * device 0 and lists the chip under both ids. Weighed together with node
+     * 0's region, only node 1 is left for it. It counts once: no row for the
+     * second local id, no bytes taken off. */
+    struct sysfs_device devs[2] = {bdev(0, "0000:01:00.0"), bdev(1, "0000:02:00.0")};
+    pid_t b = getppid();
+    int held_b[2] = {0, 1};
+    struct shmmap_proc procs[1] = {{b, held_b, 2, 1, "0,1"}};
+    struct shmstats_region *r = calloc(2, sizeof(*r));
+    region(&r[0], 0, 0, 111, 10, 0);
+    live(&r[0], b);
+    region(&r[1], 0, 0, 222, 50, 0);
+    r[1].chips[0].bytes[TTALLOC_DRAM] = 30;   /* the dead one's, under id 0 */
+    r[1].chips[1].chip_id = 1;                /* b's, under id 1 */
+    r[1].chips[1].bytes[TTALLOC_DRAM] = 20;
+    r[1].n_chips = 2;
+    live(&r[1], b);
+    struct shmmap_row *rows;
+    size_t n;
+    for (int order = 0; order < 2; order++) {
+        const struct shmstats_region *in = r;
+        struct shmstats_region *swapped = NULL;
+        if (order == 1) {   /* the answer does not depend on the files' order */
+            swapped = calloc(2, sizeof(*swapped));
+            swapped[0] = r[1];
+            swapped[1] = r[0];
+            in = swapped;
+        }
+        assert_int_equal(shmmap_build(in, 2, devs, 2, procs, 1, &rows, &n), 0);
+        assert_int_equal(n, 2);
+        const struct shmmap_row *x = row_of(rows, n, order == 0 ? 0 : 1, 0);
+        const struct shmmap_row *y = row_of(rows, n, order == 0 ? 1 : 0, 0);
+        assert_true(x->bytes[TTALLOC_DRAM] == 10);
+        assert_int_equal(x->device, 0);
+        assert_int_equal(x->how, SHMMAP_HOLDERS);
+        assert_true(y->bytes[TTALLOC_DRAM] == 50);
+        assert_int_equal(y->device, 1);
+        assert_int_equal(y->how, SHMMAP_HOLDERS);
+        free(rows);
+        free(swapped);
+    }
+    free(r);
+}
+
 static void test_live_region_wins_node(void **state)
 {
     (void)state;
@@ -420,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_holders_n300_remote),
         cmocka_unit_test(test_one_chip_two_ids),
         cmocka_unit_test(test_unknown_regions),
+        cmocka_unit_test(test_last_attacher_dead),
         cmocka_unit_test(test_live_region_wins_node),
         cmocka_unit_test(test_gateway_extra_chips),
         cmocka_unit_test(test_empty_inputs),
