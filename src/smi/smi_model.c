@@ -17,6 +17,7 @@
 #include "log.h"
 #include "procs.h"
 #include "shmmap.h"
+#include "shmsnap.h"
 #include "shmstats.h"
 #include "shmusage.h"
 
@@ -201,11 +202,13 @@ static int smi_model_map_id(const struct smi_model *m, const struct ttalloc_snap
     return smi_model_map_device(m, &plain);
 }
 
-int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot *snap,
-                             pid_t self)
+/* Merge a snapshot's records: a server's (every device's figures known,
+ * 0 where it has none), or SHM's alone (shmsnap.h: known only for the
+ * devices a region maps to). */
+static int smi_model_merge_records(struct smi_model *m, const struct ttalloc_snapshot *snap,
+                                   pid_t self, int from_server)
 {
-    m->server = 1;
-    for (size_t i = 0; i < m->n_devices; i++) {
+    for (size_t i = 0; i < m->n_devices && from_server; i++) {
         m->devices[i].used_known = 1;
         memset(m->devices[i].used, 0, sizeof(m->devices[i].used));
     }
@@ -214,6 +217,8 @@ int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot 
         struct smi_device *dev = smi_model_device(m, smi_model_map_device(m, d));
         if (dev == NULL)
             continue;   /* remote chips and ids without a node are not shown */
+        if (!from_server)
+            dev->used_known = 1;
         for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
             dev->used[t] += d->used[t];
             if (d->total[t] != 0)
@@ -243,6 +248,8 @@ int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot 
         if (p == NULL || smi_model_add_usage(p, ordinal, u->bytes, unknown) < 0)
             return -ENOMEM;
     }
+    if (!from_server)
+        return 0;
     /* Processes the server tracks but that hold no device yet still count. */
     for (size_t k = 0; k < snap->n_processes; k++) {
         if (snap->processes[k].flags & TTALLOC_PROCESS_SHM)
@@ -256,6 +263,13 @@ int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot 
         }
     }
     return 0;
+}
+
+int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot *snap,
+                             pid_t self)
+{
+    m->server = 1;
+    return smi_model_merge_records(m, snap, self, 1);
 }
 
 /* Regions that could be read, from a refreshed watch. free() the result. */
@@ -324,26 +338,18 @@ int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self, in
         rc = smi_model_take_stale(m, &u, self);
     if (rc < 0 || !figures)
         goto out;
+    /* The server's rule and the server's merge (shmsnap.h), then merged like
+     * a server's snapshot: both answers are the same by construction. */
+    struct shmsnap ss;
+    rc = shmsnap_build(&u, devs, m->n_devices, &ss);
+    if (rc < 0)
+        goto out;
+    struct ttalloc_snapshot snap = {.n_devices = ss.n_devices, .devices = ss.devices,
+                                    .n_processes = ss.n_processes, .processes = ss.processes,
+                                    .n_usage = ss.n_usage, .usage = ss.usage};
     m->shm = 1;
-    /* The same rule as the server's (shmusage.h); chips without a node are
-     * not tt-smi rows. */
-    for (size_t i = 0; i < u.n_devices; i++) {
-        if (u.devices[i].sysfs < 0)
-            continue;
-        struct smi_device *d = &m->devices[u.devices[i].sysfs];
-        d->used_known = !u.devices[i].unknown;
-        d->shm_match = shmmap_match_name(u.devices[i].how);
-        for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
-            d->used[t] += u.devices[i].used[t];
-    }
-    for (size_t i = 0; i < u.n_processes && rc == 0; i++) {
-        const struct shmusage_process *sp = &u.processes[i];
-        if (sp->sysfs < 0 || sp->pid == self)
-            continue;
-        struct smi_process *p = smi_model_process(m, sp->pid, sp->name, (uid_t)-1);
-        rc = p ? smi_model_add_usage(p, m->devices[sp->sysfs].sys.index, sp->bytes, sp->unknown)
-               : -ENOMEM;
-    }
+    rc = smi_model_merge_records(m, &snap, self, 0);
+    shmsnap_free(&ss);
 out:
     shmusage_free(&u);
     free(procs);
