@@ -42,6 +42,41 @@ static void sources_scan_sysfs(struct sources *s)
     s->n_devs = n;
 }
 
+/* The regions' live PIDs, as one number: when it has not changed since the
+ * last look, neither have the processes to ask about. */
+static uint64_t sources_pids_key(const struct sources *s)
+{
+    uint64_t key = 1469598103934665603ull;   /* FNV-1a over the PIDs in file order */
+    for (size_t r = 0; r < s->n_regions; r++) {
+        for (size_t k = 0; k < s->regions[r].n_processes; k++) {
+            key ^= (uint64_t)(uint32_t)s->regions[r].processes[k].pid;
+            key *= 1099511628211ull;
+        }
+        key ^= 0xffu;
+        key *= 1099511628211ull;
+    }
+    return key;
+}
+
+/* What the regions' processes hold and their TT_VISIBLE_DEVICES, for the
+ * holders rule: asked again when the PIDs change and on every sysfs rescan
+ * (an fd scan of /proc is not for every 200 ms tick). */
+static void sources_find_holders(struct sources *s)
+{
+    uint64_t key = sources_pids_key(s);
+    if (key == s->procs_key && s->ticks != 0)
+        return;
+    free(s->procs);
+    s->procs = NULL;
+    s->n_procs = 0;
+    s->procs_key = key;
+    if (shmusage_procs(s->sysroot, s->regions, s->n_regions, s->devs, s->n_devs, &s->procs,
+                       &s->n_procs) < 0) {
+        log_warnx("out of memory finding the holders of TT-Metal SHM regions");
+        s->procs_key = 0;
+    }
+}
+
 static void sources_refresh_shm(struct sources *s)
 {
     int rc = shmstats_watch_refresh(s->watch);
@@ -78,12 +113,7 @@ static void sources_refresh_shm(struct sources *s)
         s->regions[s->n_regions++] = f->region;
         stale += f->region.stale;
     }
-    free(s->procs);
-    s->procs = NULL;
-    s->n_procs = 0;
-    if (shmusage_procs(s->sysroot, s->regions, s->n_regions, s->devs, s->n_devs, &s->procs,
-                       &s->n_procs) < 0)
-        log_warnx("out of memory finding the holders of TT-Metal SHM regions");
+    sources_find_holders(s);
     if (stale != s->last_stale)
         log_debug("TT-Metal SHM: %u slot%s of dead processes ignored", stale,
                   stale == 1 ? "" : "s");

@@ -39,6 +39,7 @@ struct sources {
     size_t n_regions;
     struct shmmap_proc *procs;       /* their processes: nodes held, TT_VISIBLE_DEVICES */
     size_t n_procs;
+    uint64_t procs_key;              /* the regions' PIDs procs was found for */
     int timerfd;
     int inotify_fd;
     int shm_wd;                      /* -1: the SHM directory is not watched (yet) */
