@@ -108,6 +108,12 @@ int ttalloc_set_label(const char *label);
 #define TTALLOC_DEVICE_DESCRIBED 0x1u  /* an app described it */
 #define TTALLOC_DEVICE_REMOTE 0x2u     /* no device node of its own */
 #define TTALLOC_DEVICE_SYSFS 0x4u      /* the server found it in sysfs */
+/* How TT-Metal's SHM figures were matched to this device (at most one of the
+ * three; none: no region maps to it), and whether they are unknown. */
+#define TTALLOC_DEVICE_SHM_ASIC_ID 0x8u    /* region asic_id = sysfs tt_asic_id */
+#define TTALLOC_DEVICE_SHM_HOLDERS 0x10u   /* the nodes its processes hold */
+#define TTALLOC_DEVICE_SHM_DEVICE_ID 0x20u /* device_id taken as the ordinal: a guess */
+#define TTALLOC_DEVICE_USED_UNKNOWN 0x40u  /* SHM figures implausible: `used` is unknown */
 
 struct ttalloc_device_stats {
     uint32_t device;                        /* TT-Metal device id / tt-kmd ordinal */
@@ -126,6 +132,7 @@ struct ttalloc_device_stats {
 /* ttalloc_process_info.flags */
 #define TTALLOC_PROCESS_CONNECTED 0x1u /* has a live connection to the server */
 #define TTALLOC_PROCESS_SHM 0x2u       /* figures from TT-Metal's SHM statistics */
+#define TTALLOC_PROCESS_BYTES_UNKNOWN 0x4u /* its SHM figures are implausible: unknown */
 
 struct ttalloc_process_info {
     int32_t pid;                            /* from the kernel, never from the client */

@@ -64,6 +64,24 @@ int boards_capacity(const char *card_type, uint64_t total[TTALLOC_NUM_TYPES])
     return 0;
 }
 
+void boards_max_capacity(uint64_t max[TTALLOC_NUM_TYPES])
+{
+    uint64_t dram = 0, l1 = 0;
+    for (size_t i = 0; i < sizeof(boards_table) / sizeof(boards_table[0]); i++) {
+        if (boards_table[i].dram > dram)
+            dram = boards_table[i].dram;
+        if (boards_table[i].l1 > l1)
+            l1 = boards_table[i].l1;
+    }
+    memset(max, 0, TTALLOC_NUM_TYPES * sizeof(max[0]));
+    max[TTALLOC_DRAM] = dram;
+    max[TTALLOC_TRACE] = dram;        /* trace buffers live in DRAM */
+    max[TTALLOC_SYSTEM_MEMORY] = UINT64_MAX;
+    max[TTALLOC_L1] = l1;
+    max[TTALLOC_L1_SMALL] = l1;       /* L1_SMALL and CBs live in L1 */
+    max[TTALLOC_CB] = l1;
+}
+
 const char *boards_arch_from_pci(int64_t pci_device)
 {
     switch (pci_device) {

@@ -19,6 +19,11 @@ const char *boards_arch(const char *card_type);
  * no known capacity (then total[] is all 0). */
 int boards_capacity(const char *card_type, uint64_t total[TTALLOC_NUM_TYPES]);
 
+/* The largest per-chip capacity of any known board, per type (TRACE as
+ * DRAM, L1_SMALL and CB as L1; SYSTEM_MEMORY unbounded): a figure above it
+ * times the chips it covers cannot be true. */
+void boards_max_capacity(uint64_t max[TTALLOC_NUM_TYPES]);
+
 /* The architecture for a PCI device id (0xFACA, 0x401E, 0xB140), else NULL. */
 const char *boards_arch_from_pci(int64_t pci_device);
 

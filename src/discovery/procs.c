@@ -343,3 +343,31 @@ void procs_info_free(struct procs_info *info)
     free(info->cmdline);
     info->cmdline = NULL;
 }
+
+int procs_environ_get(pid_t pid, const char *name, char *out, size_t cap)
+{
+    char path[64];
+    char *text;
+    size_t len, name_len = strlen(name);
+    if (cap > 0)
+        out[0] = '\0';
+    snprintf(path, sizeof(path), "/proc/%d/environ", (int)pid);
+    int rc = textfile_slurp(path, PROCS_FILE_MAX, &text, &len);
+    if (rc < 0)
+        return rc;
+    int found = 0;
+    /* NAME=value entries, each ended by a NUL (the last one maybe cut) */
+    for (size_t at = 0; at < len;) {
+        const char *entry = text + at;
+        size_t entry_len = strnlen(entry, len - at);
+        if (entry_len > name_len && memcmp(entry, name, name_len) == 0 &&
+            entry[name_len] == '=') {
+            snprintf(out, cap, "%.*s", (int)(entry_len - name_len - 1), entry + name_len + 1);
+            found = 1;   /* the first definition, the one getenv() finds */
+            break;
+        }
+        at += entry_len + 1;
+    }
+    free(text);
+    return found;
+}

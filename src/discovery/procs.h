@@ -56,4 +56,11 @@ struct procs_info {
 int procs_info_read(pid_t pid, struct procs_info *info);
 void procs_info_free(struct procs_info *info);
 
+/* The value of environment variable `name` in `pid`'s initial environment
+ * (the real /proc/<pid>/environ, readable for one's own processes or as
+ * root), cut to cap-1 bytes. Returns 1 and the value (possibly ""), 0 when
+ * the variable is not set, or a negative errno (-EACCES, -ENOENT when the
+ * process is gone). */
+int procs_environ_get(pid_t pid, const char *name, char *out, size_t cap);
+
 #endif /* TTALLOC_PROCS_H */

@@ -299,7 +299,16 @@ static int monitor_discover_shm(struct monitor *mon, const struct sysfs_device *
     }
     struct shmusage u;
     memset(&u, 0, sizeof(u));
-    int rc = n ? shmusage_build(regions, n, devs, ndev, NULL, NULL, &u) : 0;
+    /* The rule tt-smi and the server use: the holders of each region's
+     * processes and their TT_VISIBLE_DEVICES (shmusage.h). */
+    struct shmmap_proc *procs = NULL;
+    size_t nprocs = 0;
+    int rc = n ? shmusage_procs(sysfs_sysroot(mon->opt.sysroot), regions, n, devs, ndev, &procs,
+                                &nprocs)
+               : 0;
+    if (rc == 0 && n)
+        rc = shmusage_build(regions, n, devs, ndev, procs, nprocs, NULL, NULL, &u);
+    free(procs);
     free(regions);
     if (rc < 0 || n == 0)
         return rc;

@@ -15,8 +15,8 @@
 
 #include "boards.h"
 #include "log.h"
-#include "procs.h"
 #include "shmmap.h"
+#include "shmsnap.h"
 #include "shmusage.h"
 
 #define SOURCES_INOTIFY_MASK                                                                  \
@@ -42,6 +42,41 @@ static void sources_scan_sysfs(struct sources *s)
     s->n_devs = n;
 }
 
+/* The regions' live PIDs, as one number: when it has not changed since the
+ * last look, neither have the processes to ask about. */
+static uint64_t sources_pids_key(const struct sources *s)
+{
+    uint64_t key = 1469598103934665603ull;   /* FNV-1a over the PIDs in file order */
+    for (size_t r = 0; r < s->n_regions; r++) {
+        for (size_t k = 0; k < s->regions[r].n_processes; k++) {
+            key ^= (uint64_t)(uint32_t)s->regions[r].processes[k].pid;
+            key *= 1099511628211ull;
+        }
+        key ^= 0xffu;
+        key *= 1099511628211ull;
+    }
+    return key;
+}
+
+/* What the regions' processes hold and their TT_VISIBLE_DEVICES, for the
+ * holders rule: asked again when the PIDs change and on every sysfs rescan
+ * (an fd scan of /proc is not for every 200 ms tick). */
+static void sources_find_holders(struct sources *s)
+{
+    uint64_t key = sources_pids_key(s);
+    if (key == s->procs_key && s->ticks != 0)
+        return;
+    free(s->procs);
+    s->procs = NULL;
+    s->n_procs = 0;
+    s->procs_key = key;
+    if (shmusage_procs(s->sysroot, s->regions, s->n_regions, s->devs, s->n_devs, &s->procs,
+                       &s->n_procs) < 0) {
+        log_warnx("out of memory finding the holders of TT-Metal SHM regions");
+        s->procs_key = 0;
+    }
+}
+
 static void sources_refresh_shm(struct sources *s)
 {
     int rc = shmstats_watch_refresh(s->watch);
@@ -54,6 +89,8 @@ static void sources_refresh_shm(struct sources *s)
         const struct shmstats_file *f = shmstats_watch_get(s->watch, i);
         if (f->complain && f->status == -EAGAIN)
             log_info("TT-Metal SHM file not ready yet: %s", f->why);
+        else if (f->complain && f->status == 0)
+            log_warnx("TT-Metal SHM %s", f->why);
         else if (f->complain)
             log_warnx("ignoring a TT-Metal SHM file: %s", f->why);
         good += f->status == 0;
@@ -76,6 +113,7 @@ static void sources_refresh_shm(struct sources *s)
         s->regions[s->n_regions++] = f->region;
         stale += f->region.stale;
     }
+    sources_find_holders(s);
     if (stale != s->last_stale)
         log_debug("TT-Metal SHM: %u slot%s of dead processes ignored", stale,
                   stale == 1 ? "" : "s");
@@ -125,6 +163,7 @@ void sources_destroy(struct sources *s)
         close(s->inotify_fd);
     shmstats_watch_free(s->watch);
     free(s->regions);
+    free(s->procs);
     free(s->devs);
     memset(s, 0, sizeof(*s));
     s->timerfd = s->inotify_fd = s->shm_wd = -1;
@@ -240,18 +279,18 @@ static void sources_merge_sysfs(const struct sources *s, struct sources_snap *ou
     }
 }
 
-static void sources_merge_shm(const struct sources *s, struct sources_snap *out,
-                              const struct shmusage *u)
+/* The SHM records (shmsnap.h, the one merge tt-smi uses too) added to the
+ * ledger's: device figures summed, processes and usage appended (a PID the
+ * ledger knows was skipped, so none is there twice). */
+static void sources_merge_shm(struct sources_snap *out, const struct shmsnap *ss)
 {
-    for (size_t i = 0; i < u->n_devices; i++) {
-        const struct shmusage_device *sd = &u->devices[i];
+    for (size_t i = 0; i < ss->n_devices; i++) {
+        const struct ttalloc_device_stats *sd = &ss->devices[i];
         int added;
         struct ttalloc_device_stats *d = sources_device(out, sd->device, &added);
-        if (sd->sysfs < 0) {
-            d->flags |= TTALLOC_DEVICE_REMOTE;
-            if (added && sd->board_sysfs >= 0)
-                sources_board(d, &s->devs[sd->board_sysfs]);
-        }
+        d->flags |= sd->flags;
+        if (added)
+            memcpy(d->board_type, sd->board_type, sizeof(d->board_type));
         d->processes += sd->processes;
         for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
             d->used[t] += sd->used[t];
@@ -259,36 +298,11 @@ static void sources_merge_shm(const struct sources *s, struct sources_snap *out,
                 d->peak[t] = d->used[t];
         }
     }
-    for (size_t i = 0; i < u->n_processes; i++) {
-        const struct shmusage_process *sp = &u->processes[i];
-        struct ttalloc_process_info *p = NULL;
-        for (size_t k = 0; k < out->n_processes && p == NULL; k++) {
-            if (out->processes[k].pid == (int32_t)sp->pid)
-                p = &out->processes[k];
-        }
-        if (p == NULL) {
-            p = &out->processes[out->n_processes++];
-            memset(p, 0, sizeof(*p));
-            p->pid = (int32_t)sp->pid;
-            p->flags = TTALLOC_PROCESS_SHM;
-            struct procs_info info;
-            int rc = procs_info_read(sp->pid, &info);
-            p->uid = rc == 0 ? (uint32_t)info.uid : UINT32_MAX;
-            const char *name = sp->name[0] != '\0' ? sp->name : rc == 0 ? info.name : "";
-            size_t len = strnlen(name, sizeof(p->name) - 1);
-            memcpy(p->name, name, len);
-            procs_info_free(&info);
-        }
-        uint64_t sum = shmstats_sum(sp->bytes);
-        p->bytes += sum;
-        p->peak_bytes = p->bytes;
-        struct ttalloc_usage *us = &out->usage[out->n_usage++];
-        memset(us, 0, sizeof(*us));
-        us->pid = (int32_t)sp->pid;
-        us->device = sp->device;
-        memcpy(us->bytes, sp->bytes, sizeof(us->bytes));
-        memcpy(us->peak, sp->bytes, sizeof(us->peak));
-    }
+    memcpy(&out->processes[out->n_processes], ss->processes,
+           ss->n_processes * sizeof(*ss->processes));
+    out->n_processes += ss->n_processes;
+    memcpy(&out->usage[out->n_usage], ss->usage, ss->n_usage * sizeof(*ss->usage));
+    out->n_usage += ss->n_usage;
 }
 
 static int sources_cmp_device(const void *x, const void *y)
@@ -314,20 +328,25 @@ static int sources_cmp_usage(const void *x, const void *y)
 int sources_snapshot(const struct sources *s, const struct ledger *l, struct sources_snap *out)
 {
     struct shmusage u;
+    struct shmsnap ss;
     memset(out, 0, sizeof(*out));
-    if (shmusage_build(s->regions, s->n_regions, s->devs, s->n_devs, sources_skip_known,
-                       (void *)l, &u) < 0)
+    if (shmusage_build(s->regions, s->n_regions, s->devs, s->n_devs, s->procs, s->n_procs,
+                       sources_skip_known, (void *)l, &u) < 0)
         return -ENOMEM;
+    int rc = shmsnap_build(&u, s->devs, s->n_devs, &ss);
+    shmusage_free(&u);
+    if (rc < 0)
+        return rc;
 
     size_t n_usage = ledger_count_usage(l);
-    size_t cap_devs = l->n_devs + s->n_devs + u.n_devices;
-    size_t cap_procs = l->n_procs + u.n_processes;
-    size_t cap_usage = n_usage + u.n_processes;
+    size_t cap_devs = l->n_devs + s->n_devs + ss.n_devices;
+    size_t cap_procs = l->n_procs + ss.n_processes;
+    size_t cap_usage = n_usage + ss.n_usage;
     out->devices = calloc(cap_devs ? cap_devs : 1, sizeof(*out->devices));
     out->processes = calloc(cap_procs ? cap_procs : 1, sizeof(*out->processes));
     out->usage = calloc(cap_usage ? cap_usage : 1, sizeof(*out->usage));
     if (out->devices == NULL || out->processes == NULL || out->usage == NULL) {
-        shmusage_free(&u);
+        shmsnap_free(&ss);
         sources_snap_free(out);
         return -ENOMEM;
     }
@@ -339,8 +358,8 @@ int sources_snapshot(const struct sources *s, const struct ledger *l, struct sou
     out->n_usage = n_usage;
 
     sources_merge_sysfs(s, out);
-    sources_merge_shm(s, out, &u);
-    shmusage_free(&u);
+    sources_merge_shm(out, &ss);
+    shmsnap_free(&ss);
     sources_fill_capacity(out);
 
     qsort(out->devices, out->n_devices, sizeof(*out->devices), sources_cmp_device);

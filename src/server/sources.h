@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "ledger.h"
+#include "shmmap.h"
 #include "shmstats.h"
 #include "sysfs.h"
 #include "ttalloc.h"
@@ -36,6 +37,9 @@ struct sources {
     struct shmstats_watch *watch;
     struct shmstats_region *regions; /* readable regions of the last refresh */
     size_t n_regions;
+    struct shmmap_proc *procs;       /* their processes: nodes held, TT_VISIBLE_DEVICES */
+    size_t n_procs;
+    uint64_t procs_key;              /* the regions' PIDs procs was found for */
     int timerfd;
     int inotify_fd;
     int shm_wd;                      /* -1: the SHM directory is not watched (yet) */

@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "shmmap.h"
+#include "shmusage.h"
 #include "shmstats.h"
 #include "shmwriter.h"
 #include "sysfs.h"
@@ -128,6 +129,11 @@ static void shm_print_json(const char *path, int status, const char *why,
            r->num_active_processes, r->reference_count, r->last_update_ns,
            r->torn ? "true" : "false", r->stale, r->invalid);
     shm_json_bytes(r->totals);
+    printf(",\n   \"unknown\": ");
+    if (r->unknown)
+        shm_json_string(r->unknown_why);
+    else
+        printf("null");
     printf(",\n   \"stale_bytes\": ");
     shm_json_bytes(r->stale_bytes);
     printf(",\n   \"chips\": [");
@@ -163,6 +169,8 @@ static void shm_print_text(const char *path, int status, const char *why,
     printf("  totals:");
     shm_text_bytes(r->totals);
     printf("\n");
+    if (r->unknown)
+        printf("  figures unknown: %s\n", r->unknown_why);
     for (size_t c = 0; c < r->n_chips; c++) {
         printf("  chip %u%s:", r->chips[c].chip_id, r->chips[c].is_remote ? " (remote)" : "");
         shm_text_bytes(r->chips[c].bytes);
@@ -286,12 +294,15 @@ static int shm_map(int argc, char **argv)
         const struct shmstats_file *f = shmstats_watch_get(w, k);
         if (f->status == 0)
             regions[n++] = f->region;
-        else
+        if (f->why[0] != '\0')
             log_warnx("%s", f->why);
     }
+    struct shmmap_proc *procs = NULL;
+    size_t nprocs = 0;
     struct shmmap_row *rows = NULL;
     size_t nrows = 0;
-    if (shmmap_build(regions, n, devs, ndev, &rows, &nrows) != 0)
+    if (shmusage_procs(root, regions, n, devs, ndev, &procs, &nprocs) != 0 ||
+        shmmap_build(regions, n, devs, ndev, procs, nprocs, &rows, &nrows) != 0)
         fatalx("out of memory");
     if (o.json)
         printf("{\"rows\": [");
@@ -300,28 +311,41 @@ static int shm_map(int argc, char **argv)
         int ordinal = row->sysfs >= 0 ? devs[row->sysfs].index : -1;
         int board = row->board_sysfs >= 0 ? devs[row->board_sysfs].index : -1;
         if (o.json) {
-            printf("%s\n  {\"device\": %u, \"node\": %d, \"board_node\": %d, \"match\": \"%s\", "
-                   "\"chip_id\": %u, \"own\": %s, \"remote\": %s, \"processes\": %zu, "
+            const char *how = shmmap_match_name(row->how);
+            printf("%s\n  {\"device\": %u, \"node\": %d, \"board_node\": %d, \"match\": ",
+                   i ? "," : "", row->device, ordinal, board);
+            if (how)
+                printf("\"%s\"", how);
+            else
+                printf("null");
+            printf(", \"chip_id\": %u, \"own\": %s, \"remote\": %s, \"processes\": %zu, "
                    "\"path\": ",
-                   i ? "," : "", row->device, ordinal, board, shmmap_match_name(row->how),
                    row->chip_id, row->own ? "true" : "false", row->remote ? "true" : "false",
                    row->own ? regions[row->region].n_processes : (size_t)0);
             shm_json_string(regions[row->region].path);
             printf(", \"bytes\": ");
-            shm_json_bytes(row->bytes);
+            if (row->unknown)
+                printf("null");
+            else
+                shm_json_bytes(row->bytes);
             printf("}");
         } else {
+            const char *how = shmmap_match_name(row->how);
             printf("device %u: node %d (by %s), chip %u%s%s, board node %d, %zu processes,",
-                   row->device, ordinal, shmmap_match_name(row->how), row->chip_id,
+                   row->device, ordinal, how ? how : "none", row->chip_id,
                    row->remote ? " remote" : "", row->own ? "" : " (through gateway)", board,
                    row->own ? regions[row->region].n_processes : (size_t)0);
-            shm_text_bytes(row->bytes);
+            if (row->unknown)
+                printf(" figures unknown");
+            else
+                shm_text_bytes(row->bytes);
             printf("\n");
         }
     }
     if (o.json)
         printf("\n]}\n");
     free(rows);
+    free(procs);
     free(regions);
     free(devs);
     shmstats_watch_free(w);

@@ -10,12 +10,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "boards.h"
 
 /* The layout TT-Metal's memory_stats_shm.hpp gives (std::atomic<T> has the
  * size and alignment of T on Linux): pinned here, byte by byte. */
@@ -206,6 +210,75 @@ static uint64_t shmstats_sat_add(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+/* ---- plausibility ---- */
+
+static void shmstats_unknown(struct shmstats_region *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void shmstats_unknown(struct shmstats_region *r, const char *fmt, ...)
+{
+    if (r->unknown)
+        return;     /* the first reason is the one reported */
+    r->unknown = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->unknown_why, sizeof(r->unknown_why), fmt, ap);
+    va_end(ap);
+}
+
+/* Mark the region's figures unknown when they cannot be true: an id no
+ * TT-Metal writes, a total (or a chip's or a process's figure) above any
+ * known board's capacity times the chips it covers, sums that wrap, or live
+ * processes holding more than the totals. Random bytes behind a valid
+ * header fail one of these (nearly) always. */
+static void shmstats_check_sane(struct shmstats_region *r)
+{
+    uint64_t max[TTALLOC_NUM_TYPES];
+    boards_max_capacity(max);
+    uint64_t chips = r->n_chips > 0 ? r->n_chips : 1;
+
+    if (r->device_id > SHMSTATS_CHIP_ID_MAX)
+        shmstats_unknown(r, "device_id %u is no TT-Metal device id", r->device_id);
+    for (size_t c = 0; c < r->n_chips; c++) {
+        if (r->chips[c].chip_id > SHMSTATS_CHIP_ID_MAX)
+            shmstats_unknown(r, "chip_stats[] chip_id %u is no TT-Metal chip id",
+                             r->chips[c].chip_id);
+        if (r->chips[c].is_remote > 1)
+            shmstats_unknown(r, "chip_stats[] is_remote %u is not 0 or 1", r->chips[c].is_remote);
+    }
+    for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
+        if (max[t] == UINT64_MAX)
+            continue;
+        uint64_t bound = max[t] > UINT64_MAX / chips ? UINT64_MAX : max[t] * chips;
+        int type = t; /* enum ttalloc_buffer_type: 0 DRAM, 1 L1, 3 L1_SMALL, 4 TRACE, 5 CB */
+        if (r->totals[t] > bound)
+            shmstats_unknown(r, "total of buffer type %d, %" PRIu64 " B, is above any board's capacity (%" PRIu64
+                             " B for %" PRIu64 " chip%s)", type, r->totals[t], bound, chips,
+                             chips == 1 ? "" : "s");
+        uint64_t chip_sum = 0, proc_sum = 0;
+        for (size_t c = 0; c < r->n_chips; c++) {
+            uint64_t v = r->chips[c].bytes[t];
+            if (v > max[t])
+                shmstats_unknown(r, "chip %u holds %" PRIu64 " B of buffer type %d, above any board's capacity",
+                                 r->chips[c].chip_id, v, type);
+            if (chip_sum > UINT64_MAX - v)
+                shmstats_unknown(r, "the chips' figures of buffer type %d wrap when summed", type);
+            chip_sum += v;
+        }
+        for (size_t k = 0; k < r->n_processes; k++) {
+            uint64_t v = r->processes[k].bytes[t];
+            if (proc_sum > UINT64_MAX - v) {
+                shmstats_unknown(r, "the processes' figures of buffer type %d wrap when summed", type);
+                break;
+            }
+            proc_sum += v;
+        }
+        if (proc_sum > r->totals[t])
+            shmstats_unknown(r, "live processes hold %" PRIu64 " B of buffer type %d, more than the "
+                             "total %" PRIu64 " B", proc_sum, type, r->totals[t]);
+    }
+}
+
 /* ---- parsing ---- */
 
 int shmstats_parse(const void *mem, size_t len, const char *path, struct shmstats_region *out,
@@ -241,7 +314,9 @@ int shmstats_parse(const void *mem, size_t len, const char *path, struct shmstat
     for (int attempt = 0; attempt < SHMSTATS_READ_RETRIES; attempt++) {
         uint32_t version = shmstats_load32_acquire(base, offsetof(struct shmstats_raw, version));
         uint32_t init = shmstats_load32_acquire(base, offsetof(struct shmstats_raw, init_state));
-        if (version == 0 || (version == 4 && init != SHMSTATS_INIT_READY)) {
+        if (version == 0 || (version >= SHMSTATS_VERSION_INIT_STATE &&
+                             version <= SHMSTATS_VERSION_SANE_MAX &&
+                             init != SHMSTATS_INIT_READY)) {
             if (why)
                 snprintf(why, cap,
                          "%.120s: not initialised yet (version %u, init_state 0x%08x, want 'REDY')",
@@ -249,12 +324,21 @@ int shmstats_parse(const void *mem, size_t len, const char *path, struct shmstat
             rc = -EAGAIN;
             break;
         }
-        if (version < SHMSTATS_VERSION_MIN || version > SHMSTATS_VERSION_MAX) {
+        if (version < SHMSTATS_VERSION_MIN) {
             if (why)
                 snprintf(why, cap,
-                         "%.120s: DeviceMemoryRegion version %u is not supported (this tt-alloc reads "
-                         "versions %u to %u); ignoring the file",
-                         name, version, SHMSTATS_VERSION_MIN, SHMSTATS_VERSION_MAX);
+                         "%.120s: DeviceMemoryRegion version %u has another layout (this tt-alloc "
+                         "reads version %u and later); ignoring the file",
+                         name, version, SHMSTATS_VERSION_MIN);
+            rc = -EPROTO;
+            break;
+        }
+        if (version > SHMSTATS_VERSION_SANE_MAX) {
+            if (why)
+                snprintf(why, cap,
+                         "%.120s: version field 0x%08x is no DeviceMemoryRegion version "
+                         "(not a region, or garbage); ignoring the file",
+                         name, version);
             rc = -EPROTO;
             break;
         }
@@ -266,14 +350,15 @@ int shmstats_parse(const void *mem, size_t len, const char *path, struct shmstat
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         uint64_t after = shmstats_load64(base, offsetof(struct shmstats_raw, last_update_timestamp));
         if (before == after && raw->version == version &&
-            (version != 4 || raw->init_state == SHMSTATS_INIT_READY)) {
+            (version < SHMSTATS_VERSION_INIT_STATE || raw->init_state == SHMSTATS_INIT_READY)) {
             torn = 0;
             break;
         }
     }
     if (rc == 0 && torn &&
-        (raw->version < SHMSTATS_VERSION_MIN || raw->version > SHMSTATS_VERSION_MAX ||
-         (raw->version == 4 && raw->init_state != SHMSTATS_INIT_READY))) {
+        (raw->version < SHMSTATS_VERSION_MIN || raw->version > SHMSTATS_VERSION_SANE_MAX ||
+         (raw->version >= SHMSTATS_VERSION_INIT_STATE &&
+          raw->init_state != SHMSTATS_INIT_READY))) {
         if (why)
             snprintf(why, cap, "%.120s: region re-initialised while being read", name);
         rc = -EAGAIN;
@@ -315,6 +400,8 @@ int shmstats_parse(const void *mem, size_t len, const char *path, struct shmstat
         uint64_t bytes[TTALLOC_NUM_TYPES];
         shmstats_set_bytes(bytes, p->dram, p->l1, p->l1_small, p->trace, p->cb);
         if (!shmstats_pid_alive(p->pid)) {
+            out->stale_pids[out->stale].pid = p->pid;
+            shmstats_clean_name(p->process_name, out->stale_pids[out->stale].name);
             out->stale++;
             for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
                 out->stale_bytes[t] = shmstats_sat_add(out->stale_bytes[t], bytes[t]);
@@ -327,6 +414,7 @@ int shmstats_parse(const void *mem, size_t len, const char *path, struct shmstat
         shmstats_clean_name(p->process_name, proc->name);
     }
     free(raw);
+    shmstats_check_sane(out);
     return 0;
 }
 
@@ -415,6 +503,23 @@ static int shmstats_read_fd(int fd, const char *path, struct shmstats_raw *buf,
     return rc;
 }
 
+/* The same, taken again (bounded) while the copy's figures cannot be true:
+ * a writer between its total and its slot update looks like that for an
+ * instant. What stays implausible is unknown. */
+static int shmstats_read_fd_sane(int fd, const char *path, struct shmstats_raw *buf,
+                                 struct shmstats_region *out, char *why, size_t cap)
+{
+    int rc = 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        rc = shmstats_read_fd(fd, path, buf, out, why, cap);
+        if (rc != 0 || !out->unknown)
+            break;
+    }
+    if (rc == 0 && out->unknown && why)
+        snprintf(why, cap, "%.120s: figures unknown: %s", shmstats_base(path), out->unknown_why);
+    return rc;
+}
+
 int shmstats_read_file(const char *path, struct shmstats_region *out, char *why, size_t cap)
 {
     struct stat st;
@@ -432,7 +537,7 @@ int shmstats_read_file(const char *path, struct shmstats_region *out, char *why,
         close(fd);
         return -ENOMEM;
     }
-    rc = shmstats_read_fd(fd, path, buf, out, why, cap);
+    rc = shmstats_read_fd_sane(fd, path, buf, out, why, cap);
     free(buf);
     close(fd);
     return rc;
@@ -541,17 +646,15 @@ static void shmstats_slot_read(struct shmstats_slot *s)
         goto done;
     }
     /* pread reports a shrunken file as a short read: no size check can race. */
-    rc = shmstats_read_fd(s->fd, f->path, s->copy, &f->region, f->why, sizeof(f->why));
+    rc = shmstats_read_fd_sane(s->fd, f->path, s->copy, &f->region, f->why, sizeof(f->why));
 done:
     f->status = rc;
-    if (rc == 0) {
+    /* what to complain about: the error, or (-ERANGE) figures that became unknown */
+    int state = rc != 0 ? rc : f->region.unknown ? -ERANGE : 0;
+    if (state == 0)
         f->why[0] = '\0';
-        f->complain = 0;
-        s->complained_status = 0;
-    } else {
-        f->complain = rc != s->complained_status;
-        s->complained_status = rc;
-    }
+    f->complain = state != 0 && state != s->complained_status;
+    s->complained_status = state;
 }
 
 static int shmstats_slot_cmp(const void *a, const void *b)

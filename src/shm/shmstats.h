@@ -1,14 +1,18 @@
 /*
  * shmstats.h - read TT-Metal's own per-chip memory statistics:
  * $TT_SYSROOT/dev/shm/tt_device_<chip_unique_id>_memory, struct
- * DeviceMemoryRegion versions 3 and 4 (docs/tt-metal-shm.md).
+ * DeviceMemoryRegion version 2 and every later one (v2 has v3's offsets for
+ * its fields; v4 promises later versions keep its offsets), see
+ * docs/tt-metal-shm.md.
  *
  * Strictly a reader: files are opened O_RDONLY and copied into our own
  * memory with pread, never written and never mapped (any user can create or
  * truncate a file in /dev/shm, and reading a mapping past a shrunken end is
  * SIGBUS). The whole struct is copied again when its last_update_timestamp
  * moved during the copy (bounded retries). Process slots whose PID is dead are counted as
- * stale, never shown as users.
+ * stale, never shown as users. Figures that cannot be true (a total above
+ * any board's capacity, sums that wrap, processes holding more than the
+ * totals, impossible chip ids) make the region's figures unknown.
  *
  * The raw layout (struct shmstats_raw) is also what shmwriter.c writes; its
  * offsets are pinned with _Static_assert in shmstats.c.
@@ -28,8 +32,10 @@
 #define SHMSTATS_CHIP_UNUSED UINT32_MAX   /* chip_stats[].chip_id of an empty entry */
 #define SHMSTATS_PID_RELEASING (-1)        /* processes[].pid of a slot being released */
 #define SHMSTATS_INIT_READY 0x52454459u    /* v4 init_state 'REDY' */
-#define SHMSTATS_VERSION_MIN 3u
-#define SHMSTATS_VERSION_MAX 4u
+#define SHMSTATS_VERSION_MIN 2u            /* v1 had another layout */
+#define SHMSTATS_VERSION_INIT_STATE 4u     /* from v4 on, init_state says 'REDY' */
+#define SHMSTATS_VERSION_SANE_MAX 0xffffu  /* above: not a version, garbage */
+#define SHMSTATS_CHIP_ID_MAX 0xffffu       /* larger chip or device ids: garbage */
 #define SHMSTATS_PATH_MAX 512
 #define SHMSTATS_WHY_MAX 256
 #define SHMSTATS_READ_RETRIES 8            /* re-copies when the timestamp moves */
@@ -60,10 +66,10 @@ struct shmstats_raw {
     uint64_t total_dram, total_l1, total_l1_small, total_trace, total_cb;
     struct shmstats_raw_chip chip_stats[SHMSTATS_MAX_CHIPS];
     struct shmstats_raw_process processes[SHMSTATS_MAX_PROCESSES];
-    uint32_t init_state;              /* v4 only; in v3 this is tail padding */
+    uint32_t init_state;              /* v4 on; in v2 and v3 this is tail padding */
 };
 
-#define SHMSTATS_REGION_SIZE 8576u    /* sizeof(struct shmstats_raw), v3 and v4 alike */
+#define SHMSTATS_REGION_SIZE 8576u    /* sizeof(struct shmstats_raw), v2 to v4 alike */
 
 /* ---- what the reader hands out ---- */
 
@@ -80,10 +86,15 @@ struct shmstats_process {
     char name[SHMSTATS_NAME_MAX];           /* printable, NUL-terminated */
 };
 
+struct shmstats_stale_slot {
+    pid_t pid;                              /* no longer runs */
+    char name[SHMSTATS_NAME_MAX];           /* printable, NUL-terminated */
+};
+
 struct shmstats_region {
     char path[SHMSTATS_PATH_MAX];
     uint64_t chip_unique_id;                /* from the file name; 0 if not a number */
-    uint32_t version;                       /* 3 or 4 */
+    uint32_t version;                       /* 2 or later */
     uint32_t device_id;
     uint64_t board_serial;                  /* 0 = unknown */
     uint64_t asic_id;                       /* 0 = unknown */
@@ -96,16 +107,22 @@ struct shmstats_region {
     size_t n_processes;
     struct shmstats_process processes[SHMSTATS_MAX_PROCESSES]; /* live PIDs, slot order */
     uint32_t stale;                         /* slots whose PID is dead */
+    struct shmstats_stale_slot stale_pids[SHMSTATS_MAX_PROCESSES]; /* [0, stale) */
     uint64_t stale_bytes[TTALLOC_NUM_TYPES];/* what those slots still claim */
     uint32_t invalid;                       /* slots with an impossible PID (garbage) */
     int torn;                               /* 1: counters kept moving; each value is real
                                                but they may come from different instants */
+    int unknown;                            /* 1: the figures cannot be true (garbage or
+                                               an inconsistent region): every byte count
+                                               of this region is unknown, its chips are
+                                               not shown; identity and PIDs still hold */
+    char unknown_why[160];                  /* one line saying why, when unknown */
 };
 
 /* Errors (negative errno), stable for callers that log once per file:
  *   -EBADMSG  file smaller than the struct (truncated, empty)
- *   -EPROTO   a version this reader does not know (why names it)
- *   -EAGAIN   v4 not initialised yet (init_state != 'REDY'): try again later
+ *   -EPROTO   version 1 (another layout) or a number that is no version (why names it)
+ *   -EAGAIN   v4 or later not initialised yet (init_state != 'REDY'): try again later
  *   -EINVAL   not a regular file
  *   other     from open/fstat/pread (-ENOENT, -EACCES, -ENOMEM, ...)
  * `why` gets one line naming the file and the reason. */
@@ -135,7 +152,8 @@ uint64_t shmstats_sum(const uint64_t bytes[TTALLOC_NUM_TYPES]);
 struct shmstats_file {
     char path[SHMSTATS_PATH_MAX];
     int status;                  /* 0 or a negative errno as above */
-    int complain;                /* 1 on the refresh where `status` became this error:
+    int complain;                /* 1 on the refresh where `status` became this error,
+                                    or where the region's figures became unknown:
                                     log `why` then, and only then */
     char why[SHMSTATS_WHY_MAX];
     struct shmstats_region region; /* valid when status == 0 */

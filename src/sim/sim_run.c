@@ -51,6 +51,9 @@ struct sim_run_opts {
     int quiet;
     int shm;                   /* --shm: write TT-Metal's SHM statistics too */
     int no_ttalloc;            /* --no-ttalloc: only SHM, like an unmodified TT-Metal app */
+    const char *visible;       /* --visible-devices: TT_VISIBLE_DEVICES for this process */
+    int device_given;          /* --device was given */
+    uint32_t logical[SIM_RUN_MAX_DEVICES]; /* TT-Metal's logical id of devs[i] */
 };
 
 struct sim_run_ctx {
@@ -58,7 +61,8 @@ struct sim_run_ctx {
     int quiet;
     int ttalloc;                                   /* record through libttalloc */
     struct shmwriter *shm[SIM_RUN_MAX_DEVICES];    /* --shm: one region per device */
-    uint32_t shm_device[SIM_RUN_MAX_DEVICES];      /* ... of this TT-Metal device id */
+    uint32_t shm_device[SIM_RUN_MAX_DEVICES];      /* ... of this tt-kmd ordinal */
+    uint32_t shm_logical[SIM_RUN_MAX_DEVICES];     /* ... which TT-Metal numbers so */
     int n_shm;
     struct buftable sizes;                         /* --shm: live buffer sizes, for frees */
     uint64_t ooms;
@@ -157,7 +161,13 @@ static void sim_run_usage(FILE *out)
             "                   SYSROOT/dev/shm/tt_device_<asic id>_memory (v4), one per\n"
             "                   device; detached at a clean end, left behind by a crash\n"
             "  --no-ttalloc     with --shm: record nothing through libttalloc (an\n"
-            "                   unmodified TT-Metal app that only writes SHM)\n");
+            "                   unmodified TT-Metal app that only writes SHM)\n"
+            "  --visible-devices LIST\n"
+            "                   run as under TT_VISIBLE_DEVICES=LIST (set in this process's\n"
+            "                   environment): open the devices LIST names (integers count\n"
+            "                   nodes in PCI bus order, other items match bus ids) and\n"
+            "                   number them 0, 1, ... in bus order in the SHM regions, as\n"
+            "                   TT-Metal does; replaces --device\n");
 }
 
 static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
@@ -179,6 +189,7 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
         {"quiet", no_argument, NULL, 'q'},
         {"shm", no_argument, NULL, 'M'},
         {"no-ttalloc", no_argument, NULL, 'N'},
+        {"visible-devices", required_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -195,6 +206,10 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
         switch (c) {
         case 'd':
             devices = optarg;
+            o->device_given = 1;
+            break;
+        case 'V':
+            o->visible = optarg;
             break;
         case 'p':
             o->profile = optarg;
@@ -292,6 +307,12 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
         log_warnx("--label: at most %d bytes", TTALLOC_LABEL_MAX - 1);
         return -EINVAL;
     }
+    for (int i = 0; i < o->n_devs; i++)
+        o->logical[i] = (uint32_t)o->devs[i].index;   /* no renumbering */
+    if (o->visible != NULL && (o->device_given || o->print_events)) {
+        log_warnx("--visible-devices picks the devices: leave out --device and --print-events");
+        return -EINVAL;
+    }
     if (o->no_ttalloc && !o->shm) {
         log_warnx("--no-ttalloc goes with --shm (else nothing would be recorded)");
         return -EINVAL;
@@ -312,9 +333,12 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
 static void sim_run_shm_event(struct sim_run_ctx *c, const struct profiles_event *ev)
 {
     struct shmwriter *w = NULL;
+    uint32_t chip = 0;
     for (int i = 0; i < c->n_shm; i++) {
-        if (c->shm_device[i] == ev->device)
+        if (c->shm_device[i] == ev->device) {
             w = c->shm[i];
+            chip = c->shm_logical[i];
+        }
     }
     if (w == NULL)
         return;
@@ -323,12 +347,12 @@ static void sim_run_shm_event(struct sim_run_ctx *c, const struct profiles_event
         int rc = buftable_insert(&c->sizes, ev->device, (uint8_t)ev->type, ev->address,
                                  ev->size, &size);
         if (rc == 1)
-            shmwriter_free(w, ev->type, size, ev->device);   /* replaced a live one */
+            shmwriter_free(w, ev->type, size, chip);   /* replaced a live one */
         if (rc >= 0)
-            shmwriter_alloc(w, ev->type, ev->size, ev->device);
+            shmwriter_alloc(w, ev->type, ev->size, chip);
     } else if (buftable_remove(&c->sizes, ev->device, (uint8_t)ev->type, ev->address,
                                &size) == 1) {
-        shmwriter_free(w, ev->type, size, ev->device);
+        shmwriter_free(w, ev->type, size, chip);
     }
 }
 
@@ -349,15 +373,20 @@ static int sim_run_shm_attach(struct sim_run_ctx *c, const struct sim_run_opts *
         return -errno;
     }
     for (int i = 0; i < o->n_devs; i++) {
+        /* UMD's chip_unique_id: on Blackhole the ASIC id tt-kmd shows too; on
+         * Wormhole a board id (tt_serial stands for it here) */
         uint64_t chip = shmmap_parse_hex16(sd[i].asic_id);
         if (chip == 0)
+            chip = shmmap_parse_hex16(sd[i].serial);
+        if (chip == 0)
             chip = (uint64_t)sd[i].index;
-        int rc = shmwriter_attach(dir, chip, (uint32_t)sd[i].index, 4, &c->shm[c->n_shm]);
+        int rc = shmwriter_attach(dir, chip, o->logical[i], 4, &c->shm[c->n_shm]);
         if (rc < 0) {
             log_warnx("device %d: cannot attach to its SHM statistics in %s: %s", sd[i].index,
                       dir, strerror(-rc));
             return rc;
         }
+        c->shm_logical[c->n_shm] = o->logical[i];
         c->shm_device[c->n_shm++] = (uint32_t)sd[i].index;
         if (!shmwriter_has_slot(c->shm[c->n_shm - 1]))
             log_warnx("device %d: %s has no free process slot: not counted there",
@@ -640,12 +669,82 @@ static int sim_run_record(const struct sim_run_opts *o, struct profiles *p, cons
     return rc < 0 ? 1 : 0;
 }
 
+/* --visible-devices: TT-Metal reads TT_VISIBLE_DEVICES from its environment,
+ * and tools read it from /proc/<pid>/environ, which shows the environment
+ * the process started with: so start again with it set. */
+static int sim_run_reexec_visible(const struct sim_run_opts *o, int argc, char **argv)
+{
+    const char *now = getenv("TT_VISIBLE_DEVICES");
+    if (now != NULL && strcmp(now, o->visible) == 0)
+        return 0;
+    if (setenv("TT_VISIBLE_DEVICES", o->visible, 1) < 0) {
+        log_warn("setenv");
+        return -errno;
+    }
+    /* by its own path, so that its name (comm) stays tt-alloc-sim */
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (len <= 0) {
+        log_warn("readlink /proc/self/exe");
+        return -errno;
+    }
+    self[len] = '\0';
+    char **args = calloc((size_t)argc + 2, sizeof(*args));
+    if (args == NULL)
+        return -ENOMEM;
+    args[0] = (char *)"tt-alloc-sim";
+    for (int i = 0; i < argc; i++)
+        args[i + 1] = argv[i];
+    fflush(NULL);
+    execv(self, args);
+    log_warn("exec %s", self);
+    free(args);
+    return -errno;
+}
+
+/* --visible-devices: the devices it names, in PCI bus order, numbered 0, 1,
+ * ... as UMD and TT-Metal number them (shmmap_visible_order). */
+static int sim_run_visible_devices(struct sim_run_opts *o, const char *root)
+{
+    struct sysfs_device *devs = NULL;
+    size_t n = 0;
+    int rc = sysfs_scan(root, &devs, &n);
+    if (rc < 0) {
+        log_warnx("--visible-devices: no devices under '%s': %s", root[0] ? root : "/",
+                  strerror(-rc));
+        return rc;
+    }
+    int order[SIM_RUN_MAX_DEVICES];
+    int got = n <= SIM_RUN_MAX_DEVICES ? shmmap_visible_order(o->visible, devs, n, order)
+                                       : -E2BIG;
+    if (got <= 0) {
+        log_warnx("--visible-devices '%s': %s", o->visible,
+                  got == 0 ? "names no device" : "an item matches no device (UMD refuses it)");
+        free(devs);
+        return -EINVAL;
+    }
+    o->n_devs = got;
+    for (int k = 0; k < got; k++) {
+        memset(&o->devs[k], 0, sizeof(o->devs[k]));
+        o->devs[k].index = devs[order[k]].index;
+        o->logical[k] = (uint32_t)k;
+    }
+    free(devs);
+    return 0;
+}
+
 int sim_run_main(int argc, char **argv)
 {
     struct sim_run_opts o;
     int rc = sim_run_parse(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
+    if (o.visible != NULL) {
+        if (sim_run_reexec_visible(&o, argc, argv) < 0)
+            return 1;
+        if (sim_run_visible_devices(&o, sysfs_sysroot(o.sysroot)) < 0)
+            return 2;
+    }
     if (o.no_ttalloc && setenv("TT_ALLOC_TRACKING", "0", 1) < 0) {
         log_warn("setenv");
         return 1;
@@ -678,6 +777,11 @@ int sim_run_main(int argc, char **argv)
                " devices", (int)getpid(), o.profile, o.seed, o.rate);
         for (int i = 0; i < o.n_devs; i++)
             printf(" %d:%s", sd[i].index, sd[i].card_type);
+        if (o.visible != NULL) {
+            printf(", TT_VISIBLE_DEVICES=%s: logical", o.visible);
+            for (int i = 0; i < o.n_devs; i++)
+                printf(" %u=%d", o.logical[i], sd[i].index);
+        }
         printf("\n");
         fflush(stdout);
     }

@@ -239,7 +239,11 @@ static int sim_create_device(const char *root, struct sim_device *d, int no_pids
                                 (unsigned long long)d->index;
     rc |= sim_writef(d->class_dir, "tt_card_type", "%s\n", b->name);
     rc |= sim_writef(d->class_dir, "tt_serial", "%016llX\n", serial);
-    rc |= sim_writef(d->class_dir, "tt_asic_id", "%016llX\n", serial ^ 0x00000A5A5A5A0000ull);
+    /* tt-kmd shows tt_asic_id only where the firmware publishes the ASIC_ID
+     * telemetry tag: Blackhole, not Wormhole (docs/tt-metal-shm.md) */
+    if (strcmp(b->arch, "blackhole") == 0)
+        rc |= sim_writef(d->class_dir, "tt_asic_id", "%016llX\n",
+                         serial ^ 0x00000A5A5A5A0000ull);
     rc |= sim_writef(d->class_dir, "tt_aiclk", "%d\n", b->aiclk_mhz);
     rc |= sim_writef(d->class_dir, "tt_axiclk", "%d\n", 900);
     rc |= sim_writef(d->class_dir, "tt_arcclk", "%d\n", 540);

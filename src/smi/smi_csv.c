@@ -246,7 +246,7 @@ static void smi_csv_app_value(struct strbuf *b, const struct smi_model *m,
     case SMI_V_APP_BUS_ID: smi_csv_text(b, d->sys.bus_id); break;
     case SMI_V_TRACKED: strbuf_printf(b, "%s", p->tracked ? "yes" : "no"); break;
     case SMI_V_APP_USED:
-        smi_csv_mib(b, q, f, u != NULL || (m->server && p->tracked), u ? u->bytes[f->type] : 0);
+        smi_csv_mib(b, q, f, smi_model_usage_known(m, p, u), u ? u->bytes[f->type] : 0);
         break;
     default: strbuf_printf(b, SMI_NA); break;
     }

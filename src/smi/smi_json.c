@@ -80,6 +80,8 @@ static void smi_json_device(struct strbuf *b, const struct smi_device *d)
     smi_json_int(b, s->aiclk_mhz);
     strbuf_printf(b, ", \"fan_rpm\": ");
     smi_json_int(b, s->fan_rpm);
+    strbuf_printf(b, ", \"shm_match\": ");
+    smi_json_opt_string(b, d->shm_match ? d->shm_match : "");
     strbuf_printf(b, ",\n      \"memory\": {");
     for (size_t i = 0; i < sizeof(smi_json_types) / sizeof(smi_json_types[0]); i++) {
         int t = smi_json_types[i];
@@ -115,16 +117,16 @@ static void smi_json_process(struct strbuf *b, const struct smi_model *m,
     strbuf_printf(b, "], \"tracked\": %s, \"memory\": [", p->tracked ? "true" : "false");
     first = 1;
     for (size_t i = 0; i < p->n_devices; i++) {
+        /* figures from the server or SHM; a tracked process without any
+         * here holds 0; otherwise (no entry, no server figures) unknown */
         const struct smi_usage *u = smi_model_usage(p, p->devices[i]);
-        int known = u != NULL || (m->server && p->tracked);
-        if (!known)
-            continue;   /* no figures for this device: no entry rather than zeros */
+        int known = smi_model_usage_known(m, p, u);
         strbuf_printf(b, "%s{\"device\": %d", first ? "" : ", ", p->devices[i]);
         first = 0;
         for (size_t k = 0; k < sizeof(smi_json_types) / sizeof(smi_json_types[0]); k++) {
             int t = smi_json_types[k];
-            strbuf_printf(b, ", \"%s_bytes\": %llu", smi_json_type_keys[t],
-                           (unsigned long long)(u ? u->bytes[t] : 0));
+            strbuf_printf(b, ", \"%s_bytes\": ", smi_json_type_keys[t]);
+            smi_json_u64(b, known, u ? u->bytes[t] : 0);
         }
         int peak_known = smi_model_process_peak_known(m, p, u);
         for (size_t k = 0; k < sizeof(smi_json_types) / sizeof(smi_json_types[0]); k++) {
@@ -135,6 +137,31 @@ static void smi_json_process(struct strbuf *b, const struct smi_model *m,
         strbuf_printf(b, "}");
     }
     strbuf_printf(b, "]}");
+}
+
+/* "stale": PIDs left in TT-Metal's SHM regions that no longer run (not
+ * users, so not in "processes"); "device" null for a chip without a node.
+ * Closes the "processes" array first. */
+static void smi_json_stale(struct strbuf *b, const struct smi_model *m)
+{
+    strbuf_printf(b, "],\n  \"stale\": [");
+    int first = 1;
+    for (size_t i = 0; i < m->n_stale; i++) {
+        const struct smi_stale *s = &m->stale[i];
+        const struct smi_device *d = NULL;
+        for (size_t k = 0; k < m->n_devices && s->device >= 0; k++) {
+            if (m->devices[k].sys.index == s->device)
+                d = &m->devices[k];
+        }
+        if (d != NULL && !d->selected)
+            continue;
+        strbuf_printf(b, "%s\n    {\"pid\": %d, \"name\": ", first ? "" : ",", (int)s->pid);
+        first = 0;
+        smi_json_string(b, s->name);
+        strbuf_printf(b, ", \"device\": ");
+        smi_json_int(b, s->device >= 0 ? s->device : SYSFS_UNKNOWN);
+        strbuf_printf(b, "}");
+    }
 }
 
 void smi_json_render(const struct smi_model *m, struct strbuf *b)
@@ -189,6 +216,7 @@ void smi_json_render(const struct smi_model *m, struct strbuf *b)
         first = 0;
         smi_json_process(b, m, &m->processes[i]);
     }
+    smi_json_stale(b, m);
     strbuf_printf(b, "],\n  \"exits\": ");
     smi_exits_json(m, b);
     strbuf_printf(b, "}\n");

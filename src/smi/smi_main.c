@@ -164,7 +164,7 @@ static int smi_collect(const struct smi_options *o, const struct smi_csv_query *
         return rc == -EINVAL ? SMI_EXIT_USAGE : SMI_EXIT_NOT_FOUND;
     }
     smi_merge_server(&m, o->socket);
-    if (!m.server && smi_model_merge_shm(&m, o->sysroot, getpid()) < 0)
+    if (smi_model_merge_shm(&m, o->sysroot, getpid(), !m.server) < 0)
         log_warnx("out of memory reading TT-Metal's SHM statistics");
     switch (o->mode) {
     case SMI_TABLE:

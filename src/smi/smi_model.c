@@ -16,6 +16,8 @@
 #include "boards.h"
 #include "log.h"
 #include "procs.h"
+#include "shmmap.h"
+#include "shmsnap.h"
 #include "shmstats.h"
 #include "shmusage.h"
 
@@ -136,7 +138,7 @@ int smi_model_load(struct smi_model *m, const char *sysroot, pid_t self)
  * -ENOMEM. */
 static int smi_model_add_usage(struct smi_process *p, int ordinal,
                                const uint64_t bytes[TTALLOC_NUM_TYPES],
-                               const uint64_t peak[TTALLOC_NUM_TYPES])
+                               const uint64_t peak[TTALLOC_NUM_TYPES], int unknown)
 {
     if (smi_add_int(&p->devices, &p->n_devices, ordinal) < 0)
         return -ENOMEM;
@@ -159,9 +161,22 @@ static int smi_model_add_usage(struct smi_process *p, int ordinal,
     } else {
         p->usage[k].peak_known = 0;
     }
+    p->usage[k].unknown |= unknown;
     for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
         p->usage[k].bytes[t] += bytes[t];
     return 0;
+}
+
+/* The shm_match name of a snapshot device's flags, or NULL. */
+static const char *smi_model_match_of(uint32_t flags)
+{
+    if (flags & TTALLOC_DEVICE_SHM_ASIC_ID)
+        return shmmap_match_name(SHMMAP_ASIC_ID);
+    if (flags & TTALLOC_DEVICE_SHM_HOLDERS)
+        return shmmap_match_name(SHMMAP_HOLDERS);
+    if (flags & TTALLOC_DEVICE_SHM_DEVICE_ID)
+        return shmmap_match_name(SHMMAP_DEVICE_ID);
+    return NULL;
 }
 
 /* The tt-kmd ordinal a snapshot device stands for, or -1. A described
@@ -198,11 +213,13 @@ static int smi_model_map_id(const struct smi_model *m, const struct ttalloc_snap
     return smi_model_map_device(m, &plain);
 }
 
-int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot *snap,
-                             pid_t self)
+/* Merge a snapshot's records: a server's (every device's figures known,
+ * 0 where it has none), or SHM's alone (shmsnap.h: known only for the
+ * devices a region maps to). */
+static int smi_model_merge_records(struct smi_model *m, const struct ttalloc_snapshot *snap,
+                                   pid_t self, int from_server)
 {
-    m->server = 1;
-    for (size_t i = 0; i < m->n_devices; i++) {
+    for (size_t i = 0; i < m->n_devices && from_server; i++) {
         m->devices[i].used_known = 1;
         memset(m->devices[i].used, 0, sizeof(m->devices[i].used));
         /* Until a server device stands for it, nothing was ever used here. */
@@ -222,11 +239,17 @@ int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot 
             memcpy(dev->peak, d->peak, sizeof(dev->peak));
         else
             dev->peak_known = 0;    /* two ids' peaks need not have coincided */
+        if (!from_server)
+            dev->used_known = 1;
         for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
             dev->used[t] += d->used[t];
             if (d->total[t] != 0)
                 dev->total[t] = d->total[t];   /* the app's description wins */
         }
+        if (smi_model_match_of(d->flags) != NULL)
+            dev->shm_match = smi_model_match_of(d->flags);
+        if (d->flags & TTALLOC_DEVICE_USED_UNKNOWN)
+            dev->used_known = 0;   /* part of it is unknown: all of it is */
     }
     for (size_t i = 0; i < snap->n_usage; i++) {
         const struct ttalloc_usage *u = &snap->usage[i];
@@ -235,22 +258,27 @@ int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot 
             continue;
         const char *name = NULL;
         uid_t uid = (uid_t)-1;
-        int shm_only = 0;
+        int shm_only = 0, unknown = 0;
         for (size_t k = 0; k < snap->n_processes; k++) {
             if (snap->processes[k].pid == u->pid) {
                 name = snap->processes[k].name;
                 uid = snap->processes[k].uid;
                 shm_only = (snap->processes[k].flags & TTALLOC_PROCESS_SHM) != 0;
+                unknown = (snap->processes[k].flags & TTALLOC_PROCESS_BYTES_UNKNOWN) != 0;
             }
         }
         /* SHM statistics have no peak: the server's figure there is a sample. */
         struct smi_process *p = smi_model_process(m, u->pid, name, uid);
-        if (p == NULL || smi_model_add_usage(p, ordinal, u->bytes, shm_only ? NULL : u->peak) < 0) {
+        if (p == NULL ||
+            smi_model_add_usage(p, ordinal, u->bytes, shm_only || !from_server ? NULL : u->peak,
+                                unknown) < 0) {
             free(mapped);
             return -ENOMEM;
         }
     }
     free(mapped);
+    if (!from_server)
+        return 0;
     /* Processes the server tracks but that hold no device yet still count. */
     for (size_t k = 0; k < snap->n_processes; k++) {
         if (snap->processes[k].flags & TTALLOC_PROCESS_SHM)
@@ -267,6 +295,13 @@ int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot 
     return 0;
 }
 
+int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot *snap,
+                             pid_t self)
+{
+    m->server = 1;
+    return smi_model_merge_records(m, snap, self, 1);
+}
+
 /* Regions that could be read, from a refreshed watch. free() the result. */
 static struct shmstats_region *smi_model_regions(const struct shmstats_watch *w, size_t *n)
 {
@@ -279,17 +314,39 @@ static struct shmstats_region *smi_model_regions(const struct shmstats_watch *w,
         const struct shmstats_file *f = shmstats_watch_get(w, i);
         if (f->status == 0)
             regions[(*n)++] = f->region;
-        else
+        if (f->why[0] != '\0')
             log_debug("%s", f->why);
     }
     return regions;
 }
 
-int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self)
+/* Keep the stale PIDs of u (those on a node, or on a chip without one). */
+static int smi_model_take_stale(struct smi_model *m, const struct shmusage *u, pid_t self)
+{
+    if (u->n_stale_pids == 0)
+        return 0;
+    m->stale = calloc(u->n_stale_pids, sizeof(*m->stale));
+    if (m->stale == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < u->n_stale_pids; i++) {
+        const struct shmusage_stale *s = &u->stale_pids[i];
+        if (s->pid == self)
+            continue;
+        struct smi_stale *out = &m->stale[m->n_stale++];
+        out->pid = s->pid;
+        out->device = s->sysfs >= 0 ? m->devices[s->sysfs].sys.index : -1;
+        snprintf(out->name, sizeof(out->name), "%s", s->name);
+    }
+    return 0;
+}
+
+int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self, int figures)
 {
     struct shmstats_watch *w = shmstats_watch_new(sysroot);
     struct shmstats_region *regions = NULL;
     struct sysfs_device *devs = calloc(m->n_devices ? m->n_devices : 1, sizeof(*devs));
+    struct shmmap_proc *procs = NULL;
+    size_t n_procs = 0;
     struct shmusage u;
     size_t n = 0;
     int rc = -ENOMEM;
@@ -304,30 +361,28 @@ int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self)
         goto out;
     for (size_t i = 0; i < m->n_devices; i++)
         devs[i] = m->devices[i].sys;
-    rc = shmusage_build(regions, n, devs, m->n_devices, NULL, NULL, &u);
+    rc = shmusage_procs(sysroot, regions, n, devs, m->n_devices, &procs, &n_procs);
+    if (rc == 0)
+        rc = shmusage_build(regions, n, devs, m->n_devices, procs, n_procs, NULL, NULL, &u);
+    if (rc == 0)
+        rc = smi_model_take_stale(m, &u, self);
+    if (rc < 0 || !figures)
+        goto out;
+    /* The server's rule and the server's merge (shmsnap.h), then merged like
+     * a server's snapshot: both answers are the same by construction. */
+    struct shmsnap ss;
+    rc = shmsnap_build(&u, devs, m->n_devices, &ss);
     if (rc < 0)
         goto out;
+    struct ttalloc_snapshot snap = {.n_devices = ss.n_devices, .devices = ss.devices,
+                                    .n_processes = ss.n_processes, .processes = ss.processes,
+                                    .n_usage = ss.n_usage, .usage = ss.usage};
     m->shm = 1;
-    /* The same rule as the server's (shmusage.h); chips without a node are
-     * not tt-smi rows. */
-    for (size_t i = 0; i < u.n_devices; i++) {
-        if (u.devices[i].sysfs < 0)
-            continue;
-        struct smi_device *d = &m->devices[u.devices[i].sysfs];
-        d->used_known = 1;
-        for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
-            d->used[t] += u.devices[i].used[t];
-    }
-    for (size_t i = 0; i < u.n_processes && rc == 0; i++) {
-        const struct shmusage_process *sp = &u.processes[i];
-        if (sp->sysfs < 0 || sp->pid == self)
-            continue;
-        struct smi_process *p = smi_model_process(m, sp->pid, sp->name, (uid_t)-1);
-        rc = p ? smi_model_add_usage(p, m->devices[sp->sysfs].sys.index, sp->bytes, NULL)
-               : -ENOMEM;
-    }
+    rc = smi_model_merge_records(m, &snap, self, 0);
+    shmsnap_free(&ss);
 out:
     shmusage_free(&u);
+    free(procs);
     free(regions);
     free(devs);
     shmstats_watch_free(w);
@@ -422,6 +477,12 @@ const struct smi_usage *smi_model_usage(const struct smi_process *p, int device)
     return NULL;
 }
 
+int smi_model_usage_known(const struct smi_model *m, const struct smi_process *p,
+                          const struct smi_usage *u)
+{
+    return u != NULL ? !u->unknown : (m->server && p->tracked);
+}
+
 void smi_model_free(struct smi_model *m)
 {
     for (size_t i = 0; i < m->n_processes; i++) {
@@ -432,6 +493,7 @@ void smi_model_free(struct smi_model *m)
     free(m->processes);
     free(m->devices);
     free(m->exits);
+    free(m->stale);
     memset(m, 0, sizeof(*m));
 }
 

@@ -17,7 +17,8 @@
 
 struct smi_device {
     struct sysfs_device sys;
-    int used_known;                         /* 1 when a server gave used[] */
+    int used_known;                         /* 1 when a server or SHM gave used[] */
+    const char *shm_match;                  /* "asic_id", "holders", "device_id", NULL */
     uint64_t used[TTALLOC_NUM_TYPES];
     uint64_t total[TTALLOC_NUM_TYPES];      /* 0 = unknown */
     int peak_known;                         /* 1 when peak[] is the server's figure */
@@ -27,6 +28,7 @@ struct smi_device {
 
 struct smi_usage {
     int device;                             /* tt-kmd ordinal */
+    int unknown;                            /* bytes[] unknown (implausible SHM figures) */
     uint64_t bytes[TTALLOC_NUM_TYPES];
     int peak_known;                         /* 1: peak[] is the server's exact figure */
     uint64_t peak[TTALLOC_NUM_TYPES];       /* since the process started or reset */
@@ -47,6 +49,13 @@ struct smi_process {
     size_t n_usage;
 };
 
+/* A PID left in a TT-Metal SHM region that no longer runs: not a user. */
+struct smi_stale {
+    pid_t pid;
+    int device;                             /* tt-kmd ordinal, -1 = a chip without a node */
+    char name[64];
+};
+
 struct smi_model {
     char driver_version[64];                /* "" = unknown */
     char hostname[256];
@@ -64,6 +73,8 @@ struct smi_model {
     int exits_known;                        /* the server answered the exit query */
     struct ttalloc_exit *exits;             /* leak history, oldest first */
     size_t n_exits;
+    struct smi_stale *stale;                /* ascending (pid, device) */
+    size_t n_stale;
 };
 
 /* Discovery: devices, telemetry, board capacity, holders (leaving out
@@ -81,10 +92,11 @@ int smi_model_load(struct smi_model *m, const char *sysroot, pid_t self);
 int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot *snap,
                              pid_t self);
 
-/* No server: memory from TT-Metal's SHM regions under `sysroot`, by the
- * server's rule (shmusage.h). Sets m->shm when a region could be read.
- * Returns 0 or -ENOMEM. */
-int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self);
+/* TT-Metal's SHM regions under `sysroot`, by the server's rule
+ * (shmusage.h): their stale PIDs always; without a server (`figures` 1)
+ * also memory per device and process. Sets m->shm when figures were taken
+ * from a region. Returns 0 or -ENOMEM. */
+int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self, int figures);
 
 /* Mark the devices named in `list` (comma-separated index, bus id or
  * serial; NULL = all) as selected. Returns 0, -EINVAL for an empty item, or
@@ -97,6 +109,12 @@ struct smi_device *smi_model_device(struct smi_model *m, int index);
 int smi_model_process_selected(const struct smi_model *m, const struct smi_process *p);
 /* p's usage of `device`, or NULL if the server reported none. */
 const struct smi_usage *smi_model_usage(const struct smi_process *p, int device);
+/* Are p's figures on device u (smi_model_usage, maybe NULL) known? Known:
+ * a usage with plausible figures, or none for a process the server tracks
+ * (it holds 0 there). Unknown: implausible figures, or a holder with no SHM
+ * entry and no server figures. */
+int smi_model_usage_known(const struct smi_model *m, const struct smi_process *p,
+                          const struct smi_usage *u);
 
 /* Is there an exact peak for process p on the device of usage u (NULL: p
  * has no usage there)? Only a server's own accounting has one. */

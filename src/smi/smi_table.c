@@ -96,12 +96,9 @@ void smi_table_render(const struct smi_model *m, int colour, struct strbuf *out)
                 continue;
             const struct smi_usage *u = smi_model_usage(p, p->devices[k]);
             char dram[16] = "N/A", l1[16] = "N/A";
-            if (u != NULL) {
-                smi_fmt_bytes(u->bytes[TTALLOC_DRAM], dram, sizeof(dram));
-                smi_fmt_bytes(u->bytes[TTALLOC_L1], l1, sizeof(l1));
-            } else if (m->server && p->tracked) {
-                smi_fmt_bytes(0, dram, sizeof(dram));
-                smi_fmt_bytes(0, l1, sizeof(l1));
+            if (smi_model_usage_known(m, p, u)) {
+                smi_fmt_bytes(u ? u->bytes[TTALLOC_DRAM] : 0, dram, sizeof(dram));
+                smi_fmt_bytes(u ? u->bytes[TTALLOC_L1] : 0, l1, sizeof(l1));
             }
             /* A label tells apart processes that share an executable name,
              * so it comes first and survives the column's cut. */
@@ -210,6 +207,7 @@ void smi_table_render_query(const struct smi_model *m, struct strbuf *out)
         smi_q_num(out, 8, "Heartbeat", s->heartbeat, 0, "");
         smi_q_num(out, 8, "Thermal Trips", s->therm_trip_count, 0, "");
         strbuf_printf(out, "    Memory\n");
+        smi_q_str(out, 8, "SHM Match", d->shm_match);
         for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
             if (t == TTALLOC_SYSTEM_MEMORY)
                 continue;
@@ -241,8 +239,8 @@ void smi_table_render_query(const struct smi_model *m, struct strbuf *out)
             for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
                 if (t == TTALLOC_SYSTEM_MEMORY)
                     continue;
-                int known = u != NULL || (m->server && p->tracked);
-                smi_q_bytes(out, 12, type_names[t], known, u ? u->bytes[t] : 0);
+                smi_q_bytes(out, 12, type_names[t], smi_model_usage_known(m, p, u),
+                            u ? u->bytes[t] : 0);
             }
             int peak_known = smi_model_process_peak_known(m, p, u);
             for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
@@ -254,6 +252,19 @@ void smi_table_render_query(const struct smi_model *m, struct strbuf *out)
             }
         }
         if (listed == 0)
+            strbuf_printf(out, "        None\n");
+        /* PIDs left in TT-Metal's SHM statistics that no longer run: not users */
+        strbuf_printf(out, "    Stale SHM Entries\n");
+        size_t stale = 0;
+        for (size_t k = 0; k < m->n_stale; k++) {
+            if (m->stale[k].device != s->index)
+                continue;
+            stale++;
+            smi_q_num(out, 8, "Process ID", m->stale[k].pid, 0, "");
+            smi_q_str(out, 12, "Name", m->stale[k].name);
+            smi_q_str(out, 12, "State", "stale (no longer runs)");
+        }
+        if (stale == 0)
             strbuf_printf(out, "        None\n");
     }
     smi_exits_query(m, out);

@@ -57,7 +57,10 @@ def test_sysfs_devices_in_snapshot(sysfs_server):
         assert not d["flags"] & DEVICE_DESCRIBED
         assert d["board_type"] == board == attr(root, index, "tt_card_type")
         assert d["board_serial"] == int(attr(root, index, "tt_serial"), 16)
-        assert d["asic_id"] == int(attr(root, index, "tt_asic_id"), 16)
+        if board == "n150":   # tt-kmd shows no tt_asic_id on Wormhole
+            assert d["asic_id"] == 0
+        else:
+            assert d["asic_id"] == int(attr(root, index, "tt_asic_id"), 16)
         assert d["total"]["dram"] == cap["dram"]
         assert d["total"]["l1"] == cap["l1"]
         assert d["total"]["trace"] == 0 and d["total"]["cb"] == 0   # unknown, not guessed

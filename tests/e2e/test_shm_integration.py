@@ -1,6 +1,7 @@
 """TT-Metal's SHM statistics as a source: regions written by hand (byte images
-of v3 and v4, half-initialised, future, truncated, garbage, dead PIDs, 64
-processes, several chips) and by `tt-alloc-sim run --shm`, read by tt-smi
+of v2 to v5, half-initialised, version 1, truncated, garbage alone and behind a
+valid header, dead PIDs, a holder without an entry, Wormhole without asic id,
+64 processes, several chips) and by `tt-alloc-sim run --shm`, read by tt-smi
 without a server and by tt-alloc-server (through tt-smi and ttalloc-query).
 
 Live PIDs in the images are real processes this test starts (and kills by
@@ -36,7 +37,13 @@ def make_root(tmp_path, devices):
 
 
 def asic_id(root, index):
-    path = root / "sys/class/tenstorrent" / f"tenstorrent!{index}" / "tt_asic_id"
+    """UMD's chip_unique_id of node `index`: tt-kmd's tt_asic_id where it shows one
+    (Blackhole); on Wormhole a board id that sysfs does not show as tt_asic_id (the
+    simulator names it after tt_serial), so the region matches by other means."""
+    d = root / "sys/class/tenstorrent" / f"tenstorrent!{index}"
+    path = d / "tt_asic_id"
+    if not path.exists():
+        path = d / "tt_serial"
     return int(path.read_text().strip(), 16)
 
 
@@ -150,45 +157,71 @@ def expected_view(per_device):
     return devices, {pid: sorted(v) for pid, v in procs.items()}
 
 
+def null_row(device):
+    return (device, (None,) * len(TYPES))
+
+
 def test_hand_built_regions_with_and_without_server(tmp_path, sleepers):
     root = make_root(tmp_path, "n150,p150a")
     shm = root / "dev/shm"
     shm.mkdir(parents=True)
-    a, b, c = sleepers.spawn(3)
+    a, b, c, d = sleepers.spawn(4)
     dead = dead_pid()
     pa = {"dram": 1048576, "l1": 4096, "trace": 12345}
     pb = {"dram": 3 << 30, "cb": 777, "l1_small": 64}
     pc = {"dram": 5, "l1": 7}
-    # v4 on device 0 (matched by asic id), with a dead PID's slot that must not count.
+    # Device 0 is a Wormhole: no tt_asic_id in sysfs, so its v4 region is matched
+    # by the node its processes hold (the pids file). A dead PID's slot must not count.
+    (root / "proc/driver/tenstorrent/0/pids").write_text(f"{a}\n{b}\n{b}\n")
     (shm / f"tt_device_{asic_id(root, 0)}_memory").write_bytes(region(
         4, asic_id(root, 0), 0,
         [(a, "model_a", pa), (dead, "crashed", {"dram": 999 << 20}), (b, "model_b", pb)]))
-    # v3 on device 1 (no init_state).
+    # Device 1, a Blackhole: a v2 region matched by its asic id. Process d holds
+    # device 1 but has no entry (TT_METAL_SHM_TRACKING_DISABLED): unknown, not 0.
+    (root / "proc/driver/tenstorrent/1/pids").write_text(f"{c}\n{d}\n")
     (shm / f"tt_device_{asic_id(root, 1)}_memory").write_bytes(region(
-        3, asic_id(root, 1), 1, [(c, "small", pc)]))
-    # Refused: a future version, truncated, garbage, half-initialised v4.
-    (shm / "tt_device_11_memory").write_bytes(region(5, 11, 0))
+        2, asic_id(root, 1), 1, [(c, "small", pc)]))
+    # Refused: version 1, truncated, garbage, half-initialised v4.
+    (shm / "tt_device_11_memory").write_bytes(region(1, 11, 0))
     (shm / "tt_device_12_memory").write_bytes(region(4, 12, 0)[:4000])
     (shm / "tt_device_13_memory").write_bytes(os.urandom(100))
     (shm / "tt_device_14_memory").write_bytes(region(4, 14, 0, init_state=0))
-    expected = expected_view({0: [(a, pa), (b, pb)], 1: [(c, pc)]})
+    # A v5 header with random bytes behind it: read, found implausible, no phantom.
+    junk = bytearray(region(5, 15, 0))
+    junk[48:8536] = os.urandom(8536 - 48)
+    (shm / "tt_device_15_memory").write_bytes(bytes(junk))
+    devices, procs = expected_view({0: [(a, pa), (b, pb)], 1: [(c, pc)]})
+    procs[d] = [null_row(1)]
+    expected = (devices, procs)
+
+    def check(doc):
+        assert memory_view(doc) == expected
+        assert {x["index"]: x["shm_match"] for x in doc["devices"]} == {0: "holders",
+                                                                          1: "asic_id"}
+        assert dead not in {p["pid"] for p in doc["processes"]}
+        assert doc["stale"] == [{"pid": dead, "name": "crashed", "device": 0}]
 
     nosock = tmp_path / "no-server.sock"
     doc = smi_json(root, nosock)
     assert doc["tracking"]["server"] is False
     assert doc["tracking"]["sources"][0] == "shm"
-    assert memory_view(doc) == expected
+    check(doc)
     assert shm_peaks_are_null(doc) == 3
     assert all(d["memory"][t]["peak_bytes"] is None for d in doc["devices"] for t in TYPES)
-    assert dead not in {p["pid"] for p in doc["processes"]}
     assert "Memory: unknown" not in smi_table(root, nosock)
+    q = subprocess.run([binary("src/smi/tt-smi"), "--sysroot", str(root), "--socket",
+                        str(nosock), "-q"], capture_output=True, text=True, env=env(),
+                       timeout=60).stdout
+    stale_part = q.split("Stale SHM Entries")[1]
+    assert str(dead) in stale_part and "stale (no longer runs)" in stale_part
+    assert "SHM Match" in q and "holders" in q
 
     srv = Server(tmp_path, ["--sysroot", str(root)]).start()
     try:
         doc = smi_json(root, srv.socket)
         assert doc["tracking"]["server"] is True
         assert doc["tracking"]["sources"][:2] == ["server", "shm"]
-        assert memory_view(doc) == expected
+        check(doc)
         assert shm_peaks_are_null(doc) == 3
         snap = query(srv)
         procs = {p["pid"]: p for p in snap["processes"]}
@@ -203,16 +236,18 @@ def test_hand_built_regions_with_and_without_server(tmp_path, sleepers):
             4, asic_id(root, 0), 0, [(a, "model_a", pa2), (b, "model_b", pb)]))
         wait_for(lambda: {d["device"]: d for d in query(srv)["devices"]}[0]["used"]["dram"]
                  == pa2["dram"] + pb["dram"], what="the rewritten region in the snapshot")
-        # Several ticks later still one line per refused file.
-        wait_for(lambda: srv.log().count("TT-Metal SHM") >= 4, what="the refusals logged")
+        # Several ticks later still one line per refused or implausible file.
+        wait_for(lambda: srv.log().count("TT-Metal SHM") >= 5, what="the refusals logged")
         log = srv.log()
         for name in ("tt_device_11_memory", "tt_device_12_memory", "tt_device_13_memory"):
             lines = [l for l in log.splitlines() if "ignoring a TT-Metal SHM file" in l
                      and name in l]
             assert len(lines) == 1, log
-        assert "version 5" in log
+        assert "version 1 has another layout" in log
         lines = [l for l in log.splitlines() if "tt_device_14_memory" in l]
         assert len(lines) == 1 and "not ready yet" in lines[0], log
+        lines = [l for l in log.splitlines() if "tt_device_15_memory" in l]
+        assert len(lines) == 1 and "figures unknown" in lines[0], log
     finally:
         srv.stop()
 

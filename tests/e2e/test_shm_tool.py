@@ -122,7 +122,7 @@ def test_refused_files_one_message_each(tmp_path):
     good = Writer(tmp_path, 10, 0, "--alloc", "dram:1")
     try:
         future = bytearray(REGION_SIZE)
-        struct.pack_into("<I", future, 0, 5)
+        struct.pack_into("<I", future, 0, 1)   # v1: another layout
         (tmp_path / "tt_device_11_memory").write_bytes(bytes(future))
         (tmp_path / "tt_device_12_memory").write_bytes(b"")
         (tmp_path / "tt_device_13_memory").write_bytes(os.urandom(100))
@@ -134,7 +134,7 @@ def test_refused_files_one_message_each(tmp_path):
         by_name = {os.path.basename(r["path"]): r for r in regions}
         assert set(by_name) == {f"tt_device_{i}_memory" for i in (10, 11, 12, 13, 14)}
         assert by_name["tt_device_10_memory"]["status"] == 0
-        assert "version 5 is not supported" in by_name["tt_device_11_memory"]["error"]
+        assert "version 1 has another layout" in by_name["tt_device_11_memory"]["error"]
         assert "empty" in by_name["tt_device_12_memory"]["error"]
         assert "truncated" in by_name["tt_device_13_memory"]["error"]
         assert "not initialised" in by_name["tt_device_14_memory"]["error"]
@@ -143,7 +143,7 @@ def test_refused_files_one_message_each(tmp_path):
                               text=True, env=env(), timeout=30)
         assert text.returncode == 1
         assert text.stdout.count(": refused (") == 4
-        assert text.stdout.count("version 5") == 1
+        assert text.stdout.count("version 1") == 1
     finally:
         good.detach()
 
@@ -167,7 +167,7 @@ def test_map_over_sysroot(tmp_path):
         assert out.returncode == 0, out.stderr
         rows = json.loads(out.stdout)["rows"]
         assert [(r["node"], r["match"], r["device"]) for r in rows] == [
-            (0, "asic_id", 0), (1, "device_id", 1), (-1, "none", 2)]
+            (0, "asic_id", 0), (1, "device_id", 1), (-1, None, 2)]
         assert rows[0]["bytes"]["dram"] == 100 and rows[0]["processes"] == 1
         assert rows[1]["bytes"]["l1"] == 200
         assert rows[2]["remote"] and rows[2]["bytes"]["cb"] == 300

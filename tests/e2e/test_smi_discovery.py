@@ -230,7 +230,11 @@ def test_pids_file_processes(tmp_path):
         assert set(procs) == {holder.pid, me}
         p = procs[holder.pid]
         assert p["name"] == "sleep" and p["cmdline"] == "sleep 300"
-        assert p["devices"] == [1] and p["tracked"] is False and p["memory"] == []
+        # holds device 1, no SHM entry, no server: its memory there is unknown
+        assert p["devices"] == [1] and p["tracked"] is False
+        assert p["memory"] == [{"device": 1, "dram_bytes": None, "l1_bytes": None,
+                                "l1_small_bytes": None, "trace_bytes": None,
+                                "cb_bytes": None}]
         assert doc["tracking"]["sources"] == ["pids"]
         r = smi(tmp_path, root, "--query-apps=pid,process_name,device,used_memory,used_l1",
                 "--format=csv,noheader")

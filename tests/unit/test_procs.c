@@ -5,9 +5,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -90,12 +92,49 @@ static void test_info_self(void **state)
     procs_info_free(&info);
 }
 
+/* A child started with a given environment: /proc/<pid>/environ shows it. */
+static void test_environ_get(void **state)
+{
+    (void)state;
+    char *const argv[] = {"sleep", "30", NULL};
+    char *const envp[] = {"TTALLOC_TEST_MARK=child", "TT_VISIBLE_DEVICES_X=no", "TT_VISIBLE_DEVICES=2,0000:03:00",
+                          "EMPTY=", "TT_VISIBLE_DEVICES=second", NULL};
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execve("/bin/sleep", argv, envp);
+        _exit(127);
+    }
+    char value[64];
+    /* execve replaces the environment: wait until the child shows ours */
+    int rc = 0;
+    for (int i = 0; i < 2000 && rc != 1; i++) {
+        rc = procs_environ_get(pid, "TTALLOC_TEST_MARK", value, sizeof(value));
+        if (rc != 1)
+            usleep(1000);
+    }
+    assert_int_equal(rc, 1);
+    assert_int_equal(procs_environ_get(pid, "TT_VISIBLE_DEVICES", value, sizeof(value)), 1);
+    assert_string_equal(value, "2,0000:03:00");   /* the first, as getenv() finds */
+    assert_int_equal(procs_environ_get(pid, "EMPTY", value, sizeof(value)), 1);
+    assert_string_equal(value, "");
+    assert_int_equal(procs_environ_get(pid, "TT_VISIBLE", value, sizeof(value)), 0);
+    assert_int_equal(procs_environ_get(pid, "MISSING", value, sizeof(value)), 0);
+    char small[4];
+    assert_int_equal(procs_environ_get(pid, "TT_VISIBLE_DEVICES", small, sizeof(small)), 1);
+    assert_string_equal(small, "2,0");           /* cut, still terminated */
+    kill(pid, SIGKILL);
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
+    assert_true(procs_environ_get(pid, "TTALLOC_TEST_MARK", value, sizeof(value)) < 0); /* gone */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pids_dedupe), cmocka_unit_test(test_pids_garbage),
         cmocka_unit_test(test_pids_cap),
         cmocka_unit_test(test_pids_many_lines), cmocka_unit_test(test_info_self),
+        cmocka_unit_test(test_environ_get),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

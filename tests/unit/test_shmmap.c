@@ -1,9 +1,13 @@
 /*
- * test_shmmap.c - regions to tt-kmd devices: by asic_id, by board serial, by
- * device_id; n300 second chips and remote chips as rows of their own; sparse
- * ordinals; contention between a live and a stale region for one node; a
- * gateway region's extra chips split off without counting a byte twice.
+ * test_shmmap.c - regions to tt-kmd devices: by asic_id, by the nodes their
+ * processes hold (with TT_VISIBLE_DEVICES renumbering, PCI bus order, two
+ * processes numbering one chip differently), by device_id; n300 second chips
+ * and remote chips as rows of their own; one chip under two logical ids
+ * counted once; garbage regions; sparse ordinals; contention between a live
+ * and a stale region for one node; a gateway region's extra chips split off
+ * without counting a byte twice.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -64,7 +68,9 @@ static void test_parse_hex16(void **state)
     assert_true(shmmap_parse_hex16("0123456789ABCDEG") == 0);
     assert_true(shmmap_parse_hex16("0x23456789ABCDEF") == 0);
     assert_string_equal(shmmap_match_name(SHMMAP_ASIC_ID), "asic_id");
-    assert_string_equal(shmmap_match_name(SHMMAP_NONE), "none");
+    assert_string_equal(shmmap_match_name(SHMMAP_HOLDERS), "holders");
+    assert_string_equal(shmmap_match_name(SHMMAP_DEVICE_ID), "device_id");
+    assert_null(shmmap_match_name(SHMMAP_NONE));
 }
 
 static void test_by_asic_id_beats_device_id(void **state)
@@ -77,7 +83,7 @@ static void test_by_asic_id_beats_device_id(void **state)
     region(&r[1], 1, 0, 0xAA, 200, 0);
     struct shmmap_row *rows;
     size_t n;
-    assert_int_equal(shmmap_build(r, 2, devs, 2, &rows, &n), 0);
+    assert_int_equal(shmmap_build(r, 2, devs, 2, NULL, 0, &rows, &n), 0);
     assert_int_equal(n, 2);
     assert_int_equal(rows[0].sysfs, 0);
     assert_int_equal(rows[0].region, 1);
@@ -103,7 +109,7 @@ static void test_device_id_fallback_and_n300(void **state)
     region(&r[3], 3, 0, 558, 13, 1);
     struct shmmap_row *rows;
     size_t n;
-    assert_int_equal(shmmap_build(r, 4, devs, 2, &rows, &n), 0);
+    assert_int_equal(shmmap_build(r, 4, devs, 2, NULL, 0, &rows, &n), 0);
     assert_int_equal(n, 4);
     const struct shmmap_row *a = row_of(rows, n, 0, 0), *b = row_of(rows, n, 1, 1),
                             *c = row_of(rows, n, 2, 2), *d = row_of(rows, n, 3, 3);
@@ -122,29 +128,239 @@ static void test_device_id_fallback_and_n300(void **state)
     free(r);
 }
 
-static void test_serial_and_contradiction(void **state)
+static struct sysfs_device bdev(int index, const char *bus)
+{
+    struct sysfs_device d = dev(index, "", "");   /* Wormhole: no tt_asic_id */
+    snprintf(d.bus_id, sizeof(d.bus_id), "%s", bus);
+    return d;
+}
+
+static void live(struct shmstats_region *r, pid_t pid)
+{
+    r->processes[r->n_processes++].pid = pid;
+}
+
+static void test_visible_order(void **state)
 {
     (void)state;
-    struct sysfs_device devs[2] = {dev(0, "00000000000000C1", ""), dev(5, "00000000000000C2", "")};
+    /* ordinals out of bus order: UMD counts in bus order */
+    struct sysfs_device devs[3] = {bdev(0, "0000:05:00.0"), bdev(1, "0000:01:00.0"),
+                                   bdev(7, "0000:03:00.0")};
+    int order[3];
+    assert_int_equal(shmmap_visible_order("0", devs, 3, order), 1);
+    assert_int_equal(order[0], 1);                     /* the first in bus order: node 1 */
+    assert_int_equal(shmmap_visible_order("2,0", devs, 3, order), 2);
+    assert_int_equal(order[0], 1);                     /* sorted by bus id, not list order */
+    assert_int_equal(order[1], 0);
+    assert_int_equal(shmmap_visible_order("03:00", devs, 3, order), 1);
+    assert_int_equal(order[0], 2);
+    assert_int_equal(shmmap_visible_order("", devs, 3, order), 0);
+    assert_int_equal(shmmap_visible_order("3", devs, 3, order), -EINVAL);
+    assert_int_equal(shmmap_visible_order("0000:0f", devs, 3, order), -EINVAL);
+}
+
+static void test_holders_renumbered(void **state)
+{
+    (void)state;
+    /* four Wormhole nodes, no asic ids; two processes each see a part of
+     * them (TT_VISIBLE_DEVICES), so both write device_id 0 */
+    struct sysfs_device devs[4] = {bdev(0, "0000:01:00.0"), bdev(1, "0000:02:00.0"),
+                                   bdev(2, "0000:03:00.0"), bdev(3, "0000:04:00.0")};
+    pid_t a = getpid(), b = getppid();
+    int held_a[1] = {2}, held_b[2] = {1, 3};
+    struct shmmap_proc procs[2] = {{a, held_a, 1, 1, "2"}, {b, held_b, 2, 1, "1,3"}};
     struct shmstats_region *r = calloc(3, sizeof(*r));
-    region(&r[0], 9, 0xC2, 0, 1, 0); /* serial says node 5 */
-    region(&r[1], 0, 0xC2, 0, 2, 0); /* the same board: the other chip of it */
-    region(&r[2], 0, 0xD0, 0, 3, 0); /* device 0, but its serial contradicts node 0's */
+    region(&r[0], 0, 0, 111, 10, 0);
+    live(&r[0], a);
+    region(&r[1], 0, 0, 222, 20, 0);
+    live(&r[1], b);
+    region(&r[2], 1, 0, 333, 30, 0);
+    live(&r[2], b);
     struct shmmap_row *rows;
     size_t n;
-    assert_int_equal(shmmap_build(r, 3, devs, 2, &rows, &n), 0);
-    const struct shmmap_row *a = row_of(rows, n, 0, 9), *b = row_of(rows, n, 1, 0),
-                            *c = row_of(rows, n, 2, 0);
-    assert_int_equal(a->sysfs, 1);
-    assert_int_equal(a->how, SHMMAP_SERIAL);
-    assert_int_equal(a->device, 5);
-    assert_int_equal(b->sysfs, -1);
-    assert_int_equal(b->board_sysfs, 1);
-    assert_int_equal(c->sysfs, -1);
-    /* ids shown are distinct from the nodes' and from each other */
-    assert_true(b->device != 0 && b->device != 5 && c->device != 0 && c->device != 5);
-    assert_true(b->device != c->device);
+    assert_int_equal(shmmap_build(r, 3, devs, 4, procs, 2, &rows, &n), 0);
+    assert_int_equal(n, 3);
+    const struct shmmap_row *x = row_of(rows, n, 0, 0), *y = row_of(rows, n, 1, 0),
+                            *z = row_of(rows, n, 2, 1);
+    assert_int_equal(x->how, SHMMAP_HOLDERS);
+    assert_int_equal(x->device, 2);
+    assert_int_equal(y->how, SHMMAP_HOLDERS);
+    assert_int_equal(y->device, 1);
+    assert_int_equal(z->how, SHMMAP_HOLDERS);
+    assert_int_equal(z->device, 3);
     free(rows);
+
+    /* without what the processes hold, device_id is only a guess: both
+     * regions of device_id 0 contend for node 0 */
+    assert_int_equal(shmmap_build(r, 3, devs, 4, NULL, 0, &rows, &n), 0);
+    assert_int_equal(row_of(rows, n, 2, 1)->how, SHMMAP_DEVICE_ID);
+    assert_int_equal(row_of(rows, n, 2, 1)->device, 1);
+    free(rows);
+    free(r);
+}
+
+static void test_holders_disagree(void **state)
+{
+    (void)state;
+    /* one chip, node 2, opened by a process that sees only it (logical 0)
+     * and by one that sees all four (logical 2): the region's device_id is
+     * the last attacher's; the node both hold decides */
+    struct sysfs_device devs[4] = {bdev(0, "0000:01:00.0"), bdev(1, "0000:02:00.0"),
+                                   bdev(2, "0000:03:00.0"), bdev(3, "0000:04:00.0")};
+    pid_t a = getpid(), b = getppid();
+    int held_a[1] = {2}, held_b[4] = {0, 1, 2, 3};
+    struct shmmap_proc procs[2] = {{a, held_a, 1, 1, "2"}, {b, held_b, 4, 0, NULL}};
+    struct shmstats_region *r = calloc(1, sizeof(*r));
+    struct shmmap_row *rows;
+    size_t n;
+    for (uint32_t last = 0; last < 2; last++) {
+        region(&r[0], last == 0 ? 0 : 2, 0, 111, 10, 0);
+        live(&r[0], a);
+        live(&r[0], b);
+        assert_int_equal(shmmap_build(r, 1, devs, 4, procs, 2, &rows, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(rows[0].how, SHMMAP_HOLDERS);
+        assert_int_equal(rows[0].device, 2);
+        free(rows);
+    }
+    free(r);
+}
+
+static void test_holders_n300_remote(void **state)
+{
+    (void)state;
+    /* two n300 cards; the process sees card 0 only: its local chip is 0 and
+     * the card's second chip (no node) is 1. Node 1 exists, but device_id 1
+     * is the remote chip, not node 1. */
+    struct sysfs_device devs[2] = {bdev(0, "0000:01:00.0"), bdev(1, "0000:02:00.0")};
+    pid_t a = getpid();
+    int held[1] = {0};
+    struct shmmap_proc procs[1] = {{a, held, 1, 1, "0"}};
+    struct shmstats_region *r = calloc(2, sizeof(*r));
+    region(&r[0], 0, 0, 111, 10, 0);
+    live(&r[0], a);
+    region(&r[1], 1, 0, 222, 20, 0);   /* TT-Metal writes is_remote 0 for a region's own chip */
+    live(&r[1], a);
+    struct shmmap_row *rows;
+    size_t n;
+    assert_int_equal(shmmap_build(r, 2, devs, 2, procs, 1, &rows, &n), 0);
+    assert_int_equal(n, 2);
+    const struct shmmap_row *x = row_of(rows, n, 0, 0), *y = row_of(rows, n, 1, 1);
+    assert_int_equal(x->sysfs, 0);
+    assert_int_equal(y->sysfs, -1);
+    assert_int_equal(y->remote, 1);
+    assert_int_equal(y->how, SHMMAP_HOLDERS);
+    assert_int_equal(y->board_sysfs, 0);       /* on the card of node 0 */
+    assert_true(y->device != 0 && y->device != 1);   /* no phantom over node 1 */
+    free(rows);
+    free(r);
+}
+
+static void test_one_chip_two_ids(void **state)
+{
+    (void)state;
+    /* a gateway region lists its remote chip as chip 1; the remote chip's
+     * own region, written under another numbering, says device 5: one chip */
+    struct sysfs_device devs[1] = {bdev(0, "0000:01:00.0")};
+    pid_t a = getpid();
+    int held[1] = {0};
+    struct shmmap_proc procs[1] = {{a, held, 1, 0, NULL}};
+    struct shmstats_region *r = calloc(2, sizeof(*r));
+    region(&r[0], 0, 0, 111, 1000, 0);
+    r[0].chips[0].bytes[TTALLOC_DRAM] = 700;
+    r[0].chips[1].chip_id = 1;
+    r[0].chips[1].is_remote = 1;
+    r[0].chips[1].bytes[TTALLOC_DRAM] = 300;
+    r[0].n_chips = 2;
+    live(&r[0], a);
+    region(&r[1], 5, 0, 222, 300, 0);
+    live(&r[1], a);
+    struct shmmap_row *rows;
+    size_t n;
+    assert_int_equal(shmmap_build(r, 2, devs, 1, procs, 1, &rows, &n), 0);
+    assert_int_equal(n, 2);   /* node 0 and the remote chip once */
+    const struct shmmap_row *x = row_of(rows, n, 0, 0), *y = row_of(rows, n, 1, 5);
+    assert_int_equal(x->sysfs, 0);
+    assert_true(x->bytes[TTALLOC_DRAM] == 700);
+    assert_int_equal(y->sysfs, -1);
+    assert_true(y->bytes[TTALLOC_DRAM] == 300);
+    free(rows);
+    free(r);
+}
+
+static void test_unknown_regions(void **state)
+{
+    (void)state;
+    struct sysfs_device devs[1] = {bdev(0, "0000:01:00.0")};
+    struct shmstats_region *r = calloc(2, sizeof(*r));
+    region(&r[0], 0, 0, 111, 10, 0);
+    r[0].unknown = 1;           /* garbage nobody uses: no row, node 0 stays free */
+    r[0].chips[1].chip_id = 3;  /* and its chips are no rows either */
+    r[0].n_chips = 2;
+    region(&r[1], 0, 0, 222, 20, 0);
+    struct shmmap_row *rows;
+    size_t n;
+    assert_int_equal(shmmap_build(r, 2, devs, 1, NULL, 0, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].region, 1);
+    assert_int_equal(rows[0].sysfs, 0);
+    assert_int_equal(rows[0].unknown, 0);
+    free(rows);
+    /* used by a live process: its node's figures are unknown, no chip rows */
+    live(&r[0], getpid());
+    assert_int_equal(shmmap_build(r, 1, devs, 1, NULL, 0, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].sysfs, 0);
+    assert_int_equal(rows[0].unknown, 1);
+    free(rows);
+    free(r);
+}
+
+static void test_last_attacher_dead(void **state)
+{
+    (void)state;
+    /* b sees nodes 0 and 1 as 0 and 1. A process that saw node 1 as its
+     * logical 0 attached last (device_id 0) and died: node 1's region says
+     * device 0 and lists the chip under both ids. Weighed together with node
+     * 0's region, only node 1 is left for it. It counts once: no row for the
+     * second local id, no bytes taken off. */
+    struct sysfs_device devs[2] = {bdev(0, "0000:01:00.0"), bdev(1, "0000:02:00.0")};
+    pid_t b = getppid();
+    int held_b[2] = {0, 1};
+    struct shmmap_proc procs[1] = {{b, held_b, 2, 1, "0,1"}};
+    struct shmstats_region *r = calloc(2, sizeof(*r));
+    region(&r[0], 0, 0, 111, 10, 0);
+    live(&r[0], b);
+    region(&r[1], 0, 0, 222, 50, 0);
+    r[1].chips[0].bytes[TTALLOC_DRAM] = 30;   /* the dead one's, under id 0 */
+    r[1].chips[1].chip_id = 1;                /* b's, under id 1 */
+    r[1].chips[1].bytes[TTALLOC_DRAM] = 20;
+    r[1].n_chips = 2;
+    live(&r[1], b);
+    struct shmmap_row *rows;
+    size_t n;
+    for (int order = 0; order < 2; order++) {
+        const struct shmstats_region *in = r;
+        struct shmstats_region *swapped = NULL;
+        if (order == 1) {   /* the answer does not depend on the files' order */
+            swapped = calloc(2, sizeof(*swapped));
+            swapped[0] = r[1];
+            swapped[1] = r[0];
+            in = swapped;
+        }
+        assert_int_equal(shmmap_build(in, 2, devs, 2, procs, 1, &rows, &n), 0);
+        assert_int_equal(n, 2);
+        const struct shmmap_row *x = row_of(rows, n, order == 0 ? 0 : 1, 0);
+        const struct shmmap_row *y = row_of(rows, n, order == 0 ? 1 : 0, 0);
+        assert_true(x->bytes[TTALLOC_DRAM] == 10);
+        assert_int_equal(x->device, 0);
+        assert_int_equal(x->how, SHMMAP_HOLDERS);
+        assert_true(y->bytes[TTALLOC_DRAM] == 50);
+        assert_int_equal(y->device, 1);
+        assert_int_equal(y->how, SHMMAP_HOLDERS);
+        free(rows);
+        free(swapped);
+    }
     free(r);
 }
 
@@ -163,7 +379,7 @@ static void test_live_region_wins_node(void **state)
     r[2].last_update_ns = 50;
     struct shmmap_row *rows;
     size_t n;
-    assert_int_equal(shmmap_build(r, 3, devs, 1, &rows, &n), 0);
+    assert_int_equal(shmmap_build(r, 3, devs, 1, NULL, 0, &rows, &n), 0);
     assert_int_equal(n, 3);
     assert_int_equal(rows[0].region, 1);
     assert_int_equal(rows[0].sysfs, 0);
@@ -174,7 +390,7 @@ static void test_live_region_wins_node(void **state)
 
     /* without a live one, the most recently updated wins */
     r[1].n_processes = 0;
-    assert_int_equal(shmmap_build(r, 3, devs, 1, &rows, &n), 0);
+    assert_int_equal(shmmap_build(r, 3, devs, 1, NULL, 0, &rows, &n), 0);
     assert_int_equal(rows[0].region, 0);
     free(rows);
     free(r);
@@ -199,7 +415,7 @@ static void test_gateway_extra_chips(void **state)
     region(&r[1], 7, 0, 0, 100, 1);
     struct shmmap_row *rows;
     size_t n;
-    assert_int_equal(shmmap_build(r, 2, devs, 1, &rows, &n), 0);
+    assert_int_equal(shmmap_build(r, 2, devs, 1, NULL, 0, &rows, &n), 0);
     assert_int_equal(n, 3);
     const struct shmmap_row *own = row_of(rows, n, 0, 0), *four = row_of(rows, n, 0, 4),
                             *seven = row_of(rows, n, 1, 7);
@@ -224,14 +440,14 @@ static void test_empty_inputs(void **state)
     (void)state;
     struct shmmap_row *rows = NULL;
     size_t n = 99;
-    assert_int_equal(shmmap_build(NULL, 0, NULL, 0, &rows, &n), 0);
+    assert_int_equal(shmmap_build(NULL, 0, NULL, 0, NULL, 0, &rows, &n), 0);
     assert_int_equal(n, 0);
     free(rows);
     /* regions and no devices at all: every region a row of its own */
     struct shmstats_region *r = calloc(2, sizeof(*r));
     region(&r[0], 0, 0, 0, 1, 0);
     region(&r[1], 0, 0, 0, 2, 0);
-    assert_int_equal(shmmap_build(r, 2, NULL, 0, &rows, &n), 0);
+    assert_int_equal(shmmap_build(r, 2, NULL, 0, NULL, 0, &rows, &n), 0);
     assert_int_equal(n, 2);
     assert_int_equal(rows[0].sysfs, -1);
     assert_int_equal(rows[1].sysfs, -1);
@@ -246,7 +462,13 @@ int main(void)
         cmocka_unit_test(test_parse_hex16),
         cmocka_unit_test(test_by_asic_id_beats_device_id),
         cmocka_unit_test(test_device_id_fallback_and_n300),
-        cmocka_unit_test(test_serial_and_contradiction),
+        cmocka_unit_test(test_visible_order),
+        cmocka_unit_test(test_holders_renumbered),
+        cmocka_unit_test(test_holders_disagree),
+        cmocka_unit_test(test_holders_n300_remote),
+        cmocka_unit_test(test_one_chip_two_ids),
+        cmocka_unit_test(test_unknown_regions),
+        cmocka_unit_test(test_last_attacher_dead),
         cmocka_unit_test(test_live_region_wins_node),
         cmocka_unit_test(test_gateway_extra_chips),
         cmocka_unit_test(test_empty_inputs),

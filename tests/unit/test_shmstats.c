@@ -1,6 +1,8 @@
 /*
  * test_shmstats.c - the DeviceMemoryRegion reader against hand-built byte
- * images in real files: v3, v4, half-initialised v4, future versions,
+ * images in real files: v2 to v5 and later, half-initialised v4 and v5,
+ * version 1 and numbers that are no version, implausible figures and random
+ * bytes behind a valid header (unknown, never phantoms),
  * truncated, empty and garbage files, dead PIDs (a real reaped child),
  * zombies, a full process table, odd names, the directory watch, and reads
  * racing a thread that keeps changing the counters.
@@ -220,7 +222,8 @@ static void test_half_initialised_v4(void **state)
 static void test_unknown_versions(void **state)
 {
     (void)state;
-    static const uint32_t versions[] = {1, 2, 5, 6, 0x7fffffff, UINT32_MAX};
+    /* v1 had another layout; a version field this large is no version */
+    static const uint32_t versions[] = {1, 0x10000, 0x7fffffff, UINT32_MAX};
     struct shmstats_raw *r = image_new(4);
     struct shmstats_region *out = malloc(sizeof(*out));
     char why[SHMSTATS_WHY_MAX], want[32];
@@ -229,10 +232,116 @@ static void test_unknown_versions(void **state)
         assert_int_equal(shmstats_parse(r, sizeof(*r), "tt_device_9_memory", out, why,
                                         sizeof(why)),
                          -EPROTO);
-        snprintf(want, sizeof(want), "version %u", versions[i]);
+        if (versions[i] == 1)
+            snprintf(want, sizeof(want), "version %u", versions[i]);
+        else
+            snprintf(want, sizeof(want), "0x%08x", versions[i]);
         assert_non_null(strstr(why, want));
         assert_non_null(strstr(why, "tt_device_9_memory"));
     }
+    free(out);
+    free(r);
+}
+
+static void test_versions_read_for_their_fields(void **state)
+{
+    (void)state;
+    /* v2 has v3's offsets for its fields; later versions keep v4's */
+    static const uint32_t versions[] = {2, 3, 4, 5, 6, 0xffff};
+    struct shmstats_raw *r = image_new(4);
+    struct shmstats_region *out = malloc(sizeof(*out));
+    char why[SHMSTATS_WHY_MAX];
+    r->total_dram = 4096;
+    r->processes[0].pid = getpid();
+    r->processes[0].dram = 1024;
+    for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+        r->version = versions[i];
+        r->init_state = versions[i] >= 4 ? SHMSTATS_INIT_READY : 0;
+        assert_int_equal(shmstats_parse(r, sizeof(*r), "tt_device_9_memory", out, why,
+                                        sizeof(why)),
+                         0);
+        assert_int_equal(out->version, versions[i]);
+        assert_true(out->totals[TTALLOC_DRAM] == 4096);
+        assert_int_equal(out->n_processes, 1);
+        assert_true(out->processes[0].bytes[TTALLOC_DRAM] == 1024);
+        assert_int_equal(out->unknown, 0);
+    }
+    /* v5 not yet initialised: try again later, as for v4 */
+    r->version = 5;
+    r->init_state = 1;
+    assert_int_equal(shmstats_parse(r, sizeof(*r), "x", out, why, sizeof(why)), -EAGAIN);
+    free(out);
+    free(r);
+}
+
+/* Each way a region's figures cannot be true makes them unknown, once. */
+static void test_implausible_figures_unknown(void **state)
+{
+    (void)state;
+    struct shmstats_raw *r = image_new(4);
+    struct shmstats_region *out = malloc(sizeof(*out));
+    char why[SHMSTATS_WHY_MAX];
+    for (int c = 0; c < 6; c++) {
+        struct shmstats_raw *img = image_new(4);
+        img->total_dram = 1u << 20;
+        img->processes[0].pid = getpid();
+        img->processes[0].dram = 4096;
+        switch (c) {
+        case 0: img->total_dram = 1ull << 50; break;                  /* above any board */
+        case 1: img->processes[0].dram = 2u << 20; break;             /* more than the total */
+        case 2:                                                       /* a sum that wraps */
+            img->processes[1].pid = getppid();
+            img->processes[0].l1 = UINT64_MAX - 5;
+            img->processes[1].l1 = 10;
+            img->total_l1 = 100;
+            break;
+        case 3: img->chip_stats[1].chip_id = 0x12345678u; break;      /* no chip id */
+        case 4: img->device_id = 0xdeadbeefu; break;
+        case 5:                                                       /* a chip above any board */
+            img->chip_stats[0].chip_id = 0;
+            img->chip_stats[0].cb = 1ull << 40;
+            break;
+        }
+        assert_int_equal(shmstats_parse(img, sizeof(*img), "g", out, why, sizeof(why)), 0);
+        assert_int_equal(out->unknown, 1);
+        assert_true(strlen(out->unknown_why) > 0);
+        free(img);
+    }
+    /* the same, plausible: known */
+    r->total_dram = 1u << 20;
+    assert_int_equal(shmstats_parse(r, sizeof(*r), "g", out, why, sizeof(why)), 0);
+    assert_int_equal(out->unknown, 0);
+    free(out);
+    free(r);
+}
+
+/* Random bytes behind a valid header: never a crash, and (nearly always)
+ * unknown figures; when known, every figure within the bounds. */
+static void test_garbage_behind_header(void **state)
+{
+    (void)state;
+    struct shmstats_raw *r = image_new(4);
+    struct shmstats_region *out = malloc(sizeof(*out));
+    char why[SHMSTATS_WHY_MAX];
+    unsigned seed = 12345;
+    int unknown = 0;
+    for (int round = 0; round < 200; round++) {
+        unsigned char *bytes = (unsigned char *)r;
+        for (size_t i = 16; i < sizeof(*r); i++) {
+            seed = seed * 1103515245u + 12345u;
+            bytes[i] = (unsigned char)(seed >> 16);
+        }
+        r->version = 4;
+        r->init_state = SHMSTATS_INIT_READY;
+        assert_int_equal(shmstats_parse(r, sizeof(*r), "g", out, why, sizeof(why)), 0);
+        unknown += out->unknown;
+        if (!out->unknown) {
+            assert_true(out->device_id <= SHMSTATS_CHIP_ID_MAX);
+            for (size_t c = 0; c < out->n_chips; c++)
+                assert_true(out->chips[c].chip_id <= SHMSTATS_CHIP_ID_MAX);
+        }
+    }
+    assert_int_equal(unknown, 200);
     free(out);
     free(r);
 }
@@ -440,7 +549,7 @@ static void test_watch(void **state)
     snprintf(c, sizeof(c), "%s/tt_device_3_memory", dir);
     snprintf(other, sizeof(other), "%s/TT_UMD_LOCK.x", dir);
     write_bytes(a, r, sizeof(*r));
-    r->version = 5;
+    r->version = 1;
     write_bytes(b, r, sizeof(*r));
     write_bytes(c, r, 100);
     write_bytes(other, r, sizeof(*r));
@@ -483,7 +592,7 @@ static void test_watch(void **state)
     assert_int_equal(shmstats_watch_refresh(w), 3);
     assert_int_equal(shmstats_watch_get(w, 1)->status, 0);
     assert_true(shmstats_watch_get(w, 1)->region.totals[TTALLOC_DRAM] == 333);
-    r->version = 5;
+    r->version = 1;
     write_bytes(b, r, sizeof(*r));
     assert_int_equal(shmstats_watch_refresh(w), 3);
     assert_int_equal(shmstats_watch_get(w, 1)->complain, 1);
@@ -623,6 +732,9 @@ int main(void)
         cmocka_unit_test(test_v3_ignores_init_state),
         cmocka_unit_test(test_half_initialised_v4),
         cmocka_unit_test(test_unknown_versions),
+        cmocka_unit_test(test_versions_read_for_their_fields),
+        cmocka_unit_test(test_implausible_figures_unknown),
+        cmocka_unit_test(test_garbage_behind_header),
         cmocka_unit_test_setup_teardown(test_truncated_empty_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_regular_files, setup, teardown),
         cmocka_unit_test(test_garbage),

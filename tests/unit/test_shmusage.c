@@ -2,7 +2,9 @@
  * test_shmusage.c - the rule from regions to figures: skipped PIDs and dead
  * slots never count, a gateway's remote chip is capped by what the counted
  * processes hold, a stale file without a node makes no device, and a node's
- * row is kept at 0.
+ * row is kept at 0; the totals count a process with no slot (tracking
+ * disabled) less what dead slots claim; dead PIDs are listed as stale;
+ * unknown figures stay unknown.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -73,7 +75,7 @@ static void test_skip_and_remote_split(void **state)
     r[1].chips[0].bytes[TTALLOC_DRAM] = 0;
 
     struct shmusage u;
-    assert_int_equal(shmusage_build(r, 2, devs, 2, skip_100, NULL, &u), 0);
+    assert_int_equal(shmusage_build(r, 2, devs, 2, NULL, 0, skip_100, NULL, &u), 0);
     assert_int_equal(u.skipped, 1);
     assert_int_equal(u.stale, 1);
     assert_int_equal(u.n_devices, 3);
@@ -107,14 +109,61 @@ static void test_stale_file_without_node(void **state)
     region(&r[0], 0, 0xAA);              /* the node's region, nobody in it */
     region(&r[1], 5, 0xCC);              /* no node, only a dead slot */
     r[1].stale = 1;
+    r[1].stale_pids[0].pid = 4242;
+    snprintf(r[1].stale_pids[0].name, sizeof(r[1].stale_pids[0].name), "gone");
     r[1].totals[TTALLOC_DRAM] = 4096;
     struct shmusage u;
-    assert_int_equal(shmusage_build(r, 2, devs, 1, NULL, NULL, &u), 0);
+    assert_int_equal(shmusage_build(r, 2, devs, 1, NULL, 0, NULL, NULL, &u), 0);
     assert_int_equal(u.n_devices, 1);
     assert_int_equal(u.devices[0].device, 0);
     assert_int_equal(u.devices[0].used[TTALLOC_DRAM], 0);
     assert_int_equal(u.n_processes, 0);
     assert_int_equal(u.stale, 1);
+    /* the dead PID is listed as stale, on the chip its region is */
+    assert_int_equal(u.n_stale_pids, 1);
+    assert_int_equal(u.stale_pids[0].pid, 4242);
+    assert_int_equal(u.stale_pids[0].sysfs, -1);
+    assert_string_equal(u.stale_pids[0].name, "gone");
+    shmusage_free(&u);
+    free(r);
+}
+
+static void test_totals_count_untracked_minus_stale(void **state)
+{
+    (void)state;
+    struct sysfs_device devs[1] = {dev(0, "00000000000000AA")};
+    struct shmstats_region *r = calloc(1, sizeof(*r));
+    assert_non_null(r);
+    region(&r[0], 0, 0xAA);
+    add_process(&r[0], 200, 1000, 0);
+    /* a process with TT_METAL_SHM_TRACKING_DISABLED: bytes in the totals, no slot */
+    r[0].totals[TTALLOC_DRAM] += 4000;
+    /* a SIGKILLed one: its slot and its bytes linger */
+    r[0].stale = 1;
+    r[0].stale_pids[0].pid = 4243;
+    r[0].stale_bytes[TTALLOC_DRAM] = 2000;
+    r[0].totals[TTALLOC_DRAM] += 2000;
+    struct shmusage u;
+    assert_int_equal(shmusage_build(r, 1, devs, 1, NULL, 0, NULL, NULL, &u), 0);
+    assert_int_equal(u.n_devices, 1);
+    assert_int_equal(u.devices[0].used[TTALLOC_DRAM], 5000);
+    assert_int_equal(u.devices[0].how, SHMMAP_ASIC_ID);
+    assert_int_equal(u.devices[0].unknown, 0);
+    assert_int_equal(u.n_processes, 1);
+    assert_int_equal(u.processes[0].bytes[TTALLOC_DRAM], 1000);
+    assert_int_equal(u.n_stale_pids, 1);
+    assert_int_equal(u.stale_pids[0].device, 0);
+    shmusage_free(&u);
+
+    /* figures that cannot be true: unknown for the device and the process */
+    r[0].unknown = 1;
+    assert_int_equal(shmusage_build(r, 1, devs, 1, NULL, 0, NULL, NULL, &u), 0);
+    assert_int_equal(u.n_devices, 1);
+    assert_int_equal(u.devices[0].unknown, 1);
+    assert_int_equal(u.devices[0].used[TTALLOC_DRAM], 0);
+    assert_int_equal(u.n_processes, 1);
+    assert_int_equal(u.processes[0].unknown, 1);
+    assert_int_equal(u.processes[0].bytes[TTALLOC_DRAM], 0);
     shmusage_free(&u);
     free(r);
 }
@@ -124,6 +173,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_skip_and_remote_split),
         cmocka_unit_test(test_stale_file_without_node),
+        cmocka_unit_test(test_totals_count_untracked_minus_stale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
