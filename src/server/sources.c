@@ -240,6 +240,13 @@ static void sources_merge_sysfs(const struct sources *s, struct sources_snap *ou
     }
 }
 
+/* a + b, or UINT64_MAX when that would wrap: SHM figures come from files
+ * any user can write, so a sum with them must not wrap to a small number. */
+static uint64_t sources_add(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 static void sources_merge_shm(const struct sources *s, struct sources_snap *out,
                               const struct shmusage *u)
 {
@@ -254,7 +261,7 @@ static void sources_merge_shm(const struct sources *s, struct sources_snap *out,
         }
         d->processes += sd->processes;
         for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
-            d->used[t] += sd->used[t];
+            d->used[t] = sources_add(d->used[t], sd->used[t]);
             if (d->peak[t] < d->used[t])
                 d->peak[t] = d->used[t];
         }
@@ -280,7 +287,7 @@ static void sources_merge_shm(const struct sources *s, struct sources_snap *out,
             procs_info_free(&info);
         }
         uint64_t sum = shmstats_sum(sp->bytes);
-        p->bytes += sum;
+        p->bytes = sources_add(p->bytes, sum);
         p->peak_bytes = p->bytes;
         struct ttalloc_usage *us = &out->usage[out->n_usage++];
         memset(us, 0, sizeof(*us));
