@@ -279,6 +279,13 @@ static void sources_merge_sysfs(const struct sources *s, struct sources_snap *ou
     }
 }
 
+/* a + b, or UINT64_MAX when that would wrap: SHM figures come from files
+ * any user can write, so a sum with them must not wrap to a small number. */
+static uint64_t sources_add(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 /* The SHM records (shmsnap.h, the one merge tt-smi uses too) added to the
  * ledger's: device figures summed, processes and usage appended (a PID the
  * ledger knows was skipped, so none is there twice). */
@@ -293,7 +300,7 @@ static void sources_merge_shm(struct sources_snap *out, const struct shmsnap *ss
             memcpy(d->board_type, sd->board_type, sizeof(d->board_type));
         d->processes += sd->processes;
         for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
-            d->used[t] += sd->used[t];
+            d->used[t] = sources_add(d->used[t], sd->used[t]);
             if (d->peak[t] < d->used[t])
                 d->peak[t] = d->used[t];
         }

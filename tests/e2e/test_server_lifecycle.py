@@ -60,7 +60,10 @@ def test_sigterm_removes_socket_and_exits_0(server):
             c.send(wire.subscribe(10))
             c.read_snapshot()
             server.stop()   # SIGTERM; asserts exit status 0 (LeakSanitizer silent)
-            assert c.recv() == b""
+            # Snapshots the 10 ms subscription queued before the signal landed
+            # (a loaded machine takes longer than 10 ms), then the end.
+            while (data := c.recv()) != b"":
+                assert wire.SNAP_BEGIN <= wire.HEADER.unpack_from(data)[0] <= wire.SNAP_END
     assert not os.path.exists(server.socket)
 
 
