@@ -130,6 +130,12 @@ static void columns_exit_name(char *buf, size_t cap, const void *row)
     snprintf(buf, cap, "%.*s", (int)sizeof(e->name), e->name[0] ? e->name : "?");
 }
 
+static void columns_exit_label(char *buf, size_t cap, const void *row)
+{
+    const struct ttalloc_exit *e = columns_exit(row);
+    snprintf(buf, cap, "%.*s", (int)sizeof(e->label), e->label);
+}
+
 static void columns_exit_device(char *buf, size_t cap, const void *row)
 {
     snprintf(buf, cap, "%u", columns_exit(row)->device);
@@ -165,12 +171,13 @@ static const struct columns_def columns_exit_defs[] = {
     {"", 4, 4, 0, 0, COLUMNS_LEFT, MODEL_SORT_COUNT, columns_exit_tag},
     {"ENDED", 8, 8, 0, 0, COLUMNS_LEFT, MODEL_SORT_COUNT, columns_exit_time},
     {"PID", 8, 8, 0, 0, COLUMNS_RIGHT, MODEL_SORT_COUNT, columns_exit_pid},
-    {"USER", 8, 12, 1, 3, COLUMNS_LEFT, MODEL_SORT_COUNT, columns_exit_user},
+    {"USER", 8, 12, 1, 4, COLUMNS_LEFT, MODEL_SORT_COUNT, columns_exit_user},
     {"NAME", 12, TTALLOC_NAME_MAX - 1, 4, 0, COLUMNS_LEFT, MODEL_SORT_COUNT, columns_exit_name},
+    {"LABEL", 8, TTALLOC_LABEL_MAX - 1, 3, 3, COLUMNS_LEFT, MODEL_SORT_COUNT, columns_exit_label},
     {"DEVICE", 6, 6, 0, 0, COLUMNS_RIGHT, MODEL_SORT_COUNT, columns_exit_device},
     {"DRAM", 10, 10, 0, 0, COLUMNS_RIGHT, MODEL_SORT_COUNT, columns_exit_dram},
     {"L1", 10, 10, 0, 1, COLUMNS_RIGHT, MODEL_SORT_COUNT, columns_exit_l1},
-    {"OTHER", 10, 10, 0, 4, COLUMNS_RIGHT, MODEL_SORT_COUNT, columns_exit_other},
+    {"OTHER", 10, 10, 0, 5, COLUMNS_RIGHT, MODEL_SORT_COUNT, columns_exit_other},
     {"BUFFERS", 8, 8, 0, 2, COLUMNS_RIGHT, MODEL_SORT_COUNT, columns_exit_buffers},
 };
 

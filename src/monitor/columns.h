@@ -39,7 +39,7 @@ struct columns_table {
 /* The process list: PID USER NAME LABEL DRAM L1 OTHER BUFFERS FROM
  * (rows: struct model_proc). */
 extern const struct columns_table columns_procs;
-/* The leak history: LEAK TIME PID USER NAME DEVICE DRAM L1 OTHER BUFFERS
+/* The leak history: LEAK ENDED PID USER NAME LABEL DEVICE DRAM L1 OTHER BUFFERS
  * (rows: struct ttalloc_exit). */
 extern const struct columns_table columns_exits;
 

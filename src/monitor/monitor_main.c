@@ -171,18 +171,18 @@ static int monitor_parse_args(int argc, char **argv, struct monitor_options *opt
             break;
         case 'd':
             if (monitor_parse_uint(optarg, 0, UINT32_MAX, &v) < 0) {
-                log_warnx("-d: '%s' is not a device id", optarg);
+                log_info("error: -d: '%s' is not a device id", optarg);
                 return MONITOR_EXIT_USAGE;
             }
             if (model_add_filter(m, (uint32_t)v) < 0) {
-                log_warnx("-d: at most %d devices", MODEL_MAX_FILTER);
+                log_info("error: -d: at most %d devices", MODEL_MAX_FILTER);
                 return MONITOR_EXIT_USAGE;
             }
             break;
         case 'r':
             if (monitor_parse_uint(optarg, MODEL_REFRESH_MIN_MS, MODEL_REFRESH_MAX_MS, &v) < 0) {
-                log_warnx("-r: '%s' is not a refresh interval in ms (%d..%d)", optarg,
-                          MODEL_REFRESH_MIN_MS, MODEL_REFRESH_MAX_MS);
+                log_info("error: -r: '%s' is not a refresh interval in ms (%d..%d)", optarg,
+                         MODEL_REFRESH_MIN_MS, MODEL_REFRESH_MAX_MS);
                 return MONITOR_EXIT_USAGE;
             }
             m->refresh_ms = (unsigned)v;
@@ -211,7 +211,7 @@ static int monitor_parse_args(int argc, char **argv, struct monitor_options *opt
         }
     }
     if (optind < argc) {
-        log_warnx("unexpected argument '%s'", argv[optind]);
+        log_info("error: unexpected argument '%s'", argv[optind]);
         monitor_usage(stderr);
         return MONITOR_EXIT_USAGE;
     }
@@ -718,7 +718,7 @@ static int monitor_once(struct monitor *mon)
             if (model_visible_device(m, v)->id == m->filter[i])
                 found = 1;
         if (!found) {
-            log_warnx("device %u not found", m->filter[i]);
+            log_info("error: device %u not found", m->filter[i]);
             return MONITOR_EXIT_NO_DEVICE;
         }
     }
@@ -751,8 +751,8 @@ static int monitor_run(struct monitor *mon)
     }
     SCREEN *screen = newterm(NULL, stdout, stdin);
     if (screen == NULL) {
-        log_warnx("cannot use the terminal (TERM=%s); try --once",
-                  getenv("TERM") ? getenv("TERM") : "");
+        log_info("error: cannot use the terminal (TERM=%s); try --once",
+                 getenv("TERM") ? getenv("TERM") : "");
         return MONITOR_EXIT_OTHER;
     }
     cbreak();

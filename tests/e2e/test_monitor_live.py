@@ -334,13 +334,14 @@ def test_server_goes_away_and_comes_back(rig):
 
 
 def leak_rows(screen, pid):
-    """The LEAK table rows of pid: [LEAK, time, pid, user, name, device, ...]."""
+    """The LEAK table rows of pid: [LEAK, time, pid, user, name, label, device, ...]."""
     return [l.split() for l in screen.splitlines()
             if l.split()[:1] == ["LEAK"] and l.split()[2:3] == [str(pid)]]
 
 
 def test_leak_report_and_history(rig):
     leaker = rig.client()
+    leaker.cmd("label nightly-eval")
     leaker.alloc(1, "dram", 0x1000, 256 * MIB)
     leaker.flush()
     t = rig.monitor("-r", "100", "-C")
@@ -348,15 +349,16 @@ def test_leak_report_and_history(rig):
     os.kill(leaker.pid, signal.SIGKILL)
     screen = t.wait_screen(lambda s: leak_rows(s, leaker.pid), "the leak report")
     [row] = leak_rows(screen, leaker.pid)
-    # LEAK ENDED PID USER NAME DEVICE DRAM L1 OTHER BUFFERS: the column table
-    assert row[4] == "ttalloc-testcli" and row[5] == "1", row
-    assert row[6:8] == ["256", "MiB"] and row[-1] == "1", row
+    # LEAK ENDED PID USER NAME LABEL DEVICE DRAM L1 OTHER BUFFERS: the column table
+    assert row[4:7] == ["ttalloc-testcli", "nightly-eval", "1"], row
+    assert row[7:9] == ["256", "MiB"] and row[-1] == "1", row
     assert "l: all" in screen
     # l: the leak history replaces the process list; l again: back.
     t.keys("l")
     screen = t.wait_screen(lambda s: "leak history: 1 process ended" in s, "the leak history")
     header = next(l for l in screen.splitlines() if "ENDED" in l).split()
-    assert header == ["ENDED", "PID", "USER", "NAME", "DEVICE", "DRAM", "L1", "OTHER", "BUFFERS"]
+    assert header == ["ENDED", "PID", "USER", "NAME", "LABEL", "DEVICE", "DRAM", "L1", "OTHER",
+                      "BUFFERS"]
     assert leak_rows(screen, leaker.pid)
     assert "*DRAM" not in screen  # the process list is replaced
     t.keys("l")

@@ -111,7 +111,7 @@ def test_once_device_filter(rig):
     assert "devices: 1" in r.stdout
     r = monitor("--once", "-d", "7", env=env)
     assert r.returncode == 6
-    assert "device 7 not found" in r.stderr
+    assert "error: device 7 not found" in r.stderr
 
 
 def test_once_without_server(tmp_path):
@@ -136,6 +136,7 @@ def test_once_without_server(tmp_path):
 def test_bad_arguments(args):
     r = monitor(*args, "--once", env=dict(SANITIZER_ENV))
     assert r.returncode == 2, (args, r.stdout, r.stderr)
+    assert "error: " in r.stderr or "unrecognized option" in r.stderr, r.stderr
     assert r.stderr
 
 

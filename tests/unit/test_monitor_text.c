@@ -148,6 +148,7 @@ static void test_frame(void **state)
     assert_non_null(strstr(row, " leaky "));
     assert_non_null(strstr(row, "64.0 MiB"));
     assert_non_null(strstr(text, "ENDED"));
+    assert_non_null(strstr(text, "LABEL"));
     assert_non_null(strstr(text, "64.0 MiB"));
     /* The DRAM bar: 30 of 40 cells, the peak mark after them. */
     assert_non_null(strstr(text, "[##############################...|"));
@@ -303,6 +304,7 @@ static void test_column_rows(void **state)
     e.pid = 99;
     e.device = 3;
     memset(e.name, 'n', sizeof(e.name));  /* not terminated: never read past it */
+    strcpy(e.label, "nightly");
     e.bytes[TTALLOC_DRAM] = 256ull << 20;
     e.buffers[TTALLOC_DRAM] = 2;
     e.buffers[TTALLOC_L1] = 1;
@@ -310,6 +312,12 @@ static void test_column_rows(void **state)
     columns_row(&columns_exits, w, &e, line, sizeof(line));
     assert_true(strncmp(line, "LEAK ", 5) == 0);
     assert_non_null(strstr(line, "      99 "));
+    /* The 32 unterminated bytes are cut to NAME's width (12..31), LABEL follows. */
+    const char *run = strstr(line, " nnnnnnnnnnnn");
+    assert_non_null(run);
+    size_t n_run = strspn(run + 1, "n");
+    assert_true(n_run >= 12 && n_run <= 31);
+    assert_int_equal(strncmp(run + 1 + n_run, " nightly ", 9), 0);
     assert_non_null(strstr(line, "256 MiB"));
     assert_int_equal(line[strlen(line) - 1], '3');  /* 3 buffers */
     columns_header(&columns_exits, w, MODEL_SORT_COUNT, line, sizeof(line));
