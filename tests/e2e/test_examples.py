@@ -55,11 +55,16 @@ def test_c_example(server):
     snap = query(server, "snapshot")
     dev0 = [d for d in snap["devices"] if d["index"] == 0][0]
     assert dev0["board_type"] == "n150" and dev0["arch"] == "wormhole"
-    assert dev0["memory"]["dram"] == {"used_bytes": 2 * MiB, "total_bytes": 12 << 30}
+    # three 1 MiB buffers were live at once before one was freed
+    assert dev0["memory"]["dram"] == {"used_bytes": 2 * MiB, "total_bytes": 12 << 30,
+                                      "peak_bytes": 3 * MiB}
     mine = [p for p in snap["processes"] if p["pid"] == ex.pid][0]
     assert mine["name"] == "record_c"
     assert mine["memory"] == [{"device": 0, "dram_bytes": 2 * MiB, "l1_bytes": 128 * KiB,
-                               "l1_small_bytes": 0, "trace_bytes": 0, "cb_bytes": 0}]
+                               "l1_small_bytes": 0, "trace_bytes": 0, "cb_bytes": 0,
+                               "dram_peak_bytes": 3 * MiB, "l1_peak_bytes": 128 * KiB,
+                               "l1_small_peak_bytes": 0, "trace_peak_bytes": 0,
+                               "cb_peak_bytes": 0}]
     ex.go_on()
     ex.expect("freed")
     assert ex.finish() == ""
@@ -90,6 +95,10 @@ def test_python_example(server):
                                 "0x120000"]
     me = json.loads(lines[2])
     assert me["name"] == "python3" or me["name"] == sys.executable.rsplit("/", 1)[-1][:15]
+    # the clean block held two 64 KiB L1 tensors at once: the L1 peak
     assert me["memory"] == [{"device": 0, "dram_bytes": 4 * 2 * MiB, "l1_bytes": 8192,
-                             "l1_small_bytes": 0, "trace_bytes": 0, "cb_bytes": 0}]
+                             "l1_small_bytes": 0, "trace_bytes": 0, "cb_bytes": 0,
+                             "dram_peak_bytes": 4 * 2 * MiB, "l1_peak_bytes": 128 * KiB,
+                             "l1_small_peak_bytes": 0, "trace_peak_bytes": 0,
+                             "cb_peak_bytes": 0}]
     assert len(lines) == 3
