@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -218,12 +219,13 @@ static void sender_trim_buffers(void)
 
 /* Take what the rings may release, apply it to the tally in order and, if
  * the server is in step, queue it. Returns the watermark reached: every
- * event stamped below it has been applied. */
+ * event stamped below it has been applied; UINT64_MAX when memory ran out
+ * (the events stay in the rings, and nobody should wait for them now). */
 static uint64_t sender_collect(void)
 {
     sender.batch.n = 0;
     if (rings_collect(&sender.batch) < 0)
-        return 0; /* out of memory: the events stay in the rings */
+        return UINT64_MAX;
     bool queue = sender.fd >= 0 && !sender.resync_due;
     for (size_t i = 0; i < sender.batch.n; i++) {
         struct proto_event *ev = &sender.batch.ev[i];
