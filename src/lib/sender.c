@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -40,6 +41,7 @@
 #define SENDER_BACKOFF_MIN_MS 10
 #define SENDER_BACKOFF_MAX_MS 1000     /* a returning server is found within 1 s */
 #define SENDER_BUSY_RETRY_MS 5         /* first retry after a full backlog (EAGAIN) */
+#define SENDER_BUSY_RETRY_MAX_MS 250   /* a full backlog drains fast; refusing us costs nothing */
 #define SENDER_STABLE_NS 1000000000LL  /* a connection this old resets the backoff */
 #define SENDER_RECALIBRATE_NS 1000000000LL
 #define SENDER_SNDBUF (1 << 20)
@@ -70,6 +72,7 @@ struct sender {
     bool outage_reported;
     int backoff_ms;
     int busy_ms;                    /* retry delay while the server's backlog is full */
+    bool server_busy;               /* the last attempt found a full backlog */
     unsigned jitter_seed;
     int64_t reconnect_at;           /* monotonic ns */
     int64_t connected_at;           /* when the current connection was made */
@@ -218,12 +221,13 @@ static void sender_trim_buffers(void)
 
 /* Take what the rings may release, apply it to the tally in order and, if
  * the server is in step, queue it. Returns the watermark reached: every
- * event stamped below it has been applied. */
+ * event stamped below it has been applied; UINT64_MAX when memory ran out
+ * (the events stay in the rings, and nobody should wait for them now). */
 static uint64_t sender_collect(void)
 {
     sender.batch.n = 0;
     if (rings_collect(&sender.batch) < 0)
-        return 0; /* out of memory: the events stay in the rings */
+        return UINT64_MAX;
     bool queue = sender.fd >= 0 && !sender.resync_due;
     for (size_t i = 0; i < sender.batch.n; i++) {
         struct proto_event *ev = &sender.batch.ev[i];
@@ -366,12 +370,14 @@ static void sender_connect(int64_t now)
         if (fd >= 0 || fd == -EAGAIN)
             break;
     }
+    sender.server_busy = fd == -EAGAIN;
     if (fd == -EAGAIN) {
         /* Busy, not absent: a flush keeps waiting; retry soon, then less
-         * often, up to the same 1 s ceiling. */
+         * often. The kernel refuses us without waking the server, so the
+         * ceiling is lower than after a refusal by the server itself. */
         sender.reconnect_at = now + sender_jittered_ns(sender.busy_ms);
-        sender.busy_ms = sender.busy_ms * 2 > SENDER_BACKOFF_MAX_MS ? SENDER_BACKOFF_MAX_MS
-                                                                    : sender.busy_ms * 2;
+        sender.busy_ms = sender.busy_ms * 2 > SENDER_BUSY_RETRY_MAX_MS ? SENDER_BUSY_RETRY_MAX_MS
+                                                                       : sender.busy_ms * 2;
         return;
     }
     if (fd < 0) {
@@ -651,6 +657,7 @@ static void sender_reset_state(void)
     sender.outage_reported = false;
     sender.backoff_ms = SENDER_BACKOFF_MIN_MS;
     sender.busy_ms = SENDER_BUSY_RETRY_MS;
+    sender.server_busy = false;
     sender.jitter_seed = (unsigned)getpid();
     sender.reconnect_at = 0;
     sender.drain_at = 0;
@@ -760,11 +767,12 @@ int sender_flush(int timeout_ms)
             pthread_cond_wait(&sender.cond, &sender.lock);
         } else if (pthread_cond_timedwait(&sender.cond, &sender.lock, &deadline) == ETIMEDOUT) {
             /* Not connected when time is up: no server was reachable in
-             * time. Connected: a server took it but has not applied it. */
+             * time. Connected, or a server whose backlog is full: a server
+             * is there but has not applied it. */
             if (sender.flush_acked >= token)
                 rc = 0;
             else
-                rc = sender.fd < 0 ? -ENOTCONN : -ETIMEDOUT;
+                rc = sender.fd < 0 && !sender.server_busy ? -ENOTCONN : -ETIMEDOUT;
             break;
         }
     }

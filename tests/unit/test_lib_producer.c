@@ -1,12 +1,14 @@
 /*
- * test_lib_client.c - the public recording API without a server: argument
+ * test_lib_producer.c - the public recording API without a server: argument
  * checks, TT_ALLOC_TRACKING=0 (no fd, no thread), flush -> -ENOTCONN when
- * nothing listens, fork (the child starts over, the parent goes on), and
- * ttalloc_type_name. Each check that depends on the process-wide state runs
+ * nothing listens, fork (the child starts over, the parent goes on), exact
+ * live and peak figures from ttalloc_process_memory (churn, threads, reset,
+ * fork), and ttalloc_type_name. Each check that depends on the process-wide state runs
  * in a forked child so that it starts from a clean library.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -163,6 +165,134 @@ static void test_fork_child_starts_over(void **state)
     assert_int_equal(in_child(child_fork_starts_over), 0);
 }
 
+#define MIB (1024u * 1024u)
+
+static void use_no_server(void)
+{
+    setenv("TT_ALLOC_SOCKET", "/nonexistent/ttalloc-test.sock", 1);
+    unsetenv("TT_ALLOC_TRACKING");
+}
+
+static int memory_is(uint32_t device, enum ttalloc_buffer_type type, uint64_t live, uint64_t peak)
+{
+    uint64_t l = 1, p = 1;
+    if (ttalloc_process_memory(device, type, &l, &p) != 0)
+        return 0;
+    if (l != live || p != peak)
+        fprintf(stderr, "memory: live %llu peak %llu, want %llu %llu\n", (unsigned long long)l,
+                (unsigned long long)p, (unsigned long long)live, (unsigned long long)peak);
+    return l == live && p == peak;
+}
+
+static int child_churn_peak(void)
+{
+    use_no_server();
+    if (!memory_is(0, TTALLOC_DRAM, 0, 0))
+        return 1;
+    for (uint64_t i = 0; i < 10; i++)
+        ttalloc_record_alloc(0, TTALLOC_DRAM, i * MIB, MIB);
+    for (uint64_t i = 0; i < 200000; i++) {
+        uint64_t address = (1ull << 40) + i * MIB;
+        ttalloc_record_alloc(0, TTALLOC_DRAM, address, MIB);
+        ttalloc_record_free(0, TTALLOC_DRAM, address);
+    }
+    if (!memory_is(0, TTALLOC_DRAM, 10 * MIB, 11 * MIB))
+        return 2;
+    /* Other types and devices are apart. */
+    if (!memory_is(0, TTALLOC_L1, 0, 0) || !memory_is(7, TTALLOC_DRAM, 0, 0))
+        return 3;
+    /* Reset with 2 MiB live reads 2; one more 1 MiB round trip reads 3. */
+    for (uint64_t i = 2; i < 10; i++)
+        ttalloc_record_free(0, TTALLOC_DRAM, i * MIB);
+    if (ttalloc_reset_peak() != 0 || !memory_is(0, TTALLOC_DRAM, 2 * MIB, 2 * MIB))
+        return 4;
+    ttalloc_record_alloc(0, TTALLOC_DRAM, 0x77, MIB);
+    ttalloc_record_free(0, TTALLOC_DRAM, 0x77);
+    if (!memory_is(0, TTALLOC_DRAM, 2 * MIB, 3 * MIB))
+        return 5;
+    uint64_t live;
+    if (ttalloc_process_memory(0, (enum ttalloc_buffer_type)6, &live, NULL) != -EINVAL)
+        return 6;
+    if (ttalloc_process_memory(0, TTALLOC_DRAM, NULL, NULL) != 0)
+        return 7;
+    return 0;
+}
+
+static void test_process_memory_is_exact(void **state)
+{
+    (void)state;
+    assert_int_equal(in_child(child_churn_peak), 0);
+}
+
+static void *one_buffer_churn(void *arg)
+{
+    uint64_t base = (uint64_t)(uintptr_t)arg << 40;
+    for (uint64_t i = 0; i < 50000; i++) {
+        ttalloc_record_alloc(0, TTALLOC_L1, base + i * MIB, MIB);
+        ttalloc_record_free(0, TTALLOC_L1, base + i * MIB);
+    }
+    return NULL;
+}
+
+static int child_threads_peak(void)
+{
+    use_no_server();
+    pthread_t threads[4];
+    for (uintptr_t t = 0; t < 4; t++)
+        pthread_create(&threads[t], NULL, one_buffer_churn, (void *)(t + 1));
+    for (int t = 0; t < 4; t++)
+        pthread_join(threads[t], NULL);
+    uint64_t live = 1, peak = 0;
+    ttalloc_process_memory(0, TTALLOC_L1, &live, &peak);
+    return live == 0 && peak >= MIB && peak <= 4 * MIB ? 0 : 1;
+}
+
+static void test_threads_never_exceed_their_sum(void **state)
+{
+    (void)state;
+    assert_int_equal(in_child(child_threads_peak), 0);
+}
+
+static int child_fork_memory(void)
+{
+    use_no_server();
+    ttalloc_record_alloc(0, TTALLOC_DRAM, 0x1, 5 * MIB);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int ok = memory_is(0, TTALLOC_DRAM, 0, 0);
+        ttalloc_record_alloc(0, TTALLOC_DRAM, 0x2, MIB);
+        ok = ok && memory_is(0, TTALLOC_DRAM, MIB, MIB);
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return 1;
+    return memory_is(0, TTALLOC_DRAM, 5 * MIB, 5 * MIB) ? 0 : 2;
+}
+
+static void test_fork_child_memory_starts_empty(void **state)
+{
+    (void)state;
+    assert_int_equal(in_child(child_fork_memory), 0);
+}
+
+static int child_tracking_off_memory(void)
+{
+    setenv("TT_ALLOC_TRACKING", "0", 1);
+    ttalloc_record_alloc(0, TTALLOC_DRAM, 0x1, MIB);
+    if (ttalloc_reset_peak() != 0)
+        return 1;
+    return memory_is(0, TTALLOC_DRAM, 0, 0) ? 0 : 2;
+}
+
+static void test_tracking_off_counts_nothing(void **state)
+{
+    (void)state;
+    assert_int_equal(in_child(child_tracking_off_memory), 0);
+}
+
 static void test_type_names(void **state)
 {
     (void)state;
@@ -183,6 +313,10 @@ int main(void)
         cmocka_unit_test(test_tracking_off_opens_nothing),
         cmocka_unit_test(test_flush_without_server),
         cmocka_unit_test(test_fork_child_starts_over),
+        cmocka_unit_test(test_process_memory_is_exact),
+        cmocka_unit_test(test_threads_never_exceed_their_sum),
+        cmocka_unit_test(test_fork_child_memory_starts_empty),
+        cmocka_unit_test(test_tracking_off_counts_nothing),
         cmocka_unit_test(test_type_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
