@@ -4,8 +4,12 @@
 #include "buftable.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #define BUFTABLE_MIN_CAPACITY 16u
 /* Grow when count would pass capacity * 4 / 5: worst case 60 bytes a buffer
@@ -13,14 +17,51 @@
 #define BUFTABLE_LOAD_NUM 4u
 #define BUFTABLE_LOAD_DEN 5u
 
+/* splitmix64's finaliser: every output bit depends on every input bit. */
+static inline uint64_t buftable_mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* The home slot of a key. Keyed by the table's secret seed: a client that
+ * chooses its own addresses (a hostile one, or one replaying its table in
+ * its own slot order) cannot aim them at one cluster of linear probing and
+ * make inserts quadratic. Device and type are mixed in apart from the
+ * address, so no two keys fold to one value before the mix. */
 static inline size_t buftable_home(const struct buftable *table, uint32_t device, uint8_t type,
                                    uint64_t address)
 {
-    uint64_t key = address ^ ((uint64_t)device << 40) ^ ((uint64_t)type << 58) ^
-                   ((uint64_t)device >> 24);
-    /* Fibonacci hashing: the high bits of the product mix every input bit,
-     * which matters because device addresses are highly aligned. */
-    return (size_t)((key * 0x9e3779b97f4a7c15ull) >> table->shift);
+    uint64_t h = buftable_mix(address ^ table->seed);
+    h = buftable_mix(h ^ (((uint64_t)device << 8) | type));
+    return (size_t)(h >> table->shift);
+}
+
+/* A seed per table: a random base (getrandom, once per process) plus a
+ * counter, so that two tables never share their slot order either. */
+static uint64_t buftable_new_seed(void)
+{
+    static _Atomic uint64_t base;
+    static _Atomic uint64_t counter;
+    uint64_t b = atomic_load_explicit(&base, memory_order_relaxed);
+    if (b == 0) {
+        uint64_t fresh = 0;
+        if (getrandom(&fresh, sizeof(fresh), GRND_NONBLOCK) != (ssize_t)sizeof(fresh)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            fresh = buftable_mix((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^
+                                 (uint64_t)getpid());
+        }
+        fresh |= 1;
+        uint64_t expected = 0;
+        if (!atomic_compare_exchange_strong(&base, &expected, fresh))
+            fresh = expected;
+        b = fresh;
+    }
+    return buftable_mix(b + atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed));
 }
 
 static inline int buftable_same(const struct buftable_entry *e, uint32_t device, uint8_t type,
@@ -32,12 +73,15 @@ static inline int buftable_same(const struct buftable_entry *e, uint32_t device,
 void buftable_init(struct buftable *table)
 {
     memset(table, 0, sizeof(*table));
+    table->seed = buftable_new_seed();
 }
 
 void buftable_destroy(struct buftable *table)
 {
     free(table->slots);
-    buftable_init(table);
+    uint64_t seed = table->seed;
+    memset(table, 0, sizeof(*table));
+    table->seed = seed;
 }
 
 void buftable_clear(struct buftable *table)
@@ -53,6 +97,22 @@ static unsigned buftable_log2(size_t capacity)
     while (((size_t)1 << bits) < capacity)
         bits++;
     return bits;
+}
+
+size_t buftable_longest_run(const struct buftable *table)
+{
+    size_t longest = 0, run = 0;
+    /* twice round, so a run that wraps past the end is counted whole */
+    for (size_t i = 0; i < 2 * table->capacity; i++) {
+        if (table->slots[i & (table->capacity - 1)].size != 0) {
+            run++;
+            if (run > longest)
+                longest = run;
+        } else {
+            run = 0;
+        }
+    }
+    return longest < table->capacity ? longest : table->capacity;
 }
 
 /* Place an entry known to be absent; the table has a free slot. */

@@ -1,8 +1,10 @@
 /*
  * buftable.h - an open-addressing hash table of live buffers, keyed by
  * (device, type, address) and holding each buffer's size. The client library
- * keeps one per shard (its own truth, replayed after a server restart); the
- * server keeps one per process. Linear probing with backward-shift deletion,
+ * keeps one in its sender thread (tally.c: its own truth, replayed after a
+ * server restart); the server keeps one per process. The hash is keyed by a
+ * secret seed per table, so no client can choose keys that pile up in one
+ * probe run and stall the server. Linear probing with backward-shift deletion,
  * so there are no tombstones and lookups stay short under churn. An entry is
  * 24 bytes; a slot whose size is 0 is empty (live buffers are never empty).
  */
@@ -25,12 +27,17 @@ struct buftable {
     size_t capacity;    /* 0 or a power of two */
     size_t count;
     unsigned shift;     /* 64 - log2(capacity) */
+    uint64_t seed;      /* secret key of the hash (buftable_init draws it) */
 };
 
 void buftable_init(struct buftable *table);
 void buftable_destroy(struct buftable *table);
 /* Empty the table, keeping its memory. */
 void buftable_clear(struct buftable *table);
+
+/* The longest run of occupied slots (a probe can be no longer): a
+ * diagnostic, and what the tests check to see the hash spread keys. */
+size_t buftable_longest_run(const struct buftable *table);
 
 /* Add a buffer. Returns 0 when it was new, 1 when the key was live already (its
  * old size is put in *old_size and replaced), -ENOMEM when the table cannot grow. */
