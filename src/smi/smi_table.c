@@ -216,6 +216,7 @@ void smi_table_render_query(const struct smi_model *m, struct strbuf *out)
             smi_q_bytes(out, 12, "Free", d->used_known && d->total[t] != 0 &&
                                              d->total[t] >= d->used[t],
                         d->total[t] - d->used[t]);
+            smi_q_bytes(out, 12, "Peak", smi_model_device_peak_known(d), d->peak[t]);
         }
         strbuf_printf(out, "    Processes\n");
         size_t listed = 0;
@@ -239,6 +240,14 @@ void smi_table_render_query(const struct smi_model *m, struct strbuf *out)
                     continue;
                 smi_q_bytes(out, 12, type_names[t], smi_model_usage_known(m, p, u),
                             u ? u->bytes[t] : 0);
+            }
+            int peak_known = smi_model_process_peak_known(m, p, u);
+            for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
+                if (t == TTALLOC_SYSTEM_MEMORY)
+                    continue;
+                char key[32];
+                snprintf(key, sizeof(key), "%s Peak", type_names[t]);
+                smi_q_bytes(out, 12, key, peak_known, u ? u->peak[t] : 0);
             }
         }
         if (listed == 0)

@@ -135,6 +135,17 @@ def memory_view(doc):
     return devices, procs
 
 
+def shm_peaks_are_null(doc):
+    """SHM statistics carry no peak: every *_peak_bytes of an SHM-only process is
+    null, never a made-up figure. Returns how many memory entries were checked."""
+    n = 0
+    for p in doc["processes"]:
+        for m in p["memory"]:
+            assert all(m[f"{t}_peak_bytes"] is None for t in TYPES), p
+            n += 1
+    return n
+
+
 def expected_view(per_device):
     """per_device: {ordinal: [(pid, {type: bytes}), ...]} -> memory_view's shape."""
     devices = {dev: {t: sum(b.get(t, 0) for _, b in procs) for t in TYPES}
@@ -195,6 +206,8 @@ def test_hand_built_regions_with_and_without_server(tmp_path, sleepers):
     assert doc["tracking"]["server"] is False
     assert doc["tracking"]["sources"][0] == "shm"
     check(doc)
+    assert shm_peaks_are_null(doc) == 4
+    assert all(d["memory"][t]["peak_bytes"] is None for d in doc["devices"] for t in TYPES)
     assert "Memory: unknown" not in smi_table(root, nosock)
     q = subprocess.run([binary("src/smi/tt-smi"), "--sysroot", str(root), "--socket",
                         str(nosock), "-q"], capture_output=True, text=True, env=env(),
@@ -209,6 +222,7 @@ def test_hand_built_regions_with_and_without_server(tmp_path, sleepers):
         assert doc["tracking"]["server"] is True
         assert doc["tracking"]["sources"][:2] == ["server", "shm"]
         check(doc)
+        assert shm_peaks_are_null(doc) == 4
         snap = query(srv)
         procs = {p["pid"]: p for p in snap["processes"]}
         assert set(procs) == {a, b, c}
