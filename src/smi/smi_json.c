@@ -136,12 +136,12 @@ static void smi_json_process(struct strbuf *b, const struct smi_model *m,
     strbuf_printf(b, "]}");
 }
 
-/* "stale": PIDs left in TT-Metal's SHM regions that no longer run (not
- * users, so not in "processes"); "device" null for a chip without a node.
- * Closes the "processes" array first. */
+/* ", "stale": [...]": PIDs left in TT-Metal's SHM regions that no longer run
+ * (not users, so not in "processes"); "device" null for a chip without a
+ * node. */
 static void smi_json_stale(struct strbuf *b, const struct smi_model *m)
 {
-    strbuf_printf(b, "],\n  \"stale\": [");
+    strbuf_printf(b, ",\n  \"stale\": [");
     int first = 1;
     for (size_t i = 0; i < m->n_stale; i++) {
         const struct smi_stale *s = &m->stale[i];
@@ -159,6 +159,7 @@ static void smi_json_stale(struct strbuf *b, const struct smi_model *m)
         smi_json_int(b, s->device >= 0 ? s->device : SYSFS_UNKNOWN);
         strbuf_printf(b, "}");
     }
+    strbuf_printf(b, "]");
 }
 
 void smi_json_render(const struct smi_model *m, struct strbuf *b)
@@ -213,6 +214,7 @@ void smi_json_render(const struct smi_model *m, struct strbuf *b)
         first = 0;
         smi_json_process(b, m, &m->processes[i]);
     }
+    strbuf_printf(b, "]");
     smi_json_stale(b, m);
-    strbuf_printf(b, "]}\n");
+    strbuf_printf(b, "}\n");
 }
