@@ -298,16 +298,13 @@ static int monitor_discover_shm(struct monitor *mon, const struct sysfs_device *
             regions[n++] = f->region;
     }
     struct shmusage u;
-    memset(&u, 0, sizeof(u));
-    /* The rule tt-smi and the server use: the holders of each region's
-     * processes and their TT_VISIBLE_DEVICES (shmusage.h). */
     struct shmmap_proc *procs = NULL;
-    size_t nprocs = 0;
-    int rc = n ? shmusage_procs(sysfs_sysroot(mon->opt.sysroot), regions, n, devs, ndev, &procs,
-                                &nprocs)
-               : 0;
+    size_t n_procs = 0;
+    memset(&u, 0, sizeof(u));
+    const char *root = sysfs_sysroot(mon->opt.sysroot);
+    int rc = n ? shmusage_procs(root, regions, n, devs, ndev, &procs, &n_procs) : 0;
     if (rc == 0 && n)
-        rc = shmusage_build(regions, n, devs, ndev, procs, nprocs, NULL, NULL, &u);
+        rc = shmusage_build(regions, n, devs, ndev, procs, n_procs, NULL, NULL, &u);
     free(procs);
     free(regions);
     if (rc < 0 || n == 0)
@@ -317,15 +314,15 @@ static int monitor_discover_shm(struct monitor *mon, const struct sysfs_device *
         rc = -ENOMEM;
     /* Chips without a node of their own are not rows here (as in tt-smi). */
     for (size_t i = 0; rc == 0 && i < u.n_devices; i++) {
-        if (u.devices[i].sysfs < 0)
-            continue;
+        if (u.devices[i].sysfs < 0 || u.devices[i].unknown)
+            continue;   /* unknown figures are no figures */
         struct model_found_device *d = &(*used)[(*n_used)++];
         d->device = (uint32_t)devs[u.devices[i].sysfs].index;
         memcpy(d->used, u.devices[i].used, sizeof(d->used));
     }
     for (size_t i = 0; rc == 0 && i < u.n_processes; i++) {
         const struct shmusage_process *sp = &u.processes[i];
-        if (sp->sysfs < 0 || sp->pid == getpid())
+        if (sp->sysfs < 0 || sp->pid == getpid() || sp->unknown)
             continue;
         struct model_found f;
         memset(&f, 0, sizeof(f));

@@ -139,12 +139,12 @@ static void smi_json_process(struct strbuf *b, const struct smi_model *m,
     strbuf_printf(b, "]}");
 }
 
-/* "stale": PIDs left in TT-Metal's SHM regions that no longer run (not
- * users, so not in "processes"); "device" null for a chip without a node.
- * Closes the "processes" array first. */
+/* ", "stale": [...]": PIDs left in TT-Metal's SHM regions that no longer run
+ * (not users, so not in "processes"); "device" null for a chip without a
+ * node. */
 static void smi_json_stale(struct strbuf *b, const struct smi_model *m)
 {
-    strbuf_printf(b, "],\n  \"stale\": [");
+    strbuf_printf(b, ",\n  \"stale\": [");
     int first = 1;
     for (size_t i = 0; i < m->n_stale; i++) {
         const struct smi_stale *s = &m->stale[i];
@@ -162,6 +162,7 @@ static void smi_json_stale(struct strbuf *b, const struct smi_model *m)
         smi_json_int(b, s->device >= 0 ? s->device : SYSFS_UNKNOWN);
         strbuf_printf(b, "}");
     }
+    strbuf_printf(b, "]");
 }
 
 void smi_json_render(const struct smi_model *m, struct strbuf *b)
@@ -216,8 +217,9 @@ void smi_json_render(const struct smi_model *m, struct strbuf *b)
         first = 0;
         smi_json_process(b, m, &m->processes[i]);
     }
+    strbuf_printf(b, "]");
     smi_json_stale(b, m);
-    strbuf_printf(b, "],\n  \"exits\": ");
+    strbuf_printf(b, ",\n  \"exits\": ");
     smi_exits_json(m, b);
     strbuf_printf(b, "}\n");
 }

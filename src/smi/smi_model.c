@@ -234,13 +234,13 @@ static int smi_model_merge_records(struct smi_model *m, const struct ttalloc_sna
         struct smi_device *dev = smi_model_device(m, smi_model_map_device(m, d));
         if (dev == NULL)
             continue;   /* remote chips and ids without a node are not shown */
+        if (!from_server)
+            dev->used_known = 1;
         size_t di = (size_t)(dev - m->devices);
         if (mapped[di]++ == 0)
             memcpy(dev->peak, d->peak, sizeof(dev->peak));
         else
             dev->peak_known = 0;    /* two ids' peaks need not have coincided */
-        if (!from_server)
-            dev->used_known = 1;
         for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
             dev->used[t] += d->used[t];
             if (d->total[t] != 0)
@@ -258,20 +258,20 @@ static int smi_model_merge_records(struct smi_model *m, const struct ttalloc_sna
             continue;
         const char *name = NULL;
         uid_t uid = (uid_t)-1;
-        int shm_only = 0, unknown = 0;
+        int unknown = 0;
+        int shm_only = 0;
         for (size_t k = 0; k < snap->n_processes; k++) {
             if (snap->processes[k].pid == u->pid) {
                 name = snap->processes[k].name;
                 uid = snap->processes[k].uid;
-                shm_only = (snap->processes[k].flags & TTALLOC_PROCESS_SHM) != 0;
                 unknown = (snap->processes[k].flags & TTALLOC_PROCESS_BYTES_UNKNOWN) != 0;
+                shm_only = (snap->processes[k].flags & TTALLOC_PROCESS_SHM) != 0;
             }
         }
         /* SHM statistics have no peak: the server's figure there is a sample. */
         struct smi_process *p = smi_model_process(m, u->pid, name, uid);
         if (p == NULL ||
-            smi_model_add_usage(p, ordinal, u->bytes, shm_only || !from_server ? NULL : u->peak,
-                                unknown) < 0) {
+            smi_model_add_usage(p, ordinal, u->bytes, shm_only ? NULL : u->peak, unknown) < 0) {
             free(mapped);
             return -ENOMEM;
         }

@@ -206,7 +206,7 @@ def test_hand_built_regions_with_and_without_server(tmp_path, sleepers):
     assert doc["tracking"]["server"] is False
     assert doc["tracking"]["sources"][0] == "shm"
     check(doc)
-    assert shm_peaks_are_null(doc) == 3
+    assert shm_peaks_are_null(doc) == 4
     assert all(d["memory"][t]["peak_bytes"] is None for d in doc["devices"] for t in TYPES)
     assert "Memory: unknown" not in smi_table(root, nosock)
     q = subprocess.run([binary("src/smi/tt-smi"), "--sysroot", str(root), "--socket",
@@ -222,7 +222,7 @@ def test_hand_built_regions_with_and_without_server(tmp_path, sleepers):
         assert doc["tracking"]["server"] is True
         assert doc["tracking"]["sources"][:2] == ["server", "shm"]
         check(doc)
-        assert shm_peaks_are_null(doc) == 3
+        assert shm_peaks_are_null(doc) == 4
         snap = query(srv)
         procs = {p["pid"]: p for p in snap["processes"]}
         assert set(procs) == {a, b, c}
