@@ -47,13 +47,16 @@ void report_model_release(struct report_model *m)
         struct report_device *d = &m->devices[i];
         free(d->freed_after_peak);
         free(d->at_peak);
-        for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
+        for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
             free(d->largest[t].items);
+            report_series_free(d->series[t]);
+        }
     }
     free(m->devices);
     free(m->instants);
     free(m->live.slots);
     free(m->at_buffers);
+    free(m->pending);
     memset(m, 0, sizeof(*m));
 }
 
@@ -327,26 +330,42 @@ static void model_widen_buckets(struct report_model *m)
         for (size_t j = 0; j < m->processes[i].n_memory; j++)
             if (m->processes[i].memory[j].series)
                 series_halve(m->processes[i].memory[j].series);
+    for (size_t i = 0; i < m->n_devices; i++)
+        for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
+            if (m->devices[i].series[t])
+                series_halve(m->devices[i].series[t]);
     m->bucket_ns *= 2;
 }
 
-static int series_note(struct report_model *m, struct report_memory *mem, int64_t time_ns)
+static int series_put(struct report_model *m, struct report_series **sp, int64_t time_ns,
+                      uint64_t value)
 {
-    if (!mem->series) {
-        mem->series = calloc(1, sizeof(*mem->series));
-        if (!mem->series)
+    if (!*sp) {
+        *sp = calloc(1, sizeof(**sp));
+        if (!*sp)
             return -ENOMEM;
     }
     int64_t t = time_ns < 0 ? 0 : time_ns;
     while (t / m->bucket_ns >= REPORT_BUCKETS)
         model_widen_buckets(m);
     size_t b = (size_t)(t / m->bucket_ns);
-    struct report_series *s = mem->series;
-    if (!s->used[b] || mem->live > s->max[b])
-        s->max[b] = mem->live;
-    s->last[b] = mem->live;
+    struct report_series *s = *sp;
+    if (!s->used[b] || value > s->max[b])
+        s->max[b] = value;
+    s->last[b] = value;
     s->used[b] = 1;
     return 0;
+}
+
+static int series_note_value(struct report_model *m, struct report_memory *mem, int64_t time_ns,
+                             uint64_t value)
+{
+    return series_put(m, &mem->series, time_ns, value);
+}
+
+static int series_note(struct report_model *m, struct report_memory *mem, int64_t time_ns)
+{
+    return series_put(m, &mem->series, time_ns, mem->live);
 }
 
 /* ---- changes ---- */
@@ -426,6 +445,8 @@ static int model_add(struct report_model *m, struct report_process *p, struct re
             d->n_freed_after_peak = 0;
         }
     }
+    if (series_put(m, &d->series[t], time_ns, d->live[t]) < 0)
+        return -ENOMEM;
     return series_note(m, mem, time_ns);
 }
 
@@ -449,6 +470,8 @@ static int model_remove(struct report_model *m, struct report_memory *mem,
         d->freed_after_peak[d->n_freed_after_peak++] = b;
     }
     if (heap_offer(&d->largest[b.type], &b) < 0)
+        return -ENOMEM;
+    if (series_put(m, &d->series[b.type], time_ns, d->live[b.type]) < 0)
         return -ENOMEM;
     if (mem) {
         mem->live -= b.size < mem->live ? b.size : mem->live;
@@ -518,38 +541,38 @@ static int apply_free(struct report_model *m, const struct ttalloc_rec_event *ev
     return model_remove(m, mem, b, ev->time_ns);
 }
 
+/* Inside a live state: a buffer already believed live with the same size is
+ * kept (marked with this state's generation); any other is held back until
+ * the state ends, so that what the state drops leaves the totals before what
+ * it adds enters them (no peak made of both). */
 static int apply_live_buffer(struct report_model *m, const struct ttalloc_rec_event *ev)
 {
-    struct report_process *p = process_get(m, ev->pid, ev->time_ns);
-    struct report_memory *mem = p ? memory_get(p, ev->device, (uint8_t)ev->type) : NULL;
-    if (!mem)
-        return -ENOMEM;
     struct report_buffer *old = live_find(&m->live, ev->pid, ev->device, (uint8_t)ev->type,
                                           ev->address);
     if (old && old->size == ev->size) {
         old->generation = m->generation;
         return 0;
     }
-    if (old && model_remove(m, mem, old, m->live_state_ns) < 0)
-        return -ENOMEM;
     if (ev->size == 0)
         return 0;
-    struct report_buffer b = { .address = ev->address, .size = ev->size, .alloc_ns = ev->time_ns,
-                               .pid = ev->pid, .device = ev->device, .type = (uint8_t)ev->type };
-    return model_add(m, p, mem, &b, m->live_state_ns);
+    if (grow_array((void **)&m->pending, &m->cap_pending, m->n_pending, sizeof(*m->pending)) < 0)
+        return -ENOMEM;
+    m->pending[m->n_pending++] = (struct report_buffer){
+        .address = ev->address, .size = ev->size, .alloc_ns = ev->time_ns, .pid = ev->pid,
+        .device = ev->device, .type = (uint8_t)ev->type };
+    return 0;
 }
 
-/* The end of a live state: whatever it did not list was freed meanwhile. */
+/* The end of a live state: whatever it did not list was freed meanwhile;
+ * then what it added becomes live. */
 static int apply_live_end(struct report_model *m, int64_t time_ns)
 {
     size_t stale = 0;
     for (size_t i = 0; i < m->live.capacity; i++)
         if (m->live.slots[i].size && m->live.slots[i].generation != m->generation)
             stale++;
-    if (stale == 0)
-        return 0;
-    struct report_buffer *gone = malloc(stale * sizeof(*gone));
-    if (!gone)
+    struct report_buffer *gone = stale ? malloc(stale * sizeof(*gone)) : NULL;
+    if (stale && !gone)
         return -ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < m->live.capacity; i++)
@@ -565,6 +588,15 @@ static int apply_live_end(struct report_model *m, int64_t time_ns)
             rc = model_remove(m, mem, b, time_ns);
     }
     free(gone);
+    for (size_t i = 0; i < m->n_pending && rc == 0; i++) {
+        struct report_buffer b = m->pending[i];
+        if (live_find(&m->live, b.pid, b.device, b.type, b.address))
+            continue;   /* listed twice */
+        struct report_process *p = process_get(m, b.pid, b.alloc_ns);
+        struct report_memory *mem = p ? memory_get(p, b.device, b.type) : NULL;
+        rc = mem ? model_add(m, p, mem, &b, m->live_state_ns) : -ENOMEM;
+    }
+    m->n_pending = 0;
     return rc;
 }
 
@@ -595,6 +627,10 @@ static int apply_exit(struct report_model *m, const struct ttalloc_rec_event *ev
                 return -ENOMEM;
         }
     }
+    /* its curves drop to 0 (final_bytes keeps what it held) */
+    for (size_t j = 0; j < p->n_memory; j++)
+        if (p->memory[j].live && series_note_value(m, &p->memory[j], ev->time_ns, 0) < 0)
+            return -ENOMEM;
     return push_instant(m, TTALLOC_REC_PROCESS_EXIT, ev->pid, n, ev->time_ns);
 }
 

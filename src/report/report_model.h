@@ -93,6 +93,7 @@ struct report_device {
     struct report_buffer *at_peak;  /* filled by report_model_finish, largest first */
     size_t n_at_peak;
     struct report_heap largest[TTALLOC_NUM_TYPES];
+    struct report_series *series[TTALLOC_NUM_TYPES]; /* the device's total over time */
     uint64_t min_address[TTALLOC_NUM_TYPES];
     uint64_t max_address[TTALLOC_NUM_TYPES]; /* end of the highest buffer */
 };
@@ -137,6 +138,8 @@ struct report_model {
 
     struct report_live live;
     int in_live_state;
+    struct report_buffer *pending;  /* buffers a live state adds, held to its end */
+    size_t n_pending, cap_pending;
     uint8_t generation;
     int64_t live_state_ns;
 
