@@ -6,3 +6,4 @@ BUILD=${1:-build-bench}
 "$BUILD"/bench/tt-alloc-bench
 "$BUILD"/src/smi/tt-smi-bench
 sh "$(dirname "$0")/monitor_cpu.sh" "$BUILD"
+"$BUILD"/bench/ttrec-bench
