@@ -46,6 +46,10 @@
 #define TELEMETRY_HAS_TEMPERATURE 0x1u
 #define TELEMETRY_HAS_POWER 0x2u
 
+/* The public records travel to Python through ctypes: pin their layout. */
+_Static_assert(sizeof(struct ttalloc_rec_event) == 304, "ttalloc_rec_event layout (ttalloc/_recording.py)");
+_Static_assert(sizeof(struct ttalloc_rec_info) == 88, "ttalloc_rec_info layout (ttalloc/_recording.py)");
+
 /* The state both ends keep per frame: the previous values deltas are taken from. */
 struct delta_context {
     int64_t time_ns;

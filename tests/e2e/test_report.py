@@ -435,3 +435,68 @@ def test_html_of_a_million_events_is_small(tmp_path):
     console, requests, shot = chromium(tmp_path, page, "big")
     assert console == [] and requests == []
     assert inked(shot) > 0.05
+
+
+# ---- Python: ttalloc.read_recording through libttalloc's reader ----
+
+def test_python_read_recording(tmp_path):
+    from ttalloc_pyenv import pyenv, run_snippet
+    rec = write_recording(tmp_path, WORKLOAD + "gap 6000000 9\nshm 6000000 77 0 4096 64\n"
+                          "telemetry 6000000 0 55.5 80.25\n")
+    code = f"""
+import json, ttalloc
+with ttalloc.open_recording({str(rec)!r}) as r:
+    events = list(r)
+    out = {{"host": r.host, "start": r.start_realtime_ns, "truncated": r.truncated}}
+out["kinds"] = [e.kind for e in events]
+out["allocs"] = [[e.time_s, e.pid, e.device, e.type, e.address, e.size]
+                 for e in events if e.kind == "alloc"]
+out["procs"] = [[e.pid, e.name, e.label, e.uid, e.time_ns] for e in events
+                if e.kind == "process_start"]
+out["gap"] = [e.count for e in events if e.kind == "gap"]
+out["shm"] = [list(e.bytes[:2]) for e in events if e.kind == "shm_sample"]
+out["telemetry"] = [[e.temperature_c, e.power_w] for e in events if e.kind == "telemetry"]
+out["same"] = [e.kind for e in ttalloc.read_recording({str(rec)!r})] == out["kinds"]
+try:
+    list(ttalloc.read_recording({str(tmp_path / "missing.ttrec")!r}))
+except FileNotFoundError as e:
+    out["missing"] = e.errno
+print(json.dumps(out))
+"""
+    out = run_snippet(code, pyenv(os.environ))
+    assert out["host"] == "scripted" and out["start"] == 1764000000000000000
+    assert out["truncated"] is False and out["same"] is True
+    assert out["kinds"][:5] == ["device", "device", "live_begin", "live_buffer", "live_end"]
+    assert out["kinds"].count("alloc") == 6 and out["kinds"].count("free") == 4
+    assert out["allocs"][0] == [0.001, 100, 0, "dram", 0x10000, MiB]
+    assert out["procs"][0] == [100, "python3", "llama-70b", 1000, -1000000000]
+    assert out["gap"] == [9]
+    assert out["shm"] == [[4096, 64]]
+    assert out["telemetry"] == [[55.5, 80.25]]
+    assert out["missing"] == 2
+
+
+def test_python_prefix_of_a_damaged_file(tmp_path):
+    from ttalloc_pyenv import pyenv, run_snippet
+    rec = build_frames(tmp_path)
+    data = rec.read_bytes()
+    cut = tmp_path / "cut.ttrec"
+    cut.write_bytes(data[:-10])
+    garbage = tmp_path / "garbage.ttrec"
+    garbage.write_bytes(b"not a recording at all")
+    code = f"""
+import json, ttalloc
+out = {{}}
+with ttalloc.open_recording({str(cut)!r}) as r:
+    out["cut"] = sum(1 for e in r if e.kind == "alloc")
+    out["truncated"] = r.truncated
+try:
+    ttalloc.open_recording({str(garbage)!r})
+except ttalloc.RecordingError as e:
+    out["garbage"] = str(e)
+print(json.dumps(out))
+"""
+    out = run_snippet(code, pyenv(os.environ))
+    assert out == {"cut": 200, "truncated": True,
+                   "garbage": out["garbage"]}
+    assert "not a tt-alloc recording" in out["garbage"]
