@@ -3,11 +3,18 @@
  * appends strerror(errno), log_warnx does not, fatal/fatalx exit(1).
  * Every line starts with the program name. log_debug prints only after
  * log_init(..., verbose > 0).
+ *
+ * Lines of one call site (one format string) are rate limited: at most 20
+ * per 10 s, then one line saying how many were left out.
  */
 #ifndef TTALLOC_LOG_H
 #define TTALLOC_LOG_H
 
+#include <stdint.h>
+
 void log_init(const char *progname, int verbose);
+/* Lines left out by the rate limit so far. */
+uint64_t log_suppressed(void);
 int log_verbose(void);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "quota.h"
+
 struct server_config {
     const char *socket_path;    /* NULL: TT_ALLOC_SOCKET or the default list */
     const char *sysroot;        /* NULL or "/": the real system */
@@ -17,6 +19,8 @@ struct server_config {
     size_t max_queue;           /* bytes queued to one client before it is dropped */
     const char *metrics_addr;   /* NULL: no Prometheus endpoint; else "ADDR:PORT" */
     unsigned metrics_top;       /* processes shown by PID in the metrics (0: default) */
+    unsigned order_hold_ms;     /* merge hold of a process's connections (0: default) */
+    struct quota_limits per_uid;    /* caps per uid (0 = unlimited); root has none */
 };
 
 #define SERVER_DEFAULT_MAX_CLIENTS 1024u
