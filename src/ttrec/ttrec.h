@@ -52,7 +52,7 @@ struct ttrec_writer_options {
 };
 #define TTREC_DEFAULT_FRAME_BYTES (1u << 20)
 #define TTREC_MAX_FRAME_BYTES (8u << 20)    /* the reader refuses larger frames */
-#define TTREC_DEFAULT_LEVEL 3
+#define TTREC_DEFAULT_LEVEL 1
 
 struct ttrec_writer;
 
