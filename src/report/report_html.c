@@ -453,6 +453,10 @@ void report_html(struct strbuf *out, const struct report_context *ctx)
         strbuf_printf(out, "</span>");
     }
     strbuf_printf(out, "</p>\n");
+    if (m->curves_left_out)
+        strbuf_printf(out, "<p class='note'>More process curves than %d: the charts stack the "
+                           "first %d; the device totals (the line) include every process.</p>\n",
+                      REPORT_MAX_CURVES, REPORT_MAX_CURVES);
 
     struct axis a = { (double)(report_model_duration(m) > 0 ? report_model_duration(m) : 1),
                       MARGIN_L, CHART_W - MARGIN_L - 40 };

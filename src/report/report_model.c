@@ -357,15 +357,24 @@ static int series_put(struct report_model *m, struct report_series **sp, int64_t
     return 0;
 }
 
+/* A process's curve; past REPORT_MAX_CURVES of them, processes go without
+ * (a recording of many short processes must not cost memory per process). */
 static int series_note_value(struct report_model *m, struct report_memory *mem, int64_t time_ns,
                              uint64_t value)
 {
+    if (!mem->series) {
+        if (m->n_curves >= REPORT_MAX_CURVES) {
+            m->curves_left_out = 1;
+            return 0;
+        }
+        m->n_curves++;
+    }
     return series_put(m, &mem->series, time_ns, value);
 }
 
 static int series_note(struct report_model *m, struct report_memory *mem, int64_t time_ns)
 {
-    return series_put(m, &mem->series, time_ns, mem->live);
+    return series_note_value(m, mem, time_ns, mem->live);
 }
 
 /* ---- changes ---- */

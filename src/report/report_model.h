@@ -20,6 +20,7 @@
 
 #define REPORT_BUCKETS 2048         /* points per curve before downsampling to print */
 #define REPORT_MAP_BUFFERS 1500     /* largest finished buffers kept per device x type */
+#define REPORT_MAX_CURVES 512       /* process x device x type curves kept (35 KB each) */
 
 /* One buffer: live, freed, at a peak or leaked. free_ns is INT64_MAX while live. */
 struct report_buffer {
@@ -144,6 +145,8 @@ struct report_model {
     int64_t live_state_ns;
 
     int64_t bucket_ns;              /* width of one curve bucket */
+    size_t n_curves;                /* process curves allocated */
+    int curves_left_out;            /* more processes than REPORT_MAX_CURVES curves */
 
     struct report_buffer *at_buffers; /* --at result, largest first */
     size_t n_at_buffers;

@@ -500,3 +500,18 @@ print(json.dumps(out))
     assert out == {"cut": 200, "truncated": True,
                    "garbage": out["garbage"]}
     assert "not a tt-alloc recording" in out["garbage"]
+
+
+def test_many_processes_keep_memory_bounded(tmp_path):
+    # 600 short processes: each gets its row, only the first 512 a curve
+    lines = []
+    for i in range(600):
+        pid = 10000 + i
+        lines += [f"proc {i * 1000} {pid} 1 0 job{i}", f"alloc {i * 1000 + 1} {pid} 0 dram 0x1000 64",
+                  f"free {i * 1000 + 2} {pid} 0 dram 0x1000", f"exit {i * 1000 + 3} {pid}"]
+    rec = write_recording(tmp_path, "\n".join(lines) + "\n")
+    page = tmp_path / "many.html"
+    doc = json.loads(report(rec, "--json", "--html", page).stdout)
+    assert len(doc["processes"]) == 600 and doc["events"] == 1200
+    assert all(p["leaks"] == [] and p["memory"][0]["peak_bytes"] == 64 for p in doc["processes"])
+    assert "More process curves than 512" in page.read_text()
