@@ -2,7 +2,8 @@
  * log.c - stderr logging for the programs (see log.h). Each line is written
  * with one write() so lines from concurrent processes do not interleave.
  *
- * Repeated lines are rate limited: lines are grouped by their format string
+ * In a daemon (log_rate_limit(1): tt-alloc-server), repeated lines are
+ * rate limited: lines are grouped by their format string
  * (one call site, whatever the arguments), each group may write
  * LOG_BURST lines per LOG_WINDOW_NS; the rest are counted and summed up in
  * one line when the group's next window opens (or at the next line of any
@@ -35,6 +36,7 @@ struct log_group {
 };
 
 static struct log_group log_groups[LOG_GROUPS];
+static int log_limited;
 static uint64_t log_suppressed_total;
 
 void log_init(const char *progname, int verbose)
@@ -126,6 +128,11 @@ static int log_admit(const char *fmt)
     return 0;
 }
 
+void log_rate_limit(int on)
+{
+    log_limited = on;
+}
+
 uint64_t log_suppressed(void)
 {
     return log_suppressed_total;
@@ -134,7 +141,7 @@ uint64_t log_suppressed(void)
 static void log_emit(const char *prefix, int with_errno, int saved_errno, const char *fmt,
                      va_list ap)
 {
-    if (!log_admit(fmt))
+    if (log_limited && !log_admit(fmt))
         return;
     char line[1024];
     int n = snprintf(line, sizeof(line), "%s: %s", log_progname, prefix);
@@ -188,6 +195,14 @@ void log_warnx(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     log_emit("warning: ", 0, 0, fmt, ap);
+    va_end(ap);
+}
+
+void log_errorx(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_emit("error: ", 0, 0, fmt, ap);
     va_end(ap);
 }
 

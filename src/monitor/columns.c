@@ -250,8 +250,15 @@ static void columns_put(char *buf, size_t cap, size_t *len, const char *text, in
     int k = align == COLUMNS_RIGHT
                 ? snprintf(buf + *len, cap - *len, "%*s%.*s", pad, "", n, text)
                 : snprintf(buf + *len, cap - *len, "%.*s%*s", n, text, pad, "");
-    if (k > 0)
-        *len = *len + (size_t)k < cap ? *len + (size_t)k : cap - 1;
+    if (k <= 0)
+        return;
+    size_t end = *len + (size_t)k < cap ? *len + (size_t)k : cap - 1;
+    /* Names and labels are anyone's text: no control character reaches a
+     * terminal or a log (an ESC could rewrite the screen). */
+    for (size_t i = *len; i < end; i++)
+        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+            buf[i] = '?';
+    *len = end;
 }
 
 static void columns_line(const struct columns_table *t, const int widths[COLUMNS_MAX],

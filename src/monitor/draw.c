@@ -399,20 +399,23 @@ static void draw_exits(const struct model *m, int top, int height, int full)
     attr_t leak = draw_pair_attr(PAIR_LEAK, A_REVERSE | A_BOLD);
     char line[DRAW_LINE_MAX];
     int widths[COLUMNS_MAX];
+    size_t shown = draw_exits_shown(m);
     if (full)
         snprintf(line, sizeof(line),
-                 " leak history: %zu processes ended with buffers still live (newest first)"
-                 "   l/Esc: back", draw_exits_shown(m));
+                 " leak history: %zu process%s ended with buffers still live (newest first)"
+                 "   l/Esc: back", shown, shown == 1 ? "" : "es");
     else
         snprintf(line, sizeof(line), " exited with buffers left behind (newest first)   l: all");
     draw_band(top, leak, line);
     columns_layout(&columns_exits, COLS - 1, widths);
     int y = top + 1;
-    if (full) {
+    if (full || height >= 3) {
         line[0] = ' ';
         columns_header(&columns_exits, widths, MODEL_SORT_COUNT, line + 1, sizeof(line) - 1);
         draw_text(y++, 0, A_BOLD, line);
-        if (draw_exits_shown(m) == 0 && y < top + height)
+    }
+    if (full) {
+        if (shown == 0 && y < top + height)
             draw_text(y, 2, A_NORMAL,
                       m->conn == MODEL_CONN_UP ? "no process ended with buffers still live"
                                                : "no server: the leak history is the server's");
@@ -494,7 +497,7 @@ static void draw_help(void)
         "pids files: it holds the device, figures unknown).",
     };
     int n = (int)(sizeof(lines) / sizeof(lines[0]));
-    int w = 70 < COLS - 2 ? 70 : COLS - 2;
+    int w = 76 < COLS - 2 ? 76 : COLS - 2;
     int h = n + 2 < LINES - 2 ? n + 2 : LINES - 2;
     if (w < 10 || h < 3)
         return;
@@ -544,7 +547,7 @@ void draw_frame(const struct model *m, int64_t now_ms, uint64_t now_ns)
     int graph_h = rest >= 16 ? 9 : rest >= 7 ? 5 : rest >= 3 ? 3 : 0;
     rest -= graph_h;
     int exits_n = m->show_exits ? 0 : (int)draw_exits_shown(m);
-    int exits_h = exits_n ? 1 + (exits_n < 4 ? exits_n : 4) : 0;
+    int exits_h = exits_n ? 2 + (exits_n < 4 ? exits_n : 4) : 0;  /* band, header, rows */
     if (exits_h > rest)
         exits_h = rest >= 2 ? rest : 0;
     rest -= exits_h;

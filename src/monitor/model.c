@@ -416,20 +416,20 @@ void model_set_buffers(struct model *m, int32_t pid, struct ttalloc_buffer *buff
 
 /* ---- processes ----------------------------------------------------------- */
 
+static int model_info_cmp_pid(const void *key, const void *elem)
+{
+    int32_t pid = *(const int32_t *)key;
+    int32_t other = ((const struct ttalloc_process_info *)elem)->pid;
+    return pid < other ? -1 : pid > other ? 1 : 0;
+}
+
 const struct ttalloc_process_info *model_find_process(const struct model *m, int32_t pid)
 {
     /* procs_info is ascending by pid (the snapshot's order). */
-    size_t lo = 0, hi = m->n_procs_info;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (m->procs_info[mid].pid < pid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo < m->n_procs_info && m->procs_info[lo].pid == pid)
-        return &m->procs_info[lo];
-    return NULL;
+    if (m->n_procs_info == 0)
+        return NULL;
+    return bsearch(&pid, m->procs_info, m->n_procs_info, sizeof(*m->procs_info),
+                   model_info_cmp_pid);
 }
 
 static int model_cmp_u64_desc(uint64_t a, uint64_t b)

@@ -1,9 +1,10 @@
 /*
  * model.h - what tt-alloc-monitor shows, without any drawing: the devices
  * (from the server's snapshots and from sysfs), a history of DRAM and L1 use
- * per device, the processes of the selected device in the chosen order, the
- * leak report, one process's buffers, and the view state (selection, sort,
- * pause, refresh rate, connection).
+ * per device, the processes of the selected device in the chosen order
+ * (from the server, or without one from pids files and SHM), the leak
+ * report, one process's buffers, and the view state (selection, sort and
+ * its direction, filter, pause, refresh rate, connection, a pending kill).
  *
  * The model never talks to the server or reads files itself: monitor_main.c
  * feeds it (model_apply_snapshot, model_set_sysfs, ...), so every rule here

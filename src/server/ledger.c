@@ -836,6 +836,7 @@ size_t ledger_exit(struct ledger *l, struct ledger_process *p, uint64_t now_ns)
         rec.uid = p->uid;
         rec.time_ns = now_ns;
         memcpy(rec.name, p->name, sizeof(rec.name));
+        memcpy(rec.label, p->label, sizeof(rec.label));
         rec.device = u->device;
         memcpy(rec.bytes, u->bytes, sizeof(rec.bytes));
         memcpy(rec.buffers, u->buffers, sizeof(rec.buffers));

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exits_store.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
@@ -20,6 +21,7 @@ static const char usage_line[] =
     "                       [--max-buffers N] [--max-queue BYTES] [--metrics ADDR:PORT]\n"
     "                       [--metrics-top N] [--order-hold MS] [--max-conns-per-uid N]\n"
     "                       [--max-buffers-per-uid N] [--max-devices-per-uid N]\n"
+    "                       [--state FILE] [--exits-max N] [--exits-max-age SEC]\n"
     "                       [--help] [--version]\n";
 
 static void main_help(void)
@@ -47,12 +49,17 @@ static void main_help(void)
            "  --max-devices-per-uid N  distinct devices one uid's processes use\n"
            "                     (default %u; 0: no cap). Root (uid 0) has no per-uid caps;\n"
            "                     see docs/SECURITY.md\n"
+           "  --state FILE       keep the leak history here across restarts (default:\n"
+           "                     %s beside the socket)\n"
+           "  --exits-max N      leak records kept, one per process and device (default %u)\n"
+           "  --exits-max-age SEC  and dropped after SEC seconds (default %u, a week)\n"
            "  -v, --verbose      debug messages (repeatable)\n"
            "  -h, --help         this text\n"
            "  -V, --version      print the version\n",
            SERVER_DEFAULT_MAX_CLIENTS, LEDGER_DEFAULT_MAX_BUFFERS, SERVER_DEFAULT_MAX_QUEUE,
            METRICS_DEFAULT_TOP, (unsigned)(LEDGER_DEFAULT_HOLD_NS / 1000000u),
-           QUOTA_DEFAULT_MAX_CONNS, QUOTA_DEFAULT_MAX_BUFFERS, QUOTA_DEFAULT_MAX_DEVICES);
+           QUOTA_DEFAULT_MAX_CONNS, QUOTA_DEFAULT_MAX_BUFFERS, QUOTA_DEFAULT_MAX_DEVICES,
+           EXITS_STORE_FILE, EXITS_STORE_DEFAULT_MAX, EXITS_STORE_DEFAULT_AGE_S);
 }
 
 static void main_bad_usage(const char *fmt, const char *arg)
@@ -88,7 +95,7 @@ int main(int argc, char **argv)
 {
     enum { OPT_SOCKET = 256, OPT_SYSROOT, OPT_MAX_CLIENTS, OPT_MAX_BUFFERS, OPT_MAX_QUEUE, OPT_METRICS,
            OPT_METRICS_TOP, OPT_ORDER_HOLD, OPT_CONNS_PER_UID, OPT_BUFFERS_PER_UID,
-           OPT_DEVICES_PER_UID };
+           OPT_DEVICES_PER_UID, OPT_STATE, OPT_EXITS_MAX, OPT_EXITS_MAX_AGE };
     static const struct option options[] = {
         {"socket", required_argument, NULL, OPT_SOCKET},
         {"sysroot", required_argument, NULL, OPT_SYSROOT},
@@ -101,6 +108,9 @@ int main(int argc, char **argv)
         {"max-conns-per-uid", required_argument, NULL, OPT_CONNS_PER_UID},
         {"max-buffers-per-uid", required_argument, NULL, OPT_BUFFERS_PER_UID},
         {"max-devices-per-uid", required_argument, NULL, OPT_DEVICES_PER_UID},
+        {"state", required_argument, NULL, OPT_STATE},
+        {"exits-max", required_argument, NULL, OPT_EXITS_MAX},
+        {"exits-max-age", required_argument, NULL, OPT_EXITS_MAX_AGE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
@@ -164,6 +174,17 @@ int main(int argc, char **argv)
             config.per_uid.max_devices = (unsigned)main_cap("--max-devices-per-uid", optarg,
                                                             1000000);
             break;
+        case OPT_STATE:
+            if (optarg[0] == '\0')
+                main_bad_usage("--state needs a file name%s", "");
+            config.state_path = optarg;
+            break;
+        case OPT_EXITS_MAX:
+            config.exits_max = (size_t)main_number("--exits-max", optarg, EXITS_STORE_LIMIT_MAX);
+            break;
+        case OPT_EXITS_MAX_AGE:
+            config.exits_max_age_s = main_number("--exits-max-age", optarg, 100ull * 365 * 86400);
+            break;
         case 'v':
             verbose++;
             break;
@@ -181,6 +202,7 @@ int main(int argc, char **argv)
         main_bad_usage("unexpected argument %s", argv[optind]);
 
     log_init("tt-alloc-server", verbose);
+    log_rate_limit(1);      /* clients must not be able to fill the disk */
     if (config.sysroot != NULL && config.sysroot[0] != '\0')
         log_debug("sysroot %s", config.sysroot);
     return server_run(&config);

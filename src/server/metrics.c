@@ -5,6 +5,7 @@
  * it with libmicrohttpd driven by the server's epoll loop.
  */
 #include "metrics.h"
+#include "exits_store.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -259,13 +260,62 @@ static size_t metrics_dev_index(const struct metrics_input *in, uint32_t device)
     return lo < in->n_devices && in->devices[lo].device == device ? lo : in->n_devices;
 }
 
+/* `{device="…",type="…",pid="…",comm="…"}` of one process's usage. */
+static void metrics_process_labels(struct strbuf *b, const struct ttalloc_process_info *p,
+                                   const struct ttalloc_usage *u, size_t t)
+{
+    /* the name is a fixed array: NUL-terminated by the server, but be sure */
+    char comm[TTALLOC_NAME_MAX + 1], label[TTALLOC_LABEL_MAX + 1];
+    size_t len = strnlen(p->name, sizeof(p->name));
+    memcpy(comm, p->name, len);
+    comm[len] = '\0';
+    len = strnlen(p->label, sizeof(p->label));
+    memcpy(label, p->label, len);
+    label[len] = '\0';
+    strbuf_printf(b, "{device=\"%u\",type=\"%s\",pid=\"%d\",comm=\"", u->device,
+                  metrics_types[t].name, (int)p->pid);
+    metrics_buf_label(b, comm);
+    strbuf_printf(b, "\",label=\"");
+    metrics_buf_label(b, label);
+    strbuf_printf(b, "\"}");
+}
+
+static const char metrics_peak_help[] =
+    "Highest device memory a process held since it started or its last ttalloc_reset_peak, "
+    "per device and memory type (the top processes by bytes; none for processes known only "
+    "from TT-Metal's SHM statistics, which have no peak).";
+
+/* The exact peaks of the top processes (procs sorted largest first). */
+static void metrics_render_process_peaks(const struct metrics_input *in,
+                                         const struct ttalloc_process_info **procs,
+                                         struct strbuf *b)
+{
+    metrics_family(b, "ttalloc_process_memory_peak_bytes", "gauge", metrics_peak_help);
+    for (size_t i = 0; i < in->n_processes && i < in->top; i++) {
+        const struct ttalloc_process_info *p = procs[i];
+        if (p->flags & TTALLOC_PROCESS_SHM)
+            continue;
+        for (size_t k = metrics_usage_first(in, p->pid);
+             k < in->n_usage && in->usage[k].pid == p->pid; k++) {
+            const struct ttalloc_usage *u = &in->usage[k];
+            for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
+                strbuf_printf(b, "ttalloc_process_memory_peak_bytes");
+                metrics_process_labels(b, p, u, t);
+                strbuf_printf(b, " %" PRIu64 "\n", u->peak[metrics_types[t].type]);
+            }
+        }
+    }
+}
+
 static int metrics_render_processes(const struct metrics_input *in, struct strbuf *b)
 {
     metrics_family(b, "ttalloc_process_memory_used_bytes", "gauge",
                    "Device memory held per process (the top processes by bytes; the rest "
                    "summed under pid=\"other\"), per device and memory type.");
-    if (in->n_processes == 0)
+    if (in->n_processes == 0) {
+        metrics_family(b, "ttalloc_process_memory_peak_bytes", "gauge", metrics_peak_help);
         return 0;
+    }
     const struct ttalloc_process_info **procs = malloc(in->n_processes * sizeof(*procs));
     uint64_t *other = calloc(in->n_devices * METRICS_NUM_TYPES + 1, sizeof(*other));
     unsigned char *touched = calloc(in->n_devices + 1, 1);
@@ -293,17 +343,10 @@ static int metrics_render_processes(const struct metrics_input *in, struct strbu
                     other[d * METRICS_NUM_TYPES + t] += u->bytes[metrics_types[t].type];
                 continue;
             }
-            /* the name is a fixed array: NUL-terminated by the server, but be sure */
-            char comm[TTALLOC_NAME_MAX + 1];
-            size_t len = strnlen(p->name, sizeof(p->name));
-            memcpy(comm, p->name, len);
-            comm[len] = '\0';
             for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
-                strbuf_printf(b, "ttalloc_process_memory_used_bytes{device=\"%u\","
-                                   "type=\"%s\",pid=\"%d\",comm=\"", u->device,
-                                   metrics_types[t].name, (int)p->pid);
-                metrics_buf_label(b, comm);
-                strbuf_printf(b, "\"} %" PRIu64 "\n", u->bytes[metrics_types[t].type]);
+                strbuf_printf(b, "ttalloc_process_memory_used_bytes");
+                metrics_process_labels(b, p, u, t);
+                strbuf_printf(b, " %" PRIu64 "\n", u->bytes[metrics_types[t].type]);
             }
         }
     }
@@ -316,6 +359,7 @@ static int metrics_render_processes(const struct metrics_input *in, struct strbu
                                in->devices[d].device, metrics_types[t].name,
                                other[d * METRICS_NUM_TYPES + t]);
     }
+    metrics_render_process_peaks(in, procs, b);
     free(procs);
     free(other);
     free(touched);
@@ -341,6 +385,15 @@ static void metrics_render_server(const struct metrics_input *in, struct strbuf 
                        in->leaked_exits_total);
     strbuf_printf(b, "ttalloc_process_exits_total{leaked=\"false\"} %" PRIu64 "\n",
                        in->exits_total - in->leaked_exits_total);
+    metrics_family(b, "ttalloc_leaked_bytes_total", "counter",
+                   "Bytes left live by processes that ended, by their uid and memory type "
+                   "(the leak history; kept across server restarts).");
+    for (size_t i = 0; i < in->n_leaked; i++) {
+        for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
+            strbuf_printf(b, "ttalloc_leaked_bytes_total{uid=\"%u\",type=\"%s\"} %" PRIu64 "\n",
+                               (unsigned)in->leaked[i].uid, metrics_types[t].name,
+                               in->leaked[i].bytes[metrics_types[t].type]);
+    }
     metrics_family(b, "ttalloc_client_disconnects_total", "counter",
                    "Client connections closed, by reason.");
     for (unsigned r = 0; r < METRICS_NUM_REASONS; r++)
@@ -444,6 +497,8 @@ static int metrics_render_now(struct metrics *m, struct strbuf *page)
         .exits_total = v->ledger->counters.exits_total,
         .leaked_exits_total = v->ledger->counters.leaked_exits_total,
         .disconnects = v->disconnects,
+        .leaked = v->exits ? v->exits->uids : NULL,
+        .n_leaked = v->exits ? v->exits->n_uids : 0,
         .top = m->top,
     };
     int rc = metrics_render(&in, page);

@@ -26,6 +26,8 @@
 
 struct ledger;
 struct sources;
+struct exits_store;
+struct exits_uid_total;
 
 /* Why the server closed a client connection: ttalloc_client_disconnects_total{reason}. */
 enum metrics_reason {
@@ -66,6 +68,8 @@ struct metrics_input {
     uint64_t exits_total;
     uint64_t leaked_exits_total;
     const uint64_t *disconnects;        /* [METRICS_NUM_REASONS]; NULL = all 0 */
+    const struct exits_uid_total *leaked;   /* bytes leaked per uid, ascending uid */
+    size_t n_leaked;
     unsigned top;                       /* processes shown by PID; the rest are "other" */
 };
 
@@ -87,6 +91,7 @@ struct metrics_view {
     const struct ledger *ledger;
     unsigned clients;                   /* connections now */
     const uint64_t *disconnects;        /* [METRICS_NUM_REASONS] */
+    const struct exits_store *exits;    /* the leak history; NULL: none */
 };
 
 /* Limits of the endpoint against idle floods and slow clients. */

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "exits_store.h"
 #include "ledger.h"
 #include "listener.h"
 #include "log.h"
@@ -137,6 +139,7 @@ struct server {
     struct metrics metrics;             /* --metrics; daemon NULL when off */
     struct server_source metrics_source;
     uint64_t disconnects[METRICS_NUM_REASONS];
+    struct exits_store exits;           /* the leak history, kept across restarts */
 };
 
 /* ---- small helpers ---- */
@@ -365,6 +368,26 @@ static void server_retire_watch(struct server *s, struct pidwatch *w)
     s->dead_watches = w;
 }
 
+/* The `added` newest records of the ledger's exit ring go into the leak
+ * history, which outlives the ring and the server. */
+static void server_keep_exits(struct server *s, size_t added)
+{
+    size_t n = s->ledger.n_exits;
+    if (added == 0 || n == 0)
+        return;
+    struct ttalloc_exit *all = calloc(n, sizeof(*all));
+    if (all == NULL) {
+        log_warnx("out of memory: a leak record is not kept");
+        return;
+    }
+    ledger_fill_exits(&s->ledger, all);
+    if (added > n)
+        added = n;
+    exits_store_add(&s->exits, all + n - added, added, server_now_ns(CLOCK_REALTIME),
+                    server_now_ns(CLOCK_MONOTONIC));
+    free(all);
+}
+
 /* Process p has ended: read what its connections still hold, close them,
  * report leaks, and take it out of the ledger. */
 static void server_process_ended(struct server *s, struct ledger_process *p)
@@ -409,7 +432,8 @@ static void server_process_ended(struct server *s, struct ledger_process *p)
 
     if (p->watch != NULL)
         server_retire_watch(s, p->watch);
-    ledger_exit(&s->ledger, p, server_now_ns(CLOCK_REALTIME));
+    size_t added = ledger_exit(&s->ledger, p, server_now_ns(CLOCK_REALTIME));
+    server_keep_exits(s, added);
 }
 
 static void server_on_pidfd(struct server *s, struct pidwatch *w)
@@ -797,7 +821,13 @@ static void server_on_exits_req(struct server *s, struct conn *c)
 {
     struct reply r;
     reply_init(&r);
-    if (reply_exits(&r, &s->ledger) == 0)
+    int rc = 0;
+    if (s->exits.n_records > 0)
+        rc = reply_add_records(&r, PROTO_EXITS, s->exits.records, s->exits.n_records,
+                               sizeof(s->exits.records[0]));
+    if (rc == 0)
+        rc = reply_add(&r, PROTO_EXITS_END, NULL, 0);
+    if (rc == 0)
         server_send_reply(s, c, &r);
     else
         server_kick_client(s, c, PROTO_ERR_LIMIT, "server out of memory listing exits");
@@ -1134,6 +1164,10 @@ static void server_teardown(struct server *s)
         }
     }
     server_bury_dead(s);
+    int exits_rc = exits_store_flush(&s->exits);
+    if (exits_rc < 0)
+        log_warnx("cannot save the leak history to %s: %s", s->exits.path, strerror(-exits_rc));
+    exits_store_close(&s->exits);
     metrics_close(&s->metrics);
     sources_destroy(&s->sources);
     ledger_destroy(&s->ledger);
@@ -1226,6 +1260,16 @@ static int server_setup(struct server *s, const struct server_config *config, ch
         if (why[0] == '\0')
             snprintf(why, why_cap, "%s", strerror(-rc));
         return rc;
+    }
+
+    char state[PATH_MAX];
+    const char *state_path = config->state_path;
+    if (state_path == NULL && exits_store_default_path(s->listener.path, state, sizeof(state)) == 0)
+        state_path = state;
+    if (exits_store_open(&s->exits, state_path, config->exits_max, config->exits_max_age_s,
+                         server_now_ns(CLOCK_REALTIME)) < 0) {
+        snprintf(why, why_cap, "out of memory");
+        return -ENOMEM;
     }
 
     s->listener_source.kind = SOURCE_LISTENER;
@@ -1329,16 +1373,19 @@ int server_run(const struct server_config *config)
                 sources_on_inotify(&s.sources);
                 break;
             case SOURCE_METRICS: {
-                struct metrics_view view = {&s.sources, &s.ledger, s.n_conns, s.disconnects};
+                struct metrics_view view = {&s.sources, &s.ledger, s.n_conns, s.disconnects,
+                                    &s.exits};
                 metrics_run(&s.metrics, 1, &view);
                 break;
             }
             }
         }
-        struct metrics_view view = {&s.sources, &s.ledger, s.n_conns, s.disconnects};
+        struct metrics_view view = {&s.sources, &s.ledger, s.n_conns, s.disconnects,
+                                    &s.exits};
         metrics_run(&s.metrics, 0, &view);  /* its timeouts (runs only when one is due) */
         server_settle_faults(&s);
         server_bury_dead(&s);
+        exits_store_tick(&s.exits, server_now_ns(CLOCK_REALTIME), server_now_ns(CLOCK_MONOTONIC));
     }
 
     sd_notify(0, "STOPPING=1");

@@ -8,6 +8,7 @@
 #define TTALLOC_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "quota.h"
 
@@ -21,6 +22,9 @@ struct server_config {
     unsigned metrics_top;       /* processes shown by PID in the metrics (0: default) */
     unsigned order_hold_ms;     /* merge hold of a process's connections (0: default) */
     struct quota_limits per_uid;    /* caps per uid (0 = unlimited); root has none */
+    const char *state_path;     /* leak history file; NULL: beside the socket */
+    size_t exits_max;           /* leak records kept (0: default) */
+    uint64_t exits_max_age_s;   /* and for how long (0: default) */
 };
 
 #define SERVER_DEFAULT_MAX_CLIENTS 1024u

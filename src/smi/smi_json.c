@@ -3,6 +3,7 @@
  * converted exactly (millidegrees -> degrees as a decimal, not a float).
  */
 #include "smi_json.h"
+#include "smi_exits.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -87,6 +88,8 @@ static void smi_json_device(struct strbuf *b, const struct smi_device *d)
         smi_json_u64(b, d->used_known, d->used[t]);
         strbuf_printf(b, ", \"total_bytes\": ");
         smi_json_u64(b, d->total[t] != 0, d->total[t]);
+        strbuf_printf(b, ", \"peak_bytes\": ");
+        smi_json_u64(b, smi_model_device_peak_known(d), d->peak[t]);
         strbuf_printf(b, "}");
     }
     strbuf_printf(b, "}}");
@@ -97,6 +100,8 @@ static void smi_json_process(struct strbuf *b, const struct smi_model *m,
 {
     strbuf_printf(b, "{\"pid\": %d, \"name\": ", (int)p->pid);
     smi_json_string(b, p->name);
+    strbuf_printf(b, ", \"label\": ");
+    smi_json_opt_string(b, p->label);
     strbuf_printf(b, ", \"user\": ");
     smi_json_string(b, p->user);
     strbuf_printf(b, ", \"cmdline\": ");
@@ -120,6 +125,12 @@ static void smi_json_process(struct strbuf *b, const struct smi_model *m,
             int t = smi_json_types[k];
             strbuf_printf(b, ", \"%s_bytes\": %llu", smi_json_type_keys[t],
                            (unsigned long long)(u ? u->bytes[t] : 0));
+        }
+        int peak_known = smi_model_process_peak_known(m, p, u);
+        for (size_t k = 0; k < sizeof(smi_json_types) / sizeof(smi_json_types[0]); k++) {
+            int t = smi_json_types[k];
+            strbuf_printf(b, ", \"%s_peak_bytes\": ", smi_json_type_keys[t]);
+            smi_json_u64(b, peak_known, u ? u->peak[t] : 0);
         }
         strbuf_printf(b, "}");
     }
@@ -178,5 +189,7 @@ void smi_json_render(const struct smi_model *m, struct strbuf *b)
         first = 0;
         smi_json_process(b, m, &m->processes[i]);
     }
-    strbuf_printf(b, "]}\n");
+    strbuf_printf(b, "],\n  \"exits\": ");
+    smi_exits_json(m, b);
+    strbuf_printf(b, "}\n");
 }

@@ -20,12 +20,16 @@ struct smi_device {
     int used_known;                         /* 1 when a server gave used[] */
     uint64_t used[TTALLOC_NUM_TYPES];
     uint64_t total[TTALLOC_NUM_TYPES];      /* 0 = unknown */
+    int peak_known;                         /* 1 when peak[] is the server's figure */
+    uint64_t peak[TTALLOC_NUM_TYPES];       /* highest used since the server started */
     int selected;
 };
 
 struct smi_usage {
     int device;                             /* tt-kmd ordinal */
     uint64_t bytes[TTALLOC_NUM_TYPES];
+    int peak_known;                         /* 1: peak[] is the server's exact figure */
+    uint64_t peak[TTALLOC_NUM_TYPES];       /* since the process started or reset */
 };
 
 struct smi_process {
@@ -36,6 +40,7 @@ struct smi_process {
     char user[64];
     char *cmdline;
     int tracked;                            /* the server knows it */
+    int shm_only;                           /* ... from TT-Metal's SHM statistics only */
     int *devices;                           /* ordinals it holds or uses, ascending */
     size_t n_devices;
     struct smi_usage *usage;                /* from the server, ascending device */
@@ -46,6 +51,7 @@ struct smi_model {
     char driver_version[64];                /* "" = unknown */
     char hostname[256];
     int64_t time;                           /* seconds since the epoch */
+    int time_ms;                            /* and milliseconds, 0..999 */
     int server;                             /* a server answered */
     int shm;                                /* figures from TT-Metal's SHM statistics */
     char socket[128];                       /* its path, or the one tried */
@@ -55,6 +61,9 @@ struct smi_model {
     size_t n_devices;
     struct smi_process *processes;          /* ascending pid */
     size_t n_processes;
+    int exits_known;                        /* the server answered the exit query */
+    struct ttalloc_exit *exits;             /* leak history, oldest first */
+    size_t n_exits;
 };
 
 /* Discovery: devices, telemetry, board capacity, holders (leaving out
@@ -65,6 +74,9 @@ int smi_model_load(struct smi_model *m, const char *sysroot, pid_t self);
 /* Merge a server snapshot: memory per device (a described device with a
  * serial matches by serial, else TT-Metal device id = ordinal) and per
  * process; tracked processes are added when discovery did not see them.
+ * Peaks: a libttalloc process's (exact); a device's as the server keeps it,
+ * unless two server device ids stand for the one device. SHM-only processes
+ * have none.
  * Returns 0 or -ENOMEM. */
 int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot *snap,
                              pid_t self);
@@ -85,6 +97,18 @@ struct smi_device *smi_model_device(struct smi_model *m, int index);
 int smi_model_process_selected(const struct smi_model *m, const struct smi_process *p);
 /* p's usage of `device`, or NULL if the server reported none. */
 const struct smi_usage *smi_model_usage(const struct smi_process *p, int device);
+
+/* Is there an exact peak for process p on the device of usage u (NULL: p
+ * has no usage there)? Only a server's own accounting has one. */
+int smi_model_process_peak_known(const struct smi_model *m, const struct smi_process *p,
+                                 const struct smi_usage *u);
+/* Is d's peak[] known (a server answered, for this device alone)? */
+int smi_model_device_peak_known(const struct smi_device *d);
+/* Free bytes of `type` on d: its total less what lives in it. TRACE buffers
+ * live in DRAM, L1_SMALL and CB in L1; a part counts against its host only
+ * when it has no total of its own. Returns 0 and *out, or -ENODATA when the
+ * total or a part is unknown, or the parts exceed the total. */
+int smi_model_free_bytes(const struct smi_device *d, int type, uint64_t *out);
 
 void smi_model_free(struct smi_model *m);
 

@@ -354,7 +354,7 @@ def test_leak_report_and_history(rig):
     assert "l: all" in screen
     # l: the leak history replaces the process list; l again: back.
     t.keys("l")
-    screen = t.wait_screen(lambda s: "leak history: 1 processes" in s, "the leak history")
+    screen = t.wait_screen(lambda s: "leak history: 1 process ended" in s, "the leak history")
     header = next(l for l in screen.splitlines() if "ENDED" in l).split()
     assert header == ["ENDED", "PID", "USER", "NAME", "DEVICE", "DRAM", "L1", "OTHER", "BUFFERS"]
     assert leak_rows(screen, leaker.pid)
@@ -527,6 +527,22 @@ def test_no_server_processes_from_pids_and_shm(tmp_path):
         writer.wait(timeout=20)
         holder.kill()
         holder.wait()
+
+
+def test_tmux_killed_ends_the_monitor(rig):
+    """The pane (and its tmux server) killed under a running monitor: it ends."""
+    t = rig.monitor("-r", "100")
+    t.wait_screen(lambda s: "server: connected" in s, "the first frame")
+    pid = t.pid
+    t.tmux("kill-server", check=False)
+
+    def gone():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+    wait_for(gone, timeout=10, interval=0.02, what="the monitor to end with its pane")
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the monitor as another user")

@@ -287,6 +287,11 @@ static void test_column_rows(void **state)
     columns_row(&columns_procs, w, &p, line, sizeof(line));
     assert_null(strstr(line, "GiB"));
     assert_non_null(strstr(line, "- pids"));
+    /* Anyone's label: control characters never reach the terminal. */
+    strcpy(p.label, "a\x1b[2Jb\tc\x7f");
+    columns_row(&columns_procs, w, &p, line, sizeof(line));
+    assert_null(strchr(line, 0x1b));
+    assert_non_null(strstr(line, "a?[2Jb?c?"));
     /* A tiny buffer: cut, terminated. */
     char tiny[8];
     columns_row(&columns_procs, w, &p, tiny, sizeof(tiny));
