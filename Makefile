@@ -54,7 +54,8 @@ fuzz:
 bench:
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build $(BENCH_BUILD) -j$(JOBS) --target tt-alloc-bench tt-smi-bench tt-smi \
-		tt-alloc-server tt-alloc-monitor tt-alloc-sim ttalloc-testclient tt-alloc-soak
+		tt-alloc-server tt-alloc-monitor tt-alloc-sim ttalloc-testclient tt-alloc-soak \
+		ttrec-bench tt-alloc-report
 	sh bench/run.sh $(BENCH_BUILD)
 
 install: build

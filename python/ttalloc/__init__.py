@@ -17,6 +17,10 @@ Querying (what tools and tests call):
     ttalloc.buffers(pid)              # one process's live buffers
     ttalloc.exits()                   # processes that died with buffers live
 
+Reading recordings (tt-alloc-record's .ttrec files):
+    for ev in ttalloc.read_recording("run.ttrec"):
+        print(ev.kind, ev.time_s, ev.pid, ev.address, ev.size)
+
 Checking for leaks:
     with ttalloc.no_leaks():
         run_model()                   # raises ttalloc.LeakError if it leaks
@@ -30,6 +34,8 @@ import os
 
 from . import _lib
 from ._lib import LibraryNotFound
+from ._recording import (Event as RecordingEvent, Recording, RecordingError, open_recording,
+                         read_recording)
 from ._snapshot import to_json as _to_json
 from ._types import (Buffer, BufferType, Exit, FlushTimeout, InvalidArgument, LeakError,
                      ProtocolError, ServerPermissionError, ServerUnavailable, TTAllocError,
@@ -44,6 +50,7 @@ __all__ = [
     "record_alloc", "record_free", "flush", "describe_device", "set_label",
     "memory_allocated", "max_memory_allocated", "reset_peak_memory_stats",
     "connect", "snapshot", "buffers", "exits", "no_leaks", "library_path", "format_leaks",
+    "read_recording", "open_recording", "Recording", "RecordingEvent", "RecordingError",
 ]
 
 DEFAULT_TIMEOUT = 5.0
