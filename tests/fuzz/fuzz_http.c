@@ -76,7 +76,7 @@ static int fuzz_exchange(const uint8_t *request, size_t len, int rounds)
         errno != ECONNRESET)
         abort();
     shutdown(fd, SHUT_WR);
-    struct metrics_view view = {&fuzz_sources, &fuzz_ledger, 0, fuzz_disconnects};
+    struct metrics_view view = {&fuzz_sources, &fuzz_ledger, 0, fuzz_disconnects, NULL};
     char head[16] = "";
     size_t got = 0;
     int quiet = 0;
