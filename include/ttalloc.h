@@ -169,6 +169,7 @@ struct ttalloc_exit {
     uint32_t reserved;
     uint64_t bytes[TTALLOC_NUM_TYPES];
     uint64_t buffers[TTALLOC_NUM_TYPES];
+    char label[TTALLOC_LABEL_MAX];          /* its ttalloc_set_label, "" if none */
 };
 
 struct ttalloc_snapshot {

@@ -294,7 +294,8 @@ class Connection:
                                 name=e.name.split(b"\0", 1)[0].decode("utf-8", "replace"),
                                 device=int(e.device), time_ns=int(e.time_ns),
                                 bytes={t.label: int(e.bytes[t]) for t in BufferType},
-                                buffers={t.label: int(e.buffers[t]) for t in BufferType}))
+                                buffers={t.label: int(e.buffers[t]) for t in BufferType},
+                                label=e.label.split(b"\0", 1)[0].decode("utf-8", "replace")))
             return out
         finally:
             if ptr:

@@ -95,6 +95,7 @@ class ExitRec(ctypes.Structure):
         ("reserved", ctypes.c_uint32),
         ("bytes", ctypes.c_uint64 * NUM_TYPES),
         ("buffers", ctypes.c_uint64 * NUM_TYPES),
+        ("label", ctypes.c_char * LABEL_MAX),
     ]
 
 
@@ -123,7 +124,7 @@ PINNED_SIZES = {
     ProcessInfo: 144,
     Usage: 112,
     BufferRec: 24,
-    ExitRec: 152,
+    ExitRec: 216,
 }
 
 

@@ -154,6 +154,7 @@ class Exit:
     time_ns: int
     bytes: Dict[str, int] = field(default_factory=dict)    # per type label
     buffers: Dict[str, int] = field(default_factory=dict)  # per type label
+    label: str = ""                                        # its ttalloc_set_label
 
     @property
     def total_bytes(self):

@@ -8,7 +8,9 @@ For each test, the plugin asks tt-alloc-server for this process's live
 buffers before the test's setup and after its teardown (after a flush, so
 every event recorded so far counts). A buffer that appeared in between and is
 still live is a leak: the test is reported FAILED with a list of the leaked
-buffers (device, type, size, address).
+buffers (device, type, size, address). The leak is the test's own failure
+(its call report), not an extra failed teardown: two tests of which one
+leaks give "1 failed, 1 passed", and JUnit XML counts two tests.
 
 Not counted:
 - buffers made by a fixture of a wider scope (module, session...) while it is
@@ -138,6 +140,30 @@ class LeakChecker:
         if pre is not None and post is not None:
             state.exempt |= post - pre
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item, nextitem):
+        """pytest's own protocol, with the reports held back until teardown
+        is done: a leak is known only once the test's fixtures are torn down,
+        and it is the test's failure, so it goes into the call's report
+        before any report is logged (one test, one outcome: "1 failed, 1
+        passed" for two tests, JUnit tests=2)."""
+        if self.off is not None:
+            return None
+        from _pytest.runner import runtestprotocol
+        item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+        reports = runtestprotocol(item, nextitem=nextitem, log=False)
+        leaks = getattr(item, "_ttalloc_leaks", None)
+        if leaks:
+            for rep in reports:
+                if rep.when == "call" and rep.passed:
+                    rep.outcome = "failed"
+                    rep.longrepr = LeakRepr(leaks, item.nodeid)
+                    rep.ttalloc_leaks = len(leaks)
+        for rep in reports:
+            item.ihook.pytest_runtest_logreport(report=rep)
+        item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+        return True
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):
         outcome = yield
@@ -159,16 +185,7 @@ class LeakChecker:
         import ttalloc
         leaks = [b for b in ttalloc.new_buffers(state.before, after) if b not in state.exempt]
         if leaks:
-            rep.outcome = "failed"
-            rep.longrepr = LeakRepr(leaks, item.nodeid)
-            rep.ttalloc_leaks = len(leaks)
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_report_teststatus(self, report, config):
-        # A leak is the test's failure, not an error of its teardown.
-        if report.when == "teardown" and getattr(report, "ttalloc_leaks", 0):
-            return "failed", "F", "FAILED"
-        return None
+            item._ttalloc_leaks = leaks     # pytest_runtest_protocol fails the call with it
 
 
 class _Crash:

@@ -28,7 +28,8 @@ _Static_assert(sizeof(struct ttalloc_device_stats) == 200, "ttalloc_device_stats
 _Static_assert(sizeof(struct ttalloc_process_info) == 144, "ttalloc_process_info layout");
 _Static_assert(sizeof(struct ttalloc_usage) == 112, "ttalloc_usage layout");
 _Static_assert(sizeof(struct ttalloc_buffer) == 24, "ttalloc_buffer layout");
-_Static_assert(sizeof(struct ttalloc_exit) == 152, "ttalloc_exit layout");
+_Static_assert(sizeof(struct ttalloc_exit) == 216, "ttalloc_exit layout");
+_Static_assert(offsetof(struct ttalloc_exit, label) == 152, "ttalloc_exit.label");
 
 /* The first fields of HELLO and HELLO_ACK never change between versions, so a
  * peer of any version can read them and name both versions in its error. */

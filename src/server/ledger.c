@@ -34,12 +34,23 @@ int ledger_init(struct ledger *l, const struct ledger_limits *limits)
         if (limits->hold_ns != 0)
             l->limits.hold_ns = limits->hold_ns;
     }
+    quota_init(&l->quota, limits != NULL ? limits->per_uid : NULL);
+    l->limits.per_uid = NULL;
     l->exits = calloc(l->limits.exit_ring, sizeof(l->exits[0]));
     return l->exits == NULL ? -ENOMEM : 0;
 }
 
-static void ledger_free_process(struct ledger_process *p)
+/* Free p and give back what its usage records and its user record held. */
+static void ledger_free_process(struct ledger *l, struct ledger_process *p)
 {
+    for (size_t i = 0; i < p->n_usage; i++) {
+        p->usage[i].dev->usages--;
+        quota_device_unref(p->user, p->usage[i].device);
+    }
+    if (p->n_usage > 0)
+        l->sweepable++;
+    p->user->procs--;
+    quota_release(&l->quota, p->user);
     buftable_destroy(&p->table);
     for (size_t i = 0; i < p->n_streams; i++)
         p->streams[i]->proc = NULL;     /* the caller still owns its stream */
@@ -52,7 +63,8 @@ static void ledger_free_process(struct ledger_process *p)
 void ledger_destroy(struct ledger *l)
 {
     for (size_t i = 0; i < l->n_procs; i++)
-        ledger_free_process(l->procs[i]);
+        ledger_free_process(l, l->procs[i]);
+    quota_destroy(&l->quota);
     for (size_t i = 0; i < l->n_devs; i++)
         free(l->devs[i]);
     free(l->procs);
@@ -134,6 +146,8 @@ static struct ledger_device *ledger_get_device(struct ledger *l, uint32_t device
     size_t i = ledger_dev_index(l, device, &found);
     if (found)
         return l->devs[i];
+    if (l->n_devs >= l->limits.max_devices && l->sweepable > 0 && ledger_sweep(l) > 0)
+        i = ledger_dev_index(l, device, &found);
     if (l->n_devs >= l->limits.max_devices) {
         *rc = -ENOSPC;
         return NULL;
@@ -148,6 +162,7 @@ static struct ledger_device *ledger_get_device(struct ledger *l, uint32_t device
         return NULL;
     }
     dev->device = device;
+    dev->described_by = -1;
     memmove(&l->devs[i + 1], &l->devs[i], (l->n_devs - i) * sizeof(l->devs[0]));
     l->devs[i] = dev;
     l->n_devs++;
@@ -167,9 +182,16 @@ int ledger_attach(struct ledger *l, int32_t pid, uint32_t uid, const char *name,
         if (ledger_reserve((void **)&l->procs, &l->cap_procs, l->n_procs,
                            sizeof(l->procs[0])) < 0)
             return -ENOMEM;
-        p = calloc(1, sizeof(*p));
-        if (p == NULL)
+        struct quota_user *user = quota_get(&l->quota, uid);
+        if (user == NULL)
             return -ENOMEM;
+        p = calloc(1, sizeof(*p));
+        if (p == NULL) {
+            quota_release(&l->quota, user);
+            return -ENOMEM;
+        }
+        p->user = user;
+        user->procs++;
         p->pid = pid;
         p->uid = uid;
         p->start_ns = now_ns;
@@ -210,30 +232,45 @@ static struct ledger_usage *ledger_get_usage(struct ledger *l, struct ledger_pro
     int found;
     size_t i = ledger_usage_index(p, device, &found);
     if (!found) {
-        struct ledger_device *dev = ledger_get_device(l, device, rc);
-        if (dev == NULL)
-            return NULL;
         if (ledger_reserve((void **)&p->usage, &p->cap_usage, p->n_usage,
                            sizeof(p->usage[0])) < 0) {
             *rc = -ENOMEM;
             return NULL;
         }
+        int qrc = quota_device_ref(&l->quota, p->user, device);
+        if (qrc == -EXFULL && l->sweepable > 0) {
+            /* Its own emptied records may be what holds it at the cap. */
+            ledger_sweep(l);
+            i = ledger_usage_index(p, device, &found);
+            qrc = quota_device_ref(&l->quota, p->user, device);
+        }
+        if (qrc < 0) {
+            *rc = qrc;
+            return NULL;
+        }
+        struct ledger_device *dev = ledger_get_device(l, device, rc);
+        if (dev == NULL) {
+            quota_device_unref(p->user, device);
+            return NULL;
+        }
+        i = ledger_usage_index(p, device, &found);  /* a sweep may have moved it */
         memmove(&p->usage[i + 1], &p->usage[i], (p->n_usage - i) * sizeof(p->usage[0]));
         memset(&p->usage[i], 0, sizeof(p->usage[i]));
         p->usage[i].device = device;
         p->usage[i].dev = dev;
+        dev->usages++;
         p->n_usage++;
     }
     p->last_usage = i;
     return &p->usage[i];
 }
 
-/* Would adding `size` to the totals of (p, u, type) overflow one of them?
- * Every other sum is bounded by these two. */
-static int ledger_would_overflow(const struct ledger_process *p, const struct ledger_usage *u,
-                                 unsigned type, uint64_t size)
+/* Would adding `size` to p's bytes of `type` on u's device pass
+ * LEDGER_MAX_BYTES? (u->bytes[type] never exceeds it.) Only the sender's own
+ * figure decides: every shared total is bounded by these (ledger.h). */
+static int ledger_would_overflow(const struct ledger_usage *u, unsigned type, uint64_t size)
 {
-    return u->dev->used[type] > UINT64_MAX - size || p->bytes > UINT64_MAX - size;
+    return size > LEDGER_MAX_BYTES - u->bytes[type];
 }
 
 static void ledger_add_bytes(struct ledger_process *p, struct ledger_usage *u, unsigned type,
@@ -259,8 +296,10 @@ static void ledger_sub_bytes(struct ledger_process *p, struct ledger_usage *u, u
     p->bytes -= size;
 }
 
-static void ledger_add_buffer(struct ledger *l, struct ledger_usage *u, unsigned type)
+static void ledger_add_buffer(struct ledger *l, struct ledger_process *p,
+                              struct ledger_usage *u, unsigned type)
 {
+    p->user->buffers++;
     u->buffers[type]++;
     if (u->total_buffers++ == 0)
         u->dev->processes++;
@@ -268,11 +307,15 @@ static void ledger_add_buffer(struct ledger *l, struct ledger_usage *u, unsigned
     l->live_buffers++;
 }
 
-static void ledger_sub_buffer(struct ledger *l, struct ledger_usage *u, unsigned type)
+static void ledger_sub_buffer(struct ledger *l, struct ledger_process *p,
+                              struct ledger_usage *u, unsigned type)
 {
+    p->user->buffers--;
     u->buffers[type]--;
-    if (--u->total_buffers == 0)
+    if (--u->total_buffers == 0) {
         u->dev->processes--;
+        l->sweepable++;
+    }
     u->dev->buffers--;
     l->live_buffers--;
 }
@@ -288,7 +331,8 @@ static int ledger_alloc(struct ledger *l, struct ledger_process *p, const struct
         return rc;
 
     uint64_t old = 0;
-    if (p->table.count < l->limits.max_buffers && !ledger_would_overflow(p, u, type, ev->size)) {
+    if (p->table.count < l->limits.max_buffers && quota_buffer_allowed(&l->quota, p->user) &&
+        !ledger_would_overflow(u, type, ev->size)) {
         /* The common case: one hash-table operation, whether new or live. */
         rc = buftable_insert(&p->table, ev->device, ev->type, ev->address, ev->size, &old);
     } else {
@@ -296,15 +340,19 @@ static int ledger_alloc(struct ledger *l, struct ledger_process *p, const struct
         old = buftable_lookup(&p->table, ev->device, ev->type, ev->address);
         if (old == 0 && p->table.count >= l->limits.max_buffers)
             return -E2BIG;
-        if (old == 0 ? ledger_would_overflow(p, u, type, ev->size)
-                     : ev->size > old && ledger_would_overflow(p, u, type, ev->size - old))
+        if (old == 0 && !quota_buffer_allowed(&l->quota, p->user)) {
+            p->user->refusals++;
+            return -EDQUOT;
+        }
+        if (old == 0 ? ledger_would_overflow(u, type, ev->size)
+                     : ev->size > old && ledger_would_overflow(u, type, ev->size - old))
             return -EINVAL;
         rc = buftable_insert(&p->table, ev->device, ev->type, ev->address, ev->size, &old);
     }
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        ledger_add_buffer(l, u, type);
+        ledger_add_buffer(l, p, u, type);
     } else {
         /* An alloc of a live key: the client missed a free; take the new size. */
         l->counters.live_reallocs++;
@@ -327,7 +375,7 @@ static void ledger_free(struct ledger *l, struct ledger_process *p, const struct
     if (u == NULL)
         return;
     ledger_sub_bytes(p, u, ev->type, size);
-    ledger_sub_buffer(l, u, ev->type);
+    ledger_sub_buffer(l, p, u, ev->type);
 }
 
 /* RESET_PEAK: p's peaks become what it holds now; device peaks stay. */
@@ -719,12 +767,14 @@ int ledger_take_fault(struct ledger *l, struct ledger_process *p, struct proto_e
 
 /* ---- devices, resync, exits ---- */
 
-int ledger_describe(struct ledger *l, uint32_t device, const struct ttalloc_device_desc *desc)
+int ledger_describe(struct ledger *l, int32_t pid, uint32_t device,
+                    const struct ttalloc_device_desc *desc)
 {
     int rc = 0;
     struct ledger_device *dev = ledger_get_device(l, device, &rc);
     if (dev == NULL)
         return rc;
+    dev->described_by = pid;
     dev->board_serial = desc->board_serial;
     dev->asic_id = desc->asic_id;
     memcpy(dev->total, desc->capacity, sizeof(dev->total));
@@ -751,10 +801,13 @@ static uint64_t ledger_clear_process(struct ledger *l, struct ledger_process *p)
             u->bytes[t] = 0;
             u->buffers[t] = 0;
         }
-        if (u->total_buffers > 0)
+        if (u->total_buffers > 0) {
             dev->processes--;
+            l->sweepable++;
+        }
         u->total_buffers = 0;
     }
+    p->user->buffers -= dropped;
     l->live_buffers -= dropped;
     p->bytes = 0;
     buftable_clear(&p->table);
@@ -816,6 +869,7 @@ size_t ledger_exit(struct ledger *l, struct ledger_process *p, uint64_t now_ns)
         rec.uid = p->uid;
         rec.time_ns = now_ns;
         memcpy(rec.name, p->name, sizeof(rec.name));
+        memcpy(rec.label, p->label, sizeof(rec.label));
         rec.device = u->device;
         memcpy(rec.bytes, u->bytes, sizeof(rec.bytes));
         memcpy(rec.buffers, u->buffers, sizeof(rec.buffers));
@@ -830,8 +884,49 @@ size_t ledger_exit(struct ledger *l, struct ledger_process *p, uint64_t now_ns)
         memmove(&l->procs[i], &l->procs[i + 1], (l->n_procs - i - 1) * sizeof(l->procs[0]));
         l->n_procs--;
     }
-    ledger_free_process(p);
+    ledger_free_process(l, p);
     return records;
+}
+
+/* Drop p's usage records that hold no buffer (their per-device peaks go too). */
+static void ledger_sweep_process(struct ledger_process *p)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < p->n_usage; i++) {
+        struct ledger_usage *u = &p->usage[i];
+        if (u->total_buffers == 0) {
+            u->dev->usages--;
+            quota_device_unref(p->user, u->device);
+            continue;
+        }
+        if (kept != i)
+            p->usage[kept] = *u;
+        kept++;
+    }
+    p->n_usage = kept;
+    p->last_usage = 0;
+}
+
+size_t ledger_sweep(struct ledger *l)
+{
+    for (size_t i = 0; i < l->n_procs; i++)
+        ledger_sweep_process(l->procs[i]);
+    size_t kept = 0, dropped = 0;
+    for (size_t i = 0; i < l->n_devs; i++) {
+        struct ledger_device *dev = l->devs[i];
+        int describer_alive = dev->described_by >= 0 &&
+                              ledger_find(l, dev->described_by) != NULL;
+        if (dev->usages == 0 && dev->buffers == 0 && !describer_alive) {
+            free(dev);
+            dropped++;
+            continue;
+        }
+        l->devs[kept++] = dev;
+    }
+    l->n_devs = kept;
+    l->sweepable = 0;
+    l->counters.swept_devices += dropped;
+    return dropped;
 }
 
 /* ---- reading ---- */

@@ -8,9 +8,18 @@
  * described about it; a bounded ring of recent exits that left buffers behind
  * (the leak report).
  *
- * Sums never wrap: an alloc that would overflow a 64-bit total is refused as
- * malformed (no device has 16 EiB). Frees of unknown buffers and allocs of
- * live keys are counted, never fatal.
+ * Sums never wrap: one process's live bytes of one type on one device are
+ * at most LEDGER_MAX_BYTES (no board has 1 TiB of any kind), and an alloc
+ * past that is refused as implausible. The bound is on the sender's own
+ * figure only, so what it refuses never depends on other processes; every
+ * other total is a sum of such figures over at most 2^22 processes (the
+ * kernel's PID_MAX_LIMIT) and cannot reach 2^64. Frees of unknown buffers
+ * and allocs of live keys are counted, never fatal.
+ *
+ * Per-uid caps (live buffers, distinct devices) are quota.h's; each process
+ * points at its user's record. Device entries no process uses any more
+ * (no usage record with a live buffer, no live describer) are swept when the
+ * table is full, so the table never stays full.
  *
  * Order: a process may send events over several connections (streams). The
  * ledger applies each process's events in timestamp order: a stream's events
@@ -30,6 +39,7 @@
 
 #include "buftable.h"
 #include "proto.h"
+#include "quota.h"
 #include "ttalloc.h"
 
 struct ledger_limits {
@@ -37,12 +47,15 @@ struct ledger_limits {
     size_t max_devices;     /* distinct device ids, all processes together */
     size_t exit_ring;       /* exit records kept (one per process and device) */
     uint64_t hold_ns;       /* longest an event waits for the other streams of its process */
+    const struct quota_limits *per_uid;     /* NULL: quota.h's defaults */
 };
 
 #define LEDGER_DEFAULT_MAX_BUFFERS (4u * 1024u * 1024u)
 #define LEDGER_DEFAULT_MAX_DEVICES 256u
 #define LEDGER_DEFAULT_EXIT_RING 256u
 #define LEDGER_DEFAULT_HOLD_NS 10000000ull   /* 10 ms */
+/* Most live bytes one process holds of one type on one device (1 TiB). */
+#define LEDGER_MAX_BYTES (1ull << 40)
 
 /* One process's use of one device. */
 struct ledger_usage {
@@ -65,6 +78,8 @@ struct ledger_device {
     uint64_t peak[TTALLOC_NUM_TYPES];
     uint64_t buffers;
     uint32_t processes;                 /* processes with live buffers here */
+    uint32_t usages;                    /* usage records pointing here */
+    int32_t described_by;               /* pid of its describer (kept while alive) */
     char board_type[16];
 };
 
@@ -97,6 +112,7 @@ struct ledger_process {
     uint64_t start_ns;
     unsigned connections;               /* producer connections attached */
     void *watch;                        /* the caller's (its pidfd watch); the ledger only keeps it */
+    struct quota_user *user;            /* its uid's record */
     char name[TTALLOC_NAME_MAX];
     char label[TTALLOC_LABEL_MAX];
     struct buftable table;              /* live buffers */
@@ -131,6 +147,7 @@ struct ledger_counters {
     uint64_t dropped_buffers;           /* buffers forgotten by ledger_forget */
     uint64_t peak_resets;               /* RESET_PEAK events applied */
     uint64_t clamped_timestamps;        /* all processes' ledger_order_counters together */
+    uint64_t swept_devices;             /* device entries dropped when unused */
 };
 
 struct ledger {
@@ -147,6 +164,8 @@ struct ledger {
     uint64_t live_buffers;              /* all processes */
     size_t pending_events;              /* in every merge queue */
     size_t faulted;                     /* processes whose fault is set */
+    struct quota quota;                 /* per uid */
+    size_t sweepable;                   /* usage records emptied since the last sweep */
     struct ledger_counters counters;
 };
 
@@ -159,21 +178,34 @@ struct ledger_process *ledger_find(const struct ledger *l, int32_t pid);
 
 /* Find or create the process `pid` and count one more connection on it.
  * name and label may be NULL; a non-empty label replaces the old one.
- * Returns 0 and *out, or -ENOMEM. A new process has watch NULL. */
+ * Returns 0 and *out, or -ENOMEM. A new process has watch NULL. A process
+ * keeps the uid it was created with. */
 int ledger_attach(struct ledger *l, int32_t pid, uint32_t uid, const char *name,
                   const char *label, uint64_t now_ns, struct ledger_process **out);
 
 /* One connection of p went away; p stays until ledger_exit. */
 void ledger_detach(struct ledger *l, struct ledger_process *p);
 
-/* Apply n events of process p, in the order given (timestamps unread).
- * Returns 0, or stops at the first event it cannot apply and sets *done to
- * how many were applied: -EINVAL a malformed event (unknown type or op,
- * alloc of size 0, a total that would overflow), -E2BIG p is at
- * limits.max_buffers, -ENOSPC a new device past limits.max_devices, -ENOMEM.
- * done may be NULL. RESET_PEAK sets p's peaks to what it holds. */
+/* Apply n events of process p, in order. Returns 0, or stops at the first
+ * event it cannot apply and sets *done to how many were applied:
+ * -EINVAL a malformed event (unknown type or op, alloc of size 0, a total
+ * past LEDGER_MAX_BYTES), -E2BIG p is at limits.max_buffers, -EDQUOT p's
+ * uid is at its live-buffer cap, -EXFULL a new device past p's uid's device
+ * cap, -ENOSPC a new device past limits.max_devices (after a sweep),
+ * -ENOMEM. done may be NULL. */
 int ledger_apply_events(struct ledger *l, struct ledger_process *p,
                         const struct proto_event *events, size_t n, size_t *done);
+
+/* What process `pid` says about a device, applied to the device's record
+ * (the caller decides whether pid may: see docs/SECURITY.md). The entry is
+ * kept while pid lives. Returns 0, -ENOSPC or -ENOMEM. */
+int ledger_describe(struct ledger *l, int32_t pid, uint32_t device,
+                    const struct ttalloc_device_desc *desc);
+
+/* Drop every usage record without live buffers and every device entry no
+ * usage record and no live describer needs. Returns how many device entries
+ * were dropped. Runs by itself when a table is full. */
+size_t ledger_sweep(struct ledger *l);
 
 /* ---- order: a process's streams merged by timestamp ---- */
 
@@ -227,8 +259,7 @@ uint64_t ledger_next_release(const struct ledger *l);
  * queued events; the caller drops its buffers (ledger_forget) and tells it. */
 int ledger_take_fault(struct ledger *l, struct ledger_process *p, struct proto_event *bad);
 
-/* What an app says about a device. Returns 0, -ENOSPC or -ENOMEM. */
-int ledger_describe(struct ledger *l, uint32_t device, const struct ttalloc_device_desc *desc);
+
 
 /* Drop every buffer of p from every total, and its queued events (a kicked
  * producer). The process and its peaks stay. Returns how many buffers were

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "exits_store.h"
 #include "ledger.h"
 #include "listener.h"
 #include "log.h"
@@ -42,6 +44,7 @@
 #include "reply.h"
 #include "sockpath.h"
 #include "sources.h"
+#include "trust.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -94,6 +97,7 @@ struct conn {
     enum conn_state state;
     int32_t pid;                        /* from the kernel */
     uint32_t uid;
+    struct quota_user *user;            /* its uid's connection count (quota.h) */
     char name[TTALLOC_NAME_MAX];        /* /proc/<pid>/comm at accept */
     struct ledger_process *proc;        /* producers */
     struct ledger_stream *stream;       /* producers: its events in its process's merge */
@@ -123,6 +127,7 @@ struct server {
     int timerfd;
     struct server_source timer_source;
     uint64_t timer_armed_ns;            /* 0: disarmed */
+    unsigned max_clients;               /* --max-clients, lowered to fit the fd limit */
     int spare_fd;                       /* closed to accept when out of fds */
     struct conn *conns;                 /* live connections */
     unsigned n_conns;
@@ -140,6 +145,7 @@ struct server {
     struct server_source metrics_source;
     uint64_t disconnects[METRICS_NUM_REASONS];
     unsigned flushes_waiting;           /* connections with n_flushes > 0 */
+    struct exits_store exits;           /* the leak history, kept across restarts */
 };
 
 /* ---- small helpers ---- */
@@ -236,6 +242,10 @@ static void server_close_conn(struct server *s, struct conn *c)
         c->proc = NULL;
     }
     outq_destroy(&c->out);
+    if (c->user != NULL) {
+        quota_conn_close(&s->ledger.quota, c->user);
+        c->user = NULL;
+    }
 
     if (c->prev != NULL)
         c->prev->next = c->next;
@@ -368,6 +378,26 @@ static void server_retire_watch(struct server *s, struct pidwatch *w)
     s->dead_watches = w;
 }
 
+/* The `added` newest records of the ledger's exit ring go into the leak
+ * history, which outlives the ring and the server. */
+static void server_keep_exits(struct server *s, size_t added)
+{
+    size_t n = s->ledger.n_exits;
+    if (added == 0 || n == 0)
+        return;
+    struct ttalloc_exit *all = calloc(n, sizeof(*all));
+    if (all == NULL) {
+        log_warnx("out of memory: a leak record is not kept");
+        return;
+    }
+    ledger_fill_exits(&s->ledger, all);
+    if (added > n)
+        added = n;
+    exits_store_add(&s->exits, all + n - added, added, server_now_ns(CLOCK_REALTIME),
+                    server_now_ns(CLOCK_MONOTONIC));
+    free(all);
+}
+
 /* Process p has ended: read what its connections still hold, close them,
  * report leaks, and take it out of the ledger. */
 static void server_process_ended(struct server *s, struct ledger_process *p)
@@ -412,7 +442,8 @@ static void server_process_ended(struct server *s, struct ledger_process *p)
 
     if (p->watch != NULL)
         server_retire_watch(s, p->watch);
-    ledger_exit(&s->ledger, p, server_now_ns(CLOCK_REALTIME));
+    size_t added = ledger_exit(&s->ledger, p, server_now_ns(CLOCK_REALTIME));
+    server_keep_exits(s, added);
 }
 
 static void server_on_pidfd(struct server *s, struct pidwatch *w)
@@ -533,7 +564,7 @@ static void server_producer_fault(struct server *s, struct conn *c, int rc,
     case -EINVAL:
         snprintf(text, sizeof(text),
                  "malformed event (type %u, op %u, size %" PRIu64
-                 "): unknown type or op, zero size, or a total past 2^64",
+                 "): unknown type or op, zero size, or past 1 TiB of one type on one device",
                  (unsigned)bad->type, (unsigned)bad->op, bad->size);
         server_kick_producer(s, c, PROTO_ERR_MALFORMED, text);
         return;
@@ -545,6 +576,17 @@ static void server_producer_fault(struct server *s, struct conn *c, int rc,
     case -ENOSPC:
         snprintf(text, sizeof(text), "device %u would exceed the server's %zu devices",
                  bad->device, l->limits.max_devices);
+        server_kick_producer(s, c, PROTO_ERR_LIMIT, text);
+        return;
+    case -EDQUOT:
+        snprintf(text, sizeof(text), "uid %u is over its limit of %" PRIu64 " live buffers "
+                 "(--max-buffers-per-uid)", c->uid, l->quota.limits.max_buffers);
+        server_kick_producer(s, c, PROTO_ERR_LIMIT, text);
+        return;
+    case -EXFULL:
+        snprintf(text, sizeof(text), "device %u is past uid %u's limit of %u devices "
+                 "(--max-devices-per-uid)", bad->device, c->uid,
+                 l->quota.limits.max_devices);
         server_kick_producer(s, c, PROTO_ERR_LIMIT, text);
         return;
     default:
@@ -597,9 +639,11 @@ static void server_on_peaks(struct server *s, struct conn *c, const void *payloa
         server_kick_producer(s, c, PROTO_ERR_MALFORMED, "PEAKS outside a resync");
     else if (rc == -EINVAL)
         server_kick_producer(s, c, PROTO_ERR_MALFORMED, "PEAKS with an unknown memory type");
-    else if (rc == -ENOSPC)
-        server_kick_producer(s, c, PROTO_ERR_LIMIT, "PEAKS name more devices than the server "
-                             "keeps");
+    else if (rc == -ENOSPC || rc == -EXFULL)
+        server_kick_producer(s, c, PROTO_ERR_LIMIT, rc == -ENOSPC
+                             ? "PEAKS name more devices than the server keeps"
+                             : "PEAKS name more devices than its uid may use "
+                               "(--max-devices-per-uid)");
     else if (rc < 0)
         server_kick_producer(s, c, PROTO_ERR_LIMIT, "server out of memory");
 }
@@ -697,8 +741,16 @@ static void server_on_producer_frame(struct server *s, struct conn *c,
         return;
     case PROTO_DEVICE_DESC: {
         struct proto_device_desc desc;
+        char why[160];
         memcpy(&desc, payload, sizeof(desc));
-        int rc = ledger_describe(&s->ledger, desc.device, &desc.desc);
+        if (!trust_may_describe(s->config->sysroot, s->sources.devs, s->sources.n_devs,
+                                &s->ledger, c->pid, desc.device, &desc.desc, why,
+                                sizeof(why))) {
+            log_info("pid %d (%s), uid %u: description of device %u not applied: %s",
+                     (int)c->pid, c->name, c->uid, desc.device, why);
+            return;
+        }
+        int rc = ledger_describe(&s->ledger, c->pid, desc.device, &desc.desc);
         if (rc < 0) {
             char text[128];
             snprintf(text, sizeof(text), "cannot describe device %u: %s", desc.device,
@@ -827,7 +879,13 @@ static void server_on_exits_req(struct server *s, struct conn *c)
 {
     struct reply r;
     reply_init(&r);
-    if (reply_exits(&r, &s->ledger) == 0)
+    int rc = 0;
+    if (s->exits.n_records > 0)
+        rc = reply_add_records(&r, PROTO_EXITS, s->exits.records, s->exits.n_records,
+                               sizeof(s->exits.records[0]));
+    if (rc == 0)
+        rc = reply_add(&r, PROTO_EXITS_END, NULL, 0);
+    if (rc == 0)
         server_send_reply(s, c, &r);
     else
         server_kick_client(s, c, PROTO_ERR_LIMIT, "server out of memory listing exits");
@@ -979,10 +1037,23 @@ static void server_accept_one(struct server *s, int fd)
         close(fd);
         return;
     }
-    if (s->n_conns >= s->config->max_clients) {
+    if (s->n_conns >= s->max_clients) {
         char text[96];
         snprintf(text, sizeof(text), "server has reached its limit of %u clients "
-                 "(--max-clients)", s->config->max_clients);
+                 "(--max-clients)", s->max_clients);
+        log_warnx("refused pid %d: %s", (int)pid, text);
+        server_refuse(fd, text);
+        return;
+    }
+    struct quota_user *user = NULL;
+    int qrc = quota_conn_open(&s->ledger.quota, (uint32_t)uid, &user);
+    if (qrc < 0) {
+        char text[128];
+        if (qrc == -EUSERS)
+            snprintf(text, sizeof(text), "uid %u has reached its limit of %u connections "
+                     "(--max-conns-per-uid)", (unsigned)uid, s->ledger.quota.limits.max_conns);
+        else
+            snprintf(text, sizeof(text), "server out of memory");
         log_warnx("refused pid %d: %s", (int)pid, text);
         server_refuse(fd, text);
         return;
@@ -996,9 +1067,11 @@ static void server_accept_one(struct server *s, int fd)
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         log_warnx("out of memory accepting pid %d", (int)pid);
+        quota_conn_close(&s->ledger.quota, user);
         close(fd);
         return;
     }
+    c->user = user;
     c->source.kind = SOURCE_CONN;
     c->fd = fd;
     c->pid = (int32_t)pid;
@@ -1012,6 +1085,7 @@ static void server_accept_one(struct server *s, int fd)
         log_warn("epoll_ctl for pid %d", (int)pid);
         if (c->pidfd >= 0)
             close(c->pidfd);
+        quota_conn_close(&s->ledger.quota, user);
         close(fd);
         free(c);
         return;
@@ -1148,6 +1222,10 @@ static void server_teardown(struct server *s)
         }
     }
     server_bury_dead(s);
+    int exits_rc = exits_store_flush(&s->exits);
+    if (exits_rc < 0)
+        log_warnx("cannot save the leak history to %s: %s", s->exits.path, strerror(-exits_rc));
+    exits_store_close(&s->exits);
     metrics_close(&s->metrics);
     sources_destroy(&s->sources);
     ledger_destroy(&s->ledger);
@@ -1163,13 +1241,32 @@ static void server_teardown(struct server *s)
     free(s->rxbuf);
 }
 
-/* Room for every client's socket and pidfd. */
-static void server_raise_fd_limit(void)
+/* Descriptors kept free of clients: the loop's own, sysfs and SHM reads,
+ * /metrics connections. */
+#define SERVER_FD_RESERVE 256u
+
+/* Room for every client's socket and pidfd: raise the soft limit, and
+ * lower --max-clients to what the limit allows, so the server refuses a
+ * client cleanly rather than running out of descriptors for everyone. */
+static void server_fit_fd_limit(struct server *s)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    s->max_clients = s->config->max_clients;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return;
+    /* Two descriptors per client: its socket and its process's pidfd. */
+    rlim_t fit = rl.rlim_cur > SERVER_FD_RESERVE * 2 ? (rl.rlim_cur - SERVER_FD_RESERVE) / 2 : 16;
+    if (fit < s->max_clients) {
+        log_warnx("--max-clients %u lowered to %u to fit the limit of %llu open files",
+                  s->max_clients, (unsigned)fit, (unsigned long long)rl.rlim_cur);
+        s->max_clients = (unsigned)fit;
     }
 }
 
@@ -1190,13 +1287,14 @@ static int server_setup(struct server *s, const struct server_config *config, ch
     }
 
     struct ledger_limits limits = {.max_buffers = config->max_buffers,
-                                   .hold_ns = (uint64_t)config->order_hold_ms * 1000000ull};
+                                   .hold_ns = (uint64_t)config->order_hold_ms * 1000000ull,
+                                   .per_uid = &config->per_uid};
     s->rxbuf = malloc(PROTO_MAX_FRAME + 1);
     if (ledger_init(&s->ledger, &limits) < 0 || s->rxbuf == NULL) {
         snprintf(why, why_cap, "out of memory");
         return -ENOMEM;
     }
-    server_raise_fd_limit();
+    server_fit_fd_limit(s);
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
     sigset_t mask;
@@ -1222,6 +1320,16 @@ static int server_setup(struct server *s, const struct server_config *config, ch
         return rc;
     }
 
+    char state[PATH_MAX];
+    const char *state_path = config->state_path;
+    if (state_path == NULL && exits_store_default_path(s->listener.path, state, sizeof(state)) == 0)
+        state_path = state;
+    if (exits_store_open(&s->exits, state_path, config->exits_max, config->exits_max_age_s,
+                         server_now_ns(CLOCK_REALTIME)) < 0) {
+        snprintf(why, why_cap, "out of memory");
+        return -ENOMEM;
+    }
+
     s->listener_source.kind = SOURCE_LISTENER;
     s->signal_source.kind = SOURCE_SIGNAL;
     s->timer_source.kind = SOURCE_TIMER;
@@ -1239,8 +1347,7 @@ static int server_setup(struct server *s, const struct server_config *config, ch
     }
     if (config->metrics_addr != NULL) {
         rc = metrics_open(&s->metrics, config->metrics_addr,
-                          config->metrics_top ? config->metrics_top : METRICS_DEFAULT_TOP,
-                          &s->sources, &s->ledger, &s->n_conns, s->disconnects, why,
+                          config->metrics_top ? config->metrics_top : METRICS_DEFAULT_TOP, why,
                           why_cap);
         s->metrics_source.kind = SOURCE_METRICS;
         if (rc == 0 && server_epoll_add(s, metrics_fd(&s->metrics), EPOLLIN,
@@ -1324,15 +1431,21 @@ int server_run(const struct server_config *config)
             case SOURCE_SOURCES_INOTIFY:
                 sources_on_inotify(&s.sources);
                 break;
-            case SOURCE_METRICS:
-                metrics_run(&s.metrics, 1);
+            case SOURCE_METRICS: {
+                struct metrics_view view = {&s.sources, &s.ledger, s.n_conns, s.disconnects,
+                                    &s.exits};
+                metrics_run(&s.metrics, 1, &view);
                 break;
             }
+            }
         }
-        metrics_run(&s.metrics, 0);     /* its timeouts (runs only when one is due) */
+        struct metrics_view view = {&s.sources, &s.ledger, s.n_conns, s.disconnects,
+                                    &s.exits};
+        metrics_run(&s.metrics, 0, &view);  /* its timeouts (runs only when one is due) */
         server_settle_faults(&s);
         server_answer_flushes(&s);
         server_bury_dead(&s);
+        exits_store_tick(&s.exits, server_now_ns(CLOCK_REALTIME), server_now_ns(CLOCK_MONOTONIC));
     }
 
     sd_notify(0, "STOPPING=1");

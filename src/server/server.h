@@ -8,6 +8,9 @@
 #define TTALLOC_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "quota.h"
 
 struct server_config {
     const char *socket_path;    /* NULL: TT_ALLOC_SOCKET or the default list */
@@ -18,6 +21,10 @@ struct server_config {
     const char *metrics_addr;   /* NULL: no Prometheus endpoint; else "ADDR:PORT" */
     unsigned metrics_top;       /* processes shown by PID in the metrics (0: default) */
     unsigned order_hold_ms;     /* merge hold of a process's connections (0: default) */
+    struct quota_limits per_uid;    /* caps per uid (0 = unlimited); root has none */
+    const char *state_path;     /* leak history file; NULL: beside the socket */
+    size_t exits_max;           /* leak records kept (0: default) */
+    uint64_t exits_max_age_s;   /* and for how long (0: default) */
 };
 
 #define SERVER_DEFAULT_MAX_CLIENTS 1024u

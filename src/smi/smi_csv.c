@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 enum smi_csv_value {
     SMI_V_INDEX, SMI_V_NAME, SMI_V_ARCH, SMI_V_BUS_ID, SMI_V_SERIAL, SMI_V_ASIC_ID, SMI_V_FIRMWARE,
@@ -14,7 +15,7 @@ enum smi_csv_value {
     SMI_V_CURRENT, SMI_V_FAN, SMI_V_AICLK, SMI_V_AXICLK, SMI_V_ARCCLK,
     SMI_V_MEM_TOTAL, SMI_V_MEM_USED, SMI_V_MEM_FREE, /* + buffer type */
     SMI_V_PID, SMI_V_PROCESS_NAME, SMI_V_USER, SMI_V_DEVICE, SMI_V_APP_BUS_ID, SMI_V_APP_USED,
-    SMI_V_TRACKED,
+    SMI_V_TRACKED, SMI_V_LABEL, SMI_V_TIMESTAMP,
 };
 
 struct smi_csv_field {
@@ -26,6 +27,7 @@ struct smi_csv_field {
 };
 
 static const struct smi_csv_field smi_csv_fields[] = {
+    {"timestamp", "", 0, SMI_V_TIMESTAMP, 0},
     {"index", "", 0, SMI_V_INDEX, 0},
     {"name", "", 0, SMI_V_NAME, 0},
     {"arch", "", 0, SMI_V_ARCH, 0},
@@ -53,8 +55,10 @@ static const struct smi_csv_field smi_csv_fields[] = {
     {"l1_small.used", "MiB", 0, SMI_V_MEM_USED, TTALLOC_L1_SMALL},
     {"trace.used", "MiB", 0, SMI_V_MEM_USED, TTALLOC_TRACE},
     {"cb.used", "MiB", 0, SMI_V_MEM_USED, TTALLOC_CB},
+    {"timestamp", "", 1, SMI_V_TIMESTAMP, 0},
     {"pid", "", 1, SMI_V_PID, 0},
     {"process_name", "", 1, SMI_V_PROCESS_NAME, 0},
+    {"label", "", 1, SMI_V_LABEL, 0},
     {"user", "", 1, SMI_V_USER, 0},
     {"device", "", 1, SMI_V_DEVICE, 0},
     {"pci.bus_id", "", 1, SMI_V_APP_BUS_ID, 0},
@@ -176,6 +180,19 @@ static void smi_csv_text(struct strbuf *b, const char *text)
     }
 }
 
+/* nvidia-smi's timestamp: local time, "2026/11/23 12:00:00.123". */
+static void smi_csv_timestamp(struct strbuf *b, const struct smi_model *m)
+{
+    time_t t = (time_t)m->time;
+    struct tm tm;
+    char text[48];
+    if (localtime_r(&t, &tm) == NULL || strftime(text, sizeof(text), "%Y/%m/%d %H:%M:%S", &tm) == 0) {
+        strbuf_printf(b, SMI_NA);
+        return;
+    }
+    strbuf_printf(b, "%s.%03d", text, m->time_ms);
+}
+
 static void smi_csv_device_value(struct strbuf *b, const struct smi_model *m,
                                  const struct smi_csv_query *q, const struct smi_csv_field *f,
                                  const struct smi_device *d)
@@ -183,6 +200,7 @@ static void smi_csv_device_value(struct strbuf *b, const struct smi_model *m,
     const struct sysfs_device *s = &d->sys;
     uint64_t total = d->total[f->type], used = d->used[f->type];
     switch (f->value) {
+    case SMI_V_TIMESTAMP: smi_csv_timestamp(b, m); break;
     case SMI_V_INDEX: strbuf_printf(b, "%d", s->index); break;
     case SMI_V_NAME: smi_csv_text(b, s->card_type); break;
     case SMI_V_ARCH: smi_csv_text(b, s->arch); break;
@@ -203,9 +221,12 @@ static void smi_csv_device_value(struct strbuf *b, const struct smi_model *m,
     case SMI_V_ARCCLK: smi_csv_fixed(b, q, f, s->arcclk_mhz, 0); break;
     case SMI_V_MEM_TOTAL: smi_csv_mib(b, q, f, total != 0, total); break;
     case SMI_V_MEM_USED: smi_csv_mib(b, q, f, d->used_known, used); break;
-    case SMI_V_MEM_FREE:
-        smi_csv_mib(b, q, f, d->used_known && total != 0 && total >= used, total - used);
+    case SMI_V_MEM_FREE: {
+        uint64_t free_bytes = 0;
+        int known = smi_model_free_bytes(d, f->type, &free_bytes) == 0;
+        smi_csv_mib(b, q, f, known, free_bytes);
         break;
+    }
     default: strbuf_printf(b, SMI_NA); break;
     }
 }
@@ -216,8 +237,10 @@ static void smi_csv_app_value(struct strbuf *b, const struct smi_model *m,
 {
     const struct smi_usage *u = smi_model_usage(p, d->sys.index);
     switch (f->value) {
+    case SMI_V_TIMESTAMP: smi_csv_timestamp(b, m); break;
     case SMI_V_PID: strbuf_printf(b, "%d", (int)p->pid); break;
     case SMI_V_PROCESS_NAME: smi_csv_text(b, p->name); break;
+    case SMI_V_LABEL: smi_csv_text(b, p->label); break;
     case SMI_V_USER: smi_csv_text(b, p->user); break;
     case SMI_V_DEVICE: strbuf_printf(b, "%d", d->sys.index); break;
     case SMI_V_APP_BUS_ID: smi_csv_text(b, d->sys.bus_id); break;
@@ -229,8 +252,27 @@ static void smi_csv_app_value(struct strbuf *b, const struct smi_model *m,
     }
 }
 
+/* One value as RFC 4180 wants it: quoted when it holds the separator or a
+ * quote, each quote doubled. */
+static void smi_csv_cell(struct strbuf *out, const struct strbuf *cell)
+{
+    const char *text = cell->data ? cell->data : "";
+    if (strpbrk(text, ",\"\r\n") == NULL) {
+        strbuf_append(out, text, cell->len);
+        return;
+    }
+    strbuf_append(out, "\"", 1);
+    for (const char *c = text; *c; c++) {
+        if (*c == '"')
+            strbuf_append(out, "\"", 1);
+        strbuf_append(out, c, 1);
+    }
+    strbuf_append(out, "\"", 1);
+}
+
 void smi_csv_render(const struct smi_model *m, const struct smi_csv_query *q, struct strbuf *out)
 {
+    struct strbuf cell = {0};
     if (q->header) {
         for (int i = 0; i < q->n_fields; i++) {
             const struct smi_csv_field *f = &smi_csv_fields[q->fields[i]];
@@ -245,10 +287,14 @@ void smi_csv_render(const struct smi_model *m, const struct smi_csv_query *q, st
                 continue;
             for (int i = 0; i < q->n_fields; i++) {
                 strbuf_printf(out, "%s", i ? ", " : "");
-                smi_csv_device_value(out, m, q, &smi_csv_fields[q->fields[i]], &m->devices[d]);
+                cell.len = 0;
+                strbuf_printf(&cell, "%s", "");
+                smi_csv_device_value(&cell, m, q, &smi_csv_fields[q->fields[i]], &m->devices[d]);
+                smi_csv_cell(out, &cell);
             }
             strbuf_printf(out, "\n");
         }
+        strbuf_release(&cell);
         return;
     }
     for (size_t k = 0; k < m->n_processes; k++) {
@@ -263,9 +309,13 @@ void smi_csv_render(const struct smi_model *m, const struct smi_csv_query *q, st
                 continue;
             for (int i = 0; i < q->n_fields; i++) {
                 strbuf_printf(out, "%s", i ? ", " : "");
-                smi_csv_app_value(out, m, q, &smi_csv_fields[q->fields[i]], p, d);
+                cell.len = 0;
+                strbuf_printf(&cell, "%s", "");
+                smi_csv_app_value(&cell, m, q, &smi_csv_fields[q->fields[i]], p, d);
+                smi_csv_cell(out, &cell);
             }
             strbuf_printf(out, "\n");
         }
     }
+    strbuf_release(&cell);
 }

@@ -3,6 +3,7 @@
  * converted exactly (millidegrees -> degrees as a decimal, not a float).
  */
 #include "smi_json.h"
+#include "smi_exits.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -99,6 +100,8 @@ static void smi_json_process(struct strbuf *b, const struct smi_model *m,
 {
     strbuf_printf(b, "{\"pid\": %d, \"name\": ", (int)p->pid);
     smi_json_string(b, p->name);
+    strbuf_printf(b, ", \"label\": ");
+    smi_json_opt_string(b, p->label);
     strbuf_printf(b, ", \"user\": ");
     smi_json_string(b, p->user);
     strbuf_printf(b, ", \"cmdline\": ");
@@ -186,5 +189,7 @@ void smi_json_render(const struct smi_model *m, struct strbuf *b)
         first = 0;
         smi_json_process(b, m, &m->processes[i]);
     }
-    strbuf_printf(b, "]}\n");
+    strbuf_printf(b, "],\n  \"exits\": ");
+    smi_exits_json(m, b);
+    strbuf_printf(b, "}\n");
 }

@@ -42,6 +42,7 @@ struct smi_options {
     struct smi_csv_query csv;
     int have_query;
     const char *format;
+    int refresh_given;              /* -r MS was given */
 };
 
 static volatile sig_atomic_t smi_stop, smi_resized;
@@ -60,14 +61,19 @@ static void smi_usage(FILE *out)
         "usage: tt-smi [OPTIONS]\n"
         "Show Tenstorrent devices, their telemetry, and which process uses how much\n"
         "of their memory (figures from tt-alloc-server).\n\n"
-        "  -w, --watch                 redraw in place until Ctrl-C\n"
-        "  -r, --refresh MS            watch refresh period (default 1000)\n"
+        "  -w, --watch                 redraw in place until Ctrl-C (with --json: NDJSON,\n"
+        "                              one object per line; with --format=csv: one header)\n"
+        "  -r, --refresh MS            watch refresh period (default 1000); only with -w\n"
+        "                              or -l (it never resets a device)\n"
         "  -l, --loop SEC              watch, every SEC seconds\n"
         "  -i, --id LIST               devices by index, bus id or serial (comma-separated)\n"
         "  -q, --query                 every known field per device\n"
         "      --json                  one JSON object (schema_version 1)\n"
+        "  -s, --snapshot              the same JSON object\n"
         "      --query-device=FIELDS   CSV of device fields (--help-query lists them)\n"
+        "      --query-gpu=FIELDS      the same (nvidia-smi's spelling)\n"
         "      --query-apps=FIELDS     CSV of process fields\n"
+        "      --query-compute-apps=FIELDS  the same (nvidia-smi's spelling)\n"
         "      --format=csv[,noheader][,nounits]\n"
         "      --sysroot DIR           read sys/, dev/ and proc/driver/ under DIR\n"
         "      --socket PATH           the tt-alloc-server socket\n"
@@ -101,23 +107,50 @@ static void smi_merge_server(struct smi_model *m, const char *socket_path)
         if (smi_model_merge_snapshot(m, snap, getpid()) < 0)
             log_warnx("out of memory merging the server's figures");
         ttalloc_snapshot_free(snap);
+        rc = ttalloc_exits(conn, 2000, &m->exits, &m->n_exits);
+        if (rc < 0)
+            log_warnx("the server at %s did not list its exits: %s", m->socket, strerror(-rc));
+        m->exits_known = rc == 0;
     }
     ttalloc_disconnect(conn);
 }
 
+/* NDJSON: the renderer's newlines (and the indentation after them) lie
+ * between tokens, never inside a string (strings escape them), so dropping
+ * them leaves the same object on one line. */
+static void smi_json_one_line(const struct strbuf *pretty, struct strbuf *out)
+{
+    const char *p = pretty->data ? pretty->data : "";
+    while (*p) {
+        if (*p == '\n') {
+            while (*p == '\n' || *p == ' ')
+                p++;
+            continue;
+        }
+        size_t run = strcspn(p, "\n");
+        strbuf_append(out, p, run);
+        p += run;
+    }
+    strbuf_append(out, "\n", 1);
+}
+
 /* Build the model and render it into out. Returns an exit code. */
-static int smi_collect(const struct smi_options *o, struct strbuf *out, int colour)
+static int smi_collect(const struct smi_options *o, const struct smi_csv_query *csv,
+                       struct strbuf *out, int colour)
 {
     struct smi_model m;
     int rc = smi_model_load(&m, o->sysroot, getpid());
     if (rc == -ENOENT || (rc == 0 && m.n_devices == 0)) {
-        log_warnx("no Tenstorrent driver or device found%s%s",
+        log_errorx("no Tenstorrent driver or device found%s%s",
                   o->sysroot ? " under " : "", o->sysroot ? o->sysroot : "");
+        /* A program reading --json still gets an object: "devices": []. */
+        if (o->mode == SMI_JSON)
+            smi_json_render(&m, out);
         smi_model_free(&m);
         return SMI_EXIT_NO_DRIVER;
     }
     if (rc < 0) {
-        log_warnx("cannot read the devices: %s", strerror(-rc));
+        log_errorx("cannot read the devices: %s", strerror(-rc));
         smi_model_free(&m);
         return SMI_EXIT_OTHER;
     }
@@ -125,7 +158,7 @@ static int smi_collect(const struct smi_options *o, struct strbuf *out, int colo
     size_t bad_len;
     rc = smi_model_select(&m, o->select, &bad, &bad_len);
     if (rc < 0) {
-        log_warnx("-i: no device '%.*s' (give an index, a bus id or a serial)", (int)bad_len,
+        log_errorx("-i: no device '%.*s' (give an index, a bus id or a serial)", (int)bad_len,
                   bad);
         smi_model_free(&m);
         return rc == -EINVAL ? SMI_EXIT_USAGE : SMI_EXIT_NOT_FOUND;
@@ -141,10 +174,17 @@ static int smi_collect(const struct smi_options *o, struct strbuf *out, int colo
         smi_table_render_query(&m, out);
         break;
     case SMI_JSON:
-        smi_json_render(&m, out);
+        if (o->watch) {
+            struct strbuf pretty = {0};
+            smi_json_render(&m, &pretty);
+            smi_json_one_line(&pretty, out);
+            strbuf_release(&pretty);
+        } else {
+            smi_json_render(&m, out);
+        }
         break;
     case SMI_CSV:
-        smi_csv_render(&m, &o->csv, out);
+        smi_csv_render(&m, csv, out);
         break;
     }
     smi_model_free(&m);
@@ -190,6 +230,7 @@ static int smi_run(const struct smi_options *o)
     int in_place = o->watch && tty && o->mode == SMI_TABLE;
     struct strbuf frame = {0}, screen = {0};
     int rc = SMI_EXIT_OK;
+    struct smi_csv_query csv = o->csv;     /* the header goes out with the first frame only */
 
     if (o->watch) {
         struct sigaction sa;
@@ -205,9 +246,14 @@ static int smi_run(const struct smi_options *o)
         frame.len = 0;
         if (frame.data)
             frame.data[0] = '\0';
-        rc = smi_collect(o, &frame, colour);
-        if (rc != SMI_EXIT_OK)
+        rc = smi_collect(o, &csv, &frame, colour);
+        if (rc != SMI_EXIT_OK) {
+            /* --json without devices still prints its (empty) object. */
+            if (rc == SMI_EXIT_NO_DRIVER && frame.len > 0)
+                smi_write_all(frame.data, frame.len);
             break;
+        }
+        csv.header = 0;
         if (in_place) {
             if (smi_resized) {
                 smi_resized = 0;
@@ -258,6 +304,9 @@ int main(int argc, char **argv)
         {"json", no_argument, NULL, OPT_JSON},
         {"query-device", required_argument, NULL, OPT_QDEV},
         {"query-apps", required_argument, NULL, OPT_QAPPS},
+        {"query-gpu", required_argument, NULL, OPT_QDEV},
+        {"query-compute-apps", required_argument, NULL, OPT_QAPPS},
+        {"snapshot", no_argument, NULL, 's'},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"sysroot", required_argument, NULL, OPT_SYSROOT},
         {"socket", required_argument, NULL, OPT_SOCKET},
@@ -275,7 +324,7 @@ int main(int argc, char **argv)
     log_init("tt-smi", getenv("TTSMI_DEBUG") != NULL);
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":wr:l:i:qhV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":wr:l:i:qshV", opts, NULL)) != -1) {
         switch (c) {
         case 'w':
             o.watch = 1;
@@ -283,12 +332,14 @@ int main(int argc, char **argv)
         case 'r':
         case 'l':
             if (smi_parse_ms(optarg, c == 'l' ? 1000 : 1, &o.interval_ms) < 0) {
-                log_warnx("-%c: want a positive number of %s, got '%s'", c,
+                log_errorx("-%c: want a positive number of %s, got '%s'", c,
                           c == 'l' ? "seconds" : "milliseconds (>= 10)", optarg);
                 return SMI_EXIT_USAGE;
             }
             if (c == 'l')
                 o.watch = 1;
+            else
+                o.refresh_given = 1;
             break;
         case 'i':
             o.select = optarg;
@@ -297,6 +348,7 @@ int main(int argc, char **argv)
             o.mode = SMI_QUERY;
             n_modes++;
             break;
+        case 's':
         case OPT_JSON:
             o.mode = SMI_JSON;
             n_modes++;
@@ -304,7 +356,7 @@ int main(int argc, char **argv)
         case OPT_QDEV:
         case OPT_QAPPS:
             if (smi_csv_parse_fields(&o.csv, c == OPT_QAPPS, optarg, &bad, &bad_len) < 0) {
-                log_warnx("unknown field '%.*s' (tt-smi --help-query lists them)", (int)bad_len,
+                log_errorx("unknown field '%.*s' (tt-smi --help-query lists them)", (int)bad_len,
                           bad);
                 return SMI_EXIT_USAGE;
             }
@@ -338,28 +390,34 @@ int main(int argc, char **argv)
             printf("tt-smi %s\n", TTALLOC_VERSION_STRING);
             return SMI_EXIT_OK;
         case ':':
-            log_warnx("option %s needs an argument", argv[optind - 1]);
+            log_errorx("option %s needs an argument", argv[optind - 1]);
             return SMI_EXIT_USAGE;
         default:
-            log_warnx("unknown option '%s' (tt-smi --help)", argv[optind - 1]);
+            log_errorx("unknown option '%s' (tt-smi --help)", argv[optind - 1]);
             return SMI_EXIT_USAGE;
         }
     }
     if (optind < argc) {
-        log_warnx("unexpected argument '%s' (tt-smi --help)", argv[optind]);
+        log_errorx("unexpected argument '%s' (tt-smi --help)", argv[optind]);
         return SMI_EXIT_USAGE;
     }
     if (n_modes > 1) {
-        log_warnx("choose one of -q, --json, --query-device, --query-apps");
+        log_errorx("choose one of -q, --json, --query-device, --query-apps");
+        return SMI_EXIT_USAGE;
+    }
+    if (o.refresh_given && !o.watch) {
+        /* Tenstorrent's own tt-smi resets a device with -r: say what ours does. */
+        log_errorx("-r MS sets the refresh period of -w/-l here; it does not reset a device "
+                   "(that is Tenstorrent's tt-smi -r). Use -w -r MS");
         return SMI_EXIT_USAGE;
     }
     if (o.have_query) {
         if (o.format == NULL || smi_csv_parse_format(&o.csv, o.format) < 0) {
-            log_warnx("--query-* needs --format=csv[,noheader][,nounits]");
+            log_errorx("--query-* needs --format=csv[,noheader][,nounits]");
             return SMI_EXIT_USAGE;
         }
     } else if (o.format != NULL) {
-        log_warnx("--format goes with --query-device or --query-apps");
+        log_errorx("--format goes with --query-device or --query-apps");
         return SMI_EXIT_USAGE;
     }
     if (o.sysroot == NULL)

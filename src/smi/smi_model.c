@@ -83,7 +83,10 @@ int smi_model_load(struct smi_model *m, const char *sysroot, pid_t self)
     const char *test_time = getenv("TTSMI_TEST_TIME");
     int64_t fixed = test_time ? sysfs_parse_int(test_time, strlen(test_time), 0, INT32_MAX)
                               : SYSFS_UNKNOWN;
-    m->time = fixed != SYSFS_UNKNOWN ? fixed : (int64_t)time(NULL);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    m->time = fixed != SYSFS_UNKNOWN ? fixed : (int64_t)now.tv_sec;
+    m->time_ms = fixed != SYSFS_UNKNOWN ? 0 : (int)(now.tv_nsec / 1000000);
     sysfs_driver_version(sysroot, m->driver_version, sizeof(m->driver_version));
 
     struct sysfs_device *devs;
@@ -428,5 +431,31 @@ void smi_model_free(struct smi_model *m)
     }
     free(m->processes);
     free(m->devices);
+    free(m->exits);
     memset(m, 0, sizeof(*m));
+}
+
+int smi_model_free_bytes(const struct smi_device *d, int type, uint64_t *out)
+{
+    if (!d->used_known || d->total[type] == 0)
+        return -ENODATA;
+    uint64_t used = d->used[type];
+    int parts[2] = {-1, -1};
+    if (type == TTALLOC_DRAM) {
+        parts[0] = TTALLOC_TRACE;
+    } else if (type == TTALLOC_L1) {
+        parts[0] = TTALLOC_L1_SMALL;
+        parts[1] = TTALLOC_CB;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (parts[i] < 0 || d->total[parts[i]] != 0)
+            continue;       /* a region of its own: its own free figure */
+        if (used + d->used[parts[i]] < used)
+            return -ENODATA;
+        used += d->used[parts[i]];
+    }
+    if (used > d->total[type])
+        return -ENODATA;
+    *out = d->total[type] - used;
+    return 0;
 }

@@ -51,6 +51,7 @@ struct smi_model {
     char driver_version[64];                /* "" = unknown */
     char hostname[256];
     int64_t time;                           /* seconds since the epoch */
+    int time_ms;                            /* and milliseconds, 0..999 */
     int server;                             /* a server answered */
     int shm;                                /* figures from TT-Metal's SHM statistics */
     char socket[128];                       /* its path, or the one tried */
@@ -60,6 +61,9 @@ struct smi_model {
     size_t n_devices;
     struct smi_process *processes;          /* ascending pid */
     size_t n_processes;
+    int exits_known;                        /* the server answered the exit query */
+    struct ttalloc_exit *exits;             /* leak history, oldest first */
+    size_t n_exits;
 };
 
 /* Discovery: devices, telemetry, board capacity, holders (leaving out
@@ -100,6 +104,11 @@ int smi_model_process_peak_known(const struct smi_model *m, const struct smi_pro
                                  const struct smi_usage *u);
 /* Is d's peak[] known (a server answered, for this device alone)? */
 int smi_model_device_peak_known(const struct smi_device *d);
+/* Free bytes of `type` on d: its total less what lives in it. TRACE buffers
+ * live in DRAM, L1_SMALL and CB in L1; a part counts against its host only
+ * when it has no total of its own. Returns 0 and *out, or -ENODATA when the
+ * total or a part is unknown, or the parts exceed the total. */
+int smi_model_free_bytes(const struct smi_device *d, int type, uint64_t *out);
 
 void smi_model_free(struct smi_model *m);
 

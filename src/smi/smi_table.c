@@ -3,6 +3,7 @@
  * values print as N/A. Every line of the table fits 80 columns.
  */
 #include "smi_table.h"
+#include "smi_exits.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -215,9 +216,9 @@ void smi_table_render_query(const struct smi_model *m, struct strbuf *out)
             strbuf_printf(out, "        %s\n", type_names[t]);
             smi_q_bytes(out, 12, "Total", d->total[t] != 0, d->total[t]);
             smi_q_bytes(out, 12, "Used", d->used_known, d->used[t]);
-            smi_q_bytes(out, 12, "Free", d->used_known && d->total[t] != 0 &&
-                                             d->total[t] >= d->used[t],
-                        d->total[t] - d->used[t]);
+            uint64_t free_bytes = 0;
+            int free_known = smi_model_free_bytes(d, t, &free_bytes) == 0;
+            smi_q_bytes(out, 12, "Free", free_known, free_bytes);
             smi_q_bytes(out, 12, "Peak", smi_model_device_peak_known(d), d->peak[t]);
         }
         strbuf_printf(out, "    Processes\n");
@@ -255,4 +256,5 @@ void smi_table_render_query(const struct smi_model *m, struct strbuf *out)
         if (listed == 0)
             strbuf_printf(out, "        None\n");
     }
+    smi_exits_query(m, out);
 }

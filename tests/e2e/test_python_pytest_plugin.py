@@ -3,6 +3,7 @@ process on a small test file, against a real server."""
 import os
 import re
 import textwrap
+import xml.etree.ElementTree as ET
 
 from ttalloc_pyenv import pyenv, run_python
 
@@ -73,9 +74,9 @@ def test_leaking_test_fails_with_its_buffers_and_clean_ones_pass(server, tmp_pat
     assert got["test_allowed"] == ["PASSED"]                   # marked
     assert got["test_fails_and_leaks"] == ["FAILED"]           # reported once, as it failed
     assert got["test_last_is_clean"] == ["PASSED"]             # earlier leaks not blamed here
-    # test_leaks itself passed its call, then failed the leak check
-    assert got["test_leaks"] == ["PASSED", "FAILED"]
-    assert re.search(r"^=+ 2 failed, 5 passed in ", out, re.M), out
+    # the leak is test_leaks's own failure: one outcome, no extra failed teardown
+    assert got["test_leaks"] == ["FAILED"]
+    assert re.search(r"^=+ 2 failed, 4 passed in ", out, re.M), out
 
     report = re.search(r"^_+ test_leaks _+\n(.*?)\n[_=]", out, re.M | re.S).group(1)
     lines = [ln.strip() for ln in report.splitlines()]
@@ -88,6 +89,37 @@ def test_leaking_test_fails_with_its_buffers_and_clean_ones_pass(server, tmp_pat
     assert "at 0x4000" not in out and "at 0x6000" not in out and "at 0x7000" not in out
     assert "leak check off" not in out
     assert "ttalloc: checking device-memory leaks" in out   # the header says it is on
+
+
+def test_two_tests_one_leaking_is_one_failure_in_junit_xml(server, tmp_path):
+    source = textwrap.dedent('''
+        import ttalloc
+
+        def test_ok():
+            ttalloc.record_alloc(0, "dram", 0x1000, 64)
+            ttalloc.record_free(0, "dram", 0x1000)
+
+        def test_leaky():
+            ttalloc.record_alloc(2, "l1", 0x2000, 512)
+    ''')
+    xml_path = tmp_path / "junit.xml"
+    r = run_pytest(tmp_path, pyenv(server.client_env()), "--ttalloc-leaks",
+                   f"--junitxml={xml_path}", source=source)
+    out = r.stdout
+    assert r.returncode == 1, out + r.stderr
+    assert re.search(r"^=+ 1 failed, 1 passed in ", out, re.M), out
+    assert outcomes(out) == {"test_ok": ["PASSED"], "test_leaky": ["FAILED"]}
+    root = ET.parse(xml_path).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("2", "1", "0")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert set(cases) == {"test_ok", "test_leaky"}
+    assert list(cases["test_ok"]) == []
+    (failure,) = list(cases["test_leaky"])
+    assert failure.tag == "failure"
+    assert failure.get("message") == "leaked 1 device buffer (512 bytes)"
+    assert "device 2 l1" in failure.text and "at 0x2000" in failure.text
+    assert "1 device buffer (512 bytes, 512 B) allocated during" in failure.text
 
 
 def test_without_server_says_so_once_and_checks_nothing(tmp_path):

@@ -43,12 +43,12 @@ DEVICE_STATS_S = struct.Struct("<IIQQ6Q6Q6QQII16s")
 PROCESS_INFO_S = struct.Struct("<iIIIQQQQ32s64s")
 USAGE_S = struct.Struct("<iI6Q6QQ")
 BUFFER_S = struct.Struct("<QQIB3x")
-EXIT_S = struct.Struct("<iIQ32sII6Q6Q")
+EXIT_S = struct.Struct("<iIQ32sII6Q6Q64s")
 
 assert HEADER.size == 8 and HELLO_S.size == 80 and HELLO_ACK_S.size == 56
 assert DEVICE_DESC_S.size == 96 and EVENT_S.size == 32 and SNAP_BEGIN_S.size == 64
 assert DEVICE_STATS_S.size == 200 and PROCESS_INFO_S.size == 144 and USAGE_S.size == 112
-assert BUFFER_S.size == 24 and EXIT_S.size == 152 and PEAK_S.size == 16
+assert BUFFER_S.size == 24 and EXIT_S.size == 216 and PEAK_S.size == 16
 
 EVENTS_PER_FRAME = (MAX_FRAME - HEADER.size) // EVENT_S.size
 
@@ -170,7 +170,8 @@ def usage(rec):
 
 def exit_record(rec):
     return {"pid": rec[0], "uid": rec[1], "time_ns": rec[2], "name": _cstr(rec[3]),
-            "device": rec[4], "bytes": list(rec[6:12]), "buffers": list(rec[12:18])}
+            "device": rec[4], "bytes": list(rec[6:12]), "buffers": list(rec[12:18]),
+            "label": _cstr(rec[18])}
 
 
 # ---- a client ----

@@ -171,33 +171,38 @@ static void test_extremes(void **state)
     struct ledger l;
     assert_int_equal(ledger_init(&l, NULL), 0);
     struct ledger_process *p = attach(&l, INT32_MAX);
-    const uint64_t big = 1ull << 63;
+    const uint64_t max = LEDGER_MAX_BYTES;
 
-    assert_int_equal(apply1(&l, p, ev_alloc(UINT32_MAX, TTALLOC_CB, UINT64_MAX, big)), 0);
+    /* Implausible sizes (more than any board has) are malformed, whatever else is live. */
+    assert_int_equal(apply1(&l, p, ev_alloc(0, TTALLOC_DRAM, 0, 1ull << 63)), -EINVAL);
+    assert_int_equal(apply1(&l, p, ev_alloc(0, TTALLOC_DRAM, 0, UINT64_MAX)), -EINVAL);
+    assert_int_equal(apply1(&l, p, ev_alloc(0, TTALLOC_DRAM, 0, max + 1)), -EINVAL);
+    assert_int_equal(p->table.count, 0);
+
+    assert_int_equal(apply1(&l, p, ev_alloc(UINT32_MAX, TTALLOC_CB, UINT64_MAX, max)), 0);
     struct ledger_device *d = find_device(&l, UINT32_MAX);
     assert_non_null(d);
-    assert_int_equal(d->used[TTALLOC_CB], big);
-    /* A second 2^63 would overflow the process total: refused, nothing changed. */
-    assert_int_equal(apply1(&l, p, ev_alloc(UINT32_MAX, TTALLOC_CB, 0, big)), -EINVAL);
-    assert_int_equal(apply1(&l, p, ev_alloc(0, TTALLOC_DRAM, 0, big)), -EINVAL);
-    assert_int_equal(d->used[TTALLOC_CB], big);
-    assert_int_equal(p->bytes, big);
+    assert_int_equal(d->used[TTALLOC_CB], max);
+    /* One more byte of the same type on the same device: refused, nothing changed. */
+    assert_int_equal(apply1(&l, p, ev_alloc(UINT32_MAX, TTALLOC_CB, 0, 1)), -EINVAL);
+    assert_int_equal(d->used[TTALLOC_CB], max);
+    assert_int_equal(p->bytes, max);
     assert_int_equal(p->table.count, 1);
-    /* Within range is fine: 2^63 - 1 more fills the total exactly. */
-    assert_int_equal(apply1(&l, p, ev_alloc(0, TTALLOC_DRAM, 0, big - 1)), 0);
-    assert_int_equal(p->bytes, UINT64_MAX);
-    /* Growing a live buffer past the total is refused too. */
-    assert_int_equal(apply1(&l, p, ev_alloc(0, TTALLOC_DRAM, 0, big)), -EINVAL);
-    /* Shrinking one is fine. */
+    /* Another type or device has its own bound. */
+    assert_int_equal(apply1(&l, p, ev_alloc(0, TTALLOC_DRAM, 0, max - 1)), 0);
+    assert_int_equal(p->bytes, 2 * max - 1);
+    /* Growing a live buffer past the bound is refused too; shrinking one is fine. */
+    assert_int_equal(apply1(&l, p, ev_alloc(0, TTALLOC_DRAM, 0, max + 1)), -EINVAL);
+    assert_int_equal(apply1(&l, p, ev_alloc(0, TTALLOC_DRAM, 0, max)), 0);
     assert_int_equal(apply1(&l, p, ev_alloc(0, TTALLOC_DRAM, 0, 1)), 0);
-    assert_int_equal(p->bytes, big + 1);
+    assert_int_equal(p->bytes, max + 1);
 
     assert_int_equal(apply1(&l, p, ev_free(UINT32_MAX, TTALLOC_CB, UINT64_MAX)), 0);
     assert_int_equal(apply1(&l, p, ev_free(0, TTALLOC_DRAM, 0)), 0);
     assert_int_equal(d->used[TTALLOC_CB], 0);
-    assert_int_equal(d->peak[TTALLOC_CB], big);
+    assert_int_equal(d->peak[TTALLOC_CB], max);
     assert_int_equal(p->bytes, 0);
-    assert_int_equal(p->peak_bytes, UINT64_MAX);
+    assert_int_equal(p->peak_bytes, 2 * max);
 
     /* Negative and zero PIDs are just keys to the ledger. */
     struct ledger_process *q = attach(&l, INT32_MIN);
@@ -318,7 +323,7 @@ static void test_describe(void **state)
     desc.capacity[TTALLOC_DRAM] = 12ull << 30;
     desc.is_remote = 1;
     memset(desc.board_type, 'x', sizeof(desc.board_type)); /* no NUL: must be cut */
-    assert_int_equal(ledger_describe(&l, 5, &desc), 0);
+    assert_int_equal(ledger_describe(&l, 1, 5, &desc), 0);
     struct ttalloc_device_stats ds;
     ledger_fill_devices(&l, &ds);
     assert_int_equal(ds.flags, TTALLOC_DEVICE_DESCRIBED | TTALLOC_DEVICE_REMOTE);
@@ -327,7 +332,7 @@ static void test_describe(void **state)
     assert_int_equal(strlen(ds.board_type), sizeof(ds.board_type) - 1);
     desc.is_remote = 0;
     strcpy(desc.board_type, "n300");
-    assert_int_equal(ledger_describe(&l, 5, &desc), 0);
+    assert_int_equal(ledger_describe(&l, 1, 5, &desc), 0);
     ledger_fill_devices(&l, &ds);
     assert_int_equal(ds.flags, TTALLOC_DEVICE_DESCRIBED);
     assert_string_equal(ds.board_type, "n300");
@@ -434,6 +439,131 @@ static void test_exit_records(void **state)
     ledger_destroy(&l);
 }
 
+/* One process at the bound of a shared device: another process's allocs on
+ * that device still succeed (the refusal depends on the sender only). */
+static void test_overflow_only_hits_sender(void **state)
+{
+    (void)state;
+    struct ledger l;
+    assert_int_equal(ledger_init(&l, NULL), 0);
+    struct ledger_process *a = attach(&l, 10);
+    struct ledger_process *b = NULL;
+    assert_int_equal(ledger_attach(&l, 11, 2000, "victim", NULL, 1, &b), 0);
+    for (unsigned t = 0; t < TTALLOC_NUM_TYPES; t++)
+        assert_int_equal(apply1(&l, a, ev_alloc(0, (uint8_t)t, 1, LEDGER_MAX_BYTES)), 0);
+    assert_int_equal(apply1(&l, a, ev_alloc(0, TTALLOC_DRAM, 2, 1)), -EINVAL);
+    assert_int_equal(apply1(&l, b, ev_alloc(0, TTALLOC_DRAM, 1, 4096)), 0);
+    assert_int_equal(b->bytes, 4096);
+    assert_int_equal(find_device(&l, 0)->used[TTALLOC_DRAM], LEDGER_MAX_BYTES + 4096);
+    ledger_destroy(&l);
+}
+
+/* Per-uid caps: live buffers and devices of all a uid's processes together;
+ * another uid and root are unaffected. */
+static void test_uid_caps(void **state)
+{
+    (void)state;
+    struct quota_limits caps = {.max_conns = 2, .max_buffers = 3, .max_devices = 2};
+    struct ledger_limits limits = {.per_uid = &caps};
+    struct ledger l;
+    assert_int_equal(ledger_init(&l, &limits), 0);
+    struct ledger_process *a1 = NULL, *a2 = NULL, *b = NULL, *r = NULL;
+    assert_int_equal(ledger_attach(&l, 1, 1000, "a1", NULL, 1, &a1), 0);
+    assert_int_equal(ledger_attach(&l, 2, 1000, "a2", NULL, 1, &a2), 0);
+    assert_int_equal(ledger_attach(&l, 3, 2000, "b", NULL, 1, &b), 0);
+    assert_int_equal(ledger_attach(&l, 4, 0, "root", NULL, 1, &r), 0);
+    assert_ptr_equal(a1->user, a2->user);
+
+    assert_int_equal(apply1(&l, a1, ev_alloc(0, TTALLOC_DRAM, 1, 1)), 0);
+    assert_int_equal(apply1(&l, a2, ev_alloc(0, TTALLOC_DRAM, 1, 1)), 0);
+    assert_int_equal(apply1(&l, a2, ev_alloc(0, TTALLOC_DRAM, 2, 1)), 0);
+    assert_int_equal(apply1(&l, a1, ev_alloc(0, TTALLOC_DRAM, 2, 1)), -EDQUOT);
+    /* Replacing a live key is no new buffer. */
+    assert_int_equal(apply1(&l, a1, ev_alloc(0, TTALLOC_DRAM, 1, 5)), 0);
+    assert_int_equal(a1->user->buffers, 3);
+    assert_int_equal(a1->user->refusals, 1);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(apply1(&l, b, ev_alloc(0, TTALLOC_DRAM, (uint64_t)i, 1)) == 0, i < 3);
+        assert_int_equal(apply1(&l, r, ev_alloc(0, TTALLOC_DRAM, (uint64_t)i, 1)), 0);
+    }
+    /* A free makes room again. */
+    assert_int_equal(apply1(&l, a2, ev_free(0, TTALLOC_DRAM, 2)), 0);
+    assert_int_equal(apply1(&l, a1, ev_alloc(0, TTALLOC_DRAM, 2, 1)), 0);
+
+    /* Devices: 0 and 1 fit, 2 does not, for either process of the uid. */
+    assert_int_equal(apply1(&l, a1, ev_free(0, TTALLOC_DRAM, 2)), 0);
+    assert_int_equal(apply1(&l, a1, ev_alloc(1, TTALLOC_L1, 1, 1)), 0);
+    assert_int_equal(apply1(&l, a2, ev_free(0, TTALLOC_DRAM, 1)), 0);
+    assert_int_equal(apply1(&l, a2, ev_alloc(2, TTALLOC_L1, 1, 1)), -EXFULL);
+    assert_int_equal(apply1(&l, r, ev_alloc(2, TTALLOC_L1, 1, 1)), 0);
+    assert_int_equal(apply1(&l, r, ev_alloc(3, TTALLOC_L1, 1, 1)), 0);
+    /* Once a1 lets go of device 1 entirely, the uid may use device 2. */
+    assert_int_equal(apply1(&l, a1, ev_free(1, TTALLOC_L1, 1)), 0);
+    assert_int_equal(apply1(&l, a2, ev_alloc(2, TTALLOC_L1, 1, 1)), 0);
+
+    /* Connections: two per uid, root unlimited; records go when unused. */
+    struct quota_user *c1, *c2, *c3;
+    assert_int_equal(quota_conn_open(&l.quota, 5000, &c1), 0);
+    assert_int_equal(quota_conn_open(&l.quota, 5000, &c2), 0);
+    assert_int_equal(quota_conn_open(&l.quota, 5000, &c3), -EUSERS);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(quota_conn_open(&l.quota, 0, &c3), 0);
+    quota_conn_close(&l.quota, c1);
+    assert_int_equal(quota_conn_open(&l.quota, 5000, &c3), 0);
+    quota_conn_close(&l.quota, c2);
+    quota_conn_close(&l.quota, c3);
+    assert_null(quota_find(&l.quota, 5000));
+
+    /* The uid's records are dropped when its processes are gone. */
+    ledger_exit(&l, a1, 5);
+    ledger_exit(&l, a2, 5);
+    assert_null(quota_find(&l.quota, 1000));
+    assert_non_null(quota_find(&l.quota, 2000));
+    ledger_destroy(&l);
+}
+
+/* The device table fills, then recovers: entries without live buffers (and
+ * without a live describer) are swept when a new device needs room. */
+static void test_device_table_recovers(void **state)
+{
+    (void)state;
+    struct quota_limits caps = {0, 0, 0};
+    struct ledger_limits limits = {.max_devices = 4, .per_uid = &caps};
+    struct ledger l;
+    assert_int_equal(ledger_init(&l, &limits), 0);
+    struct ledger_process *hog = attach(&l, 1);
+    struct ledger_process *other = attach(&l, 2);
+    for (uint32_t d = 0; d < 4; d++)
+        assert_int_equal(apply1(&l, hog, ev_alloc(100 + d, TTALLOC_DRAM, 1, 1)), 0);
+    assert_int_equal(apply1(&l, other, ev_alloc(7, TTALLOC_DRAM, 1, 1)), -ENOSPC);
+    /* Freed but still alive: its empty entries no longer hold the table. */
+    for (uint32_t d = 0; d < 3; d++)
+        assert_int_equal(apply1(&l, hog, ev_free(100 + d, TTALLOC_DRAM, 1)), 0);
+    assert_int_equal(apply1(&l, other, ev_alloc(7, TTALLOC_DRAM, 1, 1)), 0);
+    assert_null(find_device(&l, 100));
+    assert_non_null(find_device(&l, 103));
+    assert_int_equal(hog->n_usage, 1);
+    assert_true(l.counters.swept_devices >= 1);
+    /* A process that ended frees its entries too. */
+    for (uint32_t d = 0; d < 2; d++)
+        assert_int_equal(apply1(&l, hog, ev_alloc(200 + d, TTALLOC_DRAM, 1, 1)), 0);
+    assert_int_equal(l.n_devs, 4);
+    ledger_exit(&l, hog, 9);
+    assert_int_equal(apply1(&l, other, ev_alloc(8, TTALLOC_DRAM, 1, 1)), 0);
+    assert_int_equal(apply1(&l, other, ev_alloc(9, TTALLOC_DRAM, 1, 1)), 0);
+    assert_int_equal(apply1(&l, other, ev_alloc(10, TTALLOC_DRAM, 1, 1)), 0);
+    assert_int_equal(apply1(&l, other, ev_alloc(11, TTALLOC_DRAM, 1, 1)), -ENOSPC);
+    /* A described device stays while its describer lives. */
+    struct ttalloc_device_desc desc;
+    memset(&desc, 0, sizeof(desc));
+    desc.capacity[TTALLOC_DRAM] = 1000;
+    assert_int_equal(apply1(&l, other, ev_free(10, TTALLOC_DRAM, 1)), 0);
+    assert_int_equal(ledger_describe(&l, 2, 10, &desc), 0);
+    assert_int_equal(apply1(&l, other, ev_alloc(11, TTALLOC_DRAM, 1, 1)), -ENOSPC);
+    assert_non_null(find_device(&l, 10));
+    ledger_destroy(&l);
+}
+
 static void test_limits(void **state)
 {
     (void)state;
@@ -462,8 +592,8 @@ static void test_limits(void **state)
     assert_int_equal(apply1(&l, q, ev_alloc(2, TTALLOC_DRAM, 1, 1)), -ENOSPC);
     struct ttalloc_device_desc desc;
     memset(&desc, 0, sizeof(desc));
-    assert_int_equal(ledger_describe(&l, 2, &desc), -ENOSPC);
-    assert_int_equal(ledger_describe(&l, 1, &desc), 0);
+    assert_int_equal(ledger_describe(&l, 1, 2, &desc), -ENOSPC);
+    assert_int_equal(ledger_describe(&l, 1, 1, &desc), 0);
     assert_int_equal(l.n_devs, 2);
 
     /* A kicked producer's buffers are dropped from every total. */
@@ -906,6 +1036,9 @@ int main(void)
         cmocka_unit_test(test_resync),
         cmocka_unit_test(test_exit_records),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_overflow_only_hits_sender),
+        cmocka_unit_test(test_uid_caps),
+        cmocka_unit_test(test_device_table_recovers),
         cmocka_unit_test(test_top_buffers),
         cmocka_unit_test(test_attach_reuse),
         cmocka_unit_test(test_order_two_streams),

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "exits_store.h"
 #include "metrics.h"
 #include "sysfs.h"
 #include "ttalloc.h"
@@ -214,11 +215,11 @@ static void test_top_n_and_other(void **state)
     in.events_total = 7;
     char *page = render(&in);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
-                             "pid=\"300\",comm=\"big\"}") == 1000000);
+                             "pid=\"300\",comm=\"big\",label=\"\"}") == 1000000);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
-                             "pid=\"100\",comm=\"we\\\"ird\\\\\"}") == 5000);
+                             "pid=\"100\",comm=\"we\\\"ird\\\\\",label=\"\"}") == 5000);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"1\",type=\"l1\","
-                             "pid=\"100\",comm=\"we\\\"ird\\\\\"}") == 7);
+                             "pid=\"100\",comm=\"we\\\"ird\\\\\",label=\"\"}") == 7);
     /* the two smaller ones only as "other", per device and type */
     assert_int_equal(count(page, "pid=\"200\""), 0);
     assert_int_equal(count(page, "pid=\"50\""), 0);
@@ -245,9 +246,9 @@ static void test_top_n_and_other(void **state)
     page = render(&in);
     assert_int_equal(count(page, ",pid=\"other\""), 0);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"1\",type=\"trace\","
-                             "pid=\"50\",comm=\"tiny\"}") == 2);
+                             "pid=\"50\",comm=\"tiny\",label=\"\"}") == 2);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"cb\","
-                             "pid=\"200\",comm=\"small\"}") == 11);
+                             "pid=\"200\",comm=\"small\",label=\"\"}") == 11);
     free(page);
 
     /* top 0: everything is "other" */
@@ -285,15 +286,15 @@ static void test_shm_only_processes(void **state)
     struct metrics_input in = view_input(&v, 20);
     char *page = render(&in);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
-                             "pid=\"77\",comm=\"model\xef\xbf\xbd\"}") == 50000);
+                             "pid=\"77\",comm=\"model\xef\xbf\xbd\",label=\"\"}") == 50000);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"cb\","
-                             "pid=\"77\",comm=\"model\xef\xbf\xbd\"}") == 640);
+                             "pid=\"77\",comm=\"model\xef\xbf\xbd\",label=\"\"}") == 640);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"l1\","
-                             "pid=\"77\",comm=\"model\xef\xbf\xbd\"}") == 0);
+                             "pid=\"77\",comm=\"model\xef\xbf\xbd\",label=\"\"}") == 0);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"l1_small\","
-                             "pid=\"9000\",comm=\"worker\"}") == 4);
+                             "pid=\"9000\",comm=\"worker\",label=\"\"}") == 4);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
-                             "pid=\"4000\",comm=\"client\"}") == 1000);
+                             "pid=\"4000\",comm=\"client\",label=\"\"}") == 1000);
     /* the device's figures include the SHM-only processes */
     assert_true(sample(page, "ttalloc_device_memory_used_bytes{device=\"0\",type=\"dram\"}") ==
                 51030);
@@ -315,7 +316,7 @@ static void test_shm_only_processes(void **state)
     page = render(&in);
     assert_int_equal(count(page, "pid=\"9000\""), 0);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"l1\","
-                             "pid=\"4000\",comm=\"client\"}") == 10);
+                             "pid=\"4000\",comm=\"client\",label=\"\"}") == 10);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
                              "pid=\"other\",comm=\"other\"}") == 30);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"l1_small\","
@@ -325,7 +326,7 @@ static void test_shm_only_processes(void **state)
     page = render(&in);
     assert_int_equal(count(page, "pid=\"4000\""), 0);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
-                             "pid=\"77\",comm=\"model\xef\xbf\xbd\"}") == 50000);
+                             "pid=\"77\",comm=\"model\xef\xbf\xbd\",label=\"\"}") == 50000);
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
                              "pid=\"other\",comm=\"other\"}") == 1030);
     free(page);
@@ -458,6 +459,9 @@ static void test_every_family_has_help_and_type(void **state)
     in.disconnects = disconnects;
     in.exits_total = 5;
     in.leaked_exits_total = 2;
+    struct exits_uid_total leaked = {.uid = 1000, .bytes = {[TTALLOC_DRAM] = 4096}};
+    in.leaked = &leaked;
+    in.n_leaked = 1;
     char *page = render(&in);
     assert_true(sample(page, "ttalloc_client_disconnects_total{reason=\"slow\"}") == 4);
     assert_true(sample(page, "ttalloc_client_disconnects_total{reason=\"eof\"}") == 0);
@@ -465,7 +469,7 @@ static void test_every_family_has_help_and_type(void **state)
     assert_true(sample(page, "ttalloc_process_exits_total{leaked=\"false\"}") == 3);
     /* a libttalloc process has its exact peak; an SHM-only one has none */
     assert_true(sample(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
-                             "pid=\"10\",comm=\"a\"}") == 100);
+                             "pid=\"10\",comm=\"a\",label=\"\"}") == 100);
     assert_int_equal(count(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
                                  "pid=\"11\""), 0);
     assert_int_equal(count(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
@@ -479,7 +483,7 @@ static void test_every_family_has_help_and_type(void **state)
         "ttalloc_process_memory_used_bytes", "ttalloc_process_memory_peak_bytes",
         "ttalloc_clients", "ttalloc_processes",
         "ttalloc_buffers", "ttalloc_events_total", "ttalloc_process_exits_total",
-        "ttalloc_client_disconnects_total", "ttalloc_build_info",
+        "ttalloc_leaked_bytes_total", "ttalloc_client_disconnects_total", "ttalloc_build_info",
     };
     size_t helps = count(page, "# HELP "), types = count(page, "# TYPE ");
     assert_int_equal(helps, types);
@@ -552,18 +556,54 @@ static void test_process_peaks(void **state)
     struct metrics_input in = view_input(&v, 20);
     char *page = render(&in);
     assert_true(sample(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
-                             "pid=\"10\",comm=\"lib\"}") == 4000);
+                             "pid=\"10\",comm=\"lib\",label=\"\"}") == 4000);
     assert_true(sample(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"l1\","
-                             "pid=\"10\",comm=\"lib\"}") == 0);
+                             "pid=\"10\",comm=\"lib\",label=\"\"}") == 0);
     assert_true(sample(page, "ttalloc_process_memory_peak_bytes{device=\"1\",type=\"l1\","
-                             "pid=\"10\",comm=\"lib\"}") == 5);
+                             "pid=\"10\",comm=\"lib\",label=\"\"}") == 5);
     /* SHM statistics have no peak: no series rather than a made-up one */
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
-                             "pid=\"11\",comm=\"shm\"}") == 50);
+                             "pid=\"11\",comm=\"shm\",label=\"\"}") == 50);
     assert_int_equal(count(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
                                  "pid=\"11\""), 0);
     /* 2 usage records x 5 types, all of pid 10 */
     assert_int_equal(count(page, "\nttalloc_process_memory_peak_bytes{"), 10);
+    free(page);
+}
+
+/* A process's label rides on its series, escaped like any label value; the
+ * leak history's bytes per uid are a counter per uid and type. */
+static void test_process_label_and_leaked_bytes(void **state)
+{
+    (void)state;
+    struct view v;
+    memset(&v, 0, sizeof(v));
+    view_use(&v, 42, "python3", LIBTTALLOC, 0, TTALLOC_DRAM, 4096);
+    view_use(&v, 43, "python3", LIBTTALLOC, 0, TTALLOC_DRAM, 8192);
+    for (size_t i = 0; i < v.n_processes; i++) {
+        if (v.processes[i].pid == 42)
+            snprintf(v.processes[i].label, sizeof(v.processes[i].label), "llama \"70b\"\\x\n");
+    }
+    struct exits_uid_total leaked[2];
+    memset(leaked, 0, sizeof(leaked));
+    leaked[0].uid = 0;
+    leaked[0].bytes[TTALLOC_L1] = 77;
+    leaked[1].uid = 1000;
+    leaked[1].bytes[TTALLOC_DRAM] = 8192;
+    leaked[1].bytes[TTALLOC_TRACE] = 5;
+    struct metrics_input in = view_input(&v, 20);
+    in.leaked = leaked;
+    in.n_leaked = 2;
+    char *page = render(&in);
+    assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
+                             "pid=\"42\",comm=\"python3\","
+                             "label=\"llama \\\"70b\\\"\\\\x\\n\"}") == 4096);
+    assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
+                             "pid=\"43\",comm=\"python3\",label=\"\"}") == 8192);
+    assert_true(sample(page, "ttalloc_leaked_bytes_total{uid=\"1000\",type=\"dram\"}") == 8192);
+    assert_true(sample(page, "ttalloc_leaked_bytes_total{uid=\"1000\",type=\"trace\"}") == 5);
+    assert_true(sample(page, "ttalloc_leaked_bytes_total{uid=\"0\",type=\"l1\"}") == 77);
+    assert_true(sample(page, "ttalloc_leaked_bytes_total{uid=\"0\",type=\"dram\"}") == 0);
     free(page);
 }
 
@@ -577,6 +617,7 @@ int main(void)
         cmocka_unit_test(test_every_family_has_help_and_type),
         cmocka_unit_test(test_process_peaks),
         cmocka_unit_test(test_parse_addr),
+        cmocka_unit_test(test_process_label_and_leaked_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -124,7 +124,7 @@ static void test_payload_rules(void **state)
         {PROTO_SNAP_DEVICES, 400, {0, 199, 201}},
         {PROTO_SNAP_PROCESSES, 144, {0, 143, 145}},
         {PROTO_SNAP_USAGE, 224, {0, 111, 113}},
-        {PROTO_EXITS, 152, {0, 151, 153}},
+        {PROTO_EXITS, 216, {0, 215, 217}},
         {PROTO_SNAP_BEGIN, 64, {0, 63, 65}},
         {PROTO_HELLO, 80, {0, 4, 7}},
         {PROTO_ERROR, 20, {0, 4, 7}},
