@@ -495,6 +495,19 @@ static uint64_t ledger_low_watermark(const struct ledger_process *p)
     return low;
 }
 
+/* The same, leaving out stream `skip`. */
+static uint64_t ledger_low_watermark_except(const struct ledger_process *p,
+                                            const struct ledger_stream *skip)
+{
+    uint64_t low = UINT64_MAX;
+    for (size_t i = 0; i < p->n_streams; i++) {
+        const struct ledger_stream *s = p->streams[i];
+        if (s != skip && s->has_watermark && s->position < low)
+            low = s->position;
+    }
+    return low;
+}
+
 /* Record that applying ev failed with rc: p's queue is dropped and the fault
  * kept for the caller to report (and to drop p's buffers). */
 static void ledger_set_fault(struct ledger *l, struct ledger_process *p, int rc,
@@ -621,30 +634,50 @@ int ledger_submit(struct ledger *l, struct ledger_stream *s, const struct proto_
         }
         return rc;
     }
-    if (p->n_streams == 1 && p->n_pending == 0) {
-        /* One stream: its order is the process's. */
-        for (size_t i = 0; i < n; i++) {
-            uint64_t ts = ledger_clamp_timestamp(l, s, events[i].timestamp_ns, now_ns);
-            int rc = ledger_apply_events(l, p, &events[i], 1, NULL);
-            if (rc < 0) {
-                ledger_set_fault(l, p, rc, &events[i]);
-                *bad = events[i];
-                return rc;
-            }
-            p->applied_ns = ts;
-        }
-        return 0;
-    }
+    /* Events no other stream can precede (at or before every other stream's
+     * position, nothing queued) are applied at once, as one run: the common
+     * case, and every event of a process with a single stream. Within a
+     * stream clamped timestamps never decrease, so that run is a prefix. */
+    uint64_t others = ledger_low_watermark_except(p, s);
+    size_t direct = p->n_pending == 0 ? n : 0;
+    uint64_t direct_ts = p->applied_ns;
     for (size_t i = 0; i < n; i++) {
+        uint64_t ts = ledger_clamp_timestamp(l, s, events[i].timestamp_ns, now_ns);
+        if (i < direct && ts <= others) {
+            direct_ts = ts;
+            continue;
+        }
+        if (i < direct)
+            direct = i;
         struct proto_event ev = events[i];
-        ev.timestamp_ns = ledger_clamp_timestamp(l, s, ev.timestamp_ns, now_ns);
+        ev.timestamp_ns = ts;
         if (ledger_pending_push(l, p, &ev) < 0) {
             ledger_set_fault(l, p, -ENOMEM, &events[i]);
             *bad = events[i];
             return -ENOMEM;
         }
     }
+    if (direct > 0) {
+        size_t done = 0;
+        int rc = ledger_apply_events(l, p, events, direct, &done);
+        if (rc < 0) {
+            ledger_set_fault(l, p, rc, &events[done]);
+            *bad = events[done];
+            return rc;
+        }
+        p->applied_ns = direct_ts;
+    }
+    if (p->n_pending == 0)
+        return 0;
     return ledger_drain(l, p, ledger_low_watermark(p), now_ns, bad);
+}
+
+int ledger_stream_synced(const struct ledger_stream *s)
+{
+    const struct ledger_process *p = s->proc;
+    /* Every event of s has a timestamp at or before its position. */
+    return p == NULL || !s->has_watermark || p->n_pending == 0 ||
+           p->pending[0].ev.timestamp_ns > s->position;
 }
 
 int ledger_stream_sync(struct ledger *l, struct ledger_stream *s, struct proto_event *bad)

@@ -226,9 +226,13 @@ void ledger_stream_close(struct ledger *l, struct ledger_stream *s, uint64_t now
 int ledger_submit(struct ledger *l, struct ledger_stream *s, const struct proto_event *events,
                   size_t n, uint64_t now_ns, struct proto_event *bad);
 
-/* FLUSH on s: apply every queued event of s's process up to s's latest
- * timestamp, so everything s sent is applied. Returns 0 or a fault as
- * ledger_submit. */
+/* Has every event s sent been applied? (A FLUSH on s is answered then.) */
+int ledger_stream_synced(const struct ledger_stream *s);
+
+/* Apply every queued event of s's process up to s's latest timestamp, so
+ * everything s sent is applied now, even before the process's other streams
+ * catch up (events of theirs that arrive later are then behind the merge).
+ * Returns 0 or a fault as ledger_submit. */
 int ledger_stream_sync(struct ledger *l, struct ledger_stream *s, struct proto_event *bad);
 
 /* RESYNC_BEGIN on s: apply everything queued for the process, then forget

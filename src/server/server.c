@@ -64,6 +64,9 @@
 /* Frames read from a dead process's connection before it is closed. Bounded
  * because a forked child may still hold (and write to) the inherited socket. */
 #define SERVER_DRAIN_FRAMES 16384u
+/* FLUSHes one connection may have waiting for its process's merge; past
+ * this, its events are applied at once (ledger_stream_sync) and all answered. */
+#define SERVER_MAX_FLUSHES 16u
 /* A connection must say HELLO within this long, or it is closed. */
 #define SERVER_HELLO_TIMEOUT_NS (5ull * 1000000000ull)
 
@@ -98,6 +101,8 @@ struct conn {
     char name[TTALLOC_NAME_MAX];        /* /proc/<pid>/comm at accept */
     struct ledger_process *proc;        /* producers */
     struct ledger_stream *stream;       /* producers: its events in its process's merge */
+    uint64_t flushes[SERVER_MAX_FLUSHES]; /* FLUSH tokens waiting for the merge, in order */
+    unsigned n_flushes;
     struct outq out;
     uint32_t sub_interval_ms;           /* 0: not subscribed */
     uint64_t sub_next_ns;               /* CLOCK_MONOTONIC of its next snapshot */
@@ -139,6 +144,7 @@ struct server {
     struct metrics metrics;             /* --metrics; daemon NULL when off */
     struct server_source metrics_source;
     uint64_t disconnects[METRICS_NUM_REASONS];
+    unsigned flushes_waiting;           /* connections with n_flushes > 0 */
     struct exits_store exits;           /* the leak history, kept across restarts */
 };
 
@@ -226,6 +232,10 @@ static void server_close_conn(struct server *s, struct conn *c)
     if (c->stream != NULL) {
         ledger_stream_close(&s->ledger, c->stream, server_now_ns(CLOCK_MONOTONIC));
         c->stream = NULL;
+    }
+    if (c->n_flushes > 0) {
+        c->n_flushes = 0;
+        s->flushes_waiting--;
     }
     if (c->proc != NULL) {
         ledger_detach(&s->ledger, c->proc);
@@ -629,9 +639,11 @@ static void server_on_peaks(struct server *s, struct conn *c, const void *payloa
         server_kick_producer(s, c, PROTO_ERR_MALFORMED, "PEAKS outside a resync");
     else if (rc == -EINVAL)
         server_kick_producer(s, c, PROTO_ERR_MALFORMED, "PEAKS with an unknown memory type");
-    else if (rc == -ENOSPC)
-        server_kick_producer(s, c, PROTO_ERR_LIMIT, "PEAKS name more devices than the server "
-                             "keeps");
+    else if (rc == -ENOSPC || rc == -EXFULL)
+        server_kick_producer(s, c, PROTO_ERR_LIMIT, rc == -ENOSPC
+                             ? "PEAKS name more devices than the server keeps"
+                             : "PEAKS name more devices than its uid may use "
+                               "(--max-devices-per-uid)");
     else if (rc < 0)
         server_kick_producer(s, c, PROTO_ERR_LIMIT, "server out of memory");
 }
@@ -663,6 +675,60 @@ static void server_settle_faults(struct server *s)
             log_warnx("pid %d (%s): an event could not be applied; dropping its %" PRIu64
                       " buffers", (int)p->pid, p->name, dropped);
         }
+    }
+}
+
+/* Answer c's waiting FLUSHes, in order. Returns 0, or a negative errno
+ * when c was closed. */
+static int server_ack_flushes(struct server *s, struct conn *c)
+{
+    unsigned n = c->n_flushes;
+    c->n_flushes = 0;
+    s->flushes_waiting--;
+    for (unsigned i = 0; i < n; i++) {
+        struct proto_flush ack = {.token = c->flushes[i]};
+        if (server_send_frame(s, c, PROTO_FLUSH_ACK, &ack, sizeof(ack)) < 0)
+            return -EPIPE;
+    }
+    return 0;
+}
+
+/* FLUSH: answered once every event this connection sent is applied. That
+ * may wait for the process's other connections (at most --order-hold); a
+ * connection with too many FLUSHes waiting has its events applied at once. */
+static void server_on_flush(struct server *s, struct conn *c, const void *payload)
+{
+    struct proto_flush flush;
+    memcpy(&flush, payload, sizeof(flush));
+    if (c->n_flushes == SERVER_MAX_FLUSHES) {
+        struct proto_event bad;
+        int rc = ledger_stream_sync(&s->ledger, c->stream, &bad);
+        if (rc < 0) {
+            server_producer_fault(s, c, rc, &bad);
+            return;
+        }
+        if (server_ack_flushes(s, c) < 0)
+            return;
+    }
+    if (c->n_flushes == 0 && ledger_stream_synced(c->stream)) {
+        server_send_frame(s, c, PROTO_FLUSH_ACK, &flush, sizeof(flush));
+        return;
+    }
+    if (c->n_flushes++ == 0)
+        s->flushes_waiting++;
+    c->flushes[c->n_flushes - 1] = flush.token;
+}
+
+/* Answer the FLUSHes whose connection's events have all been applied since. */
+static void server_answer_flushes(struct server *s)
+{
+    struct conn *c = s->conns;
+    while (c != NULL && s->flushes_waiting > 0) {
+        struct conn *next = c->next;
+        if (c->n_flushes > 0 && ledger_stream_synced(c->stream) &&
+            server_ack_flushes(s, c) < 0)
+            next = s->conns;    /* c was closed: rescan */
+        c = next;
     }
 }
 
@@ -714,17 +780,9 @@ static void server_on_producer_frame(struct server *s, struct conn *c,
     case PROTO_PEAKS:
         server_on_peaks(s, c, payload, hdr->length);
         return;
-    case PROTO_FLUSH: {
-        /* Everything this connection sent is applied before the answer. */
-        struct proto_event bad;
-        int rc = ledger_stream_sync(&s->ledger, c->stream, &bad);
-        if (rc < 0) {
-            server_producer_fault(s, c, rc, &bad);
-            return;
-        }
-        server_send_frame(s, c, PROTO_FLUSH_ACK, payload, sizeof(struct proto_flush));
+    case PROTO_FLUSH:
+        server_on_flush(s, c, payload);
         return;
-    }
     default: {
         char text[128];
         snprintf(text, sizeof(text), "a producer may not send %s",
@@ -1342,6 +1400,7 @@ int server_run(const struct server_config *config)
         /* Events whose hold ran out are applied before anything reads. */
         ledger_release(&s.ledger, server_now_ns(CLOCK_MONOTONIC));
         server_settle_faults(&s);
+        server_answer_flushes(&s);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -1384,6 +1443,7 @@ int server_run(const struct server_config *config)
                                     &s.exits};
         metrics_run(&s.metrics, 0, &view);  /* its timeouts (runs only when one is due) */
         server_settle_faults(&s);
+        server_answer_flushes(&s);
         server_bury_dead(&s);
         exits_store_tick(&s.exits, server_now_ns(CLOCK_REALTIME), server_now_ns(CLOCK_MONOTONIC));
     }

@@ -727,6 +727,9 @@ static void test_order_two_streams(void **state)
     assert_int_equal(submit1(&l, b, at(ev_alloc(0, TTALLOC_DRAM, 0x2, MIB), NOW + 300), NOW + 1000), 0);
     assert_int_equal(p->n_pending, 1);        /* waits for a to pass 300 */
     assert_int_equal(p->bytes, MIB);
+    /* A FLUSH on a could be answered now; one on b must wait. */
+    assert_true(ledger_stream_synced(a));
+    assert_false(ledger_stream_synced(b));
     assert_int_equal(submit1(&l, a, at(ev_free(0, TTALLOC_DRAM, 0x1), NOW + 200), NOW + 1000), 0);
     assert_int_equal(p->bytes, 0);
     assert_int_equal(submit1(&l, a, at(ev_alloc(0, TTALLOC_DRAM, 0x3, MIB), NOW + 500), NOW + 1000), 0);
@@ -735,6 +738,8 @@ static void test_order_two_streams(void **state)
     assert_int_equal(p->bytes, 0);
     assert_int_equal(p->n_pending, 1);
     assert_int_equal(l.pending_events, 1);
+    assert_true(ledger_stream_synced(b));
+    assert_false(ledger_stream_synced(a));   /* Z (500) waits for b */
 
     /* A FLUSH on a applies everything a sent. */
     assert_int_equal(ledger_stream_sync(&l, a, NULL), 0);
