@@ -2,18 +2,22 @@
 BUILD       ?= build
 CHECK_BUILD ?= build-check
 BENCH_BUILD ?= build-bench
+FUZZ_BUILD  ?= build-fuzz
+# Seconds each libFuzzer harness runs in `make check` (docs/fuzzing.md).
+FUZZ_SECONDS ?= 15
 JOBS        ?= $(shell nproc)
 # Debian's interpreter: it has python3-pytest (another python3 may be first on PATH).
 PYTHON      ?= /usr/bin/python3
 PREFIX      ?= /usr/local
 
-.PHONY: all build check unit e2e bench install demo deps clean help
+.PHONY: all build check unit e2e fuzz bench install demo deps clean help
 
 all: build
 
 help:
 	@echo "make            build into $(BUILD)/"
-	@echo "make check      sanitizer build (ASan+UBSan) and every test"
+	@echo "make check      sanitizer build (ASan+UBSan), every test, and the fuzzers"
+	@echo "make fuzz       the libFuzzer harnesses, FUZZ_SECONDS each (clang)"
 	@echo "make bench      release build and the benchmark figures"
 	@echo "make demo       simulated devices, workloads and the monitor"
 	@echo "make install    install under PREFIX=$(PREFIX)"
@@ -31,7 +35,7 @@ $(CHECK_BUILD)/CMakeCache.txt:
 
 check: $(CHECK_BUILD)/CMakeCache.txt
 	cmake --build $(CHECK_BUILD) -j$(JOBS)
-	$(MAKE) --no-print-directory unit e2e
+	$(MAKE) --no-print-directory unit fuzz e2e
 
 unit:
 	cd $(CHECK_BUILD) && ctest --output-on-failure --timeout 300 -j$(JOBS)
@@ -40,10 +44,17 @@ e2e:
 	TTALLOC_BUILD=$(abspath $(CHECK_BUILD)) $(PYTHON) -m pytest -q -p no:cacheprovider \
 		--timeout 300 tests/e2e
 
+# The fuzzers need clang; their build is separate from the gcc one.
+fuzz:
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTTALLOC_FUZZ=ON \
+		-DTTALLOC_TESTS=OFF >/dev/null
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target $(notdir $(basename $(wildcard tests/fuzz/fuzz_*.c)))
+	sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 bench:
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build $(BENCH_BUILD) -j$(JOBS) --target tt-alloc-bench tt-smi-bench tt-smi \
-		tt-alloc-server tt-alloc-monitor tt-alloc-sim ttalloc-testclient
+		tt-alloc-server tt-alloc-monitor tt-alloc-sim ttalloc-testclient tt-alloc-soak
 	sh bench/run.sh $(BENCH_BUILD)
 
 install: build
@@ -53,4 +64,4 @@ demo: deps build
 	sh scripts/demo.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(CHECK_BUILD) $(BENCH_BUILD)
+	rm -rf $(BUILD) $(CHECK_BUILD) $(BENCH_BUILD) $(FUZZ_BUILD)

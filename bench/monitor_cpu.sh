@@ -6,7 +6,11 @@
 # pane for SECONDS (default 10). The monitor's CPU time (utime + stime from
 # /proc/<pid>/stat) over that wall time is printed as
 #   monitor_cpu_percent V %
-# (percent of one core; the bar is <= 2). Needs tmux. The producer is
+# (percent of one core; the bar is <= 2). Then the server is killed and the
+# same is measured without it, when the monitor looks for processes in the
+# pids files and TT-Metal's SHM statistics once a second:
+#   monitor_no_server_cpu_percent V %
+# Needs tmux. The producer is
 # tests/tools/ttalloc-testclient from BUILD, or from $TESTCLIENT, or from
 # build/; without one the monitor still draws 8 idle devices.
 set -eu
@@ -77,12 +81,22 @@ tmux -L "$TMUX_NAME" -f /dev/null new-session -d -x 160 -y 50 \
 MON_PID=$(tmux -L "$TMUX_NAME" list-panes -F '#{pane_pid}')
 wait_until "tmux -L '$TMUX_NAME' capture-pane -p | grep -q 'of 8'"
 
+# The monitor's CPU percent of one core over SECONDS_TO_RUN, printed as $1.
+measure() {
+    t0=$(date +%s.%N)
+    c0=$(ticks "$MON_PID")
+    sleep "$SECONDS_TO_RUN"
+    c1=$(ticks "$MON_PID")
+    t1=$(date +%s.%N)
+    awk -v name="$1" -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v hz="$HZ" \
+        'BEGIN { printf "%s %.2f %%\n", name, (c1 - c0) / hz / (t1 - t0) * 100 }'
+}
 ticks() { awk '{ s = $0; sub(/^.*\) /, "", s); split(s, f, " "); print f[12] + f[13] }' "/proc/$1/stat"; }
 HZ=$(getconf CLK_TCK)
-t0=$(date +%s.%N)
-c0=$(ticks "$MON_PID")
-sleep "$SECONDS_TO_RUN"
-c1=$(ticks "$MON_PID")
-t1=$(date +%s.%N)
-awk -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" -v hz="$HZ" \
-    'BEGIN { printf "monitor_cpu_percent %.2f %%\n", (c1 - c0) / hz / (t1 - t0) * 100 }'
+measure monitor_cpu_percent
+
+kill "$SERVER_PID"
+wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=""
+wait_until "tmux -L '$TMUX_NAME' capture-pane -p | grep -q 'server: lost'"
+measure monitor_no_server_cpu_percent

@@ -6,3 +6,5 @@ BUILD=${1:-build-bench}
 "$BUILD"/bench/tt-alloc-bench
 "$BUILD"/src/smi/tt-smi-bench
 sh "$(dirname "$0")/monitor_cpu.sh" "$BUILD"
+# The soak: SOAK_SECONDS (default 600) of mixed clients, kill -9 and restarts.
+"$BUILD"/bench/tt-alloc-soak

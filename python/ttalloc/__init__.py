@@ -7,6 +7,11 @@ Recording (what an allocator calls; never blocks, works with no server):
     ttalloc.record_free(0, ttalloc.BufferType.DRAM, 0x1000)
     ttalloc.flush(timeout=5)          # wait until the server applied them
 
+This process's memory, as torch.cuda reports it (exact, no server needed):
+    ttalloc.memory_allocated(0, "dram")       # bytes live now
+    ttalloc.max_memory_allocated(0, "dram")   # peak since start or the last reset
+    ttalloc.reset_peak_memory_stats()
+
 Querying (what tools and tests call):
     ttalloc.snapshot()                # the structure `tt-smi --json` prints
     ttalloc.buffers(pid)              # one process's live buffers
@@ -20,6 +25,7 @@ Timeouts are in seconds (None: wait forever). Errors are OSError subclasses
 (TTAllocError and below) carrying the errno and its meaning.
 """
 import ctypes
+import errno as _errno
 import os
 
 from . import _lib
@@ -36,6 +42,7 @@ __all__ = [
     "TTAllocError", "InvalidArgument", "ServerUnavailable", "ServerPermissionError",
     "FlushTimeout", "ProtocolError", "LeakError", "LibraryNotFound",
     "record_alloc", "record_free", "flush", "describe_device", "set_label",
+    "memory_allocated", "max_memory_allocated", "reset_peak_memory_stats",
     "connect", "snapshot", "buffers", "exits", "no_leaks", "library_path", "format_leaks",
 ]
 
@@ -130,6 +137,50 @@ def describe_device(device, *, board_serial=None, asic_id=None, capacity=None,
 def set_label(label):
     """A label the tools show beside this process's name (e.g. "llama-70b")."""
     _check(_lib.load().ttalloc_set_label(label.encode()), "set_label")
+
+
+# ---------------------------------------------------------------------------
+# This process's memory and peaks, named and meant as torch.cuda's
+
+
+def _newer(name, what):
+    fn = _lib.function(name)
+    if fn is None:
+        raise TTAllocError(_errno.ENOSYS, f"{what}: the libttalloc loaded ({_lib.path()}) has "
+                           f"no {name}; it predates peak tracking")
+    return fn
+
+
+def _process_memory(device, type):
+    fn = _newer("ttalloc_process_memory", "memory_allocated")
+    live, peak = ctypes.c_uint64(), ctypes.c_uint64()
+    _check(fn(_uint(device, _U32, "device"), int(BufferType.of(type)), ctypes.byref(live),
+              ctypes.byref(peak)), "process_memory")
+    return int(live.value), int(peak.value)
+
+
+def memory_allocated(device=0, type="dram"):
+    """Bytes of memory `type` this process holds on `device` now, as
+    torch.cuda.memory_allocated: counted by the library from every alloc and
+    free this process recorded before the call, in order. Exact, and no
+    server needed."""
+    return _process_memory(device, type)[0]
+
+
+def max_memory_allocated(device=0, type="dram"):
+    """The most bytes of memory `type` this process held on `device` at any
+    moment since it started or its last reset_peak_memory_stats(), as
+    torch.cuda.max_memory_allocated. Exact: alloc/free churn never inflates
+    it, whatever threads recorded it. No server needed."""
+    return _process_memory(device, type)[1]
+
+
+def reset_peak_memory_stats():
+    """Reset this process's peaks, of every device and type, to what it holds
+    now, as torch.cuda.reset_peak_memory_stats: records before the call count
+    toward the old peak, records after it toward the new one. The server's
+    figures (tt-smi, /metrics) reset at the same point of the stream."""
+    _check(_newer("ttalloc_reset_peak", "reset_peak_memory_stats")(), "reset_peak")
 
 
 # ---------------------------------------------------------------------------

@@ -187,7 +187,28 @@ def _declare(lib):
         fn = getattr(lib, name)  # AttributeError names a missing symbol: an old library
         fn.restype = restype
         fn.argtypes = argtypes
+    # Newer entry points: a library without them still loads, and only the
+    # calls that need them fail (see function()).
+    for name, (restype, argtypes) in NEWER.items():
+        fn = getattr(lib, name, None)
+        if fn is not None:
+            fn.restype = restype
+            fn.argtypes = argtypes
     return lib
+
+
+NEWER = {
+    "ttalloc_reset_peak": (ctypes.c_int, []),
+    "ttalloc_process_memory": (ctypes.c_int, [ctypes.c_uint32, ctypes.c_int,
+                                              ctypes.POINTER(ctypes.c_uint64),
+                                              ctypes.POINTER(ctypes.c_uint64)]),
+}
+
+
+def function(name):
+    """The library's function `name`, or None when this libttalloc is older
+    than it (loading the library first)."""
+    return getattr(load(), name, None)
 
 
 _lock = threading.Lock()

@@ -14,6 +14,7 @@ import socket as _socket
 from ._types import BufferType
 
 SCHEMA_VERSION = 1
+PROCESS_SHM = 0x2  # ttalloc_process_info.flags: figures from TT-Metal's SHM statistics
 
 # The memory types the JSON reports, in its order (SYSTEM_MEMORY is host memory).
 JSON_TYPES = (BufferType.DRAM, BufferType.L1, BufferType.L1_SMALL, BufferType.TRACE,
@@ -64,7 +65,8 @@ def device_json(d):
     memory = {}
     for t in JSON_TYPES:
         memory[t.label] = {"used_bytes": int(d.used[t]),
-                           "total_bytes": int(d.total[t]) or None}
+                           "total_bytes": int(d.total[t]) or None,
+                           "peak_bytes": int(d.peak[t])}
     return {
         "index": int(d.device),
         "arch": _ARCH.get(board) if board else None,
@@ -84,10 +86,14 @@ def device_json(d):
     }
 
 
-def usage_json(u):
+def usage_json(u, exact_peaks):
+    """One memory[] row; peaks are None for a process known only from
+    TT-Metal's SHM statistics, which have none."""
     row = {"device": int(u.device)}
     for t in JSON_TYPES:
         row[f"{t.label}_bytes"] = int(u.bytes[t])
+    for t in JSON_TYPES:
+        row[f"{t.label}_peak_bytes"] = int(u.peak[t]) if exact_peaks else None
     return row
 
 
@@ -109,7 +115,7 @@ def to_json(snap, socket_path):
             "cmdline": _cmdline(p.pid),
             "devices": [int(u.device) for u in rows],
             "tracked": True,
-            "memory": [usage_json(u) for u in rows],
+            "memory": [usage_json(u, not p.flags & PROCESS_SHM) for u in rows],
         })
     return {
         "schema_version": SCHEMA_VERSION,

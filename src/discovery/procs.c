@@ -23,23 +23,54 @@
 #define PROCS_FILE_MAX (1u << 20)   /* a pids file or cmdline longer than this is cut */
 #define PROCS_PIDS_PER_DEVICE 4096  /* distinct holders kept per device */
 
+/* A set of PIDs for procs_parse_pids: open addressing, 0 = empty slot
+ * (PIDs are > 0). A 100k-line pids file costs one probe per line, not a
+ * scan of every PID kept so far. */
+struct procs_pidset {
+    pid_t *slots;
+    size_t mask;
+};
+
+static int procs_pidset_init(struct procs_pidset *set, size_t cap)
+{
+    size_t n = 16;
+    while (n < cap * 2)
+        n *= 2;
+    set->slots = calloc(n, sizeof(set->slots[0]));
+    set->mask = n - 1;
+    return set->slots != NULL ? 0 : -ENOMEM;
+}
+
+/* Add pid; 1 when it was new, 0 when already there. */
+static int procs_pidset_add(struct procs_pidset *set, pid_t pid)
+{
+    size_t i = ((size_t)(uint32_t)pid * 2654435761u) & set->mask;
+    while (set->slots[i] != 0) {
+        if (set->slots[i] == pid)
+            return 0;
+        i = (i + 1) & set->mask;
+    }
+    set->slots[i] = pid;
+    return 1;
+}
+
 size_t procs_parse_pids(const char *text, size_t len, pid_t *pids, size_t count, size_t cap)
 {
+    struct procs_pidset set;
+    if (procs_pidset_init(&set, cap) < 0)
+        return count;
+    for (size_t i = 0; i < count; i++)
+        procs_pidset_add(&set, pids[i]);
     size_t start = 0;
-    while (start < len) {
-        size_t end = start;
-        while (end < len && text[end] != '\n')
-            end++;
+    while (start < len && count < cap) {
+        const char *nl = memchr(text + start, '\n', len - start);
+        size_t end = nl != NULL ? (size_t)(nl - text) : len;
         int64_t pid = sysfs_parse_int(text + start, end - start, 1, INT32_MAX);
-        if (pid != SYSFS_UNKNOWN) {
-            size_t i = 0;
-            while (i < count && pids[i] != (pid_t)pid)
-                i++;
-            if (i == count && count < cap)
-                pids[count++] = (pid_t)pid;
-        }
+        if (pid != SYSFS_UNKNOWN && procs_pidset_add(&set, (pid_t)pid))
+            pids[count++] = (pid_t)pid;
         start = end + 1;
     }
+    free(set.slots);
     return count;
 }
 

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "debuglog.h"
 #include "proto.h"
 #include "sockpath.h"
 #include "ttalloc.h"
@@ -36,22 +37,6 @@ struct query_frame {
     struct proto_header hdr;
     const void *payload;
 };
-
-static void query_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void query_debug(const char *fmt, ...)
-{
-    const char *env = getenv("TT_ALLOC_DEBUG");
-    if (env == NULL || strcmp(env, "1") != 0)
-        return;
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n >= 0)
-        fprintf(stderr, "libttalloc: %s\n", line);
-}
 
 static int64_t query_now_ms(void)
 {
@@ -124,13 +109,13 @@ static int query_recv(ttalloc_conn *conn, int64_t deadline, struct query_frame *
         const char *why = "frame larger than the protocol maximum";
         if ((size_t)n > PROTO_MAX_FRAME ||
             proto_parse_frame(conn->rx, (size_t)n, &frame->hdr, &frame->payload, &why) < 0) {
-            query_debug("%s: bad frame from the server: %s", conn->path, why);
+            debuglog("%s: bad frame from the server: %s", conn->path, why);
             conn->broken = true;
             return -EPROTO;
         }
         if (frame->hdr.type == PROTO_ERROR) {
             const char *text = (const char *)frame->payload + sizeof(struct proto_error);
-            query_debug("%s: server error: %.*s", conn->path,
+            debuglog("%s: server error: %.*s", conn->path,
                         (int)(frame->hdr.length - sizeof(struct proto_error)), text);
             conn->broken = true;
             return -EPROTO;
@@ -142,7 +127,7 @@ static int query_recv(ttalloc_conn *conn, int64_t deadline, struct query_frame *
 static int query_unexpected(ttalloc_conn *conn, const struct query_frame *frame,
                             const char *wanted)
 {
-    query_debug("%s: expected %s, got %s", conn->path, wanted,
+    debuglog("%s: expected %s, got %s", conn->path, wanted,
                 proto_type_name((enum proto_msg_type)frame->hdr.type));
     conn->broken = true;
     return -EPROTO;
@@ -169,7 +154,7 @@ static int query_hello(ttalloc_conn *conn)
     memcpy(&ack, frame.payload,
            frame.hdr.length < sizeof(ack) ? frame.hdr.length : sizeof(ack));
     if (ack.magic != PROTO_MAGIC || ack.version != PROTO_VERSION) {
-        query_debug("%s: server speaks protocol version %u, this library %u", conn->path,
+        debuglog("%s: server speaks protocol version %u, this library %u", conn->path,
                     (unsigned)ack.version, PROTO_VERSION);
         return -EPROTO;
     }
@@ -279,7 +264,7 @@ static int query_take_records(ttalloc_conn *conn, const struct query_frame *fram
     size_t size = proto_record_size((enum proto_msg_type)frame->hdr.type);
     size_t k = frame->hdr.length / size;
     if (*n + k > announced) {
-        query_debug("%s: more %s records than the %zu announced", conn->path,
+        debuglog("%s: more %s records than the %zu announced", conn->path,
                     proto_type_name((enum proto_msg_type)frame->hdr.type), announced);
         conn->broken = true;
         return -EPROTO;
@@ -328,7 +313,7 @@ static int query_read_snapshot(ttalloc_conn *conn, const struct query_frame *fir
         } else if (frame.hdr.type == PROTO_SNAP_END) {
             if (snap->n_devices != begin.n_devices || snap->n_processes != begin.n_processes ||
                 snap->n_usage != begin.n_usage) {
-                query_debug("%s: snapshot ended short of its announced counts", conn->path);
+                debuglog("%s: snapshot ended short of its announced counts", conn->path);
                 rc = -EPROTO;
             }
             break;

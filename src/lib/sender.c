@@ -3,22 +3,25 @@
  * and docs/libttalloc.md).
  *
  * The loop: wait in poll() on [eventfd, socket]; after a wake-up, wait one
- * batching window so that many events share a frame and a syscall; then,
- * when the previous frames have all left, drain every shard into EVENTS
- * frames (or a full resync after an overflow or a reconnect), and send them
- * without blocking. A FLUSH request rides behind the drained events and is
- * answered by FLUSH_ACK. The outbox is only refilled when it is empty, so
- * the memory held here is bounded by one drain; when the server stops
- * reading, the shard queues fill, overflow, and a resync catches up later.
+ * batching window so that many events share a frame and a syscall; then
+ * collect: take from the rings every event the merge may release, in
+ * timestamp order, apply each to the tally and, while the connection is in
+ * step, append it to the outbox as EVENTS frames. The outbox is bounded:
+ * when the server stops reading and it fills, the events that follow go to
+ * the tally only, and once the outbox has drained a resync (RESYNC_BEGIN,
+ * every live buffer, PEAKS, RESYNC_END) replaces them; a new connection gets
+ * the same resync. A FLUSH request rides behind the events recorded before
+ * it and is answered by FLUSH_ACK.
  */
 #include "sender.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -26,13 +29,22 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "debuglog.h"
+#include "eventclock.h"
+#include "proto.h"
+#include "rings.h"
 #include "sockpath.h"
+#include "tally.h"
 
 #define SENDER_BATCH_NS 1000000LL      /* batching window after a wake-up */
 #define SENDER_BACKOFF_MIN_MS 10
-#define SENDER_BACKOFF_MAX_MS 500      /* so a returning server is found within 0.5 s */
+#define SENDER_BACKOFF_MAX_MS 1000     /* a returning server is found within 1 s */
+#define SENDER_BUSY_RETRY_MS 5         /* first retry after a full backlog (EAGAIN) */
+#define SENDER_RECALIBRATE_NS 1000000000LL
 #define SENDER_SNDBUF (1 << 20)
+#define SENDER_OUTBOX_MAX (8u << 20)   /* unsent bytes before we fall back to a resync */
 #define SENDER_KEEP_BYTES (1u << 20)   /* give back buffers larger than this when idle */
+#define SENDER_WAIT_SLICE_NS 50000L    /* an implicit flush waits for a stalled producer */
 
 struct sender_desc {
     uint32_t device;
@@ -43,22 +55,24 @@ struct sender {
     pthread_mutex_t lock;
     pthread_cond_t cond;            /* flush waiters: CLOCK_MONOTONIC */
     bool cond_ready;
-    struct recorder *rec;
+    bool tally_ready;               /* tally and rings set up */
     bool running;                   /* the thread exists */
     bool thread_started;            /* ... and has entered its loop */
     bool stopping;
     pthread_t thread;
     int efd;
     int fd;                         /* -1: not connected */
-    int debug;
 
     bool hello_acked;               /* this connection got HELLO_ACK */
-    bool resync_due;                /* a new connection owes the server a resync */
+    bool resync_due;                /* the server is not in step: a resync must come next */
     bool connect_now;               /* a flush wants an attempt without waiting */
     bool outage_reported;
     int backoff_ms;
+    int busy_ms;                    /* retry delay while the server's backlog is full */
+    unsigned jitter_seed;
     int64_t reconnect_at;           /* monotonic ns */
     int64_t drain_at;               /* 0: no drain scheduled */
+    int64_t recalibrate_at;
 
     uint64_t flush_req;             /* highest token asked for */
     uint64_t flush_sent;            /* highest token sent on this connection */
@@ -66,11 +80,14 @@ struct sender {
     uint64_t connect_failures;      /* attempts that did not reach a working server */
     uint64_t stop_token;
     int64_t stop_deadline;
+    uint64_t last_ns;               /* timestamp of the last event merged */
 
     char *out;                      /* frames waiting to be sent, back to back */
     size_t out_head, out_len, out_cap;
-    struct proto_event *spare[RECORDER_SHARDS];
-    struct recorder_events staging;
+    struct rings_batch batch;       /* events taken by the last collect */
+    struct proto_event *resync;     /* scratch for a resync's ALLOC list */
+    size_t resync_cap;
+    struct tally tally;
     struct sender_desc *descs;
     size_t n_descs;
     char label[TTALLOC_LABEL_MAX];
@@ -82,37 +99,15 @@ static struct sender sender = {
     .efd = -1,
     .fd = -1,
     .backoff_ms = SENDER_BACKOFF_MIN_MS,
+    .busy_ms = SENDER_BUSY_RETRY_MS,
 };
 
-/* 1 while the thread owes a drain: recorders do not wake it again. */
+/* 1 while the thread owes a drain: producers do not wake it again. */
 static atomic_int sender_pending;
 
 static int64_t sender_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static void sender_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void sender_debug(const char *fmt, ...)
-{
-    if (!sender.debug)
-        return;
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    fprintf(stderr, "libttalloc[%d]: %s\n", (int)getpid(), line);
-}
-
-void sender_set_debug(int on)
-{
-    sender.debug = on;
+    return (int64_t)eventclock_monotonic_ns();
 }
 
 static void sender_wake_locked(void)
@@ -133,6 +128,22 @@ void sender_notify(void)
         ssize_t ignored = write(sender.efd, &one, sizeof(one));
         (void)ignored;
     }
+}
+
+/* A delay of `ms` give or take a quarter, so that clients refused together
+ * do not all come back together. */
+static int64_t sender_jittered_ns(int ms)
+{
+    int quarter = ms / 4;
+    int offset = quarter > 0 ? rand_r(&sender.jitter_seed) % (2 * quarter + 1) - quarter : 0;
+    return (int64_t)(ms + offset) * 1000000LL;
+}
+
+static void sender_back_off(int64_t now)
+{
+    sender.reconnect_at = now + sender_jittered_ns(sender.backoff_ms);
+    sender.backoff_ms = sender.backoff_ms * 2 > SENDER_BACKOFF_MAX_MS ? SENDER_BACKOFF_MAX_MS
+                                                                      : sender.backoff_ms * 2;
 }
 
 /* ---- the outbox ---- */
@@ -165,16 +176,23 @@ static int sender_put_frame(enum proto_msg_type type, const void *payload, size_
     return 0;
 }
 
-static int sender_put_events(const struct proto_event *ev, size_t n)
+static int sender_put_array(enum proto_msg_type type, const void *records, size_t n,
+                            size_t record_size)
 {
-    const size_t per_frame = proto_records_per_frame(sizeof(*ev));
+    const size_t per_frame = proto_records_per_frame(record_size);
     for (size_t i = 0; i < n; i += per_frame) {
         size_t k = n - i < per_frame ? n - i : per_frame;
-        int rc = sender_put_frame(PROTO_EVENTS, ev + i, k * sizeof(*ev));
+        int rc = sender_put_frame(type, (const char *)records + i * record_size,
+                                  k * record_size);
         if (rc < 0)
             return rc;
     }
     return 0;
+}
+
+static bool sender_outbox_empty(void)
+{
+    return sender.out_head == sender.out_len;
 }
 
 static void sender_trim_buffers(void)
@@ -185,24 +203,118 @@ static void sender_trim_buffers(void)
         sender.out = NULL;
         sender.out_cap = 0;
     }
-    if (sender.staging.cap * sizeof(struct proto_event) > SENDER_KEEP_BYTES)
-        recorder_events_free(&sender.staging);
+    if (sender.batch.cap * sizeof(struct proto_event) > SENDER_KEEP_BYTES)
+        rings_batch_free(&sender.batch);
+    if (sender.resync_cap * sizeof(struct proto_event) > SENDER_KEEP_BYTES) {
+        free(sender.resync);
+        sender.resync = NULL;
+        sender.resync_cap = 0;
+    }
+}
+
+/* ---- the merged order ---- */
+
+/* Take what the rings may release, apply it to the tally in order and, if
+ * the server is in step, queue it. Returns the watermark reached: every
+ * event stamped below it has been applied. */
+static uint64_t sender_collect(void)
+{
+    sender.batch.n = 0;
+    if (rings_collect(&sender.batch) < 0)
+        return 0; /* out of memory: the events stay in the rings */
+    bool queue = sender.fd >= 0 && !sender.resync_due;
+    for (size_t i = 0; i < sender.batch.n; i++) {
+        struct proto_event *ev = &sender.batch.ev[i];
+        ev->timestamp_ns = eventclock_to_ns(ev->timestamp_ns);
+        sender.last_ns = ev->timestamp_ns;
+        tally_apply(&sender.tally, ev);
+    }
+    if (queue && sender.batch.n > 0) {
+        if (sender_put_array(PROTO_EVENTS, sender.batch.ev, sender.batch.n,
+                             sizeof(struct proto_event)) < 0 ||
+            sender.out_len - sender.out_head > SENDER_OUTBOX_MAX) {
+            /* The server is not keeping up (or memory ran out): what follows
+             * goes to the tally only, and a resync catches up later. */
+            sender.resync_due = true;
+        }
+    }
+    return sender.batch.watermark;
+}
+
+/* Collect until every event stamped before `reading` is applied: a producer
+ * stalled between its clock read and its publication holds the merge back,
+ * and it needs the CPU to finish. Called with the lock held. */
+static void sender_collect_through(uint64_t reading)
+{
+    while (sender_collect() <= reading) {
+        pthread_mutex_unlock(&sender.lock);
+        struct timespec slice = {0, SENDER_WAIT_SLICE_NS};
+        nanosleep(&slice, NULL);
+        pthread_mutex_lock(&sender.lock);
+    }
+}
+
+/* RESYNC_BEGIN, every live buffer, this process's peaks, RESYNC_END. */
+static int sender_put_resync(void)
+{
+    struct proto_resync_end end;
+    size_t n = 0;
+    struct proto_peak *peaks = NULL;
+    size_t n_peaks = 0;
+    int rc = tally_buffers_as_events(&sender.tally, sender.last_ns, &sender.resync, &n,
+                                     &sender.resync_cap, &end.buffers, &end.bytes);
+    if (rc == 0)
+        rc = tally_peaks(&sender.tally, &peaks, &n_peaks);
+    if (rc == 0)
+        rc = sender_put_frame(PROTO_RESYNC_BEGIN, NULL, 0);
+    if (rc == 0)
+        rc = sender_put_array(PROTO_EVENTS, sender.resync, n, sizeof(struct proto_event));
+    if (rc == 0)
+        rc = sender_put_array(PROTO_PEAKS, peaks, n_peaks, sizeof(struct proto_peak));
+    if (rc == 0)
+        rc = sender_put_frame(PROTO_RESYNC_END, &end, sizeof(end));
+    free(peaks);
+    return rc;
 }
 
 /* ---- the connection ---- */
+
+static void sender_handle_frame(const struct proto_header *hdr, const void *payload);
+
+/* Read every frame the server left before it went away: an ERROR frame
+ * explains why, and the kernel reports the reset before the data. */
+static void sender_read_leftovers(void)
+{
+    for (int tries = 0; tries < 64; tries++) {
+        ssize_t n = recv(sender.fd, sender.rxbuf, PROTO_MAX_FRAME, MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == ECONNRESET || errno == EPIPE))
+            continue; /* the pending error, reported once; the data follows */
+        if (n <= 0)
+            return;
+        struct proto_header hdr;
+        const void *payload;
+        const char *why;
+        if ((size_t)n <= PROTO_MAX_FRAME &&
+            proto_parse_frame(sender.rxbuf, (size_t)n, &hdr, &payload, &why) == 0 &&
+            hdr.type == PROTO_ERROR)
+            sender_handle_frame(&hdr, payload);
+    }
+}
 
 static void sender_disconnect(const char *why, int err)
 {
     bool was_working = sender.hello_acked;
 
+    sender_read_leftovers();
     close(sender.fd);
     sender.fd = -1;
     sender.hello_acked = false;
     sender.out_head = sender.out_len = 0;
     sender.flush_sent = sender.flush_acked;
-    sender.reconnect_at = sender_now() + (int64_t)sender.backoff_ms * 1000000LL;
-    sender.backoff_ms = sender.backoff_ms * 2 > SENDER_BACKOFF_MAX_MS ? SENDER_BACKOFF_MAX_MS
-                                                                      : sender.backoff_ms * 2;
+    int64_t now = sender_now();
+    sender_back_off(now);
     if (was_working) {
         /* A flush in progress deserves a prompt second chance. */
         if (sender.flush_req > sender.flush_acked)
@@ -211,8 +323,8 @@ static void sender_disconnect(const char *why, int err)
         sender.connect_failures++;
     }
     if (!sender.outage_reported) {
-        sender_debug("lost the server (%s%s%s); recording locally and reconnecting", why,
-                     err ? ": " : "", err ? strerror(err) : "");
+        debuglog("lost the server (%s%s%s); recording locally and reconnecting", why,
+                 err ? ": " : "", err ? strerror(err) : "");
         sender.outage_reported = true;
     }
     pthread_cond_broadcast(&sender.cond);
@@ -240,24 +352,31 @@ static void sender_connect(int64_t now)
     sender.connect_now = false;
     for (i = 0; i < n; i++) {
         fd = sender_open(paths[i]);
-        if (fd >= 0)
+        /* EAGAIN: a server listens there but its backlog is full. */
+        if (fd >= 0 || fd == -EAGAIN)
             break;
+    }
+    if (fd == -EAGAIN) {
+        /* Busy, not absent: a flush keeps waiting; retry soon, then less
+         * often, up to the same 1 s ceiling. */
+        sender.reconnect_at = now + sender_jittered_ns(sender.busy_ms);
+        sender.busy_ms = sender.busy_ms * 2 > SENDER_BACKOFF_MAX_MS ? SENDER_BACKOFF_MAX_MS
+                                                                    : sender.busy_ms * 2;
+        return;
     }
     if (fd < 0) {
         sender.connect_failures++;
         if (!sender.outage_reported) {
-            sender_debug("no tt-alloc server reachable (%s: %s); recording locally and retrying",
-                         paths[n - 1], strerror(-fd));
+            debuglog("no tt-alloc server reachable (%s: %s); recording locally and retrying",
+                     paths[n - 1], strerror(-fd));
             sender.outage_reported = true;
         }
-        sender.reconnect_at = now + (int64_t)sender.backoff_ms * 1000000LL;
-        sender.backoff_ms = sender.backoff_ms * 2 > SENDER_BACKOFF_MAX_MS
-                                ? SENDER_BACKOFF_MAX_MS
-                                : sender.backoff_ms * 2;
+        sender_back_off(now);
         pthread_cond_broadcast(&sender.cond);
         return;
     }
 
+    sender.busy_ms = SENDER_BUSY_RETRY_MS;
     sender.fd = fd;
     sender.hello_acked = false;
     sender.out_head = sender.out_len = 0;
@@ -276,7 +395,7 @@ static void sender_connect(int64_t now)
     }
     /* The new server knows nothing of us: everything goes again. */
     sender.resync_due = true;
-    sender_debug("connected to %s", paths[i]);
+    debuglog("connected to %s", paths[i]);
 }
 
 static void sender_handle_frame(const struct proto_header *hdr, const void *payload)
@@ -287,8 +406,8 @@ static void sender_handle_frame(const struct proto_header *hdr, const void *payl
         memset(&ack, 0, sizeof(ack));
         memcpy(&ack, payload, hdr->length < sizeof(ack) ? hdr->length : sizeof(ack));
         if (ack.magic != PROTO_MAGIC || ack.version != PROTO_VERSION) {
-            sender_debug("server speaks protocol version %u, this library %u",
-                         (unsigned)ack.version, PROTO_VERSION);
+            debuglog("server speaks protocol version %u, this library %u",
+                     (unsigned)ack.version, PROTO_VERSION);
             sender_disconnect("incompatible server", EPROTO);
             return;
         }
@@ -308,12 +427,12 @@ static void sender_handle_frame(const struct proto_header *hdr, const void *payl
     }
     case PROTO_ERROR: {
         size_t text_len = hdr->length - sizeof(struct proto_error);
-        sender_debug("server error: %.*s", (int)text_len,
-                     (const char *)payload + sizeof(struct proto_error));
+        debuglog("server error: %.*s", (int)text_len,
+                 (const char *)payload + sizeof(struct proto_error));
         break;
     }
     default:
-        sender_debug("ignoring unexpected %s frame", proto_type_name(hdr->type));
+        debuglog("ignoring unexpected %s frame", proto_type_name(hdr->type));
         break;
     }
 }
@@ -366,42 +485,37 @@ static void sender_send_some(void)
         sender_trim_buffers();
 }
 
-/* ---- draining the recorder ---- */
+/* ---- one round of the loop ---- */
 
 static bool sender_drain_due(int64_t now)
 {
-    return sender.resync_due || sender.flush_req > sender.flush_sent ||
+    return (sender.fd >= 0 && sender.resync_due && sender_outbox_empty()) ||
+           sender.flush_req > sender.flush_sent ||
            (sender.drain_at != 0 && now >= sender.drain_at);
 }
 
 static void sender_drain(void)
 {
-    int rc = 0;
-
     atomic_store(&sender_pending, 0);
     sender.drain_at = 0;
-    sender.staging.n = 0;
-    if (sender.resync_due || recorder_needs_resync(sender.rec)) {
-        struct proto_resync_end end;
-        rc = recorder_snapshot(sender.rec, &sender.staging, &end.buffers, &end.bytes);
-        if (rc == 0)
-            rc = sender_put_frame(PROTO_RESYNC_BEGIN, NULL, 0);
-        if (rc == 0)
-            rc = sender_put_events(sender.staging.ev, sender.staging.n);
-        if (rc == 0)
-            rc = sender_put_frame(PROTO_RESYNC_END, &end, sizeof(end));
+    sender_collect();
+    if (sender.batch.left >= RINGS_TAKE_MAX) {
+        /* Behind: the next share at once, while it is still in cache. */
+        sender.drain_at = sender_now();
+    } else if (sender.batch.left > 0) {
+        /* Events held back behind a producer in flight: look again soon
+         * rather than wait for somebody's next record. */
+        sender.drain_at = sender_now() + SENDER_BATCH_NS;
+    }
+    if (sender.fd < 0)
+        return;
+    int rc = 0;
+    if (sender.resync_due && sender_outbox_empty()) {
+        rc = sender_put_resync();
         if (rc == 0)
             sender.resync_due = false;
-    } else {
-        for (unsigned i = 0; i < RECORDER_SHARDS && rc == 0; i++) {
-            size_t n = recorder_take(sender.rec, i, &sender.spare[i]);
-            if (n > 0)
-                rc = recorder_events_push(&sender.staging, sender.spare[i], n);
-        }
-        if (rc == 0)
-            rc = sender_put_events(sender.staging.ev, sender.staging.n);
     }
-    if (rc == 0 && sender.flush_req > sender.flush_sent) {
+    if (rc == 0 && !sender.resync_due && sender.flush_req > sender.flush_sent) {
         struct proto_flush flush = {.token = sender.flush_req};
         rc = sender_put_frame(PROTO_FLUSH, &flush, sizeof(flush));
         if (rc == 0)
@@ -421,11 +535,14 @@ static int sender_poll_timeout(int64_t now)
 
     if (sender.fd < 0 && !sender.stopping)
         wake = sender.connect_now ? now : sender.reconnect_at;
-    if (sender.fd >= 0 && sender.out_head == sender.out_len && sender.drain_at != 0 &&
-        sender.drain_at < wake)
+    if (sender.drain_at != 0 && sender.drain_at < wake)
         wake = sender.drain_at;
+    if (sender.fd >= 0 && sender.resync_due && sender_outbox_empty())
+        wake = now;
     if (sender.stopping && sender.stop_deadline < wake)
         wake = sender.stop_deadline;
+    if (eventclock_uses_tsc && sender.recalibrate_at < wake)
+        wake = sender.recalibrate_at;
     if (wake == INT64_MAX)
         return -1;
     if (wake <= now)
@@ -442,10 +559,16 @@ static void *sender_main(void *arg)
     pthread_cond_broadcast(&sender.cond);
     for (;;) {
         int64_t now = sender_now();
+        if (now >= sender.recalibrate_at) {
+            eventclock_recalibrate();
+            sender.recalibrate_at = now + SENDER_RECALIBRATE_NS;
+        }
         if (sender.fd < 0 && !sender.stopping &&
             (sender.connect_now || now >= sender.reconnect_at))
             sender_connect(now);
-        if (sender.fd >= 0 && sender.out_head == sender.out_len && sender_drain_due(now))
+        if (sender.fd >= 0 && sender.out_head < sender.out_len)
+            sender_send_some();
+        if (sender_drain_due(now))
             sender_drain();
         if (sender.fd >= 0 && sender.out_head < sender.out_len)
             sender_send_some();
@@ -482,7 +605,7 @@ static void *sender_main(void *arg)
 
 /* ---- the public side ---- */
 
-static void sender_free_resources(void)
+static void sender_free_connection(void)
 {
     if (sender.efd >= 0)
         close(sender.efd);
@@ -492,16 +615,19 @@ static void sender_free_resources(void)
     free(sender.out);
     sender.out = NULL;
     sender.out_head = sender.out_len = sender.out_cap = 0;
-    for (unsigned i = 0; i < RECORDER_SHARDS; i++) {
-        free(sender.spare[i]);
-        sender.spare[i] = NULL;
-    }
-    recorder_events_free(&sender.staging);
-    free(sender.descs);
-    sender.descs = NULL;
-    sender.n_descs = 0;
     free(sender.rxbuf);
     sender.rxbuf = NULL;
+}
+
+static void sender_free_tally(void)
+{
+    if (sender.tally_ready)
+        tally_destroy(&sender.tally);
+    sender.tally_ready = false;
+    rings_batch_free(&sender.batch);
+    free(sender.resync);
+    sender.resync = NULL;
+    sender.resync_cap = 0;
 }
 
 /* Fresh per-process state: nothing sent, nothing asked, nobody connected. */
@@ -515,8 +641,11 @@ static void sender_reset_state(void)
     sender.connect_now = false;
     sender.outage_reported = false;
     sender.backoff_ms = SENDER_BACKOFF_MIN_MS;
+    sender.busy_ms = SENDER_BUSY_RETRY_MS;
+    sender.jitter_seed = (unsigned)getpid();
     sender.reconnect_at = 0;
     sender.drain_at = 0;
+    sender.recalibrate_at = sender_now() + SENDER_RECALIBRATE_NS;
     sender.flush_req = sender.flush_sent = sender.flush_acked = 0;
     sender.connect_failures = 0;
     sender.stop_token = 0;
@@ -533,7 +662,7 @@ static void sender_init_cond(void)
     sender.cond_ready = true;
 }
 
-int sender_start(struct recorder *rec)
+int sender_start(void)
 {
     int rc = 0;
 
@@ -543,19 +672,15 @@ int sender_start(struct recorder *rec)
     if (!sender.cond_ready)
         sender_init_cond();
     sender_reset_state();
-    sender.rec = rec;
+    if (!sender.tally_ready) {
+        tally_init(&sender.tally);
+        sender.tally_ready = true;
+    }
     sender.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     sender.rxbuf = malloc(PROTO_MAX_FRAME);
     if (sender.efd < 0 || sender.rxbuf == NULL) {
         rc = sender.efd < 0 ? -errno : -ENOMEM;
         goto fail;
-    }
-    for (unsigned i = 0; i < RECORDER_SHARDS; i++) {
-        sender.spare[i] = calloc(rec->queue_cap, sizeof(struct proto_event));
-        if (sender.spare[i] == NULL) {
-            rc = -ENOMEM;
-            goto fail;
-        }
     }
     atomic_store(&sender_pending, 0);
 
@@ -578,8 +703,9 @@ int sender_start(struct recorder *rec)
         pthread_cond_wait(&sender.cond, &sender.lock);
     goto out;
 fail:
-    sender_free_resources();
-    /* No thread: never try to wake one. */
+    sender_free_connection();
+    /* No thread: never try to wake one. The tally stays for
+     * ttalloc_process_memory. */
     atomic_store(&sender_pending, 1);
 out:
     pthread_mutex_unlock(&sender.lock);
@@ -590,6 +716,7 @@ int sender_flush(int timeout_ms)
 {
     int rc = 0;
     struct timespec deadline;
+    uint64_t reading = eventclock_read();
 
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     if (timeout_ms > 0) {
@@ -606,6 +733,9 @@ int sender_flush(int timeout_ms)
         pthread_mutex_unlock(&sender.lock);
         return -ENOTCONN;
     }
+    /* Everything recorded before the call is in the outbox (or the tally,
+     * for the resync) before the FLUSH frame is. */
+    sender_collect_through(reading);
     uint64_t token = ++sender.flush_req;
     uint64_t failures = sender.connect_failures;
     if (sender.fd < 0)
@@ -631,6 +761,32 @@ int sender_flush(int timeout_ms)
     }
     pthread_mutex_unlock(&sender.lock);
     return rc;
+}
+
+void sender_memory(uint32_t device, uint8_t type, uint64_t *live, uint64_t *peak)
+{
+    uint64_t reading = eventclock_read();
+    *live = *peak = 0;
+    pthread_mutex_lock(&sender.lock);
+    if (sender.tally_ready) {
+        sender_collect_through(reading);
+        tally_memory(&sender.tally, device, type, live, peak);
+        if (sender.running && sender.batch.n > 0)
+            sender_wake_locked(); /* what was queued here goes out now */
+    }
+    pthread_mutex_unlock(&sender.lock);
+}
+
+void sender_help(void)
+{
+    if (pthread_mutex_trylock(&sender.lock) != 0)
+        return; /* the sender (or another helper) is at it already */
+    if (sender.tally_ready) {
+        sender_collect();
+        if (sender.running)
+            sender_wake_locked(); /* what was queued here goes out now */
+    }
+    pthread_mutex_unlock(&sender.lock);
 }
 
 int sender_describe(uint32_t device, const struct ttalloc_device_desc *desc)
@@ -676,6 +832,7 @@ void sender_stop(int bound_ms)
 {
     pthread_mutex_lock(&sender.lock);
     if (sender.running) {
+        /* Every event recorded so far goes into the last frames. */
         sender.stopping = true;
         sender.stop_token = ++sender.flush_req;
         sender.stop_deadline = sender_now() + (int64_t)bound_ms * 1000000LL;
@@ -684,9 +841,13 @@ void sender_stop(int bound_ms)
         pthread_join(sender.thread, NULL);
         pthread_mutex_lock(&sender.lock);
     }
-    /* No recorder may write to the eventfd once it is closed. */
+    /* No producer may write to the eventfd once it is closed. */
     atomic_store(&sender_pending, 1);
-    sender_free_resources();
+    sender_free_connection();
+    sender_free_tally();
+    free(sender.descs);
+    sender.descs = NULL;
+    sender.n_descs = 0;
     sender_reset_state();
     pthread_mutex_unlock(&sender.lock);
 }
@@ -703,9 +864,14 @@ void sender_atfork_parent(void)
 
 void sender_atfork_child(void)
 {
-    /* The thread did not come along: the parent's connection, wake-ups and
-     * buffers are not ours. Keep only the label (like the process name). */
-    sender_free_resources();
+    /* The thread did not come along: the parent's connection, wake-ups,
+     * tally and descriptions are not ours. Keep only the label (like the
+     * process name). */
+    sender_free_connection();
+    sender_free_tally();
+    free(sender.descs);
+    sender.descs = NULL;
+    sender.n_descs = 0;
     sender_reset_state();
     if (sender.cond_ready)
         sender_init_cond();

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "columns.h"
 #include "text.h"
 
 enum draw_pair { PAIR_GREEN = 1, PAIR_YELLOW, PAIR_RED, PAIR_TITLE, PAIR_DIM, PAIR_LEAK,
@@ -155,9 +156,12 @@ static void draw_device_header(int y, const struct model *m, const struct model_
 {
     char facts[160], line[256];
     text_device_facts(facts, sizeof(facts), d);
-    if (d->used_known)
+    if (d->used_known && m->conn != MODEL_CONN_UP)
+        snprintf(line, sizeof(line), "device %u  %s  (no server: memory from TT-Metal's SHM)",
+                 d->id, facts);
+    else if (d->used_known)
         snprintf(line, sizeof(line), "device %u  %s  buffers %llu  processes %u", d->id, facts,
-                 (unsigned long long)d->buffers, d->processes);
+                 (unsigned long long)d->stats.buffers, d->stats.processes);
     else
         snprintf(line, sizeof(line), "device %u  %s  (%s)", d->id, facts,
                  m->conn == MODEL_CONN_UP ? "not reported" : "no server");
@@ -170,12 +174,13 @@ static void draw_device_header(int y, const struct model *m, const struct model_
 /* One memory type's line: label, bar, amount, percent. */
 static void draw_type_line(int y, const struct model_device *d, enum ttalloc_buffer_type t)
 {
-    char amount[64], pct[16];
-    draw_text(y, 3, A_NORMAL, model_type_label(t));
+    char amount[64], pct[16], name[24];
+    text_type_name(name, sizeof(name), t);
+    draw_text(y, 3, A_NORMAL, name);
     int x = DRAW_LABEL_W + 1;
     if (!d->used_known) {
-        if (d->total[t]) {
-            text_bytes(amount, sizeof(amount), d->total[t]);
+        if (d->stats.total[t]) {
+            text_bytes(amount, sizeof(amount), d->stats.total[t]);
             char line[96];
             snprintf(line, sizeof(line), "used unknown / %s", amount);
             draw_text(y, x, draw_pair_attr(PAIR_DIM, A_DIM), line);
@@ -184,15 +189,15 @@ static void draw_type_line(int y, const struct model_device *d, enum ttalloc_buf
         }
         return;
     }
-    text_used_total(amount, sizeof(amount), d->used[t], d->total[t]);
-    text_percent(pct, sizeof(pct), d->used[t], d->total[t]);
+    text_used_total(amount, sizeof(amount), d->stats.used[t], d->stats.total[t]);
+    text_percent(pct, sizeof(pct), d->stats.used[t], d->stats.total[t]);
     int bar_w = COLS - x - 2 - 1 - DRAW_AMOUNT_W - DRAW_PCT_W;
-    if (d->total[t] && bar_w >= 8) {
+    if (d->stats.total[t] && bar_w >= 8) {
         draw_text(y, x, A_NORMAL, "[");
-        draw_bar(y, x + 1, bar_w, d->used[t], d->peak[t], d->total[t]);
+        draw_bar(y, x + 1, bar_w, d->stats.used[t], d->stats.peak[t], d->stats.total[t]);
         draw_text(y, x + 1 + bar_w, A_NORMAL, "]");
         x += bar_w + 3;
-    } else if (d->total[t] == 0 && bar_w >= 8) {
+    } else if (d->stats.total[t] == 0 && bar_w >= 8) {
         /* No total: no bar and no percentage, only the amount. */
         x += bar_w + 3;
     }
@@ -200,7 +205,7 @@ static void draw_type_line(int y, const struct model_device *d, enum ttalloc_buf
     snprintf(line, sizeof(line), "%*s", DRAW_AMOUNT_W, amount);
     draw_text(y, x, A_NORMAL, line);
     snprintf(line, sizeof(line), "%*s", DRAW_PCT_W, pct);
-    draw_text(y, x + DRAW_AMOUNT_W, draw_level_attr(model_level(d->used[t], d->total[t])), line);
+    draw_text(y, x + DRAW_AMOUNT_W, draw_level_attr(model_level(d->stats.used[t], d->stats.total[t])), line);
 }
 
 /* The panels in rows [top, top + height), scrolled to show the selected one. */
@@ -251,7 +256,7 @@ static void draw_graph_series(const struct model_device *d, enum ttalloc_buffer_
     if (width < 4 || rows < 1)
         return;
     /* Scale: the total when known, else the highest value in view. */
-    uint64_t scale = d->total[t];
+    uint64_t scale = d->stats.total[t];
     if (scale == 0)
         for (int age = 0; age < width; age++) {
             struct model_sample s = model_history_get(&d->history, now_ms, age);
@@ -260,10 +265,10 @@ static void draw_graph_series(const struct model_device *d, enum ttalloc_buffer_
                 scale = v;
         }
     char label[32];
-    snprintf(label, sizeof(label), "%s", model_type_label(t));
+    text_type_name(label, sizeof(label), t);
     draw_text(top, 1, A_BOLD, label);
-    if (d->total[t])
-        text_percent(label, sizeof(label), d->used[t], d->total[t]);
+    if (d->stats.total[t])
+        text_percent(label, sizeof(label), d->stats.used[t], d->stats.total[t]);
     else
         text_bytes(label, sizeof(label), scale);  /* the top of the scale */
     if (rows > 1 && d->used_known)
@@ -276,7 +281,7 @@ static void draw_graph_series(const struct model_device *d, enum ttalloc_buffer_
         size_t eighths = s.valid && scale ? text_cells(v, scale, (size_t)rows * 8) : 0;
         if (s.valid && v > 0 && eighths == 0)
             eighths = 1;  /* something, however little, shows */
-        attr_t attr = d->total[t] ? draw_level_attr(model_level(v, d->total[t]))
+        attr_t attr = d->stats.total[t] ? draw_level_attr(model_level(v, d->stats.total[t]))
                                   : draw_pair_attr(PAIR_GREEN, A_NORMAL);
         for (int r = 0; r < rows; r++) {
             int y = top + rows - 1 - r;
@@ -310,49 +315,41 @@ static void draw_history(const struct model *m, int top, int height, int64_t now
 
 /* ---- processes and buffers ---------------------------------------------- */
 
+/* A table's lines: up to COLUMNS_MAX columns of a few dozen characters. */
+#define DRAW_LINE_MAX 512
+
 static void draw_processes(const struct model *m, int top, int height)
 {
     if (height <= 0)
         return;
     const struct model_device *d = model_selected_device(m);
-    char line[256], pid[12], name[24], dram[12], l1[12], bufs[12];
-    /* The sort column is marked with a '*'. */
-    snprintf(pid, sizeof(pid), "%sPID", m->sort == MODEL_SORT_PID ? "*" : "");
-    snprintf(name, sizeof(name), "%sNAME", m->sort == MODEL_SORT_NAME ? "*" : "");
-    snprintf(dram, sizeof(dram), "%sDRAM", m->sort == MODEL_SORT_DRAM ? "*" : "");
-    snprintf(l1, sizeof(l1), "%sL1", m->sort == MODEL_SORT_L1 ? "*" : "");
-    snprintf(bufs, sizeof(bufs), "%sBUFFERS", m->sort == MODEL_SORT_BUFFERS ? "*" : "");
-    snprintf(line, sizeof(line), "%8s  %-10s %-20s %10s %10s %10s %8s", pid, "USER", name, dram,
-             l1, "OTHER", bufs);
+    char line[DRAW_LINE_MAX];
+    int widths[COLUMNS_MAX];
+    columns_layout(&columns_procs, COLS - 1, widths);
+    line[0] = ' ';
+    columns_header(&columns_procs, widths, m->sort, line + 1, sizeof(line) - 1);
     draw_band(top, A_REVERSE, line);
-    if (d && height > 1 && m->n_procs == 0)
-        draw_text(top + 1, 2, A_NORMAL,
-                  m->conn == MODEL_CONN_UP ? "no process holds memory on this device"
-                                           : "no server: processes unknown");
+    if (d && height > 1 && m->n_procs == 0) {
+        const char *why = "no process holds memory on this device";
+        if (m->filter_text[0])
+            why = "no process matches the filter (Esc or / then Esc clears it)";
+        else if (m->conn != MODEL_CONN_UP)
+            why = "no server, and no process in tt-kmd's pids files or TT-Metal's SHM";
+        draw_text(top + 1, 2, A_NORMAL, why);
+    }
     int rows = height - 1;
     long sel = model_selected_proc_index(m);
     long first = 0;
     if (sel >= rows)
         first = sel - rows + 1;
     for (long i = first; i < (long)m->n_procs && i - first < rows; i++) {
-        const struct model_proc *p = &m->procs[i];
-        char dram[24], l1[24], other[24], name[TTALLOC_NAME_MAX + TTALLOC_LABEL_MAX + 4];
-        text_bytes(dram, sizeof(dram), p->bytes[TTALLOC_DRAM]);
-        text_bytes(l1, sizeof(l1), p->bytes[TTALLOC_L1]);
-        text_bytes(other, sizeof(other), p->bytes[TTALLOC_L1_SMALL] + p->bytes[TTALLOC_TRACE] +
-                                             p->bytes[TTALLOC_CB]);
-        if (p->label[0])
-            snprintf(name, sizeof(name), "%s [%s]", p->name, p->label);
-        else
-            snprintf(name, sizeof(name), "%s", p->name[0] ? p->name : "?");
-        snprintf(line, sizeof(line), "%8d  %-10.10s %-20.20s %10s %10s %10s %8llu", p->pid,
-                 text_user(p->uid), name, dram, l1, other, (unsigned long long)p->buffers);
+        line[0] = ' ';
+        columns_row(&columns_procs, widths, &m->procs[i], line + 1, sizeof(line) - 1);
         int y = top + 1 + (int)(i - first);
-        if (i == sel) {
+        if (i == sel)
             draw_band(y, A_REVERSE, line);
-        } else {
+        else
             draw_text(y, 0, A_NORMAL, line);
-        }
     }
 }
 
@@ -366,17 +363,17 @@ static void draw_buffers(const struct model *m, int top, int height)
              m->buffers_pid, p ? p->name : "(gone)", m->n_buffers);
     draw_band(top, A_REVERSE, line);
     if (height > 1) {
-        snprintf(line, sizeof(line), "%8s  %-9s %12s  %-18s", "DEVICE", "TYPE", "SIZE", "ADDRESS");
+        snprintf(line, sizeof(line), "%8s  %-13s %12s  %-18s", "DEVICE", "TYPE", "SIZE", "ADDRESS");
         draw_text(top + 1, 0, A_BOLD, line);
     }
     if (height > 2 && m->n_buffers == 0)
         draw_text(top + 2, 2, A_NORMAL, "no live buffers");
     for (size_t i = 0; i < m->n_buffers && (int)i < height - 2; i++) {
         const struct ttalloc_buffer *b = &m->buffers[i];
-        char size[24];
+        char size[24], type[24];
         text_bytes(size, sizeof(size), b->size);
-        snprintf(line, sizeof(line), "%8u  %-9s %12s  0x%016llx", b->device,
-                 model_type_label((enum ttalloc_buffer_type)b->type), size,
+        text_type_name(type, sizeof(type), (enum ttalloc_buffer_type)b->type);
+        snprintf(line, sizeof(line), "%8u  %-13s %12s  0x%016llx", b->device, type, size,
                  (unsigned long long)b->address);
         draw_text(top + 2 + (int)i, 0, A_NORMAL, line);
     }
@@ -393,26 +390,42 @@ static size_t draw_exits_shown(const struct model *m)
     return n;
 }
 
-static void draw_exits(const struct model *m, int top, int height)
+/* The leak report at the bottom (newest first, as many as fit) or, with
+ * `full`, the leak history in place of the process list. */
+static void draw_exits(const struct model *m, int top, int height, int full)
 {
     if (height < 2)
         return;
     attr_t leak = draw_pair_attr(PAIR_LEAK, A_REVERSE | A_BOLD);
-    draw_band(top, leak, " exited with buffers left behind (newest first)");
+    char line[DRAW_LINE_MAX];
+    int widths[COLUMNS_MAX];
+    size_t shown = draw_exits_shown(m);
+    if (full)
+        snprintf(line, sizeof(line),
+                 " leak history: %zu process%s ended with buffers still live (newest first)"
+                 "   l/Esc: back", shown, shown == 1 ? "" : "es");
+    else
+        snprintf(line, sizeof(line), " exited with buffers left behind (newest first)   l: all");
+    draw_band(top, leak, line);
+    columns_layout(&columns_exits, COLS - 1, widths);
     int y = top + 1;
+    if (full || height >= 3) {
+        line[0] = ' ';
+        columns_header(&columns_exits, widths, MODEL_SORT_COUNT, line + 1, sizeof(line) - 1);
+        draw_text(y++, 0, A_BOLD, line);
+    }
+    if (full) {
+        if (shown == 0 && y < top + height)
+            draw_text(y, 2, A_NORMAL,
+                      m->conn == MODEL_CONN_UP ? "no process ended with buffers still live"
+                                               : "no server: the leak history is the server's");
+    }
     for (size_t i = m->n_exits; i-- > 0 && y < top + height;) {
         const struct ttalloc_exit *e = &m->exits[i];
         if (!model_filter_allows(m, e->device))
             continue;
-        char when[16], dram[24], l1[24], line[200];
-        uint64_t nbuf = 0;
-        for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
-            nbuf += e->buffers[t];
-        text_clock(when, sizeof(when), e->time_ns);
-        text_bytes(dram, sizeof(dram), e->bytes[TTALLOC_DRAM]);
-        text_bytes(l1, sizeof(l1), e->bytes[TTALLOC_L1]);
-        snprintf(line, sizeof(line), " LEAK %s  pid %d %-.31s  device %u: DRAM %s, L1 %s, %llu buffers",
-                 when, e->pid, e->name, e->device, dram, l1, (unsigned long long)nbuf);
+        line[0] = ' ';
+        columns_row(&columns_exits, widths, e, line + 1, sizeof(line) - 1);
         draw_text(y++, 0, draw_pair_attr(PAIR_RED, A_BOLD) | A_BOLD, line);
     }
 }
@@ -427,12 +440,35 @@ static void draw_title(const struct model *m, uint64_t now_ns)
     draw_band(0, draw_pair_attr(PAIR_TITLE, A_REVERSE), line);
 }
 
+/* The status line: a question (kill), the filter being typed, a result,
+ * else the server, refresh, sort and filter. */
 static void draw_status(const struct model *m, int y)
 {
-    char server[200], line[320];
-    text_server_status(server, sizeof(server), m);
-    snprintf(line, sizeof(line), " server: %s | refresh %u ms%s | sort %s | h help  q quit",
-             server, m->refresh_ms, m->paused ? " | PAUSED" : "", model_sort_name(m->sort));
+    char line[400], filter[MODEL_FILTER_TEXT_MAX + 16] = "";
+    if (m->kill_pid) {
+        snprintf(line, sizeof(line), " Send SIGTERM to %d (%s)? y/n", m->kill_pid,
+                 m->kill_name[0] ? m->kill_name : "?");
+        draw_band(y, draw_pair_attr(PAIR_BAD, A_REVERSE | A_BOLD), line);
+        return;
+    }
+    if (m->filter_editing) {
+        snprintf(line, sizeof(line), " filter (name, label or PID): %s_   Enter: keep  Esc: clear",
+                 m->filter_text);
+        draw_band(y, A_REVERSE | A_BOLD, line);
+        return;
+    }
+    if (m->message[0]) {
+        snprintf(line, sizeof(line), " %s", m->message);
+        draw_band(y, A_REVERSE | A_BOLD, line);
+        return;
+    }
+    /* The socket's path last: a long one is what gets cut at the edge. */
+    if (m->filter_text[0])
+        snprintf(filter, sizeof(filter), " | filter \"%s\"", m->filter_text);
+    snprintf(line, sizeof(line), " server: %s | sort %s%s%s | refresh %u ms%s | h help  q quit | %s",
+             text_server_state(m), model_sort_name(m->sort), m->reverse ? " reversed" : "",
+             filter, m->refresh_ms, m->paused ? " | PAUSED" : "",
+             m->socket_path[0] ? m->socket_path : "default socket");
     attr_t attr = m->conn == MODEL_CONN_UP ? A_REVERSE : draw_pair_attr(PAIR_BAD, A_REVERSE | A_BOLD);
     draw_band(y, attr, line);
 }
@@ -446,15 +482,22 @@ static void draw_help(void)
         "  Up/Down           select a process",
         "  Enter             the process's largest buffers (again: back)",
         "  s                 sort processes: DRAM, L1, BUFFERS, PID, NAME",
+        "  r or I            reverse the sort order (I as in htop)",
+        "  /                 filter by name, label or PID (Esc clears)",
+        "  k                 send SIGTERM to the selected process (asks y/n)",
+        "  l                 the leak history: processes that ended with",
+        "                    buffers still live (again or Esc: back)",
         "  p                 pause / resume",
         "  + / -             refresh faster / slower",
         "  h or ?            this help (any key closes it)",
         "  q                 quit",
         "",
         "Bars: green < 75 % <= yellow < 90 % <= red; the mark is the peak.",
+        "FROM: server, shm (TT-Metal's SHM statistics) or pids (tt-kmd's",
+        "pids files: it holds the device, figures unknown).",
     };
     int n = (int)(sizeof(lines) / sizeof(lines[0]));
-    int w = 70 < COLS - 2 ? 70 : COLS - 2;
+    int w = 76 < COLS - 2 ? 76 : COLS - 2;
     int h = n + 2 < LINES - 2 ? n + 2 : LINES - 2;
     if (w < 10 || h < 3)
         return;
@@ -494,16 +537,17 @@ void draw_frame(const struct model *m, int64_t now_ms, uint64_t now_ns)
     if (dev_h > avail)
         dev_h = avail;
     int rest = avail - dev_h;
-    int procs_want = 1 + (m->buffers_pid ? 1 + (int)(m->n_buffers ? m->n_buffers : 1)
-                                         : (int)(m->n_procs ? m->n_procs : 1));
+    int procs_want = 1 + (m->show_exits ? 1 + (int)(m->n_exits ? m->n_exits : 1)
+                          : m->buffers_pid ? 1 + (int)(m->n_buffers ? m->n_buffers : 1)
+                                           : (int)(m->n_procs ? m->n_procs : 1));
     int procs_h = procs_want < 4 ? procs_want : 4;
     if (procs_h > rest)
         procs_h = rest;
     rest -= procs_h;
     int graph_h = rest >= 16 ? 9 : rest >= 7 ? 5 : rest >= 3 ? 3 : 0;
     rest -= graph_h;
-    int exits_n = (int)draw_exits_shown(m);
-    int exits_h = exits_n ? 1 + (exits_n < 4 ? exits_n : 4) : 0;
+    int exits_n = m->show_exits ? 0 : (int)draw_exits_shown(m);
+    int exits_h = exits_n ? 2 + (exits_n < 4 ? exits_n : 4) : 0;  /* band, header, rows */
     if (exits_h > rest)
         exits_h = rest >= 2 ? rest : 0;
     rest -= exits_h;
@@ -517,12 +561,15 @@ void draw_frame(const struct model *m, int64_t now_ms, uint64_t now_ns)
     top += dev_h;
     draw_history(m, top, graph_h, now_ms);
     top += graph_h;
-    if (m->buffers_pid)
+    if (m->show_exits)
+        draw_exits(m, top, procs_h, 1);
+    else if (m->buffers_pid)
         draw_buffers(m, top, procs_h);
     else
         draw_processes(m, top, procs_h);
     top += procs_h;
-    draw_exits(m, top, exits_h);
+    if (!m->show_exits)
+        draw_exits(m, top, exits_h, 0);
     if (m->show_help)
         draw_help();
 }

@@ -22,15 +22,12 @@ const enum ttalloc_buffer_type model_bar_types[MODEL_NUM_BARS] = {
 static const unsigned model_refresh_steps[] = {10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000};
 #define MODEL_N_REFRESH_STEPS (sizeof(model_refresh_steps) / sizeof(model_refresh_steps[0]))
 
-const char *model_type_label(enum ttalloc_buffer_type type)
+const char *model_source_name(enum model_source source)
 {
-    switch (type) {
-    case TTALLOC_DRAM: return "DRAM";
-    case TTALLOC_L1: return "L1";
-    case TTALLOC_SYSTEM_MEMORY: return "SYSTEM";
-    case TTALLOC_L1_SMALL: return "L1_SMALL";
-    case TTALLOC_TRACE: return "TRACE";
-    case TTALLOC_CB: return "CB";
+    switch (source) {
+    case MODEL_SOURCE_SERVER: return "server";
+    case MODEL_SOURCE_SHM: return "shm";
+    case MODEL_SOURCE_PIDS: return "pids";
     }
     return "?";
 }
@@ -134,6 +131,7 @@ void model_free(struct model *m)
     free(m->procs_info);
     free(m->usage);
     free(m->procs);
+    free(m->found);
     free(m->exits);
     free(m->buffers);
     memset(m, 0, sizeof(*m));
@@ -179,8 +177,17 @@ static struct model_device *model_device_get(struct model *m, uint32_t id)
     struct model_device *d = &m->devices[pos];
     memset(d, 0, sizeof(*d));
     d->id = id;
+    d->stats.device = id;
     model_history_init(&d->history);
     return d;
+}
+
+/* No figures: nothing used, no peak, totals unknown (until the board table
+ * or a snapshot fills them in). */
+static void model_device_clear_stats(struct model_device *d)
+{
+    memset(&d->stats, 0, sizeof(d->stats));
+    d->stats.device = d->id;
 }
 
 /* Totals and board for a device the server does not report: the board table. */
@@ -189,7 +196,7 @@ static void model_device_fill_from_sysfs(struct model_device *d)
     if (d->in_snapshot || !d->in_sysfs)
         return;
     snprintf(d->board, sizeof(d->board), "%s", d->sysfs.card_type);
-    boards_capacity(d->sysfs.card_type, d->total);  /* all 0 when unknown */
+    boards_capacity(d->sysfs.card_type, d->stats.total);  /* all 0 when unknown */
 }
 
 /* Recompute the visible list, keeping the selected device (by id) selected. */
@@ -279,10 +286,15 @@ int model_apply_snapshot(struct model *m, const struct ttalloc_snapshot *snap, i
     }
     free(m->procs_info);
     free(m->usage);
+    free(m->found);  /* a server answers: its figures replace what was found */
+    m->found = NULL;
+    m->n_found = 0;
+    m->found_shm = 0;
     m->procs_info = info;
     m->n_procs_info = snap->n_processes;
     m->usage = usage;
     m->n_usage = snap->n_usage;
+    m->conn = MODEL_CONN_UP;  /* a snapshot: a server answers */
     m->seq = snap->seq;
     m->timestamp_ns = snap->timestamp_ns;
     m->leaked_exits_total = snap->leaked_exits_total;
@@ -301,12 +313,7 @@ int model_apply_snapshot(struct model *m, const struct ttalloc_snapshot *snap, i
         }
         d->in_snapshot = 1;
         d->used_known = 1;
-        d->flags = s->flags;
-        memcpy(d->used, s->used, sizeof(d->used));
-        memcpy(d->total, s->total, sizeof(d->total));
-        memcpy(d->peak, s->peak, sizeof(d->peak));
-        d->buffers = s->buffers;
-        d->processes = s->processes;
+        d->stats = *s;
         memcpy(d->board, s->board_type, sizeof(s->board_type));
         d->board[sizeof(s->board_type) - 1] = '\0';
         if (d->board[0] == '\0' && d->in_sysfs)
@@ -316,15 +323,13 @@ int model_apply_snapshot(struct model *m, const struct ttalloc_snapshot *snap, i
     for (size_t i = 0; i < m->n_devices; i++) {
         struct model_device *d = &m->devices[i];
         if (!d->in_snapshot) {
-            memset(d->used, 0, sizeof(d->used));
-            memset(d->peak, 0, sizeof(d->peak));
+            model_device_clear_stats(d);
             d->used_known = d->in_sysfs;  /* the server is up: no one uses it */
-            d->buffers = 0;
-            d->processes = 0;
             model_device_fill_from_sysfs(d);
         }
         if (d->used_known)
-            model_history_add(&d->history, now_ms, d->used[TTALLOC_DRAM], d->used[TTALLOC_L1]);
+            model_history_add(&d->history, now_ms, d->stats.used[TTALLOC_DRAM],
+                              d->stats.used[TTALLOC_L1]);
     }
     if (rc == 0)
         rc = model_update_visible(m);
@@ -340,11 +345,7 @@ void model_server_lost(struct model *m)
         struct model_device *d = &m->devices[i];
         d->in_snapshot = 0;
         d->used_known = 0;
-        memset(d->used, 0, sizeof(d->used));
-        memset(d->peak, 0, sizeof(d->peak));
-        memset(d->total, 0, sizeof(d->total));
-        d->buffers = 0;
-        d->processes = 0;
+        model_device_clear_stats(d);
         model_device_fill_from_sysfs(d);
     }
     free(m->procs_info);
@@ -356,6 +357,46 @@ void model_server_lost(struct model *m)
     model_set_buffers(m, 0, NULL, 0);
     model_update_visible(m);  /* only shrinks: cannot fail for lack of memory */
     model_rebuild_procs(m);
+}
+
+int model_set_found(struct model *m, struct model_found *procs, size_t n_procs,
+                    struct model_found_device *devs, size_t n_devs)
+{
+    if (m->paused || m->conn == MODEL_CONN_UP) {
+        free(procs);
+        free(devs);
+        return 0;
+    }
+    /* A process both in a pids file and in SHM is one row, with figures. */
+    size_t kept = 0;
+    for (size_t i = 0; procs && i < n_procs; i++) {
+        int dup = 0;
+        if (procs[i].source == MODEL_SOURCE_PIDS)
+            for (size_t k = 0; k < n_procs && !dup; k++)
+                dup = procs[k].source == MODEL_SOURCE_SHM && procs[k].pid == procs[i].pid &&
+                      procs[k].device == procs[i].device;
+        if (!dup)
+            procs[kept++] = procs[i];
+    }
+    free(m->found);
+    m->found = procs;
+    m->n_found = kept;
+    m->found_shm = devs != NULL;
+    for (size_t i = 0; i < m->n_devices; i++) {
+        struct model_device *d = &m->devices[i];
+        if (d->in_snapshot)
+            continue;
+        memset(d->stats.used, 0, sizeof(d->stats.used));
+        d->used_known = 0;
+        for (size_t k = 0; devs && k < n_devs; k++) {
+            if (devs[k].device == d->id) {
+                memcpy(d->stats.used, devs[k].used, sizeof(d->stats.used));
+                d->used_known = 1;
+            }
+        }
+    }
+    free(devs);
+    return model_rebuild_procs(m);
 }
 
 void model_set_exits(struct model *m, struct ttalloc_exit *exits, size_t n)
@@ -375,20 +416,20 @@ void model_set_buffers(struct model *m, int32_t pid, struct ttalloc_buffer *buff
 
 /* ---- processes ----------------------------------------------------------- */
 
+static int model_info_cmp_pid(const void *key, const void *elem)
+{
+    int32_t pid = *(const int32_t *)key;
+    int32_t other = ((const struct ttalloc_process_info *)elem)->pid;
+    return pid < other ? -1 : pid > other ? 1 : 0;
+}
+
 const struct ttalloc_process_info *model_find_process(const struct model *m, int32_t pid)
 {
     /* procs_info is ascending by pid (the snapshot's order). */
-    size_t lo = 0, hi = m->n_procs_info;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (m->procs_info[mid].pid < pid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo < m->n_procs_info && m->procs_info[lo].pid == pid)
-        return &m->procs_info[lo];
-    return NULL;
+    if (m->n_procs_info == 0)
+        return NULL;
+    return bsearch(&pid, m->procs_info, m->n_procs_info, sizeof(*m->procs_info),
+                   model_info_cmp_pid);
 }
 
 static int model_cmp_u64_desc(uint64_t a, uint64_t b)
@@ -425,41 +466,93 @@ static int model_proc_cmp(const void *pa, const void *pb)
     return c;
 }
 
+int model_proc_matches(const struct model_proc *p, const char *filter)
+{
+    char pid[16];
+    if (filter == NULL || filter[0] == '\0')
+        return 1;
+    snprintf(pid, sizeof(pid), "%d", p->pid);
+    return strcasestr(p->name, filter) != NULL || strcasestr(p->label, filter) != NULL ||
+           strstr(pid, filter) != NULL;
+}
+
+/* The server's row of usage u. */
+static void model_proc_from_usage(const struct model *m, const struct ttalloc_usage *u,
+                                  struct model_proc *row)
+{
+    row->pid = u->pid;
+    row->source = MODEL_SOURCE_SERVER;
+    row->bytes_known = 1;
+    memcpy(row->bytes, u->bytes, sizeof(row->bytes));
+    row->buffers = u->buffers;
+    const struct ttalloc_process_info *p = model_find_process(m, u->pid);
+    if (p) {
+        row->uid = p->uid;
+        row->uid_known = 1;
+        row->connected = (p->flags & TTALLOC_PROCESS_CONNECTED) != 0;
+        if (p->flags & TTALLOC_PROCESS_SHM)
+            row->source = MODEL_SOURCE_SHM;
+        memcpy(row->name, p->name, sizeof(row->name));
+        row->name[sizeof(row->name) - 1] = '\0';
+        memcpy(row->label, p->label, sizeof(row->label));
+        row->label[sizeof(row->label) - 1] = '\0';
+    }
+}
+
+/* A row found without a server. */
+static void model_proc_from_found(const struct model_found *f, struct model_proc *row)
+{
+    row->pid = f->pid;
+    row->uid = f->uid;
+    row->uid_known = f->uid_known;
+    row->source = f->source;
+    row->bytes_known = f->source == MODEL_SOURCE_SHM;
+    memcpy(row->bytes, f->bytes, sizeof(row->bytes));
+    memcpy(row->name, f->name, sizeof(row->name));
+    row->name[sizeof(row->name) - 1] = '\0';
+}
+
 int model_collect_procs(const struct model *m, uint32_t device, enum model_sort sort,
                         struct model_proc **out, size_t *n_out)
 {
-    size_t count = 0;
-    for (size_t i = 0; i < m->n_usage; i++)
-        if (m->usage[i].device == device)
-            count++;
+    int from_server = m->conn == MODEL_CONN_UP;
+    size_t avail = from_server ? m->n_usage : m->n_found;
     *out = NULL;
     *n_out = 0;
-    if (count == 0)
+    if (avail == 0)
         return 0;
-    struct model_proc *rows = calloc(count, sizeof(*rows));
+    struct model_proc *rows = calloc(avail, sizeof(*rows));
     if (!rows)
         return -ENOMEM;
     size_t n = 0;
-    for (size_t i = 0; i < m->n_usage; i++) {
-        const struct ttalloc_usage *u = &m->usage[i];
-        if (u->device != device)
-            continue;
-        struct model_proc *row = &rows[n++];
-        row->pid = u->pid;
-        memcpy(row->bytes, u->bytes, sizeof(row->bytes));
-        row->buffers = u->buffers;
-        const struct ttalloc_process_info *p = model_find_process(m, u->pid);
-        if (p) {
-            row->uid = p->uid;
-            row->connected = (p->flags & TTALLOC_PROCESS_CONNECTED) != 0;
-            memcpy(row->name, p->name, sizeof(row->name));
-            row->name[sizeof(row->name) - 1] = '\0';
-            memcpy(row->label, p->label, sizeof(row->label));
-            row->label[sizeof(row->label) - 1] = '\0';
+    for (size_t i = 0; i < avail; i++) {
+        struct model_proc *row = &rows[n];
+        memset(row, 0, sizeof(*row));
+        if (from_server) {
+            if (m->usage[i].device != device)
+                continue;
+            model_proc_from_usage(m, &m->usage[i], row);
+        } else {
+            if (m->found[i].device != device)
+                continue;
+            model_proc_from_found(&m->found[i], row);
         }
+        if (model_proc_matches(row, m->filter_text))
+            n++;
+    }
+    if (n == 0) {
+        free(rows);
+        return 0;
     }
     model_sort_key = sort;
     qsort(rows, n, sizeof(*rows), model_proc_cmp);
+    if (m->reverse) {
+        for (size_t i = 0; i < n / 2; i++) {
+            struct model_proc tmp = rows[i];
+            rows[i] = rows[n - 1 - i];
+            rows[n - 1 - i] = tmp;
+        }
+    }
     *out = rows;
     *n_out = n;
     return 0;
@@ -527,6 +620,18 @@ void model_select_proc(struct model *m, int delta)
 void model_next_sort(struct model *m)
 {
     m->sort = (enum model_sort)((m->sort + 1) % MODEL_SORT_COUNT);
+    model_rebuild_procs(m);
+}
+
+void model_toggle_reverse(struct model *m)
+{
+    m->reverse = !m->reverse;
+    model_rebuild_procs(m);
+}
+
+void model_set_filter(struct model *m, const char *text)
+{
+    snprintf(m->filter_text, sizeof(m->filter_text), "%s", text ? text : "");
     model_rebuild_procs(m);
 }
 

@@ -9,7 +9,13 @@
  * so answers never interleave with the pushed snapshots. sysfs (telemetry,
  * devices without a server) is read once a second. When the server goes
  * away the monitor says so, keeps drawing what tt-kmd tells it, and
- * reconnects with a backoff from 100 ms to 2 s.
+ * reconnects with a backoff from 100 ms to 2 s. Without a server it lists
+ * the processes tt-smi would list, from the same sources (tt-kmd's pids
+ * files, TT-Metal's SHM statistics: src/discovery and src/shm), marked so.
+ *
+ * It never spins: without a terminal on stdin and stdout it says so and
+ * exits 2 (--once works anywhere); when the terminal goes away (hangup,
+ * closed pane, end of input) it ends.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -29,6 +36,9 @@
 #include "draw.h"
 #include "log.h"
 #include "model.h"
+#include "procs.h"
+#include "shmstats.h"
+#include "shmusage.h"
 #include "sockpath.h"
 #include "sysfs.h"
 #include "text.h"
@@ -40,6 +50,9 @@
 #define MONITOR_QUERY_TIMEOUT_MS 1000
 #define MONITOR_MAX_BUFFERS 256
 #define MONITOR_BUFFERS_PERIOD_MS 500
+/* The terminal is readable yet holds nothing this many wakeups in a row:
+ * its input has ended (a hangup the kernel did not report as POLLHUP). */
+#define MONITOR_EMPTY_READS_MAX 3
 
 /* Exit codes, as tt-smi's. */
 #define MONITOR_EXIT_OK 0
@@ -66,6 +79,7 @@ struct monitor {
     uint64_t buffers_bytes;     /* ... and the process's bytes and buffers then */
     uint64_t buffers_count;
     int dirty;                  /* the screen needs drawing */
+    struct shmstats_watch *shm; /* TT-Metal's SHM statistics, read without a server */
 };
 
 static volatile sig_atomic_t monitor_quit;
@@ -111,7 +125,10 @@ static void monitor_usage(FILE *out)
             "  -V, --version       the version\n"
             "\n"
             "Keys: q quit, Left/Right device, Up/Down process, Enter buffers, s sort,\n"
-            "p pause, + faster, - slower, h help.\n");
+            "r (or I) reverse sort, / filter, k SIGTERM, l leak history, p pause,\n"
+            "+ faster, - slower, h help.\n"
+            "\n"
+            "Needs a terminal on stdin and stdout (exit 2 otherwise); --once works anywhere.\n");
 }
 
 /* Parse a device id or a refresh interval; -EINVAL when not a number in range. */
@@ -223,6 +240,143 @@ static void monitor_read_sysfs(struct monitor *mon)
     }
     if (model_set_sysfs(&mon->model, devs, n) < 0)
         log_warnx("out of memory reading sysfs");
+}
+
+/* ---- without a server: tt-smi's sources ----------------------------------- */
+
+/* Name and user of a found process from the real /proc; SHM's name if gone. */
+static void monitor_found_facts(struct model_found *f, const char *fallback_name)
+{
+    struct procs_info info;
+    if (procs_info_read((pid_t)f->pid, &info) == 0) {
+        snprintf(f->name, sizeof(f->name), "%s", info.name);
+        if (info.uid != (uid_t)-1) {
+            f->uid = (uint32_t)info.uid;
+            f->uid_known = 1;
+        }
+        procs_info_free(&info);
+    }
+    if (f->name[0] == '\0' && fallback_name)
+        snprintf(f->name, sizeof(f->name), "%s", fallback_name);
+}
+
+/* Append one found process; -ENOMEM. */
+static int monitor_found_add(struct model_found **arr, size_t *n, size_t *cap,
+                             const struct model_found *f)
+{
+    if (*n == *cap) {
+        size_t grow = *cap ? *cap * 2 : 16;
+        struct model_found *p = realloc(*arr, grow * sizeof(*p));
+        if (p == NULL)
+            return -ENOMEM;
+        *arr = p;
+        *cap = grow;
+    }
+    (*arr)[(*n)++] = *f;
+    return 0;
+}
+
+/* TT-Metal's SHM statistics by the server's rule (shmusage.h): the devices'
+ * use and the processes with figures. */
+static int monitor_discover_shm(struct monitor *mon, const struct sysfs_device *devs,
+                                size_t ndev, struct model_found **found, size_t *n_found,
+                                size_t *cap, struct model_found_device **used, size_t *n_used)
+{
+    if (mon->shm == NULL)
+        mon->shm = shmstats_watch_new(sysfs_sysroot(mon->opt.sysroot));
+    if (mon->shm == NULL || shmstats_watch_refresh(mon->shm) < 0)
+        return -ENOMEM;
+    size_t count = shmstats_watch_count(mon->shm), n = 0;
+    if (count == 0)
+        return 0;
+    struct shmstats_region *regions = calloc(count, sizeof(*regions));
+    if (regions == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < count; i++) {
+        const struct shmstats_file *f = shmstats_watch_get(mon->shm, i);
+        if (f->status == 0)
+            regions[n++] = f->region;
+    }
+    struct shmusage u;
+    memset(&u, 0, sizeof(u));
+    int rc = n ? shmusage_build(regions, n, devs, ndev, NULL, NULL, &u) : 0;
+    free(regions);
+    if (rc < 0 || n == 0)
+        return rc;
+    *used = calloc(u.n_devices ? u.n_devices : 1, sizeof(**used));
+    if (*used == NULL)
+        rc = -ENOMEM;
+    /* Chips without a node of their own are not rows here (as in tt-smi). */
+    for (size_t i = 0; rc == 0 && i < u.n_devices; i++) {
+        if (u.devices[i].sysfs < 0)
+            continue;
+        struct model_found_device *d = &(*used)[(*n_used)++];
+        d->device = (uint32_t)devs[u.devices[i].sysfs].index;
+        memcpy(d->used, u.devices[i].used, sizeof(d->used));
+    }
+    for (size_t i = 0; rc == 0 && i < u.n_processes; i++) {
+        const struct shmusage_process *sp = &u.processes[i];
+        if (sp->sysfs < 0 || sp->pid == getpid())
+            continue;
+        struct model_found f;
+        memset(&f, 0, sizeof(f));
+        f.pid = (int32_t)sp->pid;
+        f.device = (uint32_t)devs[sp->sysfs].index;
+        f.source = MODEL_SOURCE_SHM;
+        memcpy(f.bytes, sp->bytes, sizeof(f.bytes));
+        monitor_found_facts(&f, sp->name);
+        rc = monitor_found_add(found, n_found, cap, &f);
+    }
+    shmusage_free(&u);
+    return rc;
+}
+
+/* No server: the processes holding each device (tt-kmd's pids files, else
+ * the fd scan) and TT-Metal's SHM figures, as tt-smi finds them. */
+static void monitor_discover(struct monitor *mon)
+{
+    struct model *m = &mon->model;
+    struct sysfs_device *devs = calloc(m->n_devices ? m->n_devices : 1, sizeof(*devs));
+    int *indexes = calloc(m->n_devices ? m->n_devices : 1, sizeof(*indexes));
+    struct model_found *found = NULL;
+    struct model_found_device *used = NULL;
+    struct procs_holder *holders = NULL;
+    size_t ndev = 0, n_found = 0, cap = 0, n_used = 0, n_holders = 0;
+    int fd_scan = 0, rc = -ENOMEM;
+    if (devs == NULL || indexes == NULL)
+        goto out;
+    for (size_t i = 0; i < m->n_devices; i++) {
+        if (!m->devices[i].in_sysfs)
+            continue;
+        devs[ndev] = m->devices[i].sysfs;
+        indexes[ndev++] = m->devices[i].sysfs.index;
+    }
+    rc = monitor_discover_shm(mon, devs, ndev, &found, &n_found, &cap, &used, &n_used);
+    if (rc == 0 && ndev > 0)
+        rc = procs_scan(sysfs_sysroot(mon->opt.sysroot), indexes, ndev, getpid(), &holders,
+                        &n_holders, &fd_scan);
+    for (size_t i = 0; rc == 0 && i < n_holders; i++) {
+        struct model_found f;
+        memset(&f, 0, sizeof(f));
+        f.pid = (int32_t)holders[i].pid;
+        f.device = (uint32_t)holders[i].device;
+        f.source = MODEL_SOURCE_PIDS;
+        monitor_found_facts(&f, NULL);
+        rc = monitor_found_add(&found, &n_found, &cap, &f);
+    }
+out:
+    free(holders);
+    free(indexes);
+    free(devs);
+    if (rc < 0) {
+        free(found);
+        free(used);
+        found = NULL;
+        used = NULL;
+        n_found = n_used = 0;
+    }
+    if (model_set_found(m, found, n_found, used, n_used) < 0 || rc == -ENOMEM)
+        log_warnx("out of memory finding processes without a server");
 }
 
 /* ---- questions on the query connection ------------------------------------ */
@@ -348,11 +502,82 @@ static void monitor_read_snapshots(struct monitor *mon, int64_t now)
 
 /* ---- keys ----------------------------------------------------------------- */
 
+/* `k` then `y`: SIGTERM to the process; the kernel decides whether we may. */
+static void monitor_send_sigterm(struct model *m)
+{
+    pid_t pid = (pid_t)m->kill_pid;
+    m->kill_pid = 0;
+    if (pid <= 0)  /* never a process group */
+        return;
+    if (kill(pid, SIGTERM) == 0) {
+        snprintf(m->message, sizeof(m->message), "SIGTERM sent to %d (%s)", (int)pid,
+                 m->kill_name);
+    } else {
+        int err = errno;
+        const char *code = strerrorname_np(err);
+        snprintf(m->message, sizeof(m->message), "SIGTERM to %d (%s) failed: %s (%s)", (int)pid,
+                 m->kill_name, strerror(err), code ? code : "?");
+    }
+}
+
+/* `k`: ask before sending SIGTERM to the selected process. */
+static void monitor_ask_kill(struct model *m)
+{
+    long i = model_selected_proc_index(m);
+    if (m->buffers_pid || m->show_exits || i < 0) {
+        snprintf(m->message, sizeof(m->message), "k: no process selected");
+        return;
+    }
+    m->kill_pid = m->procs[i].pid;
+    snprintf(m->kill_name, sizeof(m->kill_name), "%s", m->procs[i].name);
+}
+
+/* A key while the `/` filter is typed: text, Backspace, Enter keeps, Esc clears. */
+static void monitor_filter_key(struct model *m, int ch)
+{
+    char text[MODEL_FILTER_TEXT_MAX];
+    size_t len = strlen(m->filter_text);
+    snprintf(text, sizeof(text), "%s", m->filter_text);
+    if (ch == 27) {
+        m->filter_editing = 0;
+        text[0] = '\0';
+    } else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+        m->filter_editing = 0;
+        return;
+    } else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
+        if (len > 0)
+            text[len - 1] = '\0';
+    } else if (ch >= 0x20 && ch < 0x7f && len + 1 < sizeof(text)) {
+        text[len] = (char)ch;
+        text[len + 1] = '\0';
+    } else {
+        return;
+    }
+    model_set_filter(m, text);
+}
+
 static void monitor_key(struct monitor *mon, int ch)
 {
     struct model *m = &mon->model;
     mon->dirty = 1;
-    if (m->show_help && ch != KEY_RESIZE) {
+    if (ch == KEY_RESIZE)
+        return;  /* curses has the new size; the frame is redrawn */
+    if (m->kill_pid) {
+        if (ch == 'y' || ch == 'Y') {
+            monitor_send_sigterm(m);
+        } else {
+            snprintf(m->message, sizeof(m->message), "SIGTERM not sent to %d (%s)",
+                     m->kill_pid, m->kill_name);
+            m->kill_pid = 0;
+        }
+        return;
+    }
+    if (m->filter_editing) {
+        monitor_filter_key(m, ch);
+        return;
+    }
+    m->message[0] = '\0';  /* a result stays on the status line until the next key */
+    if (m->show_help) {
         m->show_help = 0;  /* any key closes the help */
         if (ch != 'q' && ch != 'Q')
             return;
@@ -387,14 +612,37 @@ static void monitor_key(struct monitor *mon, int ch)
     case '\n':
     case '\r':
     case KEY_ENTER:
+        if (m->show_exits)
+            break;
         if (m->buffers_pid)
             model_set_buffers(m, 0, NULL, 0);
         else if (model_selected_proc_index(m) >= 0)
             monitor_fetch_buffers(mon, m->selected_pid);
         break;
-    case 27: /* Esc */
+    case 27: /* Esc: back from a view, else clear the filter */
     case KEY_BACKSPACE:
-        model_set_buffers(m, 0, NULL, 0);
+        if (m->show_exits)
+            m->show_exits = 0;
+        else if (m->buffers_pid)
+            model_set_buffers(m, 0, NULL, 0);
+        else if (ch == 27 && m->filter_text[0])
+            model_set_filter(m, "");
+        break;
+    case '/':
+        m->filter_editing = 1;
+        break;
+    case 'r':
+    case 'I':
+        model_toggle_reverse(m);
+        break;
+    case 'k':
+        monitor_ask_kill(m);
+        break;
+    case 'l':
+    case 'L':
+        m->show_exits = !m->show_exits;
+        if (m->show_exits)
+            model_set_buffers(m, 0, NULL, 0);
         break;
     case 'p':
     case 'P':
@@ -450,6 +698,8 @@ static int monitor_once(struct monitor *mon)
         }
         ttalloc_disconnect(conn);
     }
+    if (m->conn != MODEL_CONN_UP)
+        monitor_discover(mon);
     text_frame(stdout, m, monitor_realtime_ns());
     if (fflush(stdout) != 0)
         return MONITOR_EXIT_OTHER;
@@ -474,8 +724,22 @@ static int monitor_poll_timeout(const struct monitor *mon, int64_t now, int64_t 
     return wake <= now ? 0 : (int)(wake - now);
 }
 
+/* The terminal says it is readable: is there really nothing to read? */
+static int monitor_input_ended(void)
+{
+    int pending = 0;
+    return ioctl(STDIN_FILENO, FIONREAD, &pending) < 0 || pending == 0;
+}
+
 static int monitor_run(struct monitor *mon)
 {
+    /* Curses on anything else would poll a descriptor that is always
+     * readable (/dev/null, a closed pipe) and spin. */
+    if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+        log_info("error: %s is not a terminal; use --once for a plain-text frame",
+                 isatty(STDIN_FILENO) ? "standard output" : "standard input");
+        return MONITOR_EXIT_USAGE;
+    }
     SCREEN *screen = newterm(NULL, stdout, stdin);
     if (screen == NULL) {
         log_warnx("cannot use the terminal (TERM=%s); try --once",
@@ -493,14 +757,18 @@ static int monitor_run(struct monitor *mon)
     draw_init(mon->opt.color, charset && strcmp(charset, "UTF-8") == 0);
 
     int64_t next_sysfs = 0;
+    int empty_reads = 0;
     mon->dirty = 1;
     while (!monitor_quit) {
         int64_t now = monitor_now_ms();
         if (mon->sub == NULL && now >= mon->model.retry_at_ms)
             monitor_connect(mon, now);
         if (now >= next_sysfs) {
-            if (!mon->model.paused)
+            if (!mon->model.paused) {
                 monitor_read_sysfs(mon);
+                if (mon->sub == NULL)
+                    monitor_discover(mon);
+            }
             next_sysfs = now + MONITOR_SYSFS_PERIOD_MS;
             mon->dirty = 1;  /* also ticks the clock */
         }
@@ -520,13 +788,21 @@ static int monitor_run(struct monitor *mon)
             break;
         }
         /* After EINTR too: SIGWINCH turns into KEY_RESIZE here. */
-        int ch;
-        while ((ch = getch()) != ERR)
+        int ch, keys = 0;
+        while ((ch = getch()) != ERR) {
             monitor_key(mon, ch);
+            keys++;
+        }
         if (rc > 0 && mon->sub && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
             monitor_read_snapshots(mon, monitor_now_ms());
-        if (rc > 0 && (fds[0].revents & (POLLHUP | POLLERR)))
+        if (rc > 0 && (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL)))
             break;  /* the terminal went away */
+        if (rc > 0 && (fds[0].revents & POLLIN) && keys == 0 && monitor_input_ended())
+            empty_reads++;
+        else
+            empty_reads = 0;
+        if (empty_reads >= MONITOR_EMPTY_READS_MAX)
+            break;  /* readable, yet nothing to read, again and again: input ended */
     }
     endwin();
     delscreen(screen);
@@ -569,6 +845,7 @@ int main(int argc, char **argv)
     }
     ttalloc_disconnect(mon.sub);
     ttalloc_disconnect(mon.query);
+    shmstats_watch_free(mon.shm);
     model_free(&mon.model);
     return rc;
 }

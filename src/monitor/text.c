@@ -4,11 +4,13 @@
  */
 #include "text.h"
 
+#include <ctype.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "columns.h"
 #include "sysfs.h"
 
 void text_bytes(char *buf, size_t cap, uint64_t bytes)
@@ -69,7 +71,7 @@ void text_device_facts(char *buf, size_t cap, const struct model_device *d)
     buf[0] = '\0';
     text_append(buf, cap, d->board[0] ? d->board : "unknown board");
     if (!d->in_sysfs) {
-        if (d->flags & TTALLOC_DEVICE_REMOTE)
+        if (d->stats.flags & TTALLOC_DEVICE_REMOTE)
             text_append(buf, cap, "remote chip");
         return;
     }
@@ -116,6 +118,19 @@ const char *text_user(uint32_t uid)
     return text_users[slot].name;
 }
 
+void text_type_name(char *buf, size_t cap, enum ttalloc_buffer_type type)
+{
+    const char *name = ttalloc_type_name(type);
+    size_t i = 0;
+    if (cap == 0)
+        return;
+    if (name == NULL)
+        name = "?";
+    for (; name[i] && i + 1 < cap; i++)
+        buf[i] = (char)toupper((unsigned char)name[i]);
+    buf[i] = '\0';
+}
+
 void text_clock(char *buf, size_t cap, uint64_t realtime_ns)
 {
     time_t secs = (time_t)(realtime_ns / 1000000000ull);
@@ -153,6 +168,16 @@ void text_bar(char *buf, size_t width, uint64_t used, uint64_t peak, uint64_t to
     buf[width] = '\0';
 }
 
+const char *text_server_state(const struct model *m)
+{
+    switch (m->conn) {
+    case MODEL_CONN_UP: return "connected";
+    case MODEL_CONN_NEVER: return "not reachable, retrying";
+    case MODEL_CONN_LOST: return "lost, retrying";
+    }
+    return "?";
+}
+
 void text_server_status(char *buf, size_t cap, const struct model *m)
 {
     const char *path = m->socket_path[0] ? m->socket_path : "default path";
@@ -173,32 +198,42 @@ void text_server_status(char *buf, size_t cap, const struct model *m)
 
 static void text_frame_device(FILE *out, const struct model *m, const struct model_device *d)
 {
-    char facts[160], bar[TEXT_BAR_WIDTH + 1], amount[64], pct[16], peak[24];
+    char facts[160], bar[TEXT_BAR_WIDTH + 1], amount[64], pct[16], peak[40], label[24];
     text_device_facts(facts, sizeof(facts), d);
     fprintf(out, "device %u: %s", d->id, facts);
-    if (d->used_known)
-        fprintf(out, "  buffers %llu  processes %u", (unsigned long long)d->buffers, d->processes);
+    int from_shm = d->used_known && m->conn != MODEL_CONN_UP;
+    if (from_shm)
+        fprintf(out, "  (no server: memory from TT-Metal's SHM statistics)");
+    else if (d->used_known)
+        fprintf(out, "  buffers %llu  processes %u", (unsigned long long)d->stats.buffers,
+                d->stats.processes);
     fputc('\n', out);
     for (int b = 0; b < MODEL_NUM_BARS; b++) {
         enum ttalloc_buffer_type t = model_bar_types[b];
-        const char *label = model_type_label(t);
+        text_type_name(label, sizeof(label), t);
         if (!d->used_known) {
-            if (d->total[t]) {
-                text_bytes(amount, sizeof(amount), d->total[t]);
+            if (d->stats.total[t]) {
+                text_bytes(amount, sizeof(amount), d->stats.total[t]);
                 fprintf(out, "  %-9s used unknown (no server) / %s\n", label, amount);
             } else {
                 fprintf(out, "  %-9s used unknown (no server)\n", label);
             }
             continue;
         }
-        text_used_total(amount, sizeof(amount), d->used[t], d->total[t]);
-        text_bytes(peak, sizeof(peak), d->peak[t]);
-        if (d->total[t]) {
-            text_bar(bar, TEXT_BAR_WIDTH, d->used[t], d->peak[t], d->total[t]);
-            text_percent(pct, sizeof(pct), d->used[t], d->total[t]);
-            fprintf(out, "  %-9s %s %21s %6s  peak %s\n", label, bar, amount, pct, peak);
+        text_used_total(amount, sizeof(amount), d->stats.used[t], d->stats.total[t]);
+        /* Peaks are the server's: SHM has none. */
+        if (from_shm)
+            peak[0] = '\0';
+        else
+            snprintf(peak, sizeof(peak), "  peak ");
+        if (!from_shm)
+            text_bytes(peak + strlen(peak), sizeof(peak) - strlen(peak), d->stats.peak[t]);
+        if (d->stats.total[t]) {
+            text_bar(bar, TEXT_BAR_WIDTH, d->stats.used[t], d->stats.peak[t], d->stats.total[t]);
+            text_percent(pct, sizeof(pct), d->stats.used[t], d->stats.total[t]);
+            fprintf(out, "  %-9s %s %21s %6s%s\n", label, bar, amount, pct, peak);
         } else {
-            fprintf(out, "  %-9s %-*s %21s %6s  peak %s\n", label, TEXT_BAR_WIDTH,
+            fprintf(out, "  %-9s %-*s %21s %6s%s\n", label, TEXT_BAR_WIDTH,
                      "(total unknown)", amount, "", peak);
         }
     }
@@ -209,17 +244,14 @@ static void text_frame_device(FILE *out, const struct model *m, const struct mod
         free(rows);
         return;
     }
-    fprintf(out, "  %8s  %-12s %-16s %10s %10s %8s\n", "PID", "USER", "NAME", "DRAM", "L1",
-            "BUFFERS");
+    int widths[COLUMNS_MAX];
+    char line[TEXT_FRAME_WIDTH * 2];
+    columns_layout(&columns_procs, TEXT_FRAME_WIDTH - 2, widths);
+    columns_header(&columns_procs, widths, m->sort, line, sizeof(line));
+    fprintf(out, "  %s\n", line);
     for (size_t i = 0; i < n; i++) {
-        char dram[24], l1[24];
-        text_bytes(dram, sizeof(dram), rows[i].bytes[TTALLOC_DRAM]);
-        text_bytes(l1, sizeof(l1), rows[i].bytes[TTALLOC_L1]);
-        fprintf(out, "  %8d  %-12.12s %-16.16s %10s %10s %8llu\n", rows[i].pid,
-                text_user(rows[i].uid), rows[i].name[0] ? rows[i].name : "?", dram, l1,
-                (unsigned long long)rows[i].buffers);
-        if (rows[i].label[0])
-            fprintf(out, "            label: %s\n", rows[i].label);
+        columns_row(&columns_procs, widths, &rows[i], line, sizeof(line));
+        fprintf(out, "  %s\n", line);
     }
     free(rows);
 }
@@ -245,19 +277,15 @@ void text_frame(FILE *out, const struct model *m, uint64_t now_ns)
             shown++;
     if (shown == 0)
         return;
-    fprintf(out, "exited with buffers left behind (LEAK):\n");
+    int widths[COLUMNS_MAX];
+    char line[TEXT_FRAME_WIDTH * 2];
+    columns_layout(&columns_exits, TEXT_FRAME_WIDTH - 2, widths);
+    columns_header(&columns_exits, widths, MODEL_SORT_COUNT, line, sizeof(line));
+    fprintf(out, "exited with buffers left behind (newest first):\n  %s\n", line);
     for (size_t i = m->n_exits; i-- > 0;) {
-        const struct ttalloc_exit *e = &m->exits[i];
-        if (!model_filter_allows(m, e->device))
+        if (!model_filter_allows(m, m->exits[i].device))
             continue;
-        char when[16], dram[24], l1[24];
-        uint64_t nbuf = 0;
-        for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
-            nbuf += e->buffers[t];
-        text_clock(when, sizeof(when), e->time_ns);
-        text_bytes(dram, sizeof(dram), e->bytes[TTALLOC_DRAM]);
-        text_bytes(l1, sizeof(l1), e->bytes[TTALLOC_L1]);
-        fprintf(out, "  LEAK %s  pid %d %-.31s  device %u: DRAM %s, L1 %s, %llu buffers\n", when,
-                e->pid, e->name, e->device, dram, l1, (unsigned long long)nbuf);
+        columns_row(&columns_exits, widths, &m->exits[i], line, sizeof(line));
+        fprintf(out, "  %s\n", line);
     }
 }

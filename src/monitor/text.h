@@ -23,6 +23,9 @@ void text_used_total(char *buf, size_t cap, uint64_t used, uint64_t total);
 void text_device_facts(char *buf, size_t cap, const struct model_device *d);
 /* The user name of uid (cached), or the number. */
 const char *text_user(uint32_t uid);
+/* A buffer type's name as the monitor shows it: ttalloc_type_name in capitals
+ * ("DRAM", "L1_SMALL", "SYSTEM_MEMORY"), "?" for a type out of range. */
+void text_type_name(char *buf, size_t cap, enum ttalloc_buffer_type type);
 /* "HH:MM:SS" local time of a CLOCK_REALTIME nanosecond stamp. */
 void text_clock(char *buf, size_t cap, uint64_t realtime_ns);
 /* An ASCII bar of `width` cells (brackets included): '#' used, '.' free,
@@ -34,6 +37,11 @@ size_t text_cells(uint64_t used, uint64_t total, size_t width);
 /* The status of the server, in words: "connected (PATH)", "not reachable
  * (PATH), retrying", "lost (PATH), retrying". */
 void text_server_status(char *buf, size_t cap, const struct model *m);
+/* The same without the path: "connected", "not reachable, retrying", "lost, retrying". */
+const char *text_server_state(const struct model *m);
+
+/* The width of the --once tables (process list, leak report). */
+#define TEXT_FRAME_WIDTH 100
 
 /* The --once frame: every visible device with its bars and processes, and
  * the leak report. `now_ns` is CLOCK_REALTIME. */

@@ -5,6 +5,11 @@
  * the process's buftable and a handful of additions on the (process, device)
  * usage record, which is found through a one-entry cache because events of a
  * batch almost always target the same device.
+ *
+ * The merge (ledger_submit and friends) sits in front of it: a process with
+ * one stream applies at once; with several, events wait in a per-process
+ * min-heap keyed by (timestamp, arrival) until the process's other streams
+ * have caught up or the hold runs out.
  */
 #include "ledger.h"
 
@@ -18,6 +23,7 @@ int ledger_init(struct ledger *l, const struct ledger_limits *limits)
     l->limits.max_buffers = LEDGER_DEFAULT_MAX_BUFFERS;
     l->limits.max_devices = LEDGER_DEFAULT_MAX_DEVICES;
     l->limits.exit_ring = LEDGER_DEFAULT_EXIT_RING;
+    l->limits.hold_ns = LEDGER_DEFAULT_HOLD_NS;
     if (limits != NULL) {
         if (limits->max_buffers != 0)
             l->limits.max_buffers = limits->max_buffers;
@@ -25,14 +31,31 @@ int ledger_init(struct ledger *l, const struct ledger_limits *limits)
             l->limits.max_devices = limits->max_devices;
         if (limits->exit_ring != 0)
             l->limits.exit_ring = limits->exit_ring;
+        if (limits->hold_ns != 0)
+            l->limits.hold_ns = limits->hold_ns;
     }
+    quota_init(&l->quota, limits != NULL ? limits->per_uid : NULL);
+    l->limits.per_uid = NULL;
     l->exits = calloc(l->limits.exit_ring, sizeof(l->exits[0]));
     return l->exits == NULL ? -ENOMEM : 0;
 }
 
-static void ledger_free_process(struct ledger_process *p)
+/* Free p and give back what its usage records and its user record held. */
+static void ledger_free_process(struct ledger *l, struct ledger_process *p)
 {
+    for (size_t i = 0; i < p->n_usage; i++) {
+        p->usage[i].dev->usages--;
+        quota_device_unref(p->user, p->usage[i].device);
+    }
+    if (p->n_usage > 0)
+        l->sweepable++;
+    p->user->procs--;
+    quota_release(&l->quota, p->user);
     buftable_destroy(&p->table);
+    for (size_t i = 0; i < p->n_streams; i++)
+        p->streams[i]->proc = NULL;     /* the caller still owns its stream */
+    free(p->streams);
+    free(p->pending);
     free(p->usage);
     free(p);
 }
@@ -40,7 +63,8 @@ static void ledger_free_process(struct ledger_process *p)
 void ledger_destroy(struct ledger *l)
 {
     for (size_t i = 0; i < l->n_procs; i++)
-        ledger_free_process(l->procs[i]);
+        ledger_free_process(l, l->procs[i]);
+    quota_destroy(&l->quota);
     for (size_t i = 0; i < l->n_devs; i++)
         free(l->devs[i]);
     free(l->procs);
@@ -122,6 +146,8 @@ static struct ledger_device *ledger_get_device(struct ledger *l, uint32_t device
     size_t i = ledger_dev_index(l, device, &found);
     if (found)
         return l->devs[i];
+    if (l->n_devs >= l->limits.max_devices && l->sweepable > 0 && ledger_sweep(l) > 0)
+        i = ledger_dev_index(l, device, &found);
     if (l->n_devs >= l->limits.max_devices) {
         *rc = -ENOSPC;
         return NULL;
@@ -136,6 +162,7 @@ static struct ledger_device *ledger_get_device(struct ledger *l, uint32_t device
         return NULL;
     }
     dev->device = device;
+    dev->described_by = -1;
     memmove(&l->devs[i + 1], &l->devs[i], (l->n_devs - i) * sizeof(l->devs[0]));
     l->devs[i] = dev;
     l->n_devs++;
@@ -155,9 +182,16 @@ int ledger_attach(struct ledger *l, int32_t pid, uint32_t uid, const char *name,
         if (ledger_reserve((void **)&l->procs, &l->cap_procs, l->n_procs,
                            sizeof(l->procs[0])) < 0)
             return -ENOMEM;
-        p = calloc(1, sizeof(*p));
-        if (p == NULL)
+        struct quota_user *user = quota_get(&l->quota, uid);
+        if (user == NULL)
             return -ENOMEM;
+        p = calloc(1, sizeof(*p));
+        if (p == NULL) {
+            quota_release(&l->quota, user);
+            return -ENOMEM;
+        }
+        p->user = user;
+        user->procs++;
         p->pid = pid;
         p->uid = uid;
         p->start_ns = now_ns;
@@ -198,30 +232,45 @@ static struct ledger_usage *ledger_get_usage(struct ledger *l, struct ledger_pro
     int found;
     size_t i = ledger_usage_index(p, device, &found);
     if (!found) {
-        struct ledger_device *dev = ledger_get_device(l, device, rc);
-        if (dev == NULL)
-            return NULL;
         if (ledger_reserve((void **)&p->usage, &p->cap_usage, p->n_usage,
                            sizeof(p->usage[0])) < 0) {
             *rc = -ENOMEM;
             return NULL;
         }
+        int qrc = quota_device_ref(&l->quota, p->user, device);
+        if (qrc == -EXFULL && l->sweepable > 0) {
+            /* Its own emptied records may be what holds it at the cap. */
+            ledger_sweep(l);
+            i = ledger_usage_index(p, device, &found);
+            qrc = quota_device_ref(&l->quota, p->user, device);
+        }
+        if (qrc < 0) {
+            *rc = qrc;
+            return NULL;
+        }
+        struct ledger_device *dev = ledger_get_device(l, device, rc);
+        if (dev == NULL) {
+            quota_device_unref(p->user, device);
+            return NULL;
+        }
+        i = ledger_usage_index(p, device, &found);  /* a sweep may have moved it */
         memmove(&p->usage[i + 1], &p->usage[i], (p->n_usage - i) * sizeof(p->usage[0]));
         memset(&p->usage[i], 0, sizeof(p->usage[i]));
         p->usage[i].device = device;
         p->usage[i].dev = dev;
+        dev->usages++;
         p->n_usage++;
     }
     p->last_usage = i;
     return &p->usage[i];
 }
 
-/* Would adding `size` to the totals of (p, u, type) overflow one of them?
- * Every other sum is bounded by these two. */
-static int ledger_would_overflow(const struct ledger_process *p, const struct ledger_usage *u,
-                                 unsigned type, uint64_t size)
+/* Would adding `size` to p's bytes of `type` on u's device pass
+ * LEDGER_MAX_BYTES? (u->bytes[type] never exceeds it.) Only the sender's own
+ * figure decides: every shared total is bounded by these (ledger.h). */
+static int ledger_would_overflow(const struct ledger_usage *u, unsigned type, uint64_t size)
 {
-    return u->dev->used[type] > UINT64_MAX - size || p->bytes > UINT64_MAX - size;
+    return size > LEDGER_MAX_BYTES - u->bytes[type];
 }
 
 static void ledger_add_bytes(struct ledger_process *p, struct ledger_usage *u, unsigned type,
@@ -247,8 +296,10 @@ static void ledger_sub_bytes(struct ledger_process *p, struct ledger_usage *u, u
     p->bytes -= size;
 }
 
-static void ledger_add_buffer(struct ledger *l, struct ledger_usage *u, unsigned type)
+static void ledger_add_buffer(struct ledger *l, struct ledger_process *p,
+                              struct ledger_usage *u, unsigned type)
 {
+    p->user->buffers++;
     u->buffers[type]++;
     if (u->total_buffers++ == 0)
         u->dev->processes++;
@@ -256,11 +307,15 @@ static void ledger_add_buffer(struct ledger *l, struct ledger_usage *u, unsigned
     l->live_buffers++;
 }
 
-static void ledger_sub_buffer(struct ledger *l, struct ledger_usage *u, unsigned type)
+static void ledger_sub_buffer(struct ledger *l, struct ledger_process *p,
+                              struct ledger_usage *u, unsigned type)
 {
+    p->user->buffers--;
     u->buffers[type]--;
-    if (--u->total_buffers == 0)
+    if (--u->total_buffers == 0) {
         u->dev->processes--;
+        l->sweepable++;
+    }
     u->dev->buffers--;
     l->live_buffers--;
 }
@@ -276,7 +331,8 @@ static int ledger_alloc(struct ledger *l, struct ledger_process *p, const struct
         return rc;
 
     uint64_t old = 0;
-    if (p->table.count < l->limits.max_buffers && !ledger_would_overflow(p, u, type, ev->size)) {
+    if (p->table.count < l->limits.max_buffers && quota_buffer_allowed(&l->quota, p->user) &&
+        !ledger_would_overflow(u, type, ev->size)) {
         /* The common case: one hash-table operation, whether new or live. */
         rc = buftable_insert(&p->table, ev->device, ev->type, ev->address, ev->size, &old);
     } else {
@@ -284,15 +340,19 @@ static int ledger_alloc(struct ledger *l, struct ledger_process *p, const struct
         old = buftable_lookup(&p->table, ev->device, ev->type, ev->address);
         if (old == 0 && p->table.count >= l->limits.max_buffers)
             return -E2BIG;
-        if (old == 0 ? ledger_would_overflow(p, u, type, ev->size)
-                     : ev->size > old && ledger_would_overflow(p, u, type, ev->size - old))
+        if (old == 0 && !quota_buffer_allowed(&l->quota, p->user)) {
+            p->user->refusals++;
+            return -EDQUOT;
+        }
+        if (old == 0 ? ledger_would_overflow(u, type, ev->size)
+                     : ev->size > old && ledger_would_overflow(u, type, ev->size - old))
             return -EINVAL;
         rc = buftable_insert(&p->table, ev->device, ev->type, ev->address, ev->size, &old);
     }
     if (rc < 0)
         return rc;
     if (rc == 0) {
-        ledger_add_buffer(l, u, type);
+        ledger_add_buffer(l, p, u, type);
     } else {
         /* An alloc of a live key: the client missed a free; take the new size. */
         l->counters.live_reallocs++;
@@ -315,7 +375,16 @@ static void ledger_free(struct ledger *l, struct ledger_process *p, const struct
     if (u == NULL)
         return;
     ledger_sub_bytes(p, u, ev->type, size);
-    ledger_sub_buffer(l, u, ev->type);
+    ledger_sub_buffer(l, p, u, ev->type);
+}
+
+/* RESET_PEAK: p's peaks become what it holds now; device peaks stay. */
+static void ledger_reset_peak(struct ledger *l, struct ledger_process *p)
+{
+    for (size_t i = 0; i < p->n_usage; i++)
+        memcpy(p->usage[i].peak, p->usage[i].bytes, sizeof(p->usage[i].peak));
+    p->peak_bytes = p->bytes;
+    l->counters.peak_resets++;
 }
 
 int ledger_apply_events(struct ledger *l, struct ledger_process *p,
@@ -336,6 +405,8 @@ int ledger_apply_events(struct ledger *l, struct ledger_process *p,
                 break;
         } else if (ev->op == PROTO_OP_FREE) {
             ledger_free(l, p, ev);
+        } else if (ev->op == PROTO_OP_RESET_PEAK) {
+            ledger_reset_peak(l, p);
         } else {
             rc = -EINVAL;
             break;
@@ -347,14 +418,330 @@ int ledger_apply_events(struct ledger *l, struct ledger_process *p,
     return rc;
 }
 
+/* ---- order: a process's streams merged by timestamp ---- */
+
+/* Does queued event a come before b? */
+static int ledger_pending_before(const struct ledger_pending *a, const struct ledger_pending *b)
+{
+    if (a->ev.timestamp_ns != b->ev.timestamp_ns)
+        return a->ev.timestamp_ns < b->ev.timestamp_ns;
+    return a->seq < b->seq;
+}
+
+static void ledger_pending_swap(struct ledger_pending *a, struct ledger_pending *b)
+{
+    struct ledger_pending tmp = *a;
+    *a = *b;
+    *b = tmp;
+}
+
+static int ledger_pending_push(struct ledger *l, struct ledger_process *p,
+                               const struct proto_event *ev)
+{
+    if (ledger_reserve((void **)&p->pending, &p->cap_pending, p->n_pending,
+                       sizeof(p->pending[0])) < 0)
+        return -ENOMEM;
+    size_t i = p->n_pending++;
+    p->pending[i].ev = *ev;
+    p->pending[i].seq = p->next_seq++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!ledger_pending_before(&p->pending[i], &p->pending[parent]))
+            break;
+        ledger_pending_swap(&p->pending[i], &p->pending[parent]);
+        i = parent;
+    }
+    l->pending_events++;
+    return 0;
+}
+
+/* Take the earliest queued event of p off its heap. */
+static struct proto_event ledger_pending_pop(struct ledger *l, struct ledger_process *p)
+{
+    struct proto_event top = p->pending[0].ev;
+    p->pending[0] = p->pending[--p->n_pending];
+    size_t i = 0, n = p->n_pending;
+    for (;;) {
+        size_t first = i, left = 2 * i + 1, right = 2 * i + 2;
+        if (left < n && ledger_pending_before(&p->pending[left], &p->pending[first]))
+            first = left;
+        if (right < n && ledger_pending_before(&p->pending[right], &p->pending[first]))
+            first = right;
+        if (first == i)
+            break;
+        ledger_pending_swap(&p->pending[i], &p->pending[first]);
+        i = first;
+    }
+    l->pending_events--;
+    return top;
+}
+
+static void ledger_pending_clear(struct ledger *l, struct ledger_process *p)
+{
+    l->pending_events -= p->n_pending;
+    p->n_pending = 0;
+}
+
+/* The latest timestamp every stream of p that has sent an event has reached
+ * (UINT64_MAX when none has): queued events up to it cannot be overtaken. */
+static uint64_t ledger_low_watermark(const struct ledger_process *p)
+{
+    uint64_t low = UINT64_MAX;
+    for (size_t i = 0; i < p->n_streams; i++) {
+        const struct ledger_stream *s = p->streams[i];
+        if (s->has_watermark && s->position < low)
+            low = s->position;
+    }
+    return low;
+}
+
+/* Record that applying ev failed with rc: p's queue is dropped and the fault
+ * kept for the caller to report (and to drop p's buffers). */
+static void ledger_set_fault(struct ledger *l, struct ledger_process *p, int rc,
+                             const struct proto_event *ev)
+{
+    if (p->fault == 0)
+        l->faulted++;
+    p->fault = rc;
+    p->fault_event = *ev;
+    ledger_pending_clear(l, p);
+}
+
+/* Apply p's queued events with a timestamp up to `upto`, or whose hold has
+ * run out at now_ns. Returns 0 or the fault (with the event in *bad). */
+static int ledger_drain(struct ledger *l, struct ledger_process *p, uint64_t upto,
+                        uint64_t now_ns, struct proto_event *bad)
+{
+    uint64_t hold = l->limits.hold_ns;
+    uint64_t expired = now_ns > hold ? now_ns - hold : 0;
+    while (p->n_pending > 0) {
+        uint64_t ts = p->pending[0].ev.timestamp_ns;
+        if (ts > upto && ts > expired)
+            break;
+        struct proto_event ev = ledger_pending_pop(l, p);
+        int rc = ledger_apply_events(l, p, &ev, 1, NULL);
+        if (rc < 0) {
+            ledger_set_fault(l, p, rc, &ev);
+            if (bad != NULL)
+                *bad = ev;
+            return rc;
+        }
+        p->applied_ns = ts;
+    }
+    return 0;
+}
+
+int ledger_stream_open(struct ledger *l, struct ledger_process *p, struct ledger_stream **out)
+{
+    (void)l;
+    if (ledger_reserve((void **)&p->streams, &p->cap_streams, p->n_streams,
+                       sizeof(p->streams[0])) < 0)
+        return -ENOMEM;
+    struct ledger_stream *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return -ENOMEM;
+    s->proc = p;
+    p->streams[p->n_streams++] = s;
+    *out = s;
+    return 0;
+}
+
+void ledger_stream_close(struct ledger *l, struct ledger_stream *s, uint64_t now_ns)
+{
+    struct ledger_process *p = s->proc;
+    if (p != NULL) {
+        for (size_t i = 0; i < p->n_streams; i++) {
+            if (p->streams[i] == s) {
+                p->streams[i] = p->streams[--p->n_streams];
+                break;
+            }
+        }
+        /* Events that waited only for this stream are due now. A fault here
+         * stays on the process for the caller (ledger_take_fault). */
+        ledger_drain(l, p, ledger_low_watermark(p), now_ns, NULL);
+    }
+    free(s);
+}
+
+/* Is ev one the ledger could ever apply? (Limits are checked when applied.) */
+static int ledger_event_valid(const struct proto_event *ev)
+{
+    if (ev->type >= TTALLOC_NUM_TYPES)
+        return 0;
+    if (ev->op == PROTO_OP_ALLOC)
+        return ev->size != 0;
+    return ev->op == PROTO_OP_FREE || ev->op == PROTO_OP_RESET_PEAK;
+}
+
+/* The timestamp to order ev by: what the client sent, clamped to what it can
+ * have taken. Counts every clamp on p. */
+static uint64_t ledger_clamp_timestamp(struct ledger *l, struct ledger_stream *s,
+                                       uint64_t ts, uint64_t now_ns)
+{
+    struct ledger_process *p = s->proc;
+    if (ts > now_ns) {
+        ts = now_ns;
+        p->order.future++;
+        l->counters.clamped_timestamps++;
+    }
+    if (s->has_watermark && ts < s->watermark) {
+        ts = s->watermark;
+        p->order.backwards++;
+        l->counters.clamped_timestamps++;
+    }
+    s->watermark = ts;
+    s->has_watermark = 1;
+    if (ts < p->applied_ns) {
+        ts = p->applied_ns;
+        p->order.late++;
+        l->counters.clamped_timestamps++;
+    }
+    s->position = ts;
+    return ts;
+}
+
+int ledger_submit(struct ledger *l, struct ledger_stream *s, const struct proto_event *events,
+                  size_t n, uint64_t now_ns, struct proto_event *bad)
+{
+    struct ledger_process *p = s->proc;
+    for (size_t i = 0; i < n; i++) {
+        if (!ledger_event_valid(&events[i])) {
+            ledger_set_fault(l, p, -EINVAL, &events[i]);
+            *bad = events[i];
+            return -EINVAL;
+        }
+    }
+    if (s->in_resync) {
+        /* A replay of state, not history: applied as it comes. */
+        size_t done = 0;
+        int rc = ledger_apply_events(l, p, events, n, &done);
+        if (rc < 0) {
+            ledger_set_fault(l, p, rc, &events[done]);
+            *bad = events[done];
+        }
+        return rc;
+    }
+    if (p->n_streams == 1 && p->n_pending == 0) {
+        /* One stream: its order is the process's. */
+        for (size_t i = 0; i < n; i++) {
+            uint64_t ts = ledger_clamp_timestamp(l, s, events[i].timestamp_ns, now_ns);
+            int rc = ledger_apply_events(l, p, &events[i], 1, NULL);
+            if (rc < 0) {
+                ledger_set_fault(l, p, rc, &events[i]);
+                *bad = events[i];
+                return rc;
+            }
+            p->applied_ns = ts;
+        }
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct proto_event ev = events[i];
+        ev.timestamp_ns = ledger_clamp_timestamp(l, s, ev.timestamp_ns, now_ns);
+        if (ledger_pending_push(l, p, &ev) < 0) {
+            ledger_set_fault(l, p, -ENOMEM, &events[i]);
+            *bad = events[i];
+            return -ENOMEM;
+        }
+    }
+    return ledger_drain(l, p, ledger_low_watermark(p), now_ns, bad);
+}
+
+int ledger_stream_sync(struct ledger *l, struct ledger_stream *s, struct proto_event *bad)
+{
+    struct ledger_process *p = s->proc;
+    if (!s->has_watermark || p->n_pending == 0)
+        return 0;
+    /* now_ns 0: only the stream's position decides. */
+    return ledger_drain(l, p, s->position, 0, bad);
+}
+
+uint64_t ledger_resync_begin(struct ledger *l, struct ledger_stream *s)
+{
+    struct ledger_process *p = s->proc;
+    ledger_drain(l, p, UINT64_MAX, 0, NULL);
+    s->in_resync = 1;
+    return ledger_forget(l, p);
+}
+
+int ledger_merge_peaks(struct ledger *l, struct ledger_stream *s, const struct proto_peak *peaks,
+                       size_t n)
+{
+    struct ledger_process *p = s->proc;
+    if (!s->in_resync)
+        return -EPROTO;
+    for (size_t i = 0; i < n; i++) {
+        if (peaks[i].type >= TTALLOC_NUM_TYPES)
+            return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = 0;
+        struct ledger_usage *u = ledger_get_usage(l, p, peaks[i].device, &rc);
+        if (u == NULL)
+            return rc;
+        unsigned type = peaks[i].type;
+        if (peaks[i].peak_bytes > u->peak[type])
+            u->peak[type] = peaks[i].peak_bytes;
+        /* The process-wide peak is at least any one part of it. */
+        if (peaks[i].peak_bytes > p->peak_bytes)
+            p->peak_bytes = peaks[i].peak_bytes;
+    }
+    return 0;
+}
+
+size_t ledger_release(struct ledger *l, uint64_t now_ns)
+{
+    size_t faults = 0;
+    if (l->pending_events == 0)
+        return 0;
+    for (size_t i = 0; i < l->n_procs; i++) {
+        struct ledger_process *p = l->procs[i];
+        if (p->n_pending > 0 && ledger_drain(l, p, ledger_low_watermark(p), now_ns, NULL) < 0)
+            faults++;
+    }
+    return faults;
+}
+
+uint64_t ledger_next_release(const struct ledger *l)
+{
+    uint64_t next = 0;
+    if (l->pending_events == 0)
+        return 0;
+    for (size_t i = 0; i < l->n_procs; i++) {
+        const struct ledger_process *p = l->procs[i];
+        if (p->n_pending == 0)
+            continue;
+        uint64_t due = p->pending[0].ev.timestamp_ns + l->limits.hold_ns;
+        if (due < p->pending[0].ev.timestamp_ns)
+            due = UINT64_MAX;
+        if (next == 0 || due < next)
+            next = due;
+    }
+    return next;
+}
+
+int ledger_take_fault(struct ledger *l, struct ledger_process *p, struct proto_event *bad)
+{
+    int rc = p->fault;
+    if (rc == 0)
+        return 0;
+    if (bad != NULL)
+        *bad = p->fault_event;
+    p->fault = 0;
+    l->faulted--;
+    return rc;
+}
+
 /* ---- devices, resync, exits ---- */
 
-int ledger_describe(struct ledger *l, uint32_t device, const struct ttalloc_device_desc *desc)
+int ledger_describe(struct ledger *l, int32_t pid, uint32_t device,
+                    const struct ttalloc_device_desc *desc)
 {
     int rc = 0;
     struct ledger_device *dev = ledger_get_device(l, device, &rc);
     if (dev == NULL)
         return rc;
+    dev->described_by = pid;
     dev->board_serial = desc->board_serial;
     dev->asic_id = desc->asic_id;
     memcpy(dev->total, desc->capacity, sizeof(dev->total));
@@ -381,10 +768,13 @@ static uint64_t ledger_clear_process(struct ledger *l, struct ledger_process *p)
             u->bytes[t] = 0;
             u->buffers[t] = 0;
         }
-        if (u->total_buffers > 0)
+        if (u->total_buffers > 0) {
             dev->processes--;
+            l->sweepable++;
+        }
         u->total_buffers = 0;
     }
+    p->user->buffers -= dropped;
     l->live_buffers -= dropped;
     p->bytes = 0;
     buftable_clear(&p->table);
@@ -393,14 +783,17 @@ static uint64_t ledger_clear_process(struct ledger *l, struct ledger_process *p)
 
 uint64_t ledger_forget(struct ledger *l, struct ledger_process *p)
 {
+    ledger_pending_clear(l, p);
     uint64_t dropped = ledger_clear_process(l, p);
     l->counters.dropped_buffers += dropped;
     return dropped;
 }
 
-int ledger_resync_end(struct ledger *l, const struct ledger_process *p, uint64_t buffers,
+int ledger_resync_end(struct ledger *l, struct ledger_stream *s, uint64_t buffers,
                       uint64_t bytes)
 {
+    const struct ledger_process *p = s->proc;
+    s->in_resync = 0;
     if (p->table.count == buffers && p->bytes == bytes)
         return 0;
     l->counters.resync_mismatches++;
@@ -422,6 +815,13 @@ static void ledger_push_exit(struct ledger *l, const struct ttalloc_exit *rec)
 size_t ledger_exit(struct ledger *l, struct ledger_process *p, uint64_t now_ns)
 {
     size_t records = 0;
+
+    /* What it sent before it died counts, in order. */
+    ledger_drain(l, p, UINT64_MAX, 0, NULL);
+    if (p->fault != 0) {
+        p->fault = 0;
+        l->faulted--;
+    }
 
     l->counters.exits_total++;
     if (p->table.count > 0)
@@ -451,8 +851,49 @@ size_t ledger_exit(struct ledger *l, struct ledger_process *p, uint64_t now_ns)
         memmove(&l->procs[i], &l->procs[i + 1], (l->n_procs - i - 1) * sizeof(l->procs[0]));
         l->n_procs--;
     }
-    ledger_free_process(p);
+    ledger_free_process(l, p);
     return records;
+}
+
+/* Drop p's usage records that hold no buffer (their per-device peaks go too). */
+static void ledger_sweep_process(struct ledger_process *p)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < p->n_usage; i++) {
+        struct ledger_usage *u = &p->usage[i];
+        if (u->total_buffers == 0) {
+            u->dev->usages--;
+            quota_device_unref(p->user, u->device);
+            continue;
+        }
+        if (kept != i)
+            p->usage[kept] = *u;
+        kept++;
+    }
+    p->n_usage = kept;
+    p->last_usage = 0;
+}
+
+size_t ledger_sweep(struct ledger *l)
+{
+    for (size_t i = 0; i < l->n_procs; i++)
+        ledger_sweep_process(l->procs[i]);
+    size_t kept = 0, dropped = 0;
+    for (size_t i = 0; i < l->n_devs; i++) {
+        struct ledger_device *dev = l->devs[i];
+        int describer_alive = dev->described_by >= 0 &&
+                              ledger_find(l, dev->described_by) != NULL;
+        if (dev->usages == 0 && dev->buffers == 0 && !describer_alive) {
+            free(dev);
+            dropped++;
+            continue;
+        }
+        l->devs[kept++] = dev;
+    }
+    l->n_devs = kept;
+    l->sweepable = 0;
+    l->counters.swept_devices += dropped;
+    return dropped;
 }
 
 /* ---- reading ---- */

@@ -8,9 +8,28 @@
  * described about it; a bounded ring of recent exits that left buffers behind
  * (the leak report).
  *
- * Sums never wrap: an alloc that would overflow a 64-bit total is refused as
- * malformed (no device has 16 EiB). Frees of unknown buffers and allocs of
- * live keys are counted, never fatal.
+ * Sums never wrap: one process's live bytes of one type on one device are
+ * at most LEDGER_MAX_BYTES (no board has 1 TiB of any kind), and an alloc
+ * past that is refused as implausible. The bound is on the sender's own
+ * figure only, so what it refuses never depends on other processes; every
+ * other total is a sum of such figures over at most 2^22 processes (the
+ * kernel's PID_MAX_LIMIT) and cannot reach 2^64. Frees of unknown buffers
+ * and allocs of live keys are counted, never fatal.
+ *
+ * Per-uid caps (live buffers, distinct devices) are quota.h's; each process
+ * points at its user's record. Device entries no process uses any more
+ * (no usage record with a live buffer, no live describer) are swept when the
+ * table is full, so the table never stays full.
+ *
+ * Order: a process may send events over several connections (streams). The
+ * ledger applies each process's events in timestamp order: a stream's events
+ * wait in the process's merge queue until every other stream of the process
+ * has sent an event at least as late, or until they are `hold_ns` old by the
+ * caller's clock, whichever comes first (docs/tt-alloc-server.md, "Order and
+ * peaks"). A process with one stream is applied at once. Timestamps a client
+ * cannot have taken (later than the caller's now, earlier than that stream's
+ * previous one, earlier than what the merge already applied) are clamped and
+ * counted per process; they reorder only that process's own events.
  */
 #ifndef TTALLOC_LEDGER_H
 #define TTALLOC_LEDGER_H
@@ -20,17 +39,23 @@
 
 #include "buftable.h"
 #include "proto.h"
+#include "quota.h"
 #include "ttalloc.h"
 
 struct ledger_limits {
     size_t max_buffers;     /* live buffers per process */
     size_t max_devices;     /* distinct device ids, all processes together */
     size_t exit_ring;       /* exit records kept (one per process and device) */
+    uint64_t hold_ns;       /* longest an event waits for the other streams of its process */
+    const struct quota_limits *per_uid;     /* NULL: quota.h's defaults */
 };
 
 #define LEDGER_DEFAULT_MAX_BUFFERS (4u * 1024u * 1024u)
 #define LEDGER_DEFAULT_MAX_DEVICES 256u
 #define LEDGER_DEFAULT_EXIT_RING 256u
+#define LEDGER_DEFAULT_HOLD_NS 10000000ull   /* 10 ms */
+/* Most live bytes one process holds of one type on one device (1 TiB). */
+#define LEDGER_MAX_BYTES (1ull << 40)
 
 /* One process's use of one device. */
 struct ledger_usage {
@@ -53,7 +78,32 @@ struct ledger_device {
     uint64_t peak[TTALLOC_NUM_TYPES];
     uint64_t buffers;
     uint32_t processes;                 /* processes with live buffers here */
+    uint32_t usages;                    /* usage records pointing here */
+    int32_t described_by;               /* pid of its describer (kept while alive) */
     char board_type[16];
+};
+
+/* Timestamps a process sent that it cannot have taken, clamped (per process). */
+struct ledger_order_counters {
+    uint64_t future;                    /* later than the server's clock at arrival */
+    uint64_t backwards;                 /* earlier than the same stream's previous event */
+    uint64_t late;                      /* earlier than what the merge already applied */
+};
+
+/* An event waiting in a process's merge queue. */
+struct ledger_pending {
+    struct proto_event ev;              /* timestamp_ns clamped */
+    uint64_t seq;                       /* arrival order: breaks ties of equal timestamps */
+};
+
+/* One connection's stream of events, in the process it belongs to. */
+struct ledger_stream {
+    struct ledger_process *proc;
+    uint64_t watermark;                 /* its latest timestamp (clamped), once it sent one */
+    uint64_t position;                  /* where its latest event was queued: the watermark,
+                                           or later when that was behind the merge */
+    int has_watermark;
+    int in_resync;                      /* between RESYNC_BEGIN and RESYNC_END */
 };
 
 struct ledger_process {
@@ -62,6 +112,7 @@ struct ledger_process {
     uint64_t start_ns;
     unsigned connections;               /* producer connections attached */
     void *watch;                        /* the caller's (its pidfd watch); the ledger only keeps it */
+    struct quota_user *user;            /* its uid's record */
     char name[TTALLOC_NAME_MAX];
     char label[TTALLOC_LABEL_MAX];
     struct buftable table;              /* live buffers */
@@ -71,6 +122,18 @@ struct ledger_process {
     size_t n_usage;
     size_t cap_usage;
     size_t last_usage;                  /* index of the last usage touched (a cache) */
+    struct ledger_stream **streams;     /* its open streams */
+    size_t n_streams;
+    size_t cap_streams;
+    struct ledger_pending *pending;     /* merge queue: a min-heap by (timestamp, seq) */
+    size_t n_pending;
+    size_t cap_pending;
+    uint64_t next_seq;
+    uint64_t applied_ns;                /* timestamp of the last event the merge applied */
+    struct ledger_order_counters order; /* clamped timestamps */
+    int order_reported;                 /* the caller logged its clamped timestamps */
+    int fault;                          /* negative errno: an event could not be applied */
+    struct proto_event fault_event;     /* ... this one */
 };
 
 /* Counters of odd but tolerated input, for logs and tests. */
@@ -82,6 +145,9 @@ struct ledger_counters {
     uint64_t live_reallocs;             /* allocs of keys that were live */
     uint64_t resync_mismatches;         /* RESYNC_END sums that did not match */
     uint64_t dropped_buffers;           /* buffers forgotten by ledger_forget */
+    uint64_t peak_resets;               /* RESET_PEAK events applied */
+    uint64_t clamped_timestamps;        /* all processes' ledger_order_counters together */
+    uint64_t swept_devices;             /* device entries dropped when unused */
 };
 
 struct ledger {
@@ -96,6 +162,10 @@ struct ledger {
     size_t exit_first;                  /* index of the oldest */
     size_t n_exits;
     uint64_t live_buffers;              /* all processes */
+    size_t pending_events;              /* in every merge queue */
+    size_t faulted;                     /* processes whose fault is set */
+    struct quota quota;                 /* per uid */
+    size_t sweepable;                   /* usage records emptied since the last sweep */
     struct ledger_counters counters;
 };
 
@@ -108,7 +178,8 @@ struct ledger_process *ledger_find(const struct ledger *l, int32_t pid);
 
 /* Find or create the process `pid` and count one more connection on it.
  * name and label may be NULL; a non-empty label replaces the old one.
- * Returns 0 and *out, or -ENOMEM. A new process has watch NULL. */
+ * Returns 0 and *out, or -ENOMEM. A new process has watch NULL. A process
+ * keeps the uid it was created with. */
 int ledger_attach(struct ledger *l, int32_t pid, uint32_t uid, const char *name,
                   const char *label, uint64_t now_ns, struct ledger_process **out);
 
@@ -118,21 +189,82 @@ void ledger_detach(struct ledger *l, struct ledger_process *p);
 /* Apply n events of process p, in order. Returns 0, or stops at the first
  * event it cannot apply and sets *done to how many were applied:
  * -EINVAL a malformed event (unknown type or op, alloc of size 0, a total
- * that would overflow), -E2BIG p is at limits.max_buffers, -ENOSPC a new
- * device past limits.max_devices, -ENOMEM. done may be NULL. */
+ * past LEDGER_MAX_BYTES), -E2BIG p is at limits.max_buffers, -EDQUOT p's
+ * uid is at its live-buffer cap, -EXFULL a new device past p's uid's device
+ * cap, -ENOSPC a new device past limits.max_devices (after a sweep),
+ * -ENOMEM. done may be NULL. */
 int ledger_apply_events(struct ledger *l, struct ledger_process *p,
                         const struct proto_event *events, size_t n, size_t *done);
 
-/* What an app says about a device. Returns 0, -ENOSPC or -ENOMEM. */
-int ledger_describe(struct ledger *l, uint32_t device, const struct ttalloc_device_desc *desc);
+/* What process `pid` says about a device, applied to the device's record
+ * (the caller decides whether pid may: see docs/SECURITY.md). The entry is
+ * kept while pid lives. Returns 0, -ENOSPC or -ENOMEM. */
+int ledger_describe(struct ledger *l, int32_t pid, uint32_t device,
+                    const struct ttalloc_device_desc *desc);
 
-/* Drop every buffer of p from every total (RESYNC_BEGIN, or a kicked
- * producer). The process stays. Returns how many buffers were dropped. */
+/* Drop every usage record without live buffers and every device entry no
+ * usage record and no live describer needs. Returns how many device entries
+ * were dropped. Runs by itself when a table is full. */
+size_t ledger_sweep(struct ledger *l);
+
+/* ---- order: a process's streams merged by timestamp ---- */
+
+/* A new stream (connection) of p. Returns 0 and *out, or -ENOMEM. */
+int ledger_stream_open(struct ledger *l, struct ledger_process *p, struct ledger_stream **out);
+
+/* The stream ended; what it sent still counts, and no longer waits for it. */
+void ledger_stream_close(struct ledger *l, struct ledger_stream *s, uint64_t now_ns);
+
+/* n events from stream s, taken at now_ns by the caller's CLOCK_MONOTONIC:
+ * timestamps are clamped, the events queued, and every event of s's process
+ * that is due is applied (between RESYNC_BEGIN and RESYNC_END, events are
+ * applied at once, as the state they replay). Returns 0; or a negative errno
+ * as ledger_apply_events, with the offending event in *bad and the process
+ * faulted (see ledger_take_fault): -EINVAL for an unknown type or op or an
+ * alloc of size 0 (checked before anything is queued), or whatever applying
+ * a due event of the process returned. */
+int ledger_submit(struct ledger *l, struct ledger_stream *s, const struct proto_event *events,
+                  size_t n, uint64_t now_ns, struct proto_event *bad);
+
+/* FLUSH on s: apply every queued event of s's process up to s's latest
+ * timestamp, so everything s sent is applied. Returns 0 or a fault as
+ * ledger_submit. */
+int ledger_stream_sync(struct ledger *l, struct ledger_stream *s, struct proto_event *bad);
+
+/* RESYNC_BEGIN on s: apply everything queued for the process, then forget
+ * its buffers (ledger_forget). Returns how many buffers were forgotten. */
+uint64_t ledger_resync_begin(struct ledger *l, struct ledger_stream *s);
+
+/* PEAKS on s (only inside a resync: -EPROTO otherwise; -EINVAL for an
+ * unknown type; -ENOSPC/-ENOMEM for a new device): for each record, the
+ * process's peak of (device, type) becomes the larger of its own and the
+ * client's. Device peaks never change. */
+int ledger_merge_peaks(struct ledger *l, struct ledger_stream *s, const struct proto_peak *peaks,
+                       size_t n);
+
+/* Apply every queued event whose hold has run out at now_ns, in every
+ * process. Returns how many processes faulted doing so. */
+size_t ledger_release(struct ledger *l, uint64_t now_ns);
+
+/* The earliest now_ns at which ledger_release has something to apply; 0 when
+ * nothing is queued. */
+uint64_t ledger_next_release(const struct ledger *l);
+
+/* A faulted process: returns its fault (negative errno) and the event in
+ * *bad, and clears it; 0 when p has none. A fault has dropped the process's
+ * queued events; the caller drops its buffers (ledger_forget) and tells it. */
+int ledger_take_fault(struct ledger *l, struct ledger_process *p, struct proto_event *bad);
+
+
+
+/* Drop every buffer of p from every total, and its queued events (a kicked
+ * producer). The process and its peaks stay. Returns how many buffers were
+ * dropped. */
 uint64_t ledger_forget(struct ledger *l, struct ledger_process *p);
 
-/* RESYNC_END: 0 when p's live buffers and bytes equal the sums the client
- * sent, -EBADMSG (counted in resync_mismatches) when not. */
-int ledger_resync_end(struct ledger *l, const struct ledger_process *p, uint64_t buffers,
+/* RESYNC_END on s: 0 when its process's live buffers and bytes equal the
+ * sums the client sent, -EBADMSG (counted in resync_mismatches) when not. */
+int ledger_resync_end(struct ledger *l, struct ledger_stream *s, uint64_t buffers,
                       uint64_t bytes);
 
 /* Process p has ended: count the exit, put one exit record per device it

@@ -16,7 +16,8 @@
 
 #include "log.h"
 
-#define LISTENER_BACKLOG 128
+/* The kernel clamps this to net.core.somaxconn; a connect burst must not be refused. */
+#define LISTENER_BACKLOG 4096
 
 static int listener_from_systemd(struct listener *lis, char *why, size_t why_cap)
 {
@@ -107,15 +108,31 @@ int listener_open(struct listener *lis, const char *path, char *why, size_t why_
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
     memcpy(addr.sun_path, path, strlen(path) + 1);
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+    /* Access is decided per message by peer credentials, not by file mode:
+     * the socket file is 0666. The mode is set on the descriptor before
+     * bind (Linux creates the file from it, minus the umask, which is
+     * cleared around bind), never by path afterwards, where a symlink
+     * swapped in between would redirect a chmod run as root. */
+    if (fchmod(fd, 0666) < 0) {
         rc = -errno;
+        snprintf(why, why_cap, "cannot set the socket's mode: %s", strerror(-rc));
+        close(fd);
+        return rc;
+    }
+    mode_t old_umask = umask(0);
+    int bound = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+    int bind_errno = errno;
+    umask(old_umask);
+    if (bound < 0) {
+        rc = -bind_errno;
         snprintf(why, why_cap, "cannot bind %s: %s", path, strerror(-rc));
         close(fd);
         return rc;
     }
-    /* Access is decided per message by peer credentials, not by file mode. */
+    /* What we bound, by descriptor-free identity: listener_close unlinks
+     * the path only if it is still this socket. */
     struct stat st;
-    if (chmod(path, 0666) < 0 || lstat(path, &st) < 0 || listen(fd, LISTENER_BACKLOG) < 0) {
+    if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode) || listen(fd, LISTENER_BACKLOG) < 0) {
         rc = -errno;
         snprintf(why, why_cap, "cannot listen on %s: %s", path, strerror(-rc));
         unlink(path);

@@ -19,8 +19,10 @@
 static const char usage_line[] =
     "usage: tt-alloc-server [-v] [--socket PATH] [--sysroot DIR] [--max-clients N]\n"
     "                       [--max-buffers N] [--max-queue BYTES] [--metrics ADDR:PORT]\n"
-    "                       [--metrics-top N] [--state FILE] [--exits-max N]\n"
-    "                       [--exits-max-age SEC] [--help] [--version]\n";
+    "                       [--metrics-top N] [--order-hold MS] [--max-conns-per-uid N]\n"
+    "                       [--max-buffers-per-uid N] [--max-devices-per-uid N]\n"
+    "                       [--state FILE] [--exits-max N] [--exits-max-age SEC]\n"
+    "                       [--help] [--version]\n";
 
 static void main_help(void)
 {
@@ -39,6 +41,14 @@ static void main_help(void)
            "                     (e.g. 127.0.0.1:9464 or [::1]:9464; off by default)\n"
            "  --metrics-top N    processes shown by PID in the metrics, the rest summed as\n"
            "                     pid=\"other\" (default %u)\n"
+           "  --order-hold MS    longest an event of a process waits for that process's other\n"
+           "                     connections, to be applied in timestamp order (default %u)\n"
+           "  --max-conns-per-uid N    connections of one uid at once (default %u; 0: no cap)\n"
+           "  --max-buffers-per-uid N  live buffers of one uid's processes together\n"
+           "                     (default %u; 0: no cap)\n"
+           "  --max-devices-per-uid N  distinct devices one uid's processes use\n"
+           "                     (default %u; 0: no cap). Root (uid 0) has no per-uid caps;\n"
+           "                     see docs/SECURITY.md\n"
            "  --state FILE       keep the leak history here across restarts (default:\n"
            "                     %s beside the socket)\n"
            "  --exits-max N      leak records kept, one per process and device (default %u)\n"
@@ -47,8 +57,9 @@ static void main_help(void)
            "  -h, --help         this text\n"
            "  -V, --version      print the version\n",
            SERVER_DEFAULT_MAX_CLIENTS, LEDGER_DEFAULT_MAX_BUFFERS, SERVER_DEFAULT_MAX_QUEUE,
-           METRICS_DEFAULT_TOP, EXITS_STORE_FILE, EXITS_STORE_DEFAULT_MAX,
-           EXITS_STORE_DEFAULT_AGE_S);
+           METRICS_DEFAULT_TOP, (unsigned)(LEDGER_DEFAULT_HOLD_NS / 1000000u),
+           QUOTA_DEFAULT_MAX_CONNS, QUOTA_DEFAULT_MAX_BUFFERS, QUOTA_DEFAULT_MAX_DEVICES,
+           EXITS_STORE_FILE, EXITS_STORE_DEFAULT_MAX, EXITS_STORE_DEFAULT_AGE_S);
 }
 
 static void main_bad_usage(const char *fmt, const char *arg)
@@ -72,10 +83,19 @@ static unsigned long long main_number(const char *flag, const char *arg, unsigne
     return value;
 }
 
+/* A per-uid cap: a whole decimal number in [0, max]; 0 = no cap. */
+static unsigned long long main_cap(const char *flag, const char *arg, unsigned long long max)
+{
+    if (strcmp(arg, "0") == 0)
+        return 0;
+    return main_number(flag, arg, max);
+}
+
 int main(int argc, char **argv)
 {
     enum { OPT_SOCKET = 256, OPT_SYSROOT, OPT_MAX_CLIENTS, OPT_MAX_BUFFERS, OPT_MAX_QUEUE, OPT_METRICS,
-           OPT_METRICS_TOP, OPT_STATE, OPT_EXITS_MAX, OPT_EXITS_MAX_AGE };
+           OPT_METRICS_TOP, OPT_ORDER_HOLD, OPT_CONNS_PER_UID, OPT_BUFFERS_PER_UID,
+           OPT_DEVICES_PER_UID, OPT_STATE, OPT_EXITS_MAX, OPT_EXITS_MAX_AGE };
     static const struct option options[] = {
         {"socket", required_argument, NULL, OPT_SOCKET},
         {"sysroot", required_argument, NULL, OPT_SYSROOT},
@@ -84,6 +104,10 @@ int main(int argc, char **argv)
         {"max-queue", required_argument, NULL, OPT_MAX_QUEUE},
         {"metrics", required_argument, NULL, OPT_METRICS},
         {"metrics-top", required_argument, NULL, OPT_METRICS_TOP},
+        {"order-hold", required_argument, NULL, OPT_ORDER_HOLD},
+        {"max-conns-per-uid", required_argument, NULL, OPT_CONNS_PER_UID},
+        {"max-buffers-per-uid", required_argument, NULL, OPT_BUFFERS_PER_UID},
+        {"max-devices-per-uid", required_argument, NULL, OPT_DEVICES_PER_UID},
         {"state", required_argument, NULL, OPT_STATE},
         {"exits-max", required_argument, NULL, OPT_EXITS_MAX},
         {"exits-max-age", required_argument, NULL, OPT_EXITS_MAX_AGE},
@@ -100,6 +124,9 @@ int main(int argc, char **argv)
         .max_queue = SERVER_DEFAULT_MAX_QUEUE,
         .metrics_addr = NULL,
         .metrics_top = METRICS_DEFAULT_TOP,
+        .per_uid = {.max_conns = QUOTA_DEFAULT_MAX_CONNS,
+                    .max_buffers = QUOTA_DEFAULT_MAX_BUFFERS,
+                    .max_devices = QUOTA_DEFAULT_MAX_DEVICES},
     };
     int verbose = 0;
     int opt;
@@ -134,6 +161,19 @@ int main(int argc, char **argv)
         case OPT_METRICS_TOP:
             config.metrics_top = (unsigned)main_number("--metrics-top", optarg, 100000);
             break;
+        case OPT_ORDER_HOLD:
+            config.order_hold_ms = (unsigned)main_number("--order-hold", optarg, 60000);
+            break;
+        case OPT_CONNS_PER_UID:
+            config.per_uid.max_conns = (unsigned)main_cap("--max-conns-per-uid", optarg, 1000000);
+            break;
+        case OPT_BUFFERS_PER_UID:
+            config.per_uid.max_buffers = main_cap("--max-buffers-per-uid", optarg, 1ull << 40);
+            break;
+        case OPT_DEVICES_PER_UID:
+            config.per_uid.max_devices = (unsigned)main_cap("--max-devices-per-uid", optarg,
+                                                            1000000);
+            break;
         case OPT_STATE:
             if (optarg[0] == '\0')
                 main_bad_usage("--state needs a file name%s", "");
@@ -162,6 +202,7 @@ int main(int argc, char **argv)
         main_bad_usage("unexpected argument %s", argv[optind]);
 
     log_init("tt-alloc-server", verbose);
+    log_rate_limit(1);      /* clients must not be able to fill the disk */
     if (config.sysroot != NULL && config.sysroot[0] != '\0')
         log_debug("sysroot %s", config.sysroot);
     return server_run(&config);

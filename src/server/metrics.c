@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -25,10 +27,6 @@
 #include "log.h"
 #include "sources.h"
 
-/* Connections MHD keeps at once; more are refused by MHD itself. */
-#define METRICS_MAX_CONNECTIONS 128u
-/* Seconds a connection may stay idle (a slow or stalled client) before MHD closes it. */
-#define METRICS_CONN_TIMEOUT_S 10u
 /* Bytes per connection for the request line and headers: bigger requests get an error. */
 #define METRICS_CONN_MEMORY 32768u
 
@@ -262,13 +260,62 @@ static size_t metrics_dev_index(const struct metrics_input *in, uint32_t device)
     return lo < in->n_devices && in->devices[lo].device == device ? lo : in->n_devices;
 }
 
+/* `{device="…",type="…",pid="…",comm="…"}` of one process's usage. */
+static void metrics_process_labels(struct strbuf *b, const struct ttalloc_process_info *p,
+                                   const struct ttalloc_usage *u, size_t t)
+{
+    /* the name is a fixed array: NUL-terminated by the server, but be sure */
+    char comm[TTALLOC_NAME_MAX + 1], label[TTALLOC_LABEL_MAX + 1];
+    size_t len = strnlen(p->name, sizeof(p->name));
+    memcpy(comm, p->name, len);
+    comm[len] = '\0';
+    len = strnlen(p->label, sizeof(p->label));
+    memcpy(label, p->label, len);
+    label[len] = '\0';
+    strbuf_printf(b, "{device=\"%u\",type=\"%s\",pid=\"%d\",comm=\"", u->device,
+                  metrics_types[t].name, (int)p->pid);
+    metrics_buf_label(b, comm);
+    strbuf_printf(b, "\",label=\"");
+    metrics_buf_label(b, label);
+    strbuf_printf(b, "\"}");
+}
+
+static const char metrics_peak_help[] =
+    "Highest device memory a process held since it started or its last ttalloc_reset_peak, "
+    "per device and memory type (the top processes by bytes; none for processes known only "
+    "from TT-Metal's SHM statistics, which have no peak).";
+
+/* The exact peaks of the top processes (procs sorted largest first). */
+static void metrics_render_process_peaks(const struct metrics_input *in,
+                                         const struct ttalloc_process_info **procs,
+                                         struct strbuf *b)
+{
+    metrics_family(b, "ttalloc_process_memory_peak_bytes", "gauge", metrics_peak_help);
+    for (size_t i = 0; i < in->n_processes && i < in->top; i++) {
+        const struct ttalloc_process_info *p = procs[i];
+        if (p->flags & TTALLOC_PROCESS_SHM)
+            continue;
+        for (size_t k = metrics_usage_first(in, p->pid);
+             k < in->n_usage && in->usage[k].pid == p->pid; k++) {
+            const struct ttalloc_usage *u = &in->usage[k];
+            for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
+                strbuf_printf(b, "ttalloc_process_memory_peak_bytes");
+                metrics_process_labels(b, p, u, t);
+                strbuf_printf(b, " %" PRIu64 "\n", u->peak[metrics_types[t].type]);
+            }
+        }
+    }
+}
+
 static int metrics_render_processes(const struct metrics_input *in, struct strbuf *b)
 {
     metrics_family(b, "ttalloc_process_memory_used_bytes", "gauge",
                    "Device memory held per process (the top processes by bytes; the rest "
                    "summed under pid=\"other\"), per device and memory type.");
-    if (in->n_processes == 0)
+    if (in->n_processes == 0) {
+        metrics_family(b, "ttalloc_process_memory_peak_bytes", "gauge", metrics_peak_help);
         return 0;
+    }
     const struct ttalloc_process_info **procs = malloc(in->n_processes * sizeof(*procs));
     uint64_t *other = calloc(in->n_devices * METRICS_NUM_TYPES + 1, sizeof(*other));
     unsigned char *touched = calloc(in->n_devices + 1, 1);
@@ -296,22 +343,10 @@ static int metrics_render_processes(const struct metrics_input *in, struct strbu
                     other[d * METRICS_NUM_TYPES + t] += u->bytes[metrics_types[t].type];
                 continue;
             }
-            /* the name is a fixed array: NUL-terminated by the server, but be sure */
-            char comm[TTALLOC_NAME_MAX + 1], label[TTALLOC_LABEL_MAX + 1];
-            size_t len = strnlen(p->name, sizeof(p->name));
-            memcpy(comm, p->name, len);
-            comm[len] = '\0';
-            len = strnlen(p->label, sizeof(p->label));
-            memcpy(label, p->label, len);
-            label[len] = '\0';
             for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
-                strbuf_printf(b, "ttalloc_process_memory_used_bytes{device=\"%u\","
-                                   "type=\"%s\",pid=\"%d\",comm=\"", u->device,
-                                   metrics_types[t].name, (int)p->pid);
-                metrics_buf_label(b, comm);
-                strbuf_printf(b, "\",label=\"");
-                metrics_buf_label(b, label);
-                strbuf_printf(b, "\"} %" PRIu64 "\n", u->bytes[metrics_types[t].type]);
+                strbuf_printf(b, "ttalloc_process_memory_used_bytes");
+                metrics_process_labels(b, p, u, t);
+                strbuf_printf(b, " %" PRIu64 "\n", u->bytes[metrics_types[t].type]);
             }
         }
     }
@@ -324,6 +359,7 @@ static int metrics_render_processes(const struct metrics_input *in, struct strbu
                                in->devices[d].device, metrics_types[t].name,
                                other[d * METRICS_NUM_TYPES + t]);
     }
+    metrics_render_process_peaks(in, procs, b);
     free(procs);
     free(other);
     free(touched);
@@ -443,8 +479,9 @@ static uint64_t metrics_now_ns(void)
  * the counters. Returns 0 or -ENOMEM. */
 static int metrics_render_now(struct metrics *m, struct strbuf *page)
 {
+    const struct metrics_view *v = m->view;
     struct sources_snap snap;
-    if (sources_snapshot(m->sources, m->ledger, &snap) < 0)
+    if (v == NULL || sources_snapshot(v->sources, v->ledger, &snap) < 0)
         return -ENOMEM;
     struct metrics_input in = {
         .devices = snap.devices,
@@ -453,15 +490,15 @@ static int metrics_render_now(struct metrics *m, struct strbuf *page)
         .n_processes = snap.n_processes,
         .usage = snap.usage,
         .n_usage = snap.n_usage,
-        .devs = m->sources->devs,
-        .n_devs = m->sources->n_devs,
-        .clients = *m->clients,
-        .events_total = m->ledger->counters.events_total,
-        .exits_total = m->ledger->counters.exits_total,
-        .leaked_exits_total = m->ledger->counters.leaked_exits_total,
-        .disconnects = m->disconnects,
-        .leaked = m->exits ? m->exits->uids : NULL,
-        .n_leaked = m->exits ? m->exits->n_uids : 0,
+        .devs = v->sources->devs,
+        .n_devs = v->sources->n_devs,
+        .clients = v->clients,
+        .events_total = v->ledger->counters.events_total,
+        .exits_total = v->ledger->counters.exits_total,
+        .leaked_exits_total = v->ledger->counters.leaked_exits_total,
+        .disconnects = v->disconnects,
+        .leaked = v->exits ? v->exits->uids : NULL,
+        .n_leaked = v->exits ? v->exits->n_uids : 0,
         .top = m->top,
     };
     int rc = metrics_render(&in, page);
@@ -536,18 +573,46 @@ static void metrics_mhd_log(void *cls, const char *fmt, va_list ap)
     log_debug("metrics: %s", line);
 }
 
-int metrics_open(struct metrics *m, const char *addr, unsigned top,
-                 const struct sources *sources, const struct ledger *ledger,
-                 const unsigned *clients, const uint64_t *disconnects, char *why,
-                 size_t why_cap)
+/* The listening socket, bound by us rather than by MHD: exclusive (no
+ * SO_REUSEPORT, so a second server cannot share the port) and with an
+ * error that names the port. Returns the fd or a negative errno. */
+static int metrics_listen(const char *addr, const struct sockaddr_storage *sa,
+                          socklen_t sa_len, char *why, size_t why_cap)
+{
+    int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        int err = errno;
+        snprintf(why, why_cap, "--metrics %s: socket: %s", addr, strerror(err));
+        return -err;
+    }
+    /* SO_REUSEADDR lets a restarted server bind past old TIME_WAIT
+     * connections; on Linux it never lets two sockets listen on one port. */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (sa->ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    const struct sockaddr_in *v4 = (const struct sockaddr_in *)sa;
+    unsigned port = ntohs(sa->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)sa)->sin6_port
+                                                    : v4->sin_port);
+    if (bind(fd, (const struct sockaddr *)sa, sa_len) < 0 || listen(fd, 64) < 0) {
+        int err = errno;
+        close(fd);
+        if (err == EADDRINUSE)
+            snprintf(why, why_cap, "--metrics %s: port %u is already in use (another "
+                     "tt-alloc-server, or another program, listens there)", addr, port);
+        else
+            snprintf(why, why_cap, "--metrics %s: cannot listen on port %u: %s", addr, port,
+                     strerror(err));
+        return -err;
+    }
+    return fd;
+}
+
+int metrics_open(struct metrics *m, const char *addr, unsigned top, char *why, size_t why_cap)
 {
     memset(m, 0, sizeof(*m));
     m->epoll_fd = -1;
     m->top = top;
-    m->sources = sources;
-    m->ledger = ledger;
-    m->clients = clients;
-    m->disconnects = disconnects;
 
     struct sockaddr_storage sa;
     socklen_t sa_len;
@@ -556,21 +621,25 @@ int metrics_open(struct metrics *m, const char *addr, unsigned top,
                  "[::1]:9464)", addr);
         return -EINVAL;
     }
+    int fd = metrics_listen(addr, &sa, sa_len, why, why_cap);
+    if (fd < 0)
+        return fd;
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     m->daemon = MHD_start_daemon(flags, 0, NULL, NULL, metrics_handler, m,
                                  MHD_OPTION_EXTERNAL_LOGGER, metrics_mhd_log, NULL,
-                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                                 MHD_OPTION_LISTEN_SOCKET, fd,
                                  MHD_OPTION_CONNECTION_LIMIT, METRICS_MAX_CONNECTIONS,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                 METRICS_PER_ADDR_CONNECTIONS,
                                  MHD_OPTION_CONNECTION_TIMEOUT, METRICS_CONN_TIMEOUT_S,
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)METRICS_CONN_MEMORY,
-                                 MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
                                  MHD_OPTION_END);
     if (m->daemon == NULL) {
-        snprintf(why, why_cap, "--metrics %s: cannot listen there (in use, or not an "
-                 "address of this host)", addr);
-        return -EADDRNOTAVAIL;
+        close(fd);
+        snprintf(why, why_cap, "--metrics %s: libmicrohttpd could not start", addr);
+        return -EIO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     if (info == NULL || info->epoll_fd < 0) {
@@ -601,14 +670,29 @@ int metrics_timeout_ms(struct metrics *m)
     return (int)ms;
 }
 
-void metrics_run(struct metrics *m, int readable)
+static unsigned metrics_connections(struct metrics *m)
+{
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info != NULL ? info->num_connections : 0;
+}
+
+void metrics_run(struct metrics *m, int readable, const struct metrics_view *view)
 {
     if (m->daemon == NULL)
         return;
     if (!readable && (m->deadline_ns == 0 || metrics_now_ns() < m->deadline_ns))
         return;
     m->deadline_ns = 0;
+    m->view = view;
+    /* MHD takes its listener out of its epoll set at the connection limit
+     * and puts it back only at the start of a later run: if connections
+     * closed in this run, that later run is now. */
+    unsigned before = metrics_connections(m);
     MHD_run(m->daemon);
+    if (metrics_connections(m) < before)
+        MHD_run(m->daemon);
+    m->view = NULL;
 }
 
 void metrics_close(struct metrics *m)

@@ -84,27 +84,36 @@ int metrics_parse_addr(const char *text, struct sockaddr_storage *out, socklen_t
 
 struct MHD_Daemon;
 
+/* What a scrape renders: the server's state, lent to metrics_run for the
+ * length of one run (metrics keeps no pointer into the server). */
+struct metrics_view {
+    const struct sources *sources;      /* sysfs devices (telemetry), SHM regions */
+    const struct ledger *ledger;
+    unsigned clients;                   /* connections now */
+    const uint64_t *disconnects;        /* [METRICS_NUM_REASONS] */
+    const struct exits_store *exits;    /* the leak history; NULL: none */
+};
+
+/* Limits of the endpoint against idle floods and slow clients. */
+#define METRICS_MAX_CONNECTIONS 128u    /* at once, all addresses */
+#define METRICS_PER_ADDR_CONNECTIONS 64u /* at once, from one address: half the total */
+#define METRICS_CONN_TIMEOUT_S 10u      /* idle seconds before a connection is closed */
+
 struct metrics {
     struct MHD_Daemon *daemon;
     int epoll_fd;                       /* MHD's; registered by the caller */
     uint64_t deadline_ns;               /* CLOCK_MONOTONIC of MHD's next timeout; 0 = none */
     unsigned top;
-    const struct sources *sources;      /* sysfs devices (telemetry), SHM regions */
-    const struct ledger *ledger;
-    const unsigned *clients;
-    const uint64_t *disconnects;
-    const struct exits_store *exits;    /* the leak history; NULL: none */
+    const struct metrics_view *view;    /* during metrics_run only */
     uint64_t scrapes;
 };
 
-/* Listen on addr and serve /metrics from these (they must outlive m): each
- * scrape renders sources_snapshot(sources, ledger) with the sources' sysfs
- * telemetry (as fresh as their last scan, every 2 s). Returns 0, or a
- * negative errno with the reason in why. */
-int metrics_open(struct metrics *m, const char *addr, unsigned top,
-                 const struct sources *sources, const struct ledger *ledger,
-                 const unsigned *clients, const uint64_t *disconnects, char *why,
-                 size_t why_cap);
+/* Listen on addr (exclusively: a port another process listens on is an
+ * error naming the port) and serve /metrics. Each scrape renders
+ * sources_snapshot(view) with the sources' sysfs telemetry (as fresh as
+ * their last scan, every 2 s). Returns 0, or a negative errno with the
+ * reason in why. */
+int metrics_open(struct metrics *m, const char *addr, unsigned top, char *why, size_t why_cap);
 
 /* The fd to watch for EPOLLIN, or -1 when closed. */
 int metrics_fd(const struct metrics *m);
@@ -115,8 +124,11 @@ int metrics_fd(const struct metrics *m);
 int metrics_timeout_ms(struct metrics *m);
 
 /* Let MHD do its work: accept, read, answer, time out. Never blocks.
- * `readable`: its fd fired; 0: run only if its timeout has passed. */
-void metrics_run(struct metrics *m, int readable);
+ * `readable`: its fd fired; 0: run only if its timeout has passed. Pages
+ * are rendered from view. When connections closed during the run, MHD runs
+ * once more, so a listener it paused at its connection limit is watched
+ * again at once (else it would wait for an event that never comes). */
+void metrics_run(struct metrics *m, int readable, const struct metrics_view *view);
 
 void metrics_close(struct metrics *m);
 

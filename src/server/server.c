@@ -44,6 +44,7 @@
 #include "reply.h"
 #include "sockpath.h"
 #include "sources.h"
+#include "trust.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -93,8 +94,10 @@ struct conn {
     enum conn_state state;
     int32_t pid;                        /* from the kernel */
     uint32_t uid;
+    struct quota_user *user;            /* its uid's connection count (quota.h) */
     char name[TTALLOC_NAME_MAX];        /* /proc/<pid>/comm at accept */
     struct ledger_process *proc;        /* producers */
+    struct ledger_stream *stream;       /* producers: its events in its process's merge */
     struct outq out;
     uint32_t sub_interval_ms;           /* 0: not subscribed */
     uint64_t sub_next_ns;               /* CLOCK_MONOTONIC of its next snapshot */
@@ -119,6 +122,7 @@ struct server {
     int timerfd;
     struct server_source timer_source;
     uint64_t timer_armed_ns;            /* 0: disarmed */
+    unsigned max_clients;               /* --max-clients, lowered to fit the fd limit */
     int spare_fd;                       /* closed to accept when out of fds */
     struct conn *conns;                 /* live connections */
     unsigned n_conns;
@@ -219,11 +223,19 @@ static void server_close_conn(struct server *s, struct conn *c)
         close(c->pidfd);
         c->pidfd = -1;
     }
+    if (c->stream != NULL) {
+        ledger_stream_close(&s->ledger, c->stream, server_now_ns(CLOCK_MONOTONIC));
+        c->stream = NULL;
+    }
     if (c->proc != NULL) {
         ledger_detach(&s->ledger, c->proc);
         c->proc = NULL;
     }
     outq_destroy(&c->out);
+    if (c->user != NULL) {
+        quota_conn_close(&s->ledger.quota, c->user);
+        c->user = NULL;
+    }
 
     if (c->prev != NULL)
         c->prev->next = c->next;
@@ -326,8 +338,10 @@ static void server_kick_producer(struct server *s, struct conn *c, enum proto_er
                                  const char *text)
 {
     uint64_t dropped = 0;
-    if (c->proc != NULL)
+    if (c->proc != NULL) {
+        ledger_take_fault(&s->ledger, c->proc, NULL);
         dropped = ledger_forget(&s->ledger, c->proc);
+    }
     log_warnx("pid %d (%s): %s; disconnecting it and dropping its %" PRIu64 " buffers",
               (int)c->pid, c->name, text, dropped);
     server_kick(s, c, code, text);
@@ -493,6 +507,11 @@ static void server_on_hello(struct server *s, struct conn *c, const void *payloa
             server_kick_client(s, c, PROTO_ERR_LIMIT, "server out of memory");
             return;
         }
+        if (ledger_stream_open(&s->ledger, p, &c->stream) < 0) {
+            c->proc = p;    /* detached when closed */
+            server_kick_client(s, c, PROTO_ERR_LIMIT, "server out of memory");
+            return;
+        }
         c->proc = p;
         if (w != NULL) {
             p->watch = w;
@@ -524,32 +543,19 @@ static void server_on_hello(struct server *s, struct conn *c, const void *payloa
 
 /* ---- producer messages ---- */
 
-static void server_on_events(struct server *s, struct conn *c, const void *payload, size_t len)
+/* Why a producer's event could not be applied (rc from the ledger), for the
+ * log and its ERROR frame; then kick it. */
+static void server_producer_fault(struct server *s, struct conn *c, int rc,
+                                  const struct proto_event *bad)
 {
     struct ledger *l = &s->ledger;
-    const struct proto_event *events = payload;
-    size_t n = len / sizeof(*events);
-    uint64_t unknown_before = l->counters.unknown_frees;
-    uint64_t realloc_before = l->counters.live_reallocs;
-    size_t done = 0;
-    char text[160];
-
-    int rc = ledger_apply_events(l, c->proc, events, n, &done);
-    if (l->counters.unknown_frees != unknown_before)
-        log_debug("pid %d (%s): %" PRIu64 " free(s) of buffers that were not live",
-                  (int)c->pid, c->name, l->counters.unknown_frees - unknown_before);
-    if (l->counters.live_reallocs != realloc_before)
-        log_debug("pid %d (%s): %" PRIu64 " alloc(s) of buffers already live (size replaced)",
-                  (int)c->pid, c->name, l->counters.live_reallocs - realloc_before);
+    char text[192];
     switch (rc) {
-    case 0:
-        return;
     case -EINVAL:
         snprintf(text, sizeof(text),
-                 "malformed event %zu of %zu (type %u, op %u, size %" PRIu64
-                 "): unknown type or op, zero size, or a total past 2^64",
-                 done, n, (unsigned)events[done].type, (unsigned)events[done].op,
-                 events[done].size);
+                 "malformed event (type %u, op %u, size %" PRIu64
+                 "): unknown type or op, zero size, or past 1 TiB of one type on one device",
+                 (unsigned)bad->type, (unsigned)bad->op, bad->size);
         server_kick_producer(s, c, PROTO_ERR_MALFORMED, text);
         return;
     case -E2BIG:
@@ -559,12 +565,104 @@ static void server_on_events(struct server *s, struct conn *c, const void *paylo
         return;
     case -ENOSPC:
         snprintf(text, sizeof(text), "device %u would exceed the server's %zu devices",
-                 events[done].device, l->limits.max_devices);
+                 bad->device, l->limits.max_devices);
+        server_kick_producer(s, c, PROTO_ERR_LIMIT, text);
+        return;
+    case -EDQUOT:
+        snprintf(text, sizeof(text), "uid %u is over its limit of %" PRIu64 " live buffers "
+                 "(--max-buffers-per-uid)", c->uid, l->quota.limits.max_buffers);
+        server_kick_producer(s, c, PROTO_ERR_LIMIT, text);
+        return;
+    case -EXFULL:
+        snprintf(text, sizeof(text), "device %u is past uid %u's limit of %u devices "
+                 "(--max-devices-per-uid)", bad->device, c->uid,
+                 l->quota.limits.max_devices);
         server_kick_producer(s, c, PROTO_ERR_LIMIT, text);
         return;
     default:
         server_kick_producer(s, c, PROTO_ERR_LIMIT, "server out of memory");
         return;
+    }
+}
+
+/* Say once per process that it sent timestamps it cannot have taken: they
+ * were clamped, and reorder only its own events. */
+static void server_report_order(struct ledger_process *p)
+{
+    const struct ledger_order_counters *o = &p->order;
+    if (p->order_reported || (o->future == 0 && o->backwards == 0 && o->late == 0))
+        return;
+    p->order_reported = 1;
+    log_warnx("pid %d (%s): clamped event timestamps (%" PRIu64 " in the future, %" PRIu64
+              " going backwards, %" PRIu64 " behind the merge); only its own figures are "
+              "affected (said once per process)", (int)p->pid, p->name, o->future,
+              o->backwards, o->late);
+}
+
+static void server_on_events(struct server *s, struct conn *c, const void *payload, size_t len)
+{
+    struct ledger *l = &s->ledger;
+    const struct proto_event *events = payload;
+    size_t n = len / sizeof(*events);
+    uint64_t unknown_before = l->counters.unknown_frees;
+    uint64_t realloc_before = l->counters.live_reallocs;
+    struct proto_event bad;
+
+    int rc = ledger_submit(l, c->stream, events, n, server_now_ns(CLOCK_MONOTONIC), &bad);
+    if (l->counters.unknown_frees != unknown_before)
+        log_debug("pid %d (%s): %" PRIu64 " free(s) of buffers that were not live",
+                  (int)c->pid, c->name, l->counters.unknown_frees - unknown_before);
+    if (l->counters.live_reallocs != realloc_before)
+        log_debug("pid %d (%s): %" PRIu64 " alloc(s) of buffers already live (size replaced)",
+                  (int)c->pid, c->name, l->counters.live_reallocs - realloc_before);
+    server_report_order(c->proc);
+    if (rc < 0)
+        server_producer_fault(s, c, rc, &bad);
+}
+
+/* PEAKS: the process's own peaks as its library counted them (in a resync). */
+static void server_on_peaks(struct server *s, struct conn *c, const void *payload, size_t len)
+{
+    const struct proto_peak *peaks = payload;
+    int rc = ledger_merge_peaks(&s->ledger, c->stream, peaks, len / sizeof(*peaks));
+    if (rc == -EPROTO)
+        server_kick_producer(s, c, PROTO_ERR_MALFORMED, "PEAKS outside a resync");
+    else if (rc == -EINVAL)
+        server_kick_producer(s, c, PROTO_ERR_MALFORMED, "PEAKS with an unknown memory type");
+    else if (rc == -ENOSPC)
+        server_kick_producer(s, c, PROTO_ERR_LIMIT, "PEAKS name more devices than the server "
+                             "keeps");
+    else if (rc < 0)
+        server_kick_producer(s, c, PROTO_ERR_LIMIT, "server out of memory");
+}
+
+/* Processes whose queued events failed to apply outside a read of theirs
+ * (a hold ran out, a connection closed): kick their connections, and drop
+ * the buffers of those that have none left. */
+static void server_settle_faults(struct server *s)
+{
+    struct ledger *l = &s->ledger;
+    if (l->faulted == 0)
+        return;
+    struct conn *c = s->conns;
+    while (c != NULL && l->faulted > 0) {
+        struct conn *next = c->next;
+        struct proto_event bad;
+        if (c->proc != NULL && c->proc->fault != 0) {
+            int rc = c->proc->fault;
+            bad = c->proc->fault_event;
+            server_producer_fault(s, c, rc, &bad);
+            next = s->conns;    /* the list may have changed: rescan */
+        }
+        c = next;
+    }
+    for (size_t i = 0; i < l->n_procs && l->faulted > 0; i++) {
+        struct ledger_process *p = l->procs[i];
+        if (ledger_take_fault(l, p, NULL) != 0) {
+            uint64_t dropped = ledger_forget(l, p);
+            log_warnx("pid %d (%s): an event could not be applied; dropping its %" PRIu64
+                      " buffers", (int)p->pid, p->name, dropped);
+        }
     }
 }
 
@@ -577,8 +675,16 @@ static void server_on_producer_frame(struct server *s, struct conn *c,
         return;
     case PROTO_DEVICE_DESC: {
         struct proto_device_desc desc;
+        char why[160];
         memcpy(&desc, payload, sizeof(desc));
-        int rc = ledger_describe(&s->ledger, desc.device, &desc.desc);
+        if (!trust_may_describe(s->config->sysroot, s->sources.devs, s->sources.n_devs,
+                                &s->ledger, c->pid, desc.device, &desc.desc, why,
+                                sizeof(why))) {
+            log_info("pid %d (%s), uid %u: description of device %u not applied: %s",
+                     (int)c->pid, c->name, c->uid, desc.device, why);
+            return;
+        }
+        int rc = ledger_describe(&s->ledger, c->pid, desc.device, &desc.desc);
         if (rc < 0) {
             char text[128];
             snprintf(text, sizeof(text), "cannot describe device %u: %s", desc.device,
@@ -588,7 +694,7 @@ static void server_on_producer_frame(struct server *s, struct conn *c,
         return;
     }
     case PROTO_RESYNC_BEGIN: {
-        uint64_t dropped = ledger_forget(&s->ledger, c->proc);
+        uint64_t dropped = ledger_resync_begin(&s->ledger, c->stream);
         log_debug("pid %d (%s): resync begins, forgot %" PRIu64 " buffers", (int)c->pid,
                   c->name, dropped);
         return;
@@ -596,7 +702,7 @@ static void server_on_producer_frame(struct server *s, struct conn *c,
     case PROTO_RESYNC_END: {
         struct proto_resync_end end;
         memcpy(&end, payload, sizeof(end));
-        if (ledger_resync_end(&s->ledger, c->proc, end.buffers, end.bytes) < 0)
+        if (ledger_resync_end(&s->ledger, c->stream, end.buffers, end.bytes) < 0)
             log_warnx("pid %d (%s): resync mismatch: client sent %" PRIu64 " buffers, %" PRIu64
                       " bytes; server has %zu buffers, %" PRIu64 " bytes", (int)c->pid,
                       c->name, end.buffers, end.bytes, c->proc->table.count, c->proc->bytes);
@@ -605,9 +711,20 @@ static void server_on_producer_frame(struct server *s, struct conn *c,
                       end.buffers);
         return;
     }
-    case PROTO_FLUSH:
+    case PROTO_PEAKS:
+        server_on_peaks(s, c, payload, hdr->length);
+        return;
+    case PROTO_FLUSH: {
+        /* Everything this connection sent is applied before the answer. */
+        struct proto_event bad;
+        int rc = ledger_stream_sync(&s->ledger, c->stream, &bad);
+        if (rc < 0) {
+            server_producer_fault(s, c, rc, &bad);
+            return;
+        }
         server_send_frame(s, c, PROTO_FLUSH_ACK, payload, sizeof(struct proto_flush));
         return;
+    }
     default: {
         char text[128];
         snprintf(text, sizeof(text), "a producer may not send %s",
@@ -862,10 +979,23 @@ static void server_accept_one(struct server *s, int fd)
         close(fd);
         return;
     }
-    if (s->n_conns >= s->config->max_clients) {
+    if (s->n_conns >= s->max_clients) {
         char text[96];
         snprintf(text, sizeof(text), "server has reached its limit of %u clients "
-                 "(--max-clients)", s->config->max_clients);
+                 "(--max-clients)", s->max_clients);
+        log_warnx("refused pid %d: %s", (int)pid, text);
+        server_refuse(fd, text);
+        return;
+    }
+    struct quota_user *user = NULL;
+    int qrc = quota_conn_open(&s->ledger.quota, (uint32_t)uid, &user);
+    if (qrc < 0) {
+        char text[128];
+        if (qrc == -EUSERS)
+            snprintf(text, sizeof(text), "uid %u has reached its limit of %u connections "
+                     "(--max-conns-per-uid)", (unsigned)uid, s->ledger.quota.limits.max_conns);
+        else
+            snprintf(text, sizeof(text), "server out of memory");
         log_warnx("refused pid %d: %s", (int)pid, text);
         server_refuse(fd, text);
         return;
@@ -879,9 +1009,11 @@ static void server_accept_one(struct server *s, int fd)
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         log_warnx("out of memory accepting pid %d", (int)pid);
+        quota_conn_close(&s->ledger.quota, user);
         close(fd);
         return;
     }
+    c->user = user;
     c->source.kind = SOURCE_CONN;
     c->fd = fd;
     c->pid = (int32_t)pid;
@@ -895,6 +1027,7 @@ static void server_accept_one(struct server *s, int fd)
         log_warn("epoll_ctl for pid %d", (int)pid);
         if (c->pidfd >= 0)
             close(c->pidfd);
+        quota_conn_close(&s->ledger.quota, user);
         close(fd);
         free(c);
         return;
@@ -1050,13 +1183,32 @@ static void server_teardown(struct server *s)
     free(s->rxbuf);
 }
 
-/* Room for every client's socket and pidfd. */
-static void server_raise_fd_limit(void)
+/* Descriptors kept free of clients: the loop's own, sysfs and SHM reads,
+ * /metrics connections. */
+#define SERVER_FD_RESERVE 256u
+
+/* Room for every client's socket and pidfd: raise the soft limit, and
+ * lower --max-clients to what the limit allows, so the server refuses a
+ * client cleanly rather than running out of descriptors for everyone. */
+static void server_fit_fd_limit(struct server *s)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    s->max_clients = s->config->max_clients;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY)
+        return;
+    /* Two descriptors per client: its socket and its process's pidfd. */
+    rlim_t fit = rl.rlim_cur > SERVER_FD_RESERVE * 2 ? (rl.rlim_cur - SERVER_FD_RESERVE) / 2 : 16;
+    if (fit < s->max_clients) {
+        log_warnx("--max-clients %u lowered to %u to fit the limit of %llu open files",
+                  s->max_clients, (unsigned)fit, (unsigned long long)rl.rlim_cur);
+        s->max_clients = (unsigned)fit;
     }
 }
 
@@ -1076,13 +1228,15 @@ static int server_setup(struct server *s, const struct server_config *config, ch
         return src_rc;
     }
 
-    struct ledger_limits limits = {.max_buffers = config->max_buffers};
+    struct ledger_limits limits = {.max_buffers = config->max_buffers,
+                                   .hold_ns = (uint64_t)config->order_hold_ms * 1000000ull,
+                                   .per_uid = &config->per_uid};
     s->rxbuf = malloc(PROTO_MAX_FRAME + 1);
     if (ledger_init(&s->ledger, &limits) < 0 || s->rxbuf == NULL) {
         snprintf(why, why_cap, "out of memory");
         return -ENOMEM;
     }
-    server_raise_fd_limit();
+    server_fit_fd_limit(s);
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
     sigset_t mask;
@@ -1135,10 +1289,8 @@ static int server_setup(struct server *s, const struct server_config *config, ch
     }
     if (config->metrics_addr != NULL) {
         rc = metrics_open(&s->metrics, config->metrics_addr,
-                          config->metrics_top ? config->metrics_top : METRICS_DEFAULT_TOP,
-                          &s->sources, &s->ledger, &s->n_conns, s->disconnects, why,
+                          config->metrics_top ? config->metrics_top : METRICS_DEFAULT_TOP, why,
                           why_cap);
-        s->metrics.exits = &s->exits;
         s->metrics_source.kind = SOURCE_METRICS;
         if (rc == 0 && server_epoll_add(s, metrics_fd(&s->metrics), EPOLLIN,
                                         &s->metrics_source) < 0) {
@@ -1149,6 +1301,23 @@ static int server_setup(struct server *s, const struct server_config *config, ch
             return rc;
     }
     return 0;
+}
+
+/* epoll_wait's timeout: the metrics daemon's, or sooner when a queued event
+ * of some process is due (ledger_next_release). */
+static int server_timeout_ms(struct server *s)
+{
+    int timeout = metrics_timeout_ms(&s->metrics);
+    uint64_t due = ledger_next_release(&s->ledger);
+    if (due == 0)
+        return timeout;
+    uint64_t now = server_now_ns(CLOCK_MONOTONIC);
+    uint64_t wait_ms = due <= now ? 0 : (due - now + 999999ull) / 1000000ull;
+    if (wait_ms > INT32_MAX)
+        wait_ms = INT32_MAX;
+    if (timeout < 0 || (uint64_t)timeout > wait_ms)
+        timeout = (int)wait_ms;
+    return timeout;
 }
 
 int server_run(const struct server_config *config)
@@ -1169,7 +1338,10 @@ int server_run(const struct server_config *config)
 
     struct epoll_event events[SERVER_EPOLL_BATCH];
     while (s.stop_signal == 0) {
-        int n = epoll_wait(s.epfd, events, SERVER_EPOLL_BATCH, metrics_timeout_ms(&s.metrics));
+        int n = epoll_wait(s.epfd, events, SERVER_EPOLL_BATCH, server_timeout_ms(&s));
+        /* Events whose hold ran out are applied before anything reads. */
+        ledger_release(&s.ledger, server_now_ns(CLOCK_MONOTONIC));
+        server_settle_faults(&s);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -1200,12 +1372,18 @@ int server_run(const struct server_config *config)
             case SOURCE_SOURCES_INOTIFY:
                 sources_on_inotify(&s.sources);
                 break;
-            case SOURCE_METRICS:
-                metrics_run(&s.metrics, 1);
+            case SOURCE_METRICS: {
+                struct metrics_view view = {&s.sources, &s.ledger, s.n_conns, s.disconnects,
+                                    &s.exits};
+                metrics_run(&s.metrics, 1, &view);
                 break;
             }
+            }
         }
-        metrics_run(&s.metrics, 0);     /* its timeouts (runs only when one is due) */
+        struct metrics_view view = {&s.sources, &s.ledger, s.n_conns, s.disconnects,
+                                    &s.exits};
+        metrics_run(&s.metrics, 0, &view);  /* its timeouts (runs only when one is due) */
+        server_settle_faults(&s);
         server_bury_dead(&s);
         exits_store_tick(&s.exits, server_now_ns(CLOCK_REALTIME), server_now_ns(CLOCK_MONOTONIC));
     }

@@ -88,6 +88,8 @@ static void smi_json_device(struct strbuf *b, const struct smi_device *d)
         smi_json_u64(b, d->used_known, d->used[t]);
         strbuf_printf(b, ", \"total_bytes\": ");
         smi_json_u64(b, d->total[t] != 0, d->total[t]);
+        strbuf_printf(b, ", \"peak_bytes\": ");
+        smi_json_u64(b, smi_model_device_peak_known(d), d->peak[t]);
         strbuf_printf(b, "}");
     }
     strbuf_printf(b, "}}");
@@ -123,6 +125,12 @@ static void smi_json_process(struct strbuf *b, const struct smi_model *m,
             int t = smi_json_types[k];
             strbuf_printf(b, ", \"%s_bytes\": %llu", smi_json_type_keys[t],
                            (unsigned long long)(u ? u->bytes[t] : 0));
+        }
+        int peak_known = smi_model_process_peak_known(m, p, u);
+        for (size_t k = 0; k < sizeof(smi_json_types) / sizeof(smi_json_types[0]); k++) {
+            int t = smi_json_types[k];
+            strbuf_printf(b, ", \"%s_peak_bytes\": ", smi_json_type_keys[t]);
+            smi_json_u64(b, peak_known, u ? u->peak[t] : 0);
         }
         strbuf_printf(b, "}");
     }

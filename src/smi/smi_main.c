@@ -143,6 +143,9 @@ static int smi_collect(const struct smi_options *o, const struct smi_csv_query *
     if (rc == -ENOENT || (rc == 0 && m.n_devices == 0)) {
         log_errorx("no Tenstorrent driver or device found%s%s",
                   o->sysroot ? " under " : "", o->sysroot ? o->sysroot : "");
+        /* A program reading --json still gets an object: "devices": []. */
+        if (o->mode == SMI_JSON)
+            smi_json_render(&m, out);
         smi_model_free(&m);
         return SMI_EXIT_NO_DRIVER;
     }
@@ -244,8 +247,12 @@ static int smi_run(const struct smi_options *o)
         if (frame.data)
             frame.data[0] = '\0';
         rc = smi_collect(o, &csv, &frame, colour);
-        if (rc != SMI_EXIT_OK)
+        if (rc != SMI_EXIT_OK) {
+            /* --json without devices still prints its (empty) object. */
+            if (rc == SMI_EXIT_NO_DRIVER && frame.len > 0)
+                smi_write_all(frame.data, frame.len);
             break;
+        }
         csv.header = 0;
         if (in_place) {
             if (smi_resized) {

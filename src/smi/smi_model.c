@@ -131,9 +131,12 @@ int smi_model_load(struct smi_model *m, const char *sysroot, pid_t self)
 }
 
 /* Add `bytes` to p's usage of device `ordinal` (created if missing), and
- * mark p as holding it and tracked. Returns 0 or -ENOMEM. */
+ * mark p as holding it and tracked. `peak` is the exact peak, or NULL when
+ * unknown; a usage made of two figures has no exact peak. Returns 0 or
+ * -ENOMEM. */
 static int smi_model_add_usage(struct smi_process *p, int ordinal,
-                               const uint64_t bytes[TTALLOC_NUM_TYPES])
+                               const uint64_t bytes[TTALLOC_NUM_TYPES],
+                               const uint64_t peak[TTALLOC_NUM_TYPES])
 {
     if (smi_add_int(&p->devices, &p->n_devices, ordinal) < 0)
         return -ENOMEM;
@@ -148,8 +151,13 @@ static int smi_model_add_usage(struct smi_process *p, int ordinal,
         memmove(&bigger[k + 1], &bigger[k], (p->n_usage - k) * sizeof(*bigger));
         memset(&bigger[k], 0, sizeof(*bigger));
         bigger[k].device = ordinal;
+        bigger[k].peak_known = peak != NULL;
+        if (peak != NULL)
+            memcpy(bigger[k].peak, peak, sizeof(bigger[k].peak));
         p->usage = bigger;
         p->n_usage++;
+    } else {
+        p->usage[k].peak_known = 0;
     }
     for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
         p->usage[k].bytes[t] += bytes[t];
@@ -197,12 +205,23 @@ int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot 
     for (size_t i = 0; i < m->n_devices; i++) {
         m->devices[i].used_known = 1;
         memset(m->devices[i].used, 0, sizeof(m->devices[i].used));
+        /* Until a server device stands for it, nothing was ever used here. */
+        m->devices[i].peak_known = 1;
+        memset(m->devices[i].peak, 0, sizeof(m->devices[i].peak));
     }
+    unsigned char *mapped = calloc(m->n_devices ? m->n_devices : 1, 1);
+    if (mapped == NULL)
+        return -ENOMEM;
     for (size_t i = 0; i < snap->n_devices; i++) {
         const struct ttalloc_device_stats *d = &snap->devices[i];
         struct smi_device *dev = smi_model_device(m, smi_model_map_device(m, d));
         if (dev == NULL)
             continue;   /* remote chips and ids without a node are not shown */
+        size_t di = (size_t)(dev - m->devices);
+        if (mapped[di]++ == 0)
+            memcpy(dev->peak, d->peak, sizeof(dev->peak));
+        else
+            dev->peak_known = 0;    /* two ids' peaks need not have coincided */
         for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
             dev->used[t] += d->used[t];
             if (d->total[t] != 0)
@@ -216,16 +235,22 @@ int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot 
             continue;
         const char *name = NULL;
         uid_t uid = (uid_t)-1;
+        int shm_only = 0;
         for (size_t k = 0; k < snap->n_processes; k++) {
             if (snap->processes[k].pid == u->pid) {
                 name = snap->processes[k].name;
                 uid = snap->processes[k].uid;
+                shm_only = (snap->processes[k].flags & TTALLOC_PROCESS_SHM) != 0;
             }
         }
+        /* SHM statistics have no peak: the server's figure there is a sample. */
         struct smi_process *p = smi_model_process(m, u->pid, name, uid);
-        if (p == NULL || smi_model_add_usage(p, ordinal, u->bytes) < 0)
+        if (p == NULL || smi_model_add_usage(p, ordinal, u->bytes, shm_only ? NULL : u->peak) < 0) {
+            free(mapped);
             return -ENOMEM;
+        }
     }
+    free(mapped);
     /* Processes the server tracks but that hold no device yet still count. */
     for (size_t k = 0; k < snap->n_processes; k++) {
         if (snap->processes[k].flags & TTALLOC_PROCESS_SHM)
@@ -234,6 +259,7 @@ int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot 
             if (m->processes[i].pid != snap->processes[k].pid)
                 continue;
             m->processes[i].tracked = 1;
+            m->processes[i].shm_only = (snap->processes[k].flags & TTALLOC_PROCESS_SHM) != 0;
             snprintf(m->processes[i].label, sizeof(m->processes[i].label), "%.*s",
                      (int)sizeof(snap->processes[k].label), snap->processes[k].label);
         }
@@ -297,7 +323,8 @@ int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self)
         if (sp->sysfs < 0 || sp->pid == self)
             continue;
         struct smi_process *p = smi_model_process(m, sp->pid, sp->name, (uid_t)-1);
-        rc = p ? smi_model_add_usage(p, m->devices[sp->sysfs].sys.index, sp->bytes) : -ENOMEM;
+        rc = p ? smi_model_add_usage(p, m->devices[sp->sysfs].sys.index, sp->bytes, NULL)
+               : -ENOMEM;
     }
 out:
     shmusage_free(&u);
@@ -371,6 +398,19 @@ int smi_model_process_selected(const struct smi_model *m, const struct smi_proce
         }
     }
     return 0;
+}
+
+int smi_model_process_peak_known(const struct smi_model *m, const struct smi_process *p,
+                                 const struct smi_usage *u)
+{
+    if (!m->server)
+        return 0;
+    return u != NULL ? u->peak_known : p->tracked && !p->shm_only;
+}
+
+int smi_model_device_peak_known(const struct smi_device *d)
+{
+    return d->used_known && d->peak_known;
 }
 
 const struct smi_usage *smi_model_usage(const struct smi_process *p, int device)

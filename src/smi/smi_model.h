@@ -20,12 +20,16 @@ struct smi_device {
     int used_known;                         /* 1 when a server gave used[] */
     uint64_t used[TTALLOC_NUM_TYPES];
     uint64_t total[TTALLOC_NUM_TYPES];      /* 0 = unknown */
+    int peak_known;                         /* 1 when peak[] is the server's figure */
+    uint64_t peak[TTALLOC_NUM_TYPES];       /* highest used since the server started */
     int selected;
 };
 
 struct smi_usage {
     int device;                             /* tt-kmd ordinal */
     uint64_t bytes[TTALLOC_NUM_TYPES];
+    int peak_known;                         /* 1: peak[] is the server's exact figure */
+    uint64_t peak[TTALLOC_NUM_TYPES];       /* since the process started or reset */
 };
 
 struct smi_process {
@@ -36,6 +40,7 @@ struct smi_process {
     char user[64];
     char *cmdline;
     int tracked;                            /* the server knows it */
+    int shm_only;                           /* ... from TT-Metal's SHM statistics only */
     int *devices;                           /* ordinals it holds or uses, ascending */
     size_t n_devices;
     struct smi_usage *usage;                /* from the server, ascending device */
@@ -69,6 +74,9 @@ int smi_model_load(struct smi_model *m, const char *sysroot, pid_t self);
 /* Merge a server snapshot: memory per device (a described device with a
  * serial matches by serial, else TT-Metal device id = ordinal) and per
  * process; tracked processes are added when discovery did not see them.
+ * Peaks: a libttalloc process's (exact); a device's as the server keeps it,
+ * unless two server device ids stand for the one device. SHM-only processes
+ * have none.
  * Returns 0 or -ENOMEM. */
 int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot *snap,
                              pid_t self);
@@ -90,6 +98,12 @@ int smi_model_process_selected(const struct smi_model *m, const struct smi_proce
 /* p's usage of `device`, or NULL if the server reported none. */
 const struct smi_usage *smi_model_usage(const struct smi_process *p, int device);
 
+/* Is there an exact peak for process p on the device of usage u (NULL: p
+ * has no usage there)? Only a server's own accounting has one. */
+int smi_model_process_peak_known(const struct smi_model *m, const struct smi_process *p,
+                                 const struct smi_usage *u);
+/* Is d's peak[] known (a server answered, for this device alone)? */
+int smi_model_device_peak_known(const struct smi_device *d);
 /* Free bytes of `type` on d: its total less what lives in it. TRACE buffers
  * live in DRAM, L1_SMALL and CB in L1; a part counts against its host only
  * when it has no total of its own. Returns 0 and *out, or -ENODATA when the

@@ -219,6 +219,7 @@ void smi_table_render_query(const struct smi_model *m, struct strbuf *out)
             uint64_t free_bytes = 0;
             int free_known = smi_model_free_bytes(d, t, &free_bytes) == 0;
             smi_q_bytes(out, 12, "Free", free_known, free_bytes);
+            smi_q_bytes(out, 12, "Peak", smi_model_device_peak_known(d), d->peak[t]);
         }
         strbuf_printf(out, "    Processes\n");
         size_t listed = 0;
@@ -242,6 +243,14 @@ void smi_table_render_query(const struct smi_model *m, struct strbuf *out)
                     continue;
                 int known = u != NULL || (m->server && p->tracked);
                 smi_q_bytes(out, 12, type_names[t], known, u ? u->bytes[t] : 0);
+            }
+            int peak_known = smi_model_process_peak_known(m, p, u);
+            for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
+                if (t == TTALLOC_SYSTEM_MEMORY)
+                    continue;
+                char key[32];
+                snprintf(key, sizeof(key), "%s Peak", type_names[t]);
+                smi_q_bytes(out, 12, key, peak_known, u ? u->peak[t] : 0);
             }
         }
         if (listed == 0)

@@ -100,6 +100,8 @@ def test_shm_only_processes_in_metrics(tmp_path, sleepers):
         assert value(samples, "ttalloc_process_memory_used_bytes", device=0, type="dram",
                      pid=b, comm='model"b') == pb["dram"]
         assert value(samples, "ttalloc_processes") == 3
+        # SHM statistics have no peak: no series rather than a made-up one
+        assert not [l for n, l, _ in samples if n == "ttalloc_process_memory_peak_bytes"]
         assert value(samples, "ttalloc_buffers") == 0
         assert value(samples, "ttalloc_events_total") == 0
         for t in TYPES:

@@ -5,8 +5,10 @@ and test clients with known allocations. Everything is read back with
 """
 import os
 import shlex
+import shutil
 import signal
 import subprocess
+import tempfile
 import uuid
 
 import pytest
@@ -29,9 +31,10 @@ class Tmux:
         return subprocess.run(["tmux", "-L", self.name, "-f", "/dev/null", *args],
                               capture_output=True, text=True, check=check)
 
-    def start(self, args, env, width=120, height=50):
+    def start(self, args, env, width=120, height=50, prefix=()):
         env_words = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        cmd = (f"exec env {env_words} {shlex.quote(binary('src/monitor/tt-alloc-monitor'))} "
+        pre = " ".join(shlex.quote(p) for p in prefix)
+        cmd = (f"exec env {env_words} {pre} {shlex.quote(binary('src/monitor/tt-alloc-monitor'))} "
                f"{' '.join(shlex.quote(a) for a in args)} 2>{shlex.quote(str(self.err))}")
         self.tmux("new-session", "-d", "-x", str(width), "-y", str(height), cmd,
                   ";", "set-option", "remain-on-exit", "on")
@@ -330,17 +333,250 @@ def test_server_goes_away_and_comes_back(rig):
     quit_cleanly(t)
 
 
-def test_leak_report(rig):
+def leak_rows(screen, pid):
+    """The LEAK table rows of pid: [LEAK, time, pid, user, name, device, ...]."""
+    return [l.split() for l in screen.splitlines()
+            if l.split()[:1] == ["LEAK"] and l.split()[2:3] == [str(pid)]]
+
+
+def test_leak_report_and_history(rig):
     leaker = rig.client()
     leaker.alloc(1, "dram", 0x1000, 256 * MIB)
     leaker.flush()
     t = rig.monitor("-r", "100", "-C")
     t.wait_screen(lambda s: str(leaker.pid) in s or "256 MiB" in s, "the leaker's memory")
     os.kill(leaker.pid, signal.SIGKILL)
-    screen = t.wait_screen(lambda s: "LEAK" in s, "the leak report")
-    line = next(l for l in screen.splitlines() if "LEAK" in l and f"pid {leaker.pid}" in l)
-    assert "device 1" in line and "256 MiB" in line
+    screen = t.wait_screen(lambda s: leak_rows(s, leaker.pid), "the leak report")
+    [row] = leak_rows(screen, leaker.pid)
+    # LEAK ENDED PID USER NAME DEVICE DRAM L1 OTHER BUFFERS: the column table
+    assert row[4] == "ttalloc-testcli" and row[5] == "1", row
+    assert row[6:8] == ["256", "MiB"] and row[-1] == "1", row
+    assert "l: all" in screen
+    # l: the leak history replaces the process list; l again: back.
+    t.keys("l")
+    screen = t.wait_screen(lambda s: "leak history: 1 process ended" in s, "the leak history")
+    header = next(l for l in screen.splitlines() if "ENDED" in l).split()
+    assert header == ["ENDED", "PID", "USER", "NAME", "DEVICE", "DRAM", "L1", "OTHER", "BUFFERS"]
+    assert leak_rows(screen, leaker.pid)
+    assert "*DRAM" not in screen  # the process list is replaced
+    t.keys("l")
+    t.wait_screen(lambda s: "leak history" not in s and "*DRAM" in s, "the process list again")
+    t.keys("l")
+    t.wait_screen(lambda s: "leak history" in s, "the leak history again")
+    t.keys("Escape")
+    t.wait_screen(lambda s: "leak history" not in s and "*DRAM" in s, "Esc closes it")
     quit_cleanly(t)
+
+
+def proc_rows(screen, pids):
+    """The process-list rows of these pids, in screen order (split in words)."""
+    pids = {str(p) for p in pids}
+    return [l.split() for l in screen.splitlines() if l.split()[:1] and l.split()[0] in pids]
+
+
+def test_filter_reverse_sort_and_kill(rig):
+    a, b, c = rig.client(), rig.client(), rig.client()
+    a.cmd("label alpha-run")
+    b.cmd("label beta-run")
+    a.alloc(0, "dram", 0x1000, 3 * GIB)
+    b.alloc(0, "dram", 0x1000, 2 * GIB)
+    c.alloc(0, "dram", 0x1000, 1 * GIB)
+    for p in (a, b, c):
+        p.flush()
+    t = rig.monitor("-r", "100", width=140)
+    all3 = [a.pid, b.pid, c.pid]
+    screen = t.wait_screen(lambda s: len(proc_rows(s, all3)) == 3, "three processes")
+    assert [int(r[0]) for r in proc_rows(screen, all3)] == all3  # DRAM, largest first
+    # Labels have their own column.
+    rows = {int(r[0]): r for r in proc_rows(screen, all3)}
+    assert rows[a.pid][3] == "alpha-run" and rows[b.pid][3] == "beta-run"
+    assert rows[a.pid][-1] == "server"
+
+    # r reverses the order, I (htop's key) too; the status line says so.
+    t.keys("r")
+    screen = t.wait_screen(lambda s: "reversed" in s, "the reversed sort")
+    assert [int(r[0]) for r in proc_rows(screen, all3)] == all3[::-1]
+    t.keys("I")
+    screen = t.wait_screen(lambda s: "reversed" not in s and
+                           [int(r[0]) for r in proc_rows(s, all3)] == all3, "the sort back")
+
+    # / filters by label (case-insensitive), Esc clears.
+    t.keys("/")
+    t.wait_screen(lambda s: "filter (name, label or PID)" in s, "the filter line")
+    t.keys("B", "E", "T", "A")
+    screen = t.wait_screen(lambda s: len(proc_rows(s, all3)) == 1, "only beta")
+    assert int(proc_rows(screen, all3)[0][0]) == b.pid
+    t.keys("Enter")
+    t.wait_screen(lambda s: 'filter "BETA"' in s, "the filter kept in the status line")
+    t.keys("Escape")
+    t.wait_screen(lambda s: len(proc_rows(s, all3)) == 3 and 'filter "' not in s, "filter cleared")
+    # ... by PID, and by name (every one is ttalloc-testcli).
+    t.keys("/", *str(c.pid), "Enter")
+    screen = t.wait_screen(lambda s: len(proc_rows(s, all3)) == 1, "only c by PID")
+    assert int(proc_rows(screen, all3)[0][0]) == c.pid
+    t.keys("Escape")
+    t.keys("/", *"testcli", "Enter")
+    t.wait_screen(lambda s: len(proc_rows(s, all3)) == 3 and 'filter "testcli"' in s, "by name")
+    t.keys("Escape")
+    t.keys("/", *"nomatch", "Enter")
+    t.wait_screen(lambda s: "no process matches the filter" in s, "an empty result")
+    t.keys("Escape")
+    t.wait_screen(lambda s: len(proc_rows(s, all3)) == 3, "all three again")
+
+    # k asks; n refuses: nothing is sent.
+    t.keys("/", *"beta", "Enter")
+    t.wait_screen(lambda s: len(proc_rows(s, all3)) == 1, "only beta")
+    t.keys("k")
+    t.wait_screen(lambda s: f"Send SIGTERM to {b.pid} (ttalloc-testcli)? y/n" in s, "the question")
+    t.keys("n")
+    t.wait_screen(lambda s: f"SIGTERM not sent to {b.pid}" in s, "the refusal")
+    assert b.proc.poll() is None
+    # k, y: the process gets SIGTERM and dies of it.
+    t.keys("k")
+    t.wait_screen(lambda s: "y/n" in s, "the question again")
+    t.keys("y")
+    t.wait_screen(lambda s: f"SIGTERM sent to {b.pid} (ttalloc-testcli)" in s, "the result")
+    assert b.proc.wait(timeout=20) == -signal.SIGTERM
+    assert a.proc.poll() is None and c.proc.poll() is None
+    quit_cleanly(t)
+
+
+def test_columns_fit_the_terminal(rig):
+    c = rig.client()
+    label = "llama-3.1-70b-instruct-tp8-batch32"
+    c.cmd(f"label {label}")
+    c.alloc(0, "dram", 0x1000, 3 * GIB)
+    c.alloc(0, "l1", 0x2000, MIB)
+    c.flush()
+
+    def header(screen):
+        return next(l for l in screen.splitlines() if "*DRAM" in l).split()
+    t = rig.monitor("-r", "100", width=200, height=40)
+    screen = t.wait_screen(lambda s: str(c.pid) in s and label in s, "the wide list")
+    assert header(screen) == ["PID", "USER", "NAME", "LABEL", "*DRAM", "L1", "OTHER", "BUFFERS",
+                              "FROM"]
+    [row] = proc_rows(screen, [c.pid])
+    assert row[2] == "ttalloc-testcli" and row[3] == label  # nothing cut
+    # Narrower: the least needed columns go first (BUFFERS, OTHER, USER), and
+    # what is left is cut to its column, never spilling into the next.
+    t.resize(60, 30)
+    screen = t.wait_screen(lambda s: "USER" not in s and str(c.pid) in s, "the narrow list")
+    assert header(screen) == ["PID", "NAME", "LABEL", "*DRAM", "L1", "FROM"]
+    [row] = proc_rows(screen, [c.pid])
+    assert row[1:3] == ["ttalloc-test", label[:8]] and row[3:] == ["3.00", "GiB", "1.00", "MiB",
+                                                                   "server"], row
+    assert all(len(l) <= 60 for l in screen.splitlines())
+    t.resize(40, 30)
+    screen = t.wait_screen(lambda s: "LABEL" not in s and str(c.pid) in s, "the narrowest list")
+    assert header(screen) == ["PID", "NAME", "*DRAM"]
+    [row] = proc_rows(screen, [c.pid])
+    assert row[1:] == ["ttalloc-testcli", "3.00", "GiB"], row  # the name has room again
+    t.resize(90, 30)
+    screen = t.wait_screen(lambda s: "LABEL" in s, "a middle width")
+    assert header(screen) == ["PID", "USER", "NAME", "LABEL", "*DRAM", "L1", "OTHER", "BUFFERS",
+                              "FROM"]
+    assert all(len(l) <= 90 for l in screen.splitlines())
+    quit_cleanly(t)
+
+
+def test_no_server_processes_from_pids_and_shm(tmp_path):
+    """Without a server, tt-smi's sources: pids files and TT-Metal's SHM."""
+    root = make_sysroot(tmp_path, "n150,n300")
+    holder = subprocess.Popen(["sleep", "600"])
+    asic = int((tmp_path / "root/sys/class/tenstorrent/tenstorrent!0/tt_asic_id")
+               .read_text().strip(), 16)
+    (tmp_path / "root/dev/shm").mkdir(exist_ok=True)
+    writer = subprocess.Popen([binary("src/shm/tt-alloc-shm"), "write", "--dir",
+                               str(tmp_path / "root/dev/shm"), "--chip-id", str(asic),
+                               "--device", "0", "--alloc", f"dram:{GIB}"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, **SANITIZER_ENV))
+    t = Tmux(tmp_path)
+    srv = Server(tmp_path, extra_args=["--sysroot", root])
+    try:
+        assert writer.stdout.readline().startswith("ready")
+        (tmp_path / "root/proc/driver/tenstorrent/1/pids").write_text(f"{holder.pid}\n")
+        env = dict(SANITIZER_ENV, TERM="xterm", LANG="C.UTF-8", TT_ALLOC_SOCKET=srv.socket,
+                   TT_SYSROOT=root)
+        t.start(["-r", "100"], env, 130, 40)
+        screen = t.wait_screen(lambda s: proc_rows(s, [writer.pid]), "the SHM process")
+        [row] = proc_rows(screen, [writer.pid])
+        assert row[-1] == "shm" and "1.00" in row and row[-2] == "-", row  # no buffer count
+        assert "no server: memory from TT-Metal's SHM" in screen
+        assert "1.00 GiB / 12.0 GiB" in screen and "server: not reachable" in screen
+        t.keys("Right")
+        screen = t.wait_screen(lambda s: proc_rows(s, [holder.pid]), "the pids-file process")
+        [row] = proc_rows(screen, [holder.pid])
+        assert row[1:3] == ["root", "sleep"] and row[-1] == "pids"
+        assert row[-5:-1] == ["-", "-", "-", "-"], row  # holds the device, figures unknown
+        t.keys("Left")
+        # A server comes: its figures (it reads the same SHM); then it goes again.
+        srv.start()
+        screen = t.wait_screen(lambda s: "server: connected" in s and proc_rows(s, [writer.pid]),
+                               "the server's view")
+        assert proc_rows(screen, [writer.pid])[0][-1] == "shm"
+        srv.kill()
+        t.wait_screen(lambda s: "server: lost" in s and proc_rows(s, [writer.pid]),
+                      "lost, and the SHM process found again")
+        assert t.dead() is None
+        quit_cleanly(t)
+    finally:
+        t.kill()
+        srv.stop()
+        writer.stdin.close()
+        writer.wait(timeout=20)
+        holder.kill()
+        holder.wait()
+
+
+def test_tmux_killed_ends_the_monitor(rig):
+    """The pane (and its tmux server) killed under a running monitor: it ends."""
+    t = rig.monitor("-r", "100")
+    t.wait_screen(lambda s: "server: connected" in s, "the first frame")
+    pid = t.pid
+    t.tmux("kill-server", check=False)
+
+    def gone():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except FileNotFoundError:
+            return True
+    wait_for(gone, timeout=10, interval=0.02, what="the monitor to end with its pane")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run the monitor as another user")
+def test_kill_refused_by_the_kernel(tmp_path):
+    """The monitor as `nobody` asks to SIGTERM root's process: the kernel says EPERM."""
+    base = tempfile.mkdtemp(prefix="ttmon-")
+    try:
+        os.chmod(base, 0o755)
+        root = os.path.join(base, "root")
+        subprocess.run([binary("src/sim/tt-alloc-sim"), "sysroot", root, "--devices", "n150"],
+                       check=True, capture_output=True)
+        holder = subprocess.Popen(["sleep", "600"])
+        with open(os.path.join(root, "proc/driver/tenstorrent/0/pids"), "w") as f:
+            f.write(f"{holder.pid}\n")
+        t = Tmux(tmp_path)
+        try:
+            env = dict(SANITIZER_ENV, TERM="xterm", LANG="C.UTF-8",
+                       TT_ALLOC_SOCKET=os.path.join(base, "nobody.sock"), TT_SYSROOT=root)
+            t.start(["-r", "100"], env, 120, 30,
+                    prefix=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"])
+            t.wait_screen(lambda s: proc_rows(s, [holder.pid]), "root's process")
+            t.keys("k")
+            t.wait_screen(lambda s: f"Send SIGTERM to {holder.pid} (sleep)? y/n" in s,
+                          "the question")
+            t.keys("y")
+            t.wait_screen(lambda s: "Operation not permitted (EPERM)" in s, "the kernel's refusal")
+            assert holder.poll() is None
+            quit_cleanly(t)
+        finally:
+            t.kill()
+            holder.kill()
+            holder.wait()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_no_colour(rig):

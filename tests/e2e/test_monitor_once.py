@@ -65,6 +65,44 @@ def test_once_frame(rig):
     assert r.stderr == ""
 
 
+def test_once_peak_mark_is_the_exact_device_peak(tmp_path):
+    """Two connections of one process churn 1 MiB buffers that overlap by one
+    over 10 MiB held, their frames arriving out of order: the peak the monitor
+    shows is exactly 12 MiB."""
+    import time
+    import wire
+    mib = 1 << 20
+    root = make_sysroot(tmp_path, "n150")
+    srv = Server(tmp_path, extra_args=["--sysroot", root, "--order-hold", "60000"]).start()
+    try:
+        a = wire.Client(srv.socket, wire.PRODUCER)
+        b = wire.Client(srv.socket, wire.PRODUCER)
+        t = time.monotonic_ns() - 1000000
+        a.send_events([wire.event(wire.OP_FREE, 0, wire.L1, 0xdead, 0, t)])
+        b.send_events([wire.event(wire.OP_FREE, 0, wire.L1, 0xbeef, 0, t)])
+        ea = [wire.event(wire.OP_ALLOC, 0, wire.DRAM, 0x1, 10 * mib, t + 1)]
+        eb = []
+        for k in range(5000):
+            ts = t + 10 + 4 * k
+            ea += [wire.event(wire.OP_ALLOC, 0, wire.DRAM, (1 << 40) + k, mib, ts),
+                   wire.event(wire.OP_FREE, 0, wire.DRAM, (1 << 40) + k, 0, ts + 2)]
+            eb += [wire.event(wire.OP_ALLOC, 0, wire.DRAM, (2 << 40) + k, mib, ts + 1),
+                   wire.event(wire.OP_FREE, 0, wire.DRAM, (2 << 40) + k, 0, ts + 3)]
+        b.send_events(eb)
+        a.send_events(ea)
+        a.flush()
+        b.flush()
+        env = srv.client_env(TT_SYSROOT=root)
+        r = monitor("--once", env=env)
+        assert r.returncode == 0, r.stderr
+        dram = [l for l in r.stdout.splitlines() if l.strip().startswith("DRAM")][0]
+        assert "10.0 MiB / 12.0 GiB" in dram and "peak 12.0 MiB" in dram, dram
+        a.close()
+        b.close()
+    finally:
+        srv.stop()
+
+
 def test_once_device_filter(rig):
     env, _, _, _ = rig
     r = monitor("--once", "-d", "1", env=env)

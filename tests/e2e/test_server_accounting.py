@@ -116,7 +116,7 @@ def test_many_concurrent_producers_exact(server):
                         batch.append((wire.OP_FREE, *key, 0))
                         del live[key]
                     else:
-                        size = rng.randint(1, 1 << 40)
+                        size = rng.randint(1, 1 << 32)
                         batch.append((wire.OP_ALLOC, *key, size))
                         live[key] = size
                 assert child.events(batch) == "ok"

@@ -76,6 +76,10 @@ def test_description_overrides_per_type(sysfs_server):
         return c.stdout.readline().strip()
 
     try:
+        # Only a process that has /dev/tenstorrent/0 open may describe it
+        # (tt-kmd's pids file says who does).
+        pid = int(cmd("print-pid").split()[1])
+        (root / "proc/driver/tenstorrent/0/pids").write_text(f"{pid}\n")
         # DRAM and TRACE given, L1 not: L1 stays the board's figure.
         assert cmd("describe 0 board=n150 dram=1000000 trace=4096") == "ok"
         assert cmd("alloc 0 dram 0x1000 777") == "ok"

@@ -128,6 +128,17 @@ def memory_view(doc):
     return devices, procs
 
 
+def shm_peaks_are_null(doc):
+    """SHM statistics carry no peak: every *_peak_bytes of an SHM-only process is
+    null, never a made-up figure. Returns how many memory entries were checked."""
+    n = 0
+    for p in doc["processes"]:
+        for m in p["memory"]:
+            assert all(m[f"{t}_peak_bytes"] is None for t in TYPES), p
+            n += 1
+    return n
+
+
 def expected_view(per_device):
     """per_device: {ordinal: [(pid, {type: bytes}), ...]} -> memory_view's shape."""
     devices = {dev: {t: sum(b.get(t, 0) for _, b in procs) for t in TYPES}
@@ -167,6 +178,8 @@ def test_hand_built_regions_with_and_without_server(tmp_path, sleepers):
     assert doc["tracking"]["server"] is False
     assert doc["tracking"]["sources"][0] == "shm"
     assert memory_view(doc) == expected
+    assert shm_peaks_are_null(doc) == 3
+    assert all(d["memory"][t]["peak_bytes"] is None for d in doc["devices"] for t in TYPES)
     assert dead not in {p["pid"] for p in doc["processes"]}
     assert "Memory: unknown" not in smi_table(root, nosock)
 
@@ -176,6 +189,7 @@ def test_hand_built_regions_with_and_without_server(tmp_path, sleepers):
         assert doc["tracking"]["server"] is True
         assert doc["tracking"]["sources"][:2] == ["server", "shm"]
         assert memory_view(doc) == expected
+        assert shm_peaks_are_null(doc) == 3
         snap = query(srv)
         procs = {p["pid"]: p for p in snap["processes"]}
         assert set(procs) == {a, b, c}

@@ -82,12 +82,15 @@ def test_json_fields(tmp_path):
     assert n150["firmware"] == "18.3.0.0"
     assert p150["fan_rpm"] == int((hwmon(root, 3) / "fan1_input").read_text())
     # memory: totals from the board table, used unknown without a server
-    assert n150["memory"]["dram"] == {"used_bytes": None, "total_bytes": 12 * GIB}
-    assert n150["memory"]["l1"] == {"used_bytes": None, "total_bytes": 72 * 1499136}
+    assert n150["memory"]["dram"] == {"used_bytes": None, "total_bytes": 12 * GIB,
+                                      "peak_bytes": None}   # no server: no peak
+    assert n150["memory"]["l1"] == {"used_bytes": None, "total_bytes": 72 * 1499136,
+                                    "peak_bytes": None}
     assert p150["memory"]["dram"]["total_bytes"] == 8 * 4278190080
     assert p150["memory"]["l1"]["total_bytes"] == 140 * 1572864
     for key in ("l1_small", "trace", "cb"):
-        assert n150["memory"][key] == {"used_bytes": None, "total_bytes": None}
+        assert n150["memory"][key] == {"used_bytes": None, "total_bytes": None,
+                                       "peak_bytes": None}
     assert doc["processes"] == []
 
 

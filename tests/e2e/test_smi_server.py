@@ -58,9 +58,10 @@ def test_exact_figures(server, tmp_path):
         assert doc["tracking"]["server"] is True
         assert "server" in doc["tracking"]["sources"]
         d0, d2 = doc["devices"]
-        assert d0["memory"]["dram"] == {"used_bytes": 1048576, "total_bytes": 12 << 30}
+        assert d0["memory"]["dram"] == {"used_bytes": 1048576, "total_bytes": 12 << 30,
+                                        "peak_bytes": 1048576}
         assert d0["memory"]["l1"]["used_bytes"] == 4096
-        assert d0["memory"]["trace"] == {"used_bytes": 0, "total_bytes": None}
+        assert d0["memory"]["trace"] == {"used_bytes": 0, "total_bytes": None, "peak_bytes": 0}
         assert d2["memory"]["dram"]["used_bytes"] == 3145728
         assert d2["memory"]["trace"]["used_bytes"] == 12345
         assert d2["memory"]["cb"]["used_bytes"] == 777
@@ -70,9 +71,12 @@ def test_exact_figures(server, tmp_path):
         assert pa["tracked"] is True and pa["devices"] == [0, 2]
         assert pa["memory"] == [
             {"device": 0, "dram_bytes": 1048576, "l1_bytes": 4096, "l1_small_bytes": 0,
-             "trace_bytes": 0, "cb_bytes": 0},
+             "trace_bytes": 0, "cb_bytes": 0, "dram_peak_bytes": 1048576,
+             "l1_peak_bytes": 4096, "l1_small_peak_bytes": 0, "trace_peak_bytes": 0,
+             "cb_peak_bytes": 0},
             {"device": 2, "dram_bytes": 0, "l1_bytes": 0, "l1_small_bytes": 0,
-             "trace_bytes": 12345, "cb_bytes": 0}]
+             "trace_bytes": 12345, "cb_bytes": 0, "dram_peak_bytes": 0, "l1_peak_bytes": 0,
+             "l1_small_peak_bytes": 0, "trace_peak_bytes": 12345, "cb_peak_bytes": 0}]
         assert procs[pid_b]["memory"][0]["cb_bytes"] == 777
         csv = smi(server, root, "--query-apps=pid,device,used_memory,used_l1",
                   "--format=csv,noheader,nounits")
@@ -108,7 +112,8 @@ def test_described_device_matches_by_serial(server, tmp_path):
         doc = json.loads(smi(server, root, "--json"))
         d0, d1 = doc["devices"]
         assert d0["memory"]["dram"]["used_bytes"] == 0
-        assert d1["memory"]["dram"] == {"used_bytes": 65536, "total_bytes": 1000000000}
+        assert d1["memory"]["dram"] == {"used_bytes": 65536, "total_bytes": 1000000000,
+                                        "peak_bytes": 65536}
         assert doc["processes"][0]["devices"] == [1]
     finally:
         c.close()

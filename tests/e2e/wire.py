@@ -16,13 +16,14 @@ MAX_FRAME = 65536
 # message types
 HELLO, HELLO_ACK, ERROR = 1, 2, 3
 DEVICE_DESC, EVENTS, RESYNC_BEGIN, RESYNC_END, FLUSH, FLUSH_ACK = 10, 11, 12, 13, 14, 15
+PEAKS = 16
 SNAPSHOT_REQ, SUBSCRIBE, BUFFERS_REQ, EXITS_REQ = 20, 21, 22, 23
 SNAP_BEGIN, SNAP_DEVICES, SNAP_PROCESSES, SNAP_USAGE, SNAP_END = 30, 31, 32, 33, 34
 BUFFERS, BUFFERS_END, EXITS, EXITS_END = 35, 36, 37, 38
 
 PRODUCER, CONSUMER = 1, 2
 ERR_VERSION, ERR_MALFORMED, ERR_LIMIT, ERR_ROLE = 1, 2, 3, 4
-OP_ALLOC, OP_FREE = 1, 2
+OP_ALLOC, OP_FREE, OP_RESET_PEAK = 1, 2, 3
 DRAM, L1, SYSTEM_MEMORY, L1_SMALL, TRACE, CB = range(6)
 NUM_TYPES = 6
 
@@ -33,6 +34,7 @@ ERROR_S = struct.Struct("<II")
 DEVICE_DESC_S = struct.Struct("<IIQQ6QII16s")
 EVENT_S = struct.Struct("<QQIBBHQ")
 RESYNC_END_S = struct.Struct("<QQ")
+PEAK_S = struct.Struct("<IB3xQ")
 FLUSH_S = struct.Struct("<Q")
 SUBSCRIBE_S = struct.Struct("<II")
 BUFFERS_REQ_S = struct.Struct("<iI")
@@ -46,7 +48,7 @@ EXIT_S = struct.Struct("<iIQ32sII6Q6Q64s")
 assert HEADER.size == 8 and HELLO_S.size == 80 and HELLO_ACK_S.size == 56
 assert DEVICE_DESC_S.size == 96 and EVENT_S.size == 32 and SNAP_BEGIN_S.size == 64
 assert DEVICE_STATS_S.size == 200 and PROCESS_INFO_S.size == 144 and USAGE_S.size == 112
-assert BUFFER_S.size == 24 and EXIT_S.size == 216
+assert BUFFER_S.size == 24 and EXIT_S.size == 216 and PEAK_S.size == 16
 
 EVENTS_PER_FRAME = (MAX_FRAME - HEADER.size) // EVENT_S.size
 
@@ -87,6 +89,16 @@ def device_desc(device, serial=0, asic_id=0, capacity=(0,) * NUM_TYPES, remote=0
                 board_type=b""):
     return frame(DEVICE_DESC, DEVICE_DESC_S.pack(device, 0, serial, asic_id, *capacity,
                                                  remote, 0, board_type))
+
+
+def reset_peak(timestamp_ns=None):
+    """A RESET_PEAK event (the sender's peaks, at its place in the stream)."""
+    return event(OP_RESET_PEAK, 0, 0, 0, 0, timestamp_ns)
+
+
+def peaks(records):
+    """A PEAKS frame from (device, type, peak_bytes) tuples."""
+    return frame(PEAKS, b"".join(PEAK_S.pack(d, t, b) for d, t, b in records))
 
 
 def resync_end(buffers, nbytes):

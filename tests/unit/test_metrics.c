@@ -467,13 +467,21 @@ static void test_every_family_has_help_and_type(void **state)
     assert_true(sample(page, "ttalloc_client_disconnects_total{reason=\"eof\"}") == 0);
     assert_true(sample(page, "ttalloc_process_exits_total{leaked=\"true\"}") == 2);
     assert_true(sample(page, "ttalloc_process_exits_total{leaked=\"false\"}") == 3);
+    /* a libttalloc process has its exact peak; an SHM-only one has none */
+    assert_true(sample(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
+                             "pid=\"10\",comm=\"a\"}") == 100);
+    assert_int_equal(count(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
+                                 "pid=\"11\""), 0);
+    assert_int_equal(count(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
+                                 "pid=\"other\""), 0);
     /* each sample's family was announced by HELP and TYPE before it, once */
     static const char *const families[] = {
         "ttalloc_device_memory_used_bytes", "ttalloc_device_memory_total_bytes",
         "ttalloc_device_memory_peak_bytes", "ttalloc_device_info",
         "ttalloc_device_temperature_celsius", "ttalloc_device_power_watts",
         "ttalloc_device_power_limit_watts", "ttalloc_device_aiclk_hertz",
-        "ttalloc_process_memory_used_bytes", "ttalloc_clients", "ttalloc_processes",
+        "ttalloc_process_memory_used_bytes", "ttalloc_process_memory_peak_bytes",
+        "ttalloc_clients", "ttalloc_processes",
         "ttalloc_buffers", "ttalloc_events_total", "ttalloc_process_exits_total",
         "ttalloc_leaked_bytes_total", "ttalloc_client_disconnects_total", "ttalloc_build_info",
     };
@@ -536,6 +544,33 @@ static void test_parse_addr(void **state)
     }
 }
 
+static void test_process_peaks(void **state)
+{
+    (void)state;
+    struct view v;
+    memset(&v, 0, sizeof(v));
+    view_use(&v, 10, "lib", LIBTTALLOC, 0, TTALLOC_DRAM, 100);
+    view_use(&v, 10, "lib", LIBTTALLOC, 1, TTALLOC_L1, 5);
+    view_use(&v, 11, "shm", TTALLOC_PROCESS_SHM, 0, TTALLOC_DRAM, 50);
+    v.usage[0].peak[TTALLOC_DRAM] = 4000;  /* it held more before */
+    struct metrics_input in = view_input(&v, 20);
+    char *page = render(&in);
+    assert_true(sample(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
+                             "pid=\"10\",comm=\"lib\",label=\"\"}") == 4000);
+    assert_true(sample(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"l1\","
+                             "pid=\"10\",comm=\"lib\",label=\"\"}") == 0);
+    assert_true(sample(page, "ttalloc_process_memory_peak_bytes{device=\"1\",type=\"l1\","
+                             "pid=\"10\",comm=\"lib\",label=\"\"}") == 5);
+    /* SHM statistics have no peak: no series rather than a made-up one */
+    assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
+                             "pid=\"11\",comm=\"shm\",label=\"\"}") == 50);
+    assert_int_equal(count(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
+                                 "pid=\"11\""), 0);
+    /* 2 usage records x 5 types, all of pid 10 */
+    assert_int_equal(count(page, "\nttalloc_process_memory_peak_bytes{"), 10);
+    free(page);
+}
+
 /* A process's label rides on its series, escaped like any label value; the
  * leak history's bytes per uid are a counter per uid and type. */
 static void test_process_label_and_leaked_bytes(void **state)
@@ -580,6 +615,7 @@ int main(void)
         cmocka_unit_test(test_shm_only_processes),
         cmocka_unit_test(test_unknown_values_omitted),
         cmocka_unit_test(test_every_family_has_help_and_type),
+        cmocka_unit_test(test_process_peaks),
         cmocka_unit_test(test_parse_addr),
         cmocka_unit_test(test_process_label_and_leaked_bytes),
     };

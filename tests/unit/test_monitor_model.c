@@ -158,12 +158,12 @@ static void test_snapshot_devices_and_history(void **state)
     assert_int_equal(d0->id, 0);
     assert_int_equal(d2->id, 2);
     assert_true(d0->used_known);
-    assert_true(model_percent(d0->used[TTALLOC_DRAM], d0->total[TTALLOC_DRAM]) == 25.0);
+    assert_true(model_percent(d0->stats.used[TTALLOC_DRAM], d0->stats.total[TTALLOC_DRAM]) == 25.0);
     assert_string_equal(d0->board, "n150");
     assert_int_equal(model_history_get(&d0->history, 1000, 0).dram, 3 * GIB);
     /* Totals are the server's (it fills in the board table): unknown stays unknown. */
-    assert_int_equal(d2->total[TTALLOC_DRAM], 0);
-    assert_int_equal(d2->total[TTALLOC_TRACE], 0);
+    assert_int_equal(d2->stats.total[TTALLOC_DRAM], 0);
+    assert_int_equal(d2->stats.total[TTALLOC_TRACE], 0);
 
     /* The device vanishes from the next snapshot: no longer shown. */
     f.snap.n_devices = 1;
@@ -174,10 +174,10 @@ static void test_snapshot_devices_and_history(void **state)
     m.paused = 1;
     f.devices[0].used[TTALLOC_DRAM] = 6 * GIB;
     assert_int_equal(model_apply_snapshot(&m, &f.snap, 3000), 0);
-    assert_int_equal(model_selected_device(&m)->used[TTALLOC_DRAM], 3 * GIB);
+    assert_int_equal(model_selected_device(&m)->stats.used[TTALLOC_DRAM], 3 * GIB);
     m.paused = 0;
     assert_int_equal(model_apply_snapshot(&m, &f.snap, 3000), 0);
-    assert_int_equal(model_selected_device(&m)->used[TTALLOC_DRAM], 6 * GIB);
+    assert_int_equal(model_selected_device(&m)->stats.used[TTALLOC_DRAM], 6 * GIB);
     model_free(&m);
 }
 
@@ -222,9 +222,9 @@ static void test_sysfs_devices_and_server_lost(void **state)
     const struct model_device *d = model_visible_device(&m, 0);
     /* No server yet: used is unknown, the total comes from the board table. */
     assert_false(d->used_known);
-    assert_int_equal(d->total[TTALLOC_DRAM], 12 * GIB);
+    assert_int_equal(d->stats.total[TTALLOC_DRAM], 12 * GIB);
     assert_int_equal(model_visible_device(&m, 1)->id, 4);
-    assert_int_equal(model_visible_device(&m, 1)->total[TTALLOC_DRAM], 0);  /* never guessed */
+    assert_int_equal(model_visible_device(&m, 1)->stats.total[TTALLOC_DRAM], 0);  /* never guessed */
 
     /* The server reports device 0 with the app's exact capacity. */
     struct fake_snap f;
@@ -236,7 +236,7 @@ static void test_sysfs_devices_and_server_lost(void **state)
     assert_int_equal(model_apply_snapshot(&m, &f.snap, 0), 0);
     d = model_visible_device(&m, 0);
     assert_true(d->used_known);
-    assert_int_equal(d->total[TTALLOC_DRAM], 10 * GIB);
+    assert_int_equal(d->stats.total[TTALLOC_DRAM], 10 * GIB);
     /* Device 4 is known to tt-kmd and the server is up: nobody uses it. */
     assert_true(model_visible_device(&m, 1)->used_known);
     assert_int_equal(m.n_procs, 1);
@@ -245,8 +245,8 @@ static void test_sysfs_devices_and_server_lost(void **state)
     assert_int_equal(m.conn, MODEL_CONN_LOST);
     d = model_visible_device(&m, 0);
     assert_false(d->used_known);
-    assert_int_equal(d->used[TTALLOC_DRAM], 0);
-    assert_int_equal(d->total[TTALLOC_DRAM], 12 * GIB);  /* back to the board table */
+    assert_int_equal(d->stats.used[TTALLOC_DRAM], 0);
+    assert_int_equal(d->stats.total[TTALLOC_DRAM], 12 * GIB);  /* back to the board table */
     assert_int_equal(m.n_procs, 0);
     assert_int_equal(m.n_visible, 2);
     model_free(&m);
@@ -368,6 +368,164 @@ static void test_refresh_steps(void **state)
     model_free(&m);
 }
 
+static void test_filter_and_reverse(void **state)
+{
+    (void)state;
+    struct model m;
+    model_init(&m, 500);
+    struct fake_snap f;
+    fake_init(&f);
+    fake_device(&f, 0, 0, 0);
+    fake_process(&f, 10, "python3");
+    fake_process(&f, 123, "llama");
+    fake_process(&f, 4567, "python3");
+    strcpy(f.procs[0].label, "Resnet-50");
+    fake_usage(&f, 10, 0, 3 * MIB, 0, 1);
+    fake_usage(&f, 123, 0, 2 * MIB, 0, 1);
+    fake_usage(&f, 4567, 0, 1 * MIB, 0, 1);
+    assert_int_equal(model_apply_snapshot(&m, &f.snap, 0), 0);
+    assert_int_equal(m.n_procs, 3);
+
+    /* Reverse: smallest DRAM first; again: back. The selection stays. */
+    m.selected_pid = 123;
+    model_toggle_reverse(&m);
+    assert_int_equal(m.procs[0].pid, 4567);
+    assert_int_equal(m.procs[2].pid, 10);
+    assert_int_equal(m.selected_pid, 123);
+    model_toggle_reverse(&m);
+    assert_int_equal(m.procs[0].pid, 10);
+
+    /* Filter by name (any case), label, PID digits; "" shows all. */
+    model_set_filter(&m, "PYTHON");
+    assert_int_equal(m.n_procs, 2);
+    assert_int_equal(m.procs[0].pid, 10);
+    assert_int_equal(m.procs[1].pid, 4567);
+    /* The selected process is filtered out: the first shown one is selected. */
+    assert_int_equal(m.selected_pid, 10);
+    model_set_filter(&m, "resnet");
+    assert_int_equal(m.n_procs, 1);
+    assert_int_equal(m.procs[0].pid, 10);
+    model_set_filter(&m, "45");
+    assert_int_equal(m.n_procs, 1);
+    assert_int_equal(m.procs[0].pid, 4567);
+    model_set_filter(&m, "12");
+    assert_int_equal(m.n_procs, 1);
+    assert_int_equal(m.procs[0].pid, 123);
+    model_set_filter(&m, "nothing-like-it");
+    assert_int_equal(m.n_procs, 0);
+    assert_int_equal(model_selected_proc_index(&m), -1);
+    model_set_filter(&m, "");
+    assert_int_equal(m.n_procs, 3);
+    /* Reverse and filter together. */
+    model_set_filter(&m, "python3");
+    model_toggle_reverse(&m);
+    assert_int_equal(m.n_procs, 2);
+    assert_int_equal(m.procs[0].pid, 4567);
+    model_free(&m);
+}
+
+static void test_proc_matches(void **state)
+{
+    (void)state;
+    struct model_proc p;
+    memset(&p, 0, sizeof(p));
+    p.pid = 31337;
+    strcpy(p.name, "tt-metal");
+    assert_true(model_proc_matches(&p, ""));
+    assert_true(model_proc_matches(&p, NULL));
+    assert_true(model_proc_matches(&p, "METAL"));
+    assert_true(model_proc_matches(&p, "313"));
+    assert_false(model_proc_matches(&p, "label"));  /* an empty label matches nothing */
+    strcpy(p.label, "my label");
+    assert_true(model_proc_matches(&p, "LABEL"));
+    assert_false(model_proc_matches(&p, "31338"));
+}
+
+/* Without a server: the found processes are the rows, marked by source. */
+static void test_found_without_server(void **state)
+{
+    (void)state;
+    struct model m;
+    model_init(&m, 500);
+    struct sysfs_device *devs = calloc(2, sizeof(*devs));
+    assert_non_null(devs);
+    devs[0].index = 0;
+    strcpy(devs[0].card_type, "n150");
+    devs[1].index = 1;
+    strcpy(devs[1].card_type, "n150");
+    assert_int_equal(model_set_sysfs(&m, devs, 2), 0);
+    assert_int_equal(m.n_procs, 0);
+
+    struct model_found *found = calloc(4, sizeof(*found));
+    assert_non_null(found);
+    found[0] = (struct model_found){.pid = 50, .device = 0, .source = MODEL_SOURCE_SHM,
+                                    .name = "metal"};
+    found[0].bytes[TTALLOC_DRAM] = 2 * GIB;
+    found[1] = (struct model_found){.pid = 50, .device = 0, .source = MODEL_SOURCE_PIDS,
+                                    .name = "metal"};       /* the same process: one row */
+    found[2] = (struct model_found){.pid = 60, .device = 0, .source = MODEL_SOURCE_PIDS,
+                                    .name = "holder", .uid = 1000, .uid_known = 1};
+    found[3] = (struct model_found){.pid = 70, .device = 1, .source = MODEL_SOURCE_PIDS,
+                                    .name = "other"};
+    struct model_found_device *used = calloc(1, sizeof(*used));
+    assert_non_null(used);
+    used[0].device = 0;
+    used[0].used[TTALLOC_DRAM] = 2 * GIB;
+    assert_int_equal(model_set_found(&m, found, 4, used, 1), 0);
+    assert_int_equal(m.n_found, 3);
+
+    assert_int_equal(m.n_procs, 2);
+    assert_int_equal(m.procs[0].pid, 50);
+    assert_int_equal(m.procs[0].source, MODEL_SOURCE_SHM);
+    assert_true(m.procs[0].bytes_known);
+    assert_int_equal(m.procs[0].bytes[TTALLOC_DRAM], 2 * GIB);
+    assert_int_equal(m.procs[1].pid, 60);
+    assert_int_equal(m.procs[1].source, MODEL_SOURCE_PIDS);
+    assert_false(m.procs[1].bytes_known);
+    assert_true(m.procs[1].uid_known);
+    assert_string_equal(model_source_name(m.procs[1].source), "pids");
+    /* Device 0's use from SHM; device 1 has none. */
+    assert_true(model_visible_device(&m, 0)->used_known);
+    assert_int_equal(model_visible_device(&m, 0)->stats.used[TTALLOC_DRAM], 2 * GIB);
+    assert_int_equal(model_visible_device(&m, 0)->stats.total[TTALLOC_DRAM], 12 * GIB);
+    assert_false(model_visible_device(&m, 1)->used_known);
+    model_select_device(&m, 1);
+    assert_int_equal(m.n_procs, 1);
+    assert_int_equal(m.procs[0].pid, 70);
+    model_select_device(&m, -1);
+
+    /* A server answers: its rows replace what was found, and later finds are ignored. */
+    struct fake_snap f;
+    fake_init(&f);
+    fake_device(&f, 0, 1 * GIB, 12 * GIB);
+    fake_process(&f, 80, "served");
+    f.procs[0].flags = TTALLOC_PROCESS_SHM;
+    fake_usage(&f, 80, 0, 1 * GIB, 0, 0);
+    assert_int_equal(model_apply_snapshot(&m, &f.snap, 0), 0);
+    assert_int_equal(m.n_found, 0);
+    assert_int_equal(m.n_procs, 1);
+    assert_int_equal(m.procs[0].pid, 80);
+    assert_int_equal(m.procs[0].source, MODEL_SOURCE_SHM);  /* the server read it from SHM */
+    found = calloc(1, sizeof(*found));
+    assert_non_null(found);
+    found[0] = (struct model_found){.pid = 90, .device = 0, .source = MODEL_SOURCE_PIDS};
+    assert_int_equal(model_set_found(&m, found, 1, NULL, 0), 0);
+    assert_int_equal(m.n_found, 0);
+    assert_int_equal(model_visible_device(&m, 0)->stats.used[TTALLOC_DRAM], 1 * GIB);
+
+    /* The server goes: finds count again; without SHM, use is unknown. */
+    model_server_lost(&m);
+    assert_int_equal(m.n_procs, 0);
+    found = calloc(1, sizeof(*found));
+    assert_non_null(found);
+    found[0] = (struct model_found){.pid = 90, .device = 0, .source = MODEL_SOURCE_PIDS};
+    assert_int_equal(model_set_found(&m, found, 1, NULL, 0), 0);
+    assert_int_equal(m.n_procs, 1);
+    assert_int_equal(m.procs[0].pid, 90);
+    assert_false(model_visible_device(&m, 0)->used_known);
+    model_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -380,6 +538,9 @@ int main(void)
         cmocka_unit_test(test_process_sort_and_selection),
         cmocka_unit_test(test_selected_device_survives_changes),
         cmocka_unit_test(test_refresh_steps),
+        cmocka_unit_test(test_filter_and_reverse),
+        cmocka_unit_test(test_proc_matches),
+        cmocka_unit_test(test_found_without_server),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

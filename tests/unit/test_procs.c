@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -44,6 +46,36 @@ static void test_pids_cap(void **state)
     assert_int_equal(procs_parse_pids(text, strlen(text), pids, 0, 2), 2);
 }
 
+/* A pids file of 100k lines (tt-kmd writes one per open fd): every line
+ * read, duplicates merged in first-seen order, the cap kept. */
+static void test_pids_many_lines(void **state)
+{
+    (void)state;
+    size_t lines = 100000;
+    char *text = malloc(lines * 8);
+    assert_non_null(text);
+    size_t len = 0;
+    for (size_t i = 0; i < lines; i++)
+        len += (size_t)sprintf(text + len, "%zu\n", 1000 + (i * 7919) % 5000);
+    pid_t *pids = malloc(4096 * sizeof(*pids));
+    assert_non_null(pids);
+    assert_int_equal(procs_parse_pids(text, len, pids, 0, 4096), 4096);
+    assert_int_equal(pids[0], 1000);
+    assert_int_equal(pids[1], 1000 + 7919 % 5000);
+    for (size_t i = 0; i < 4096; i++) {
+        for (size_t j = i + 1; j < 4096 && j < i + 64; j++)
+            assert_true(pids[i] != pids[j]);
+    }
+    /* With room for all: exactly the 5000 distinct PIDs. */
+    pid_t *all = malloc(8192 * sizeof(*all));
+    assert_non_null(all);
+    all[0] = 1000;      /* already held: not added twice */
+    assert_int_equal(procs_parse_pids(text, len, all, 1, 8192), 5000);
+    free(all);
+    free(pids);
+    free(text);
+}
+
 static void test_info_self(void **state)
 {
     (void)state;
@@ -62,7 +94,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pids_dedupe), cmocka_unit_test(test_pids_garbage),
-        cmocka_unit_test(test_pids_cap), cmocka_unit_test(test_info_self),
+        cmocka_unit_test(test_pids_cap),
+        cmocka_unit_test(test_pids_many_lines), cmocka_unit_test(test_info_self),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
