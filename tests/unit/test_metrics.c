@@ -469,7 +469,7 @@ static void test_every_family_has_help_and_type(void **state)
     assert_true(sample(page, "ttalloc_process_exits_total{leaked=\"false\"}") == 3);
     /* a libttalloc process has its exact peak; an SHM-only one has none */
     assert_true(sample(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
-                             "pid=\"10\",comm=\"a\"}") == 100);
+                             "pid=\"10\",comm=\"a\",label=\"\"}") == 100);
     assert_int_equal(count(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
                                  "pid=\"11\""), 0);
     assert_int_equal(count(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
