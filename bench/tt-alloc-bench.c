@@ -1,5 +1,5 @@
 /*
- * tt-alloc-bench - the quality bars of DESIGN.md, measured (make bench).
+ * tt-alloc-bench - the quality bars of docs/PERFORMANCE.md, measured (make bench).
  * Prints one `name value unit` line per figure; docs/PERFORMANCE.md gives the
  * method and the bars. Not a test: it measures and reports, never fails on a
  * figure. Each section uses its own device id so none disturbs another.

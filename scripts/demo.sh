@@ -131,7 +131,11 @@ else
         n=$((n + 1))
         sleep 2
     done
-    echo "Processes that ended with device memory still allocated (tt-alloc-server):"
-    grep "exited holding" "$DIR/server.log" | sed 's/^/  /'
+    # The leak history, as tt-smi shows it (-q, then the JSON's `exits`).
+    echo "\$ tt-smi -q | sed -n '/^Leak History/,\$p'"
+    "$SMI" -q | sed -n '/^Leak History/,$p'
+    echo
+    echo "\$ tt-smi --json | sed -n '/\"exits\"/,\$p'"
+    "$SMI" --json | sed -n '/"exits"/,$p'
 fi
 exit 0

@@ -1,4 +1,4 @@
-"""A server snapshot as the structure `tt-smi --json` prints (DESIGN.md schema).
+"""A server snapshot as the structure `tt-smi --json` prints (docs/schema/tt-smi.schema.json).
 
 Only what the server knows is filled in. Fields that come from tt-kmd's sysfs
 and hwmon (bus id, firmware, temperature, power, clocks...) are None here:

@@ -1,5 +1,5 @@
 /*
- * sockpath.h - where the server's socket lives (DESIGN.md contract).
+ * sockpath.h - where the server's socket lives (docs/tt-alloc-server.md, "Socket path").
  *
  * TT_ALLOC_SOCKET wins when set. Otherwise the candidates, in order, are
  * /run/tt-alloc/tt-alloc.sock, $XDG_RUNTIME_DIR/tt-alloc.sock and

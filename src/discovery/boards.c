@@ -1,5 +1,5 @@
 /*
- * boards.c - the per-board table of DESIGN.md: architecture and per-chip
+ * boards.c - the per-board table of docs/tt-alloc-server.md: architecture and per-chip
  * capacity as TT-Metal's SoC descriptors give it. Unknown boards stay unknown.
  */
 #include "boards.h"

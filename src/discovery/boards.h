@@ -1,7 +1,7 @@
 /*
  * boards.h - what we know per board type (tt_card_type): the chip
  * architecture and the per-chip capacity TT-Metal's SoC descriptors give
- * (DESIGN.md table). An application's own device description overrides these.
+ * (docs/tt-alloc-server.md, "Board capacities"). An application's own device description overrides these.
  * Boards not in the table have unknown capacity: never guess.
  */
 #ifndef TTALLOC_BOARDS_H

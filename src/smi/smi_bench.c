@@ -1,5 +1,5 @@
 /*
- * smi_bench.c - tt-smi-bench: the smi_json_ms figure of DESIGN.md's quality
+ * smi_bench.c - tt-smi-bench: the smi_json_ms figure of docs/PERFORMANCE.md's quality
  * bars. Builds a simulated tree of 8 devices, starts tt-alloc-server on a
  * private socket, starts 64 producer processes (forks of this program, each
  * with buffers on one device, listed in that device's pids file), then times

@@ -44,7 +44,7 @@ static void smi_json_u64(struct strbuf *b, int known, uint64_t value)
         strbuf_printf(b, "null");
 }
 
-/* The keys of DESIGN.md's schema, by enum ttalloc_buffer_type. */
+/* The keys of docs/schema/tt-smi.schema.json, by enum ttalloc_buffer_type. */
 static const char *const smi_json_type_keys[TTALLOC_NUM_TYPES] = {
     "dram", "l1", "system_memory", "l1_small", "trace", "cb"};
 

@@ -1,5 +1,5 @@
 /*
- * smi_json.h - `tt-smi --json`: one object in the schema of DESIGN.md
+ * smi_json.h - `tt-smi --json`: one object in the schema docs/schema/tt-smi.schema.json
  * (schema_version 1). Unknown values are null, never a made-up 0.
  */
 #ifndef TTALLOC_SMI_JSON_H

@@ -1,6 +1,7 @@
 """make demo (scripts/demo.sh BUILD) without a terminal: it shows tt-smi frames,
 exits 0, and leaves nothing behind: no process, no socket, no temporary
 directory. Interrupted, it cleans up the same way."""
+import json
 import os
 import signal
 import subprocess
@@ -55,8 +56,14 @@ def test_demo_without_a_terminal(tmp_path):
     for board in ("n150", "n300", "p150a"):
         assert board in r.stdout
     assert "tt-alloc-sim" in r.stdout
-    # the one that crashed after 6 s left a leak report behind
-    assert "exited holding" in r.stdout
+    # the one that crashed after 6 s left a leak behind, and tt-smi shows it
+    # from the server's leak history (-q, then the JSON's `exits`), as the README says
+    history = r.stdout[r.stdout.index("Leak History"):]
+    assert "Label                 : resnet-crashy" in history, r.stdout
+    exits_line = r.stdout[r.stdout.index('  "exits": ['):]
+    exits = json.loads("{" + exits_line.strip().rstrip("}") + "}")["exits"]
+    assert [e["label"] for e in exits] == ["resnet-crashy"]
+    assert exits[0]["buffers"] > 0 and exits[0]["dram_bytes"] > 0
     check_nothing_left(tmp)
 
 

@@ -1,5 +1,5 @@
-"""Hostile clients against the server's socket (DESIGN.md "Contract: limits and
-hostile input"): the server runs as root, the attacker as uid 65534; whatever
+"""Hostile clients against the server's socket (docs/SECURITY.md, the
+contract on limits and hostile input): the server runs as root, the attacker as uid 65534; whatever
 the attacker does costs at most its own connections, and every other user's
 clients and figures are untouched."""
 import json

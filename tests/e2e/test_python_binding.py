@@ -15,7 +15,7 @@ from ttalloc_pyenv import PACKAGE_DIR, PYTHON, pyenv, query, run_python, run_sni
 
 MiB = 1 << 20
 
-# The schema of `tt-smi --json` (DESIGN.md), key for key.
+# The schema of `tt-smi --json` (docs/schema/tt-smi.schema.json), key for key.
 TOP_KEYS = {"schema_version", "timestamp", "hostname", "driver_version", "tracking",
             "devices", "processes"}
 DEVICE_KEYS = {"index", "arch", "board_type", "bus_id", "serial", "asic_id", "firmware",

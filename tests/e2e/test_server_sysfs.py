@@ -13,7 +13,7 @@ from conftest import SANITIZER_ENV, Server, binary, wait_for
 GIB = 1 << 30
 DEVICE_SYSFS = 0x4
 DEVICE_DESCRIBED = 0x1
-# DESIGN.md's capacity table, per chip.
+# The board capacity table (docs/tt-alloc-server.md), per chip.
 N150 = {"dram": 12 * GIB, "l1": 72 * 1499136}
 P150A = {"dram": 8 * 4278190080, "l1": 140 * 1572864}
 

@@ -185,3 +185,25 @@ def test_errors_say_error_and_exit_codes(tmp_path):
         proc.terminate()
         proc.communicate(timeout=20)
     assert proc.returncode == 0
+
+
+def test_label_goes_with_the_first_connection(server, tmp_path):
+    """docs/libttalloc.md: the label is in the HELLO; set before
+    ttalloc_describe_device and the first record it shows, set after either it
+    does not (until a reconnect)."""
+    root = make_root(tmp_path, "n150")
+    cases = {("label early", "describe 0 board=n150"): "early",
+             ("describe 0 board=n150", "label late"): None,
+             ("alloc 0 dram 0x0 64", "label late"): None}
+    for steps, shown in cases.items():
+        c = Client(server)
+        try:
+            for line in steps + ("alloc 0 dram 0x100 64", "flush"):
+                assert c.cmd(line) in ("ok", "flush 0"), line
+            pid = int(c.cmd("print-pid").split()[1])
+            doc = json.loads(run_smi(root, "--json", env=server.client_env(),
+                                     socket=server.socket).stdout)
+            [p] = [p for p in doc["processes"] if p["pid"] == pid]
+            assert p["label"] == shown, steps
+        finally:
+            c.close()
