@@ -24,6 +24,10 @@ _Static_assert(sizeof(struct proto_flush) == 8, "proto_flush layout");
 _Static_assert(sizeof(struct proto_subscribe) == 8, "proto_subscribe layout");
 _Static_assert(sizeof(struct proto_buffers_req) == 8, "proto_buffers_req layout");
 _Static_assert(sizeof(struct proto_snap_begin) == 64, "proto_snap_begin layout");
+_Static_assert(sizeof(struct proto_stream_req) == 8, "proto_stream_req layout");
+_Static_assert(sizeof(struct proto_stream_record) == 40, "proto_stream_record layout");
+_Static_assert(sizeof(struct proto_stream_process) == 128, "proto_stream_process layout");
+_Static_assert(sizeof(struct proto_stream_device) == 104, "proto_stream_device layout");
 _Static_assert(sizeof(struct ttalloc_device_stats) == 200, "ttalloc_device_stats layout");
 _Static_assert(sizeof(struct ttalloc_process_info) == 144, "ttalloc_process_info layout");
 _Static_assert(sizeof(struct ttalloc_usage) == 112, "ttalloc_usage layout");
@@ -73,6 +77,10 @@ static const struct type_rule proto_rules[] = {
     {PROTO_BUFFERS_END, "BUFFERS_END", PAYLOAD_EMPTY, 0},
     {PROTO_EXITS, "EXITS", PAYLOAD_ARRAY, sizeof(struct ttalloc_exit)},
     {PROTO_EXITS_END, "EXITS_END", PAYLOAD_EMPTY, 0},
+    {PROTO_STREAM_REQ, "STREAM_REQ", PAYLOAD_EXACT, sizeof(struct proto_stream_req)},
+    {PROTO_STREAM_EVENTS, "STREAM_EVENTS", PAYLOAD_ARRAY, sizeof(struct proto_stream_record)},
+    {PROTO_STREAM_PROCESS, "STREAM_PROCESS", PAYLOAD_EXACT, sizeof(struct proto_stream_process)},
+    {PROTO_STREAM_DEVICE, "STREAM_DEVICE", PAYLOAD_EXACT, sizeof(struct proto_stream_device)},
 };
 
 static const struct type_rule *proto_find_rule(unsigned type)

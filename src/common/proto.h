@@ -11,7 +11,8 @@
  * ERROR (a version mismatch names both versions) and closes on error.
  * Producers then send DEVICE_DESC, EVENTS, RESYNC_BEGIN/EVENTS.../RESYNC_END
  * and FLUSH (answered by FLUSH_ACK once everything before it is applied).
- * Consumers send SNAPSHOT_REQ, SUBSCRIBE, BUFFERS_REQ and EXITS_REQ; answers
+ * Consumers send SNAPSHOT_REQ, SUBSCRIBE, BUFFERS_REQ, EXITS_REQ and
+ * STREAM_REQ (the event stream, for tt-alloc-record); answers
  * arrive as a run of frames closed by an *_END frame.
  */
 #ifndef TTALLOC_PROTO_H
@@ -46,6 +47,7 @@ enum proto_msg_type {
     PROTO_SUBSCRIBE = 21,
     PROTO_BUFFERS_REQ = 22,
     PROTO_EXITS_REQ = 23,
+    PROTO_STREAM_REQ = 24,
 
     /* server -> consumer */
     PROTO_SNAP_BEGIN = 30,
@@ -57,6 +59,10 @@ enum proto_msg_type {
     PROTO_BUFFERS_END = 36,
     PROTO_EXITS = 37,
     PROTO_EXITS_END = 38,
+    /* server -> consumer: the event stream (after STREAM_REQ) */
+    PROTO_STREAM_EVENTS = 40,
+    PROTO_STREAM_PROCESS = 41,
+    PROTO_STREAM_DEVICE = 42,
 };
 
 struct proto_header {
@@ -148,6 +154,64 @@ struct proto_flush {
 struct proto_subscribe {
     uint32_t interval_ms; /* 0 stops the subscription */
     uint32_t reserved;
+};
+
+/* STREAM_REQ: from now on, send this connection every change the server
+ * applies, in the order it applies them (tt-alloc-record). It is answered
+ * by STREAM_DEVICE and STREAM_PROCESS frames for what is known now, then a
+ * STREAM_EVENTS frame holding the live state (LIVE_BEGIN, LIVE_BUFFER...,
+ * LIVE_END), then STREAM_* frames as things happen, until the connection
+ * closes. A consumer that is not root sees only processes of its own uid. */
+struct proto_stream_req {
+    uint32_t flags;     /* 0 */
+    uint32_t reserved;
+};
+
+/* What one record of a STREAM_EVENTS frame says. */
+enum proto_stream_kind {
+    PROTO_STREAM_ALLOC = 1,       /* pid device type address size */
+    PROTO_STREAM_FREE = 2,        /* pid device type address size (of the freed buffer) */
+    PROTO_STREAM_RESET_PEAK = 3,  /* pid reset its peaks */
+    PROTO_STREAM_EXIT = 4,        /* pid ended; its live buffers were left behind */
+    PROTO_STREAM_GAP = 5,         /* size: events this consumer lost; a live state follows */
+    PROTO_STREAM_LIVE_BEGIN = 6,  /* size: LIVE_BUFFER records that follow */
+    PROTO_STREAM_LIVE_BUFFER = 7, /* pid device type address size; timestamp 0 (alloc time unknown) */
+    PROTO_STREAM_LIVE_END = 8,    /* the live state is complete */
+};
+
+/* STREAM_EVENTS payload: an array of these. */
+struct proto_stream_record {
+    uint64_t address;
+    uint64_t size;
+    uint32_t device;
+    uint8_t type;       /* enum ttalloc_buffer_type */
+    uint8_t kind;       /* enum proto_stream_kind */
+    uint16_t reserved;
+    int32_t pid;
+    uint32_t reserved2;
+    uint64_t timestamp_ns; /* CLOCK_MONOTONIC: the event's (clamped) time, else when it was sent */
+};
+
+/* STREAM_PROCESS: a process the server tracks (sent when it first connects,
+ * and for every tracked process when the stream starts). */
+struct proto_stream_process {
+    int32_t pid;
+    uint32_t uid;
+    int32_t parent_pid;     /* 0 = unknown */
+    uint32_t reserved;
+    uint64_t start_realtime_ns; /* CLOCK_REALTIME when the server first saw it */
+    uint64_t timestamp_ns;  /* CLOCK_MONOTONIC now */
+    char name[TTALLOC_NAME_MAX];    /* NUL-padded */
+    char label[TTALLOC_LABEL_MAX];  /* NUL-padded, "" = none */
+};
+
+/* STREAM_DEVICE: a device's description, as an app gave it and the server
+ * applied it. */
+struct proto_stream_device {
+    uint32_t device;
+    uint32_t reserved;
+    uint64_t timestamp_ns;  /* CLOCK_MONOTONIC */
+    struct ttalloc_device_desc desc;
 };
 
 struct proto_buffers_req {
