@@ -132,6 +132,11 @@ static int ledger_reserve(void **array, size_t *cap, size_t count, size_t size)
     return 0;
 }
 
+void ledger_set_watcher(struct ledger *l, const struct ledger_watcher *w)
+{
+    l->watcher = w;
+}
+
 struct ledger_process *ledger_find(const struct ledger *l, int32_t pid)
 {
     int found;
@@ -362,20 +367,23 @@ static int ledger_alloc(struct ledger *l, struct ledger_process *p, const struct
     return 0;
 }
 
-static void ledger_free(struct ledger *l, struct ledger_process *p, const struct proto_event *ev)
+/* Returns the freed buffer's size, 0 when it was not live. */
+static uint64_t ledger_free(struct ledger *l, struct ledger_process *p,
+                            const struct proto_event *ev)
 {
     uint64_t size;
     if (!buftable_remove(&p->table, ev->device, ev->type, ev->address, &size)) {
         l->counters.unknown_frees++;
-        return;
+        return 0;
     }
     int rc = 0;
     /* The buffer was live, so its usage record exists: no allocation here. */
     struct ledger_usage *u = ledger_get_usage(l, p, ev->device, &rc);
     if (u == NULL)
-        return;
+        return size;
     ledger_sub_bytes(p, u, ev->type, size);
     ledger_sub_buffer(l, p, u, ev->type);
+    return size;
 }
 
 /* RESET_PEAK: p's peaks become what it holds now; device peaks stay. */
@@ -399,18 +407,24 @@ int ledger_apply_events(struct ledger *l, struct ledger_process *p,
             rc = -EINVAL;
             break;
         }
+        uint64_t size = 0;
         if (ev->op == PROTO_OP_ALLOC) {
             rc = ledger_alloc(l, p, ev);
             if (rc < 0)
                 break;
+            size = ev->size;
         } else if (ev->op == PROTO_OP_FREE) {
-            ledger_free(l, p, ev);
+            size = ledger_free(l, p, ev);
+            if (size == 0)
+                continue;
         } else if (ev->op == PROTO_OP_RESET_PEAK) {
             ledger_reset_peak(l, p);
         } else {
             rc = -EINVAL;
             break;
         }
+        if (l->watcher != NULL)
+            l->watcher->applied(l->watcher->ctx, p, ev, size);
     }
     l->counters.events_total += i;
     if (done != NULL)
@@ -817,6 +831,8 @@ static uint64_t ledger_clear_process(struct ledger *l, struct ledger_process *p)
 uint64_t ledger_forget(struct ledger *l, struct ledger_process *p)
 {
     ledger_pending_clear(l, p);
+    if (l->watcher != NULL && p->table.count > 0)
+        l->watcher->dropping(l->watcher->ctx, p);
     uint64_t dropped = ledger_clear_process(l, p);
     l->counters.dropped_buffers += dropped;
     return dropped;

@@ -150,8 +150,23 @@ struct ledger_counters {
     uint64_t swept_devices;             /* device entries dropped when unused */
 };
 
+/* Told of every change to live buffers the ledger makes, in the order it
+ * makes them: the server's event stream (stream.h) hangs here. */
+struct ledger_watcher {
+    void *ctx;
+    /* ev (ALLOC, FREE or RESET_PEAK, timestamp clamped) was applied to p;
+     * size is the buffer's (for a FREE, the freed buffer's). Frees of
+     * buffers that were not live change nothing and are not told. */
+    void (*applied)(void *ctx, const struct ledger_process *p, const struct proto_event *ev,
+                    uint64_t size);
+    /* Every live buffer of p is about to be dropped without a free (a kicked
+     * producer, a resync); not at its exit (ledger_exit). */
+    void (*dropping)(void *ctx, const struct ledger_process *p);
+};
+
 struct ledger {
     struct ledger_limits limits;
+    const struct ledger_watcher *watcher;   /* NULL: nobody watches (no cost) */
     struct ledger_process **procs;      /* ascending pid */
     size_t n_procs;
     size_t cap_procs;
@@ -172,6 +187,9 @@ struct ledger {
 /* limits may be NULL for the defaults; a zero field takes its default. */
 int ledger_init(struct ledger *l, const struct ledger_limits *limits);
 void ledger_destroy(struct ledger *l);
+
+/* Watch changes (NULL: stop); w must outlive the watch. */
+void ledger_set_watcher(struct ledger *l, const struct ledger_watcher *w);
 
 /* The process with this PID, or NULL. */
 struct ledger_process *ledger_find(const struct ledger *l, int32_t pid);

@@ -44,6 +44,7 @@
 #include "reply.h"
 #include "sockpath.h"
 #include "sources.h"
+#include "stream.h"
 #include "trust.h"
 
 #ifndef SO_PEERPIDFD
@@ -107,6 +108,8 @@ struct conn {
     uint32_t sub_interval_ms;           /* 0: not subscribed */
     uint64_t sub_next_ns;               /* CLOCK_MONOTONIC of its next snapshot */
     uint64_t hello_deadline_ns;         /* CLOCK_MONOTONIC; closed if no HELLO by then */
+    int streaming;                      /* consumers: sent STREAM_REQ; `sub` is subscribed */
+    struct stream_sub sub;
 };
 
 /* A tracked process's pidfd; readable once the process has ended. */
@@ -146,6 +149,7 @@ struct server {
     uint64_t disconnects[METRICS_NUM_REASONS];
     unsigned flushes_waiting;           /* connections with n_flushes > 0 */
     struct exits_store exits;           /* the leak history, kept across restarts */
+    struct stream stream;               /* the event stream's subscribers (tt-alloc-record) */
 };
 
 /* ---- small helpers ---- */
@@ -191,6 +195,29 @@ static void server_read_comm(int32_t pid, char *out, size_t cap)
     char *nl = strchr(out, '\n');
     if (nl != NULL)
         *nl = '\0';
+}
+
+/* The parent of pid from /proc/<pid>/stat, 0 when it cannot be read. The
+ * name field may hold spaces and parentheses: the state and ppid follow
+ * its last ')'. */
+static int32_t server_read_ppid(int32_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *end = strrchr(buf, ')');
+    char state;
+    int ppid;
+    if (end == NULL || sscanf(end + 1, " %c %d", &state, &ppid) != 2 || ppid < 0)
+        return 0;
+    return (int32_t)ppid;
 }
 
 static const char *conn_role_name(const struct conn *c)
@@ -241,6 +268,13 @@ static void server_close_conn(struct server *s, struct conn *c)
         ledger_detach(&s->ledger, c->proc);
         c->proc = NULL;
     }
+    if (c->streaming) {
+        if (c->sub.lost > 0)
+            log_info("pid %d (%s): event stream closed with %" PRIu64 " records undelivered",
+                     (int)c->pid, c->name, c->sub.lost);
+        stream_unsubscribe(&s->stream, &c->sub);
+        c->streaming = 0;
+    }
     outq_destroy(&c->out);
     if (c->user != NULL) {
         quota_conn_close(&s->ledger.quota, c->user);
@@ -289,10 +323,11 @@ static int server_flush_conn(struct server *s, struct conn *c)
         epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
         c->want_out = want_out;
     }
-    if (c->out.bytes > s->config->max_queue) {
+    size_t limit = c->streaming ? stream_queue_limit(&c->sub, s->config->max_queue)
+                                : s->config->max_queue;
+    if (c->out.bytes > limit) {
         log_warnx("dropping slow client pid %d (%s): %zu bytes queued, over the %zu-byte "
-                  "limit (--max-queue)", (int)c->pid, c->name, c->out.bytes,
-                  s->config->max_queue);
+                  "limit (--max-queue)", (int)c->pid, c->name, c->out.bytes, limit);
         s->disconnects[METRICS_REASON_SLOW]++;
         server_close_conn(s, c);
         return -ENOBUFS;
@@ -442,7 +477,10 @@ static void server_process_ended(struct server *s, struct ledger_process *p)
 
     if (p->watch != NULL)
         server_retire_watch(s, p->watch);
+    int32_t pid = p->pid;
+    uint32_t uid = p->uid;
     size_t added = ledger_exit(&s->ledger, p, server_now_ns(CLOCK_REALTIME));
+    stream_process_exited(&s->stream, pid, uid, server_now_ns(CLOCK_MONOTONIC));
     server_keep_exits(s, added);
 }
 
@@ -495,6 +533,7 @@ static void server_on_hello(struct server *s, struct conn *c, const void *payloa
         /* Every tracked process is created with its pidfd watch. */
         struct pidwatch *w = NULL;
         struct ledger_process *p = ledger_find(&s->ledger, c->pid);
+        int new_process = p == NULL;
         if (p == NULL || p->watch == NULL) {
             w = calloc(1, sizeof(*w));
             if (w != NULL) {
@@ -530,6 +569,9 @@ static void server_on_hello(struct server *s, struct conn *c, const void *payloa
         c->state = CONN_PRODUCER;
         log_info("client connected: pid %d (%s), uid %u, producer%s%s", (int)c->pid, c->name,
                  c->uid, hello.label[0] ? ", label " : "", hello.label);
+        if (new_process && s->stream.n_subs > 0)
+            stream_process_started(&s->stream, p, server_read_ppid(c->pid),
+                                   server_now_ns(CLOCK_MONOTONIC));
     } else {
         c->state = CONN_CONSUMER;
         log_debug("client connected: pid %d (%s), uid %u, consumer", (int)c->pid, c->name,
@@ -751,6 +793,9 @@ static void server_on_producer_frame(struct server *s, struct conn *c,
             return;
         }
         int rc = ledger_describe(&s->ledger, c->pid, desc.device, &desc.desc);
+        if (rc == 0)
+            stream_device_described(&s->stream, desc.device, &desc.desc,
+                                    server_now_ns(CLOCK_MONOTONIC));
         if (rc < 0) {
             char text[128];
             snprintf(text, sizeof(text), "cannot describe device %u: %s", desc.device,
@@ -892,10 +937,59 @@ static void server_on_exits_req(struct server *s, struct conn *c)
     reply_release(&r);
 }
 
+/* STREAM_REQ: from now on every change, in order (stream.h). */
+static void server_on_stream_req(struct server *s, struct conn *c, const void *payload)
+{
+    struct proto_stream_req req;
+    memcpy(&req, payload, sizeof(req));
+    if (req.flags != 0 || req.reserved != 0) {
+        server_kick_client(s, c, PROTO_ERR_MALFORMED, "STREAM_REQ with unknown flags");
+        return;
+    }
+    if (c->streaming) {
+        server_kick_client(s, c, PROTO_ERR_MALFORMED, "a second STREAM_REQ");
+        return;
+    }
+    if (stream_subscribe(&s->stream, &c->sub, &c->out, c->uid,
+                         server_now_ns(CLOCK_MONOTONIC)) < 0) {
+        server_kick_client(s, c, PROTO_ERR_LIMIT, "server out of memory starting a stream");
+        return;
+    }
+    c->sub.owner = c;
+    c->streaming = 1;
+    log_info("pid %d (%s), uid %u: event stream started (%s)", (int)c->pid, c->name, c->uid,
+             c->uid == 0 ? "every process" : "this uid's processes");
+    c->sub.dirty = 0;
+    server_flush_conn(s, c);
+}
+
+/* End of a loop turn: queue what the stream gathered and send it. */
+static void server_send_streams(struct server *s)
+{
+    if (s->stream.n_subs == 0)
+        return;
+    stream_flush(&s->stream, server_now_ns(CLOCK_MONOTONIC));
+    struct stream_sub *sub = s->stream.subs;
+    while (sub != NULL) {
+        struct stream_sub *next = sub->next;    /* sub may be unsubscribed below */
+        struct conn *c = sub->owner;
+        if (sub->failed) {
+            server_kick_client(s, c, PROTO_ERR_LIMIT, "server out of memory queueing the stream");
+        } else if (sub->dirty) {
+            sub->dirty = 0;
+            server_flush_conn(s, c);
+        }
+        sub = next;
+    }
+}
+
 static void server_on_consumer_frame(struct server *s, struct conn *c,
                                      const struct proto_header *hdr, const void *payload)
 {
     switch (hdr->type) {
+    case PROTO_STREAM_REQ:
+        server_on_stream_req(s, c, payload);
+        return;
     case PROTO_SNAPSHOT_REQ:
         server_send_snapshot(s, c);
         return;
@@ -1214,6 +1308,7 @@ static void server_teardown(struct server *s)
 {
     while (s->conns != NULL)
         server_close_conn(s, s->conns);
+    stream_destroy(&s->stream);
     for (size_t i = 0; i < s->ledger.n_procs; i++) {
         struct pidwatch *w = s->ledger.procs[i]->watch;
         if (w != NULL) {
@@ -1294,6 +1389,7 @@ static int server_setup(struct server *s, const struct server_config *config, ch
         snprintf(why, why_cap, "out of memory");
         return -ENOMEM;
     }
+    stream_init(&s->stream, &s->ledger, config->max_queue / 2);
     server_fit_fd_limit(s);
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
@@ -1444,6 +1540,7 @@ int server_run(const struct server_config *config)
         metrics_run(&s.metrics, 0, &view);  /* its timeouts (runs only when one is due) */
         server_settle_faults(&s);
         server_answer_flushes(&s);
+        server_send_streams(&s);
         server_bury_dead(&s);
         exits_store_tick(&s.exits, server_now_ns(CLOCK_REALTIME), server_now_ns(CLOCK_MONOTONIC));
     }

@@ -20,6 +20,10 @@ PEAKS = 16
 SNAPSHOT_REQ, SUBSCRIBE, BUFFERS_REQ, EXITS_REQ = 20, 21, 22, 23
 SNAP_BEGIN, SNAP_DEVICES, SNAP_PROCESSES, SNAP_USAGE, SNAP_END = 30, 31, 32, 33, 34
 BUFFERS, BUFFERS_END, EXITS, EXITS_END = 35, 36, 37, 38
+STREAM_REQ = 24
+STREAM_EVENTS, STREAM_PROCESS, STREAM_DEVICE = 40, 41, 42
+# kinds of a STREAM_EVENTS record
+S_ALLOC, S_FREE, S_RESET_PEAK, S_EXIT, S_GAP, S_LIVE_BEGIN, S_LIVE_BUFFER, S_LIVE_END = range(1, 9)
 
 PRODUCER, CONSUMER = 1, 2
 ERR_VERSION, ERR_MALFORMED, ERR_LIMIT, ERR_ROLE = 1, 2, 3, 4
@@ -44,11 +48,16 @@ PROCESS_INFO_S = struct.Struct("<iIIIQQQQ32s64s")
 USAGE_S = struct.Struct("<iI6Q6QQ")
 BUFFER_S = struct.Struct("<QQIB3x")
 EXIT_S = struct.Struct("<iIQ32sII6Q6Q64s")
+STREAM_REQ_S = struct.Struct("<II")
+STREAM_RECORD_S = struct.Struct("<QQIBBHiIQ")
+STREAM_PROCESS_S = struct.Struct("<iIiIQQ32s64s")
+STREAM_DEVICE_S = struct.Struct("<IIQQQ6QII16s")
 
 assert HEADER.size == 8 and HELLO_S.size == 80 and HELLO_ACK_S.size == 56
 assert DEVICE_DESC_S.size == 96 and EVENT_S.size == 32 and SNAP_BEGIN_S.size == 64
 assert DEVICE_STATS_S.size == 200 and PROCESS_INFO_S.size == 144 and USAGE_S.size == 112
 assert BUFFER_S.size == 24 and EXIT_S.size == 216 and PEAK_S.size == 16
+assert STREAM_RECORD_S.size == 40 and STREAM_PROCESS_S.size == 128 and STREAM_DEVICE_S.size == 104
 
 EVENTS_PER_FRAME = (MAX_FRAME - HEADER.size) // EVENT_S.size
 
@@ -113,6 +122,10 @@ def subscribe(interval_ms):
     return frame(SUBSCRIBE, SUBSCRIBE_S.pack(interval_ms, 0))
 
 
+def stream_req(flags=0):
+    return frame(STREAM_REQ, STREAM_REQ_S.pack(flags, 0))
+
+
 def buffers_req(pid, max_buffers):
     return frame(BUFFERS_REQ, BUFFERS_REQ_S.pack(pid, max_buffers))
 
@@ -172,6 +185,24 @@ def exit_record(rec):
     return {"pid": rec[0], "uid": rec[1], "time_ns": rec[2], "name": _cstr(rec[3]),
             "device": rec[4], "bytes": list(rec[6:12]), "buffers": list(rec[12:18]),
             "label": _cstr(rec[18])}
+
+
+def stream_records(payload):
+    """A STREAM_EVENTS payload as dicts."""
+    return [{"kind": r[4], "pid": r[6], "device": r[2], "type": r[3], "address": r[0],
+             "size": r[1], "timestamp_ns": r[8]} for r in _records(STREAM_RECORD_S, payload)]
+
+
+def stream_process(payload):
+    r = STREAM_PROCESS_S.unpack(payload)
+    return {"pid": r[0], "uid": r[1], "parent_pid": r[2], "start_realtime_ns": r[4],
+            "timestamp_ns": r[5], "name": _cstr(r[6]), "label": _cstr(r[7])}
+
+
+def stream_device(payload):
+    r = STREAM_DEVICE_S.unpack(payload)
+    return {"device": r[0], "timestamp_ns": r[2], "board_serial": r[3], "asic_id": r[4],
+            "capacity": list(r[5:11]), "is_remote": r[11], "board_type": _cstr(r[13])}
 
 
 # ---- a client ----
