@@ -5,13 +5,109 @@
  * a sequence of frames, each prefixed by a 2-byte length, all from one
  * producer of a ledger with small limits (so limits are reached too). After
  * each frame the ledger's totals must still add up.
+ *
+ * An event-stream subscriber (stream.c) with a tiny queue watches it all,
+ * reading its queue only when a frame's flags say so (so it falls behind and
+ * gets gaps). What it rebuilds from the stream must equal the ledger's live
+ * buffers at the end, and every FREE it is told must name a buffer it knows,
+ * with its size.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "buftable.h"
 #include "ledger.h"
+#include "outq.h"
 #include "proto.h"
+#include "stream.h"
+
+/* What the subscriber knows: the live buffers of pids 100 and 101. */
+struct fuzz_view {
+    struct buftable table[2];
+    int in_gap;                 /* between GAP and its LIVE_END: records are state */
+};
+
+static struct buftable *fuzz_view_table(struct fuzz_view *v, int32_t pid)
+{
+    if (pid != 100 && pid != 101)
+        abort();                /* the stream named a process that does not exist */
+    return &v->table[pid - 100];
+}
+
+static void fuzz_view_apply(struct fuzz_view *v, const struct proto_stream_record *r)
+{
+    uint64_t size = 0;
+    switch (r->kind) {
+    case PROTO_STREAM_ALLOC:
+    case PROTO_STREAM_LIVE_BUFFER:
+        if (buftable_insert(fuzz_view_table(v, r->pid), r->device, r->type, r->address,
+                            r->size, &size) < 0)
+            abort();
+        break;
+    case PROTO_STREAM_FREE:
+        if (!buftable_remove(fuzz_view_table(v, r->pid), r->device, r->type, r->address,
+                             &size) || size != r->size)
+            abort();            /* a free of something it was never told of */
+        break;
+    case PROTO_STREAM_EXIT:
+        buftable_clear(fuzz_view_table(v, r->pid));
+        break;
+    case PROTO_STREAM_LIVE_BEGIN:
+        buftable_clear(&v->table[0]);
+        buftable_clear(&v->table[1]);
+        break;
+    case PROTO_STREAM_GAP:
+        v->in_gap = 1;
+        break;
+    case PROTO_STREAM_LIVE_END:
+        v->in_gap = 0;
+        break;
+    case PROTO_STREAM_RESET_PEAK:
+        break;
+    default:
+        abort();
+    }
+}
+
+/* The subscriber reads everything queued. */
+static void fuzz_view_read(struct fuzz_view *v, struct outq *q)
+{
+    for (size_t i = 0; i < q->count; i++) {
+        const struct outq_frame *f = q->ring[(q->head + i) & (q->cap - 1)];
+        struct proto_header hdr;
+        const void *payload;
+        const char *why;
+        if (proto_parse_frame(f->data, f->len, &hdr, &payload, &why) < 0)
+            abort();            /* the server built a frame that does not parse */
+        if (hdr.type != PROTO_STREAM_EVENTS)
+            continue;
+        const struct proto_stream_record *r = payload;
+        for (size_t k = 0; k < hdr.length / sizeof(*r); k++)
+            fuzz_view_apply(v, &r[k]);
+    }
+    outq_destroy(q);
+    outq_init(q);
+}
+
+/* Does the subscriber's view equal the ledger's buffers of pid? */
+static void fuzz_view_check(struct fuzz_view *v, const struct ledger *l, int32_t pid)
+{
+    const struct ledger_process *p = ledger_find(l, pid);
+    const struct buftable *mine = fuzz_view_table(v, pid);
+    if (p == NULL) {
+        if (mine->count != 0)
+            abort();
+        return;
+    }
+    if (mine->count != p->table.count)
+        abort();
+    size_t pos = 0;
+    const struct buftable_entry *e;
+    while ((e = buftable_next(&p->table, &pos)) != NULL)
+        if (buftable_lookup(mine, e->device, e->type, e->address) != e->size)
+            abort();
+}
 
 static void fuzz_check_totals(const struct ledger *l)
 {
@@ -41,6 +137,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (q != NULL)
         ledger_stream_open(&l, q, &streams[2]);
     uint64_t now = 1000000000ull;   /* the server's clock, moving on per frame */
+    struct stream st;
+    stream_init(&st, &l, 2048);
+    struct outq out;
+    outq_init(&out);
+    struct stream_sub sub;
+    struct fuzz_view view;
+    memset(&view, 0, sizeof(view));
+    buftable_init(&view.table[0]);
+    buftable_init(&view.table[1]);
+    int subscribed = stream_subscribe(&st, &sub, &out, 0, now) == 0;
     /* 8-byte aligned copies, as the server's receive buffer is. */
     uint64_t *frame = malloc(PROTO_MAX_FRAME + 8);
     while (frame != NULL && size >= 2) {
@@ -102,15 +208,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ledger_take_fault(&l, who, &bad) != 0)
             ledger_forget(&l, who);
         fuzz_check_totals(&l);
+        stream_flush(&st, now);
+        if (hdr.flags & 4)
+            fuzz_view_read(&view, &out);
     }
     free(frame);
     for (int i = 0; i < 3; i++) {
         if (streams[i] != NULL)
             ledger_stream_close(&l, streams[i], now);
     }
-    if (q != NULL && size == 0)
+    if (q != NULL && size == 0) {
         ledger_exit(&l, q, 2);
+        stream_process_exited(&st, 101, 1000, now);
+    }
     fuzz_check_totals(&l);
+    if (subscribed) {
+        /* Read until caught up: a pending gap then sends the state. */
+        for (int round = 0; round < 3; round++) {
+            stream_flush(&st, now);
+            fuzz_view_read(&view, &out);
+        }
+        if (sub.lost != 0 || view.in_gap)
+            abort();
+        fuzz_view_check(&view, &l, 100);
+        fuzz_view_check(&view, &l, 101);
+    }
+    stream_destroy(&st);
+    outq_destroy(&out);
+    buftable_destroy(&view.table[0]);
+    buftable_destroy(&view.table[1]);
     ledger_destroy(&l);
     return 0;
 }
