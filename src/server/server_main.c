@@ -1,5 +1,5 @@
 /*
- * main.c - tt-alloc-server's command line: flags into a server_config, then
+ * server_main.c - tt-alloc-server's command line: flags into a server_config, then
  * the event loop (server.c). Exit status: 0 clean stop, 1 could not start,
  * 2 bad command line.
  */
