@@ -47,7 +47,8 @@ def test_the_docs_have_runnable_examples():
 
 @pytest.mark.parametrize("doc,block", transcripts())
 def test_transcript(doc, block, tmp_path):
-    programs = [BUILD / "src" / d for d in ("smi", "sim", "server", "monitor", "shm")]
+    programs = [BUILD / "src" / d for d in ("smi", "sim", "server", "monitor", "shm", "record",
+                                            "report")] + [BUILD / "tests" / "tools"]
     env = dict(os.environ, **SANITIZER_ENV, TZ="UTC", TTSMI_TEST_HOSTNAME="testhost",
                TTSMI_TEST_TIME="1795435200", TT_ALLOC_SOCKET=str(tmp_path / "no.sock"),
                PATH=os.pathsep.join([str(p) for p in programs] + [os.environ["PATH"]]))
