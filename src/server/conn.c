@@ -139,9 +139,10 @@ int conn_flush(struct server *s, struct conn *c)
     }
     size_t limit = c->streaming ? stream_queue_limit(&c->sub, s->config->max_queue)
                                 : s->config->max_queue;
-    if (c->out.bytes > limit) {
+    size_t held = c->streaming ? stream_held_bytes(&c->sub) : c->out.bytes;
+    if (held > limit) {
         log_warnx("dropping slow client pid %d (%s): %zu bytes queued, over the %zu-byte "
-                  "limit (--max-queue)", (int)c->pid, c->name, c->out.bytes, limit);
+                  "limit (--max-queue)", (int)c->pid, c->name, held, limit);
         s->disconnects[METRICS_REASON_SLOW]++;
         conn_close(s, c);
         return -ENOBUFS;

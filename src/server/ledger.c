@@ -872,6 +872,8 @@ size_t ledger_exit(struct ledger *l, struct ledger_process *p, uint64_t now_ns)
         l->faulted--;
     }
 
+    if (l->watcher != NULL)
+        l->watcher->exiting(l->watcher->ctx, p);
     l->counters.exits_total++;
     if (p->table.count > 0)
         l->counters.leaked_exits_total++;

@@ -162,6 +162,9 @@ struct ledger_watcher {
     /* Every live buffer of p is about to be dropped without a free (a kicked
      * producer, a resync); not at its exit (ledger_exit). */
     void (*dropping)(void *ctx, const struct ledger_process *p);
+    /* p has ended: everything it sent is applied, and what it still holds
+     * (its leaks) is about to be dropped. */
+    void (*exiting)(void *ctx, const struct ledger_process *p);
 };
 
 struct ledger {

@@ -132,10 +132,7 @@ void server_process_ended(struct server *s, struct ledger_process *p)
 
     if (p->watch != NULL)
         server_retire_watch(s, p->watch);
-    int32_t pid = p->pid;
-    uint32_t uid = p->uid;
     size_t added = ledger_exit(&s->ledger, p, server_now_ns(CLOCK_REALTIME));
-    stream_process_exited(&s->stream, pid, uid, server_now_ns(CLOCK_MONOTONIC));
     server_keep_exits(s, added);
 }
 

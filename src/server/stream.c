@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define STREAM_RECORDS_PER_FRAME (proto_records_per_frame(sizeof(struct proto_stream_record)))
 
@@ -79,11 +80,17 @@ static struct proto_stream_record stream_record(enum proto_stream_kind kind, int
     return rec;
 }
 
+size_t stream_held_bytes(const struct stream_sub *sub)
+{
+    return sub->out->bytes + sub->n_exit_buffers * sizeof(sub->exit_buffers[0]) +
+           sub->n_exits * sizeof(sub->exits[0]);
+}
+
 /* An ALLOC, FREE or RESET_PEAK: dropped (and counted) while sub is behind. */
 static void stream_add_droppable(struct stream *st, struct stream_sub *sub,
                                  const struct proto_stream_record *rec)
 {
-    if (sub->lost > 0 || sub->out->bytes > st->events_max + sub->state_bytes) {
+    if (sub->lost > 0 || stream_held_bytes(sub) > st->events_max + sub->state_bytes) {
         sub->lost++;
         return;
     }
@@ -106,11 +113,12 @@ static void stream_queue_process(struct stream_sub *sub, const struct ledger_pro
     stream_queue_frame(sub, PROTO_STREAM_PROCESS, &msg, sizeof(msg));
 }
 
-/* The live state of every process sub may see. */
+/* The live state of every process sub may see, with the buffers of those
+ * that ended while it was behind, then their EXITs. */
 static void stream_queue_live_state(struct stream *st, struct stream_sub *sub, uint64_t now_ns)
 {
     const struct ledger *l = st->ledger;
-    uint64_t count = 0;
+    uint64_t count = sub->n_exit_buffers;
     for (size_t i = 0; i < l->n_procs; i++)
         if (stream_may_see(sub, l->procs[i]->uid))
             count += l->procs[i]->table.count;
@@ -132,10 +140,75 @@ static void stream_queue_live_state(struct stream *st, struct stream_sub *sub, u
             stream_add_record(sub, &rec);
         }
     }
+    for (size_t i = 0; i < sub->n_exit_buffers; i++)
+        stream_add_record(sub, &sub->exit_buffers[i]);
     rec = stream_record(PROTO_STREAM_LIVE_END, 0, 0, 0, 0, 0, now_ns);
     stream_add_record(sub, &rec);
+    for (size_t i = 0; i < sub->n_exits; i++) {
+        rec = stream_record(PROTO_STREAM_EXIT, sub->exits[i].pid, 0, 0, 0, 0,
+                            sub->exits[i].timestamp_ns);
+        stream_add_record(sub, &rec);
+    }
+    sub->n_exits = 0;
+    sub->n_exit_buffers = 0;
     stream_queue_batch(sub);
     sub->state_bytes = sub->out->bytes - before;
+}
+
+/* sub is behind: send the GAP and a fresh live state now. */
+static void stream_close_gap(struct stream *st, struct stream_sub *sub, uint64_t now_ns)
+{
+    stream_queue_batch(sub);
+    struct proto_stream_record rec = stream_record(PROTO_STREAM_GAP, 0, 0, 0, 0, sub->lost, now_ns);
+    st->lost_total += sub->lost;
+    sub->lost = 0;
+    sub->gaps++;
+    stream_add_record(sub, &rec);
+    stream_queue_live_state(st, sub, now_ns);
+}
+
+static int stream_has_pending_exit(const struct stream_sub *sub, int32_t pid)
+{
+    for (size_t i = 0; i < sub->n_exits; i++)
+        if (sub->exits[i].pid == pid)
+            return 1;
+    return 0;
+}
+
+/* p ended while sub was behind: keep its EXIT and what it held for the gap. */
+static int stream_hold_exit(struct stream_sub *sub, const struct ledger_process *p,
+                            uint64_t now_ns)
+{
+    size_t need = sub->n_exit_buffers + p->table.count;
+    if (need > sub->cap_exit_buffers) {
+        size_t cap = sub->cap_exit_buffers ? sub->cap_exit_buffers : 64;
+        while (cap < need)
+            cap *= 2;
+        struct proto_stream_record *b = realloc(sub->exit_buffers, cap * sizeof(*b));
+        if (b == NULL)
+            return -ENOMEM;
+        sub->exit_buffers = b;
+        sub->cap_exit_buffers = cap;
+    }
+    if (sub->n_exits == sub->cap_exits) {
+        size_t cap = sub->cap_exits ? sub->cap_exits * 2 : 16;
+        struct stream_exit *e = realloc(sub->exits, cap * sizeof(*e));
+        if (e == NULL)
+            return -ENOMEM;
+        sub->exits = e;
+        sub->cap_exits = cap;
+    }
+    struct stream_exit *e = &sub->exits[sub->n_exits++];
+    e->pid = p->pid;
+    e->timestamp_ns = now_ns;
+    e->first = sub->n_exit_buffers;
+    e->n = p->table.count;
+    size_t pos = 0;
+    const struct buftable_entry *b;
+    while ((b = buftable_next(&p->table, &pos)) != NULL)
+        sub->exit_buffers[sub->n_exit_buffers++] = stream_record(
+            PROTO_STREAM_LIVE_BUFFER, p->pid, b->device, b->type, b->address, b->size, 0);
+    return 0;
 }
 
 /* ---- the ledger's watcher ---- */
@@ -172,6 +245,30 @@ static void stream_on_dropping(void *ctx, const struct ledger_process *p)
     }
 }
 
+static uint64_t stream_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* p has ended, its events applied: an EXIT, or held while the subscriber is behind. */
+static void stream_on_exiting(void *ctx, const struct ledger_process *p)
+{
+    struct stream *st = ctx;
+    uint64_t now = stream_now_ns();
+    struct proto_stream_record rec = stream_record(PROTO_STREAM_EXIT, p->pid, 0, 0, 0, 0, now);
+    for (struct stream_sub *sub = st->subs; sub != NULL; sub = sub->next) {
+        if (!stream_may_see(sub, p->uid))
+            continue;
+        if (sub->lost == 0) {
+            stream_add_record(sub, &rec);
+        } else if (stream_hold_exit(sub, p, now) < 0) {
+            sub->failed = 1;
+        }
+    }
+}
+
 /* ---- the server's calls ---- */
 
 void stream_init(struct stream *st, struct ledger *l, size_t events_max)
@@ -182,6 +279,7 @@ void stream_init(struct stream *st, struct ledger *l, size_t events_max)
     st->watcher.ctx = st;
     st->watcher.applied = stream_on_applied;
     st->watcher.dropping = stream_on_dropping;
+    st->watcher.exiting = stream_on_exiting;
 }
 
 void stream_destroy(struct stream *st)
@@ -252,6 +350,11 @@ void stream_unsubscribe(struct stream *st, struct stream_sub *sub)
     sub->prev = sub->next = NULL;
     outq_frame_unref(sub->batch);
     sub->batch = NULL;
+    free(sub->exits);
+    free(sub->exit_buffers);
+    sub->exits = NULL;
+    sub->exit_buffers = NULL;
+    sub->n_exits = sub->n_exit_buffers = 0;
     st->lost_total += sub->lost;
     if (--st->n_subs == 0)
         ledger_set_watcher(st->ledger, NULL);
@@ -260,17 +363,15 @@ void stream_unsubscribe(struct stream *st, struct stream_sub *sub)
 void stream_process_started(struct stream *st, const struct ledger_process *p,
                             int32_t parent_pid, uint64_t now_ns)
 {
-    for (struct stream_sub *sub = st->subs; sub != NULL; sub = sub->next)
-        if (stream_may_see(sub, p->uid))
-            stream_queue_process(sub, p, parent_pid, now_ns);
-}
-
-void stream_process_exited(struct stream *st, int32_t pid, uint32_t uid, uint64_t now_ns)
-{
-    struct proto_stream_record rec = stream_record(PROTO_STREAM_EXIT, pid, 0, 0, 0, 0, now_ns);
-    for (struct stream_sub *sub = st->subs; sub != NULL; sub = sub->next)
-        if (stream_may_see(sub, uid))
-            stream_add_record(sub, &rec);
+    for (struct stream_sub *sub = st->subs; sub != NULL; sub = sub->next) {
+        if (!stream_may_see(sub, p->uid))
+            continue;
+        /* Its pid is that of a process whose exit waits for a gap: end the
+         * gap first, so the two are never mixed up. */
+        if (sub->lost > 0 && stream_has_pending_exit(sub, p->pid))
+            stream_close_gap(st, sub, now_ns);
+        stream_queue_process(sub, p, parent_pid, now_ns);
+    }
 }
 
 void stream_device_described(struct stream *st, uint32_t device,
@@ -291,15 +392,8 @@ void stream_flush(struct stream *st, uint64_t now_ns)
 {
     for (struct stream_sub *sub = st->subs; sub != NULL; sub = sub->next) {
         stream_queue_batch(sub);
-        if (sub->lost > 0 && sub->out->bytes <= st->events_max / 2) {
-            struct proto_stream_record rec =
-                stream_record(PROTO_STREAM_GAP, 0, 0, 0, 0, sub->lost, now_ns);
-            st->lost_total += sub->lost;
-            sub->lost = 0;
-            sub->gaps++;
-            stream_add_record(sub, &rec);
-            stream_queue_live_state(st, sub, now_ns);
-        }
+        if (sub->lost > 0 && sub->out->bytes <= st->events_max / 2)
+            stream_close_gap(st, sub, now_ns);
     }
 }
 

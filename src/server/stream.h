@@ -15,8 +15,11 @@
  * more than `events_max` bytes (past its last live state), its ALLOC, FREE
  * and RESET_PEAK records are dropped and counted; when the queue has
  * drained to half of that, it gets a GAP record with the count and a fresh
- * live state, so what it knows is exact again. Process starts and exits are
- * never dropped. Root sees every process; another uid sees its own only.
+ * live state, so what it knows is exact again. Process starts are never
+ * dropped. A process that exits while a subscriber is behind keeps its
+ * place: its buffers at the exit are kept for that subscriber and sent in
+ * the gap's live state, followed by its EXIT, so its leaks are exact too.
+ * Root sees every process; another uid sees its own only.
  *
  * No I/O here: frames go into the subscriber's outq; the server sends them.
  */
@@ -30,6 +33,15 @@
 #include "outq.h"
 #include "proto.h"
 
+/* A process that ended while its subscriber was behind: its EXIT and the
+ * buffers it held then wait for the gap's live state. */
+struct stream_exit {
+    int32_t pid;
+    uint64_t timestamp_ns;
+    size_t first;                       /* its buffers: exit_buffers[first .. first + n) */
+    size_t n;
+};
+
 struct stream_sub {
     struct stream_sub *prev, *next;
     void *owner;                        /* the caller's (its connection); set after subscribing */
@@ -42,6 +54,10 @@ struct stream_sub {
     uint64_t lost;                      /* records dropped since the last gap */
     size_t state_bytes;                 /* bytes of the last live state queued */
     uint64_t gaps;                      /* gaps this subscriber had */
+    struct stream_exit *exits;          /* ended while behind, in order */
+    size_t n_exits, cap_exits;
+    struct proto_stream_record *exit_buffers;
+    size_t n_exit_buffers, cap_exit_buffers;
 };
 
 struct stream {
@@ -66,8 +82,6 @@ void stream_unsubscribe(struct stream *st, struct stream_sub *sub);
 /* A process the ledger tracks now for the first time. */
 void stream_process_started(struct stream *st, const struct ledger_process *p,
                             int32_t parent_pid, uint64_t now_ns);
-/* A process ended (after ledger_exit drained its events; p is gone). */
-void stream_process_exited(struct stream *st, int32_t pid, uint32_t uid, uint64_t now_ns);
 /* A device description the server applied. */
 void stream_device_described(struct stream *st, uint32_t device,
                              const struct ttalloc_device_desc *desc, uint64_t now_ns);
@@ -77,8 +91,10 @@ void stream_device_described(struct stream *st, uint32_t device,
  * state. Subscribers with new frames have `dirty` set. */
 void stream_flush(struct stream *st, uint64_t now_ns);
 
-/* The most bytes the server should let sub's queue hold before it drops
- * the subscriber as stuck: `hard_max` plus its last live state. */
+/* Bytes held for sub: its queue, and the exits kept while it is behind. */
+size_t stream_held_bytes(const struct stream_sub *sub);
+/* The most bytes the server should hold for sub (stream_held_bytes) before
+ * it drops the subscriber as stuck: `hard_max` plus its last live state. */
 size_t stream_queue_limit(const struct stream_sub *sub, size_t hard_max);
 
 #endif /* TTALLOC_STREAM_H */

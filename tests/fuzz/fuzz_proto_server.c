@@ -22,11 +22,45 @@
 #include "proto.h"
 #include "stream.h"
 
-/* What the subscriber knows: the live buffers of pids 100 and 101. */
+#define FUZZ_MAX_EXITS 16
+
+/* What the subscriber knows: the live buffers of pids 100 and 101; and what
+ * process 101 really held each time it ended, to check its EXIT against. */
 struct fuzz_view {
     struct buftable table[2];
     int in_gap;                 /* between GAP and its LIVE_END: records are state */
+    struct buftable exits[FUZZ_MAX_EXITS];
+    size_t n_exits;             /* ends recorded */
+    size_t n_checked;           /* EXITs the stream has brought */
 };
+
+/* Does `mine` hold exactly what `truth` holds? */
+static int fuzz_same(const struct buftable *mine, const struct buftable *truth)
+{
+    if (mine->count != truth->count)
+        return 0;
+    size_t pos = 0;
+    const struct buftable_entry *e;
+    while ((e = buftable_next(truth, &pos)) != NULL)
+        if (buftable_lookup(mine, e->device, e->type, e->address) != e->size)
+            return 0;
+    return 1;
+}
+
+/* Process 101 is about to end holding `table`: remember it for its EXIT. */
+static void fuzz_view_expect_exit(struct fuzz_view *v, const struct buftable *table)
+{
+    if (v->n_exits == FUZZ_MAX_EXITS)
+        return;
+    struct buftable *copy = &v->exits[v->n_exits++];
+    buftable_init(copy);
+    size_t pos = 0;
+    const struct buftable_entry *e;
+    uint64_t old;
+    while ((e = buftable_next(table, &pos)) != NULL)
+        if (buftable_insert(copy, e->device, e->type, e->address, e->size, &old) < 0)
+            abort();
+}
 
 static struct buftable *fuzz_view_table(struct fuzz_view *v, int32_t pid)
 {
@@ -51,6 +85,10 @@ static void fuzz_view_apply(struct fuzz_view *v, const struct proto_stream_recor
             abort();            /* a free of something it was never told of */
         break;
     case PROTO_STREAM_EXIT:
+        /* Its leaks as the subscriber knows them must be what it held. */
+        if (r->pid == 101 && v->n_checked < v->n_exits &&
+            !fuzz_same(fuzz_view_table(v, r->pid), &v->exits[v->n_checked++]))
+            abort();
         buftable_clear(fuzz_view_table(v, r->pid));
         break;
     case PROTO_STREAM_LIVE_BEGIN:
@@ -164,6 +202,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *why;
         if (proto_parse_frame(frame, len, &hdr, &payload, &why) < 0)
             continue;
+        if (hdr.flags & 8) {
+            /* Process 101 ends (its leaks go to the stream), or a new
+             * process takes its pid (the stream is told it started). */
+            if (q != NULL) {
+                if (streams[2] != NULL)
+                    ledger_stream_close(&l, streams[2], now);
+                streams[2] = NULL;
+                fuzz_view_expect_exit(&view, &q->table);
+                ledger_exit(&l, q, now);
+                q = NULL;
+            } else if (ledger_attach(&l, 101, 1000, "again", NULL, now, &q) == 0) {
+                stream_process_started(&st, q, 0, now);
+                ledger_stream_open(&l, q, &streams[2]);
+            }
+            stream_flush(&st, now);
+            continue;
+        }
         struct ledger_stream *s = streams[hdr.flags % 3];
         struct ledger_process *who = hdr.flags % 3 == 2 ? q : p;
         if (s == NULL || who == NULL)
@@ -218,8 +273,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             ledger_stream_close(&l, streams[i], now);
     }
     if (q != NULL && size == 0) {
-        ledger_exit(&l, q, 2);
-        stream_process_exited(&st, 101, 1000, now);
+        fuzz_view_expect_exit(&view, &q->table);
+        ledger_exit(&l, q, 2);      /* the stream hears of it from the ledger */
     }
     fuzz_check_totals(&l);
     if (subscribed) {
@@ -237,6 +292,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     outq_destroy(&out);
     buftable_destroy(&view.table[0]);
     buftable_destroy(&view.table[1]);
+    for (size_t i = 0; i < view.n_exits; i++)
+        buftable_destroy(&view.exits[i]);
     ledger_destroy(&l);
     return 0;
 }

@@ -180,8 +180,7 @@ static void test_changes_arrive_in_order_with_sizes(void **state)
     assert_int_equal(q.count, 1);   /* the PROCESS frame; records wait for the flush */
     stream_flush(&st, 30);
     assert_true(sub.dirty);
-    ledger_exit(&l, p, 0);
-    stream_process_exited(&st, 7, 0, 31);
+    ledger_exit(&l, p, 0);          /* the stream hears of it from the ledger */
     stream_flush(&st, 32);
     drain(&q, &got);
 
@@ -192,13 +191,15 @@ static void test_changes_arrive_in_order_with_sizes(void **state)
     const uint8_t kinds[] = {PROTO_STREAM_ALLOC, PROTO_STREAM_FREE, PROTO_STREAM_RESET_PEAK,
                              PROTO_STREAM_ALLOC, PROTO_STREAM_EXIT};
     const uint64_t sizes[] = {1000, 1000, 0, 5, 0};
-    const uint64_t times[] = {20, 22, 23, 24, 31};
+    const uint64_t times[] = {20, 22, 23, 24};
     for (size_t i = 0; i < 5; i++) {
         assert_int_equal(got.records[i].kind, kinds[i]);
         assert_int_equal(got.records[i].size, sizes[i]);
-        assert_int_equal(got.records[i].timestamp_ns, times[i]);
+        if (i < 4)
+            assert_int_equal(got.records[i].timestamp_ns, times[i]);
         assert_int_equal(got.records[i].pid, 7);
     }
+    assert_true(got.records[4].timestamp_ns > 0);   /* the server's clock at the exit */
     assert_int_equal(got.records[3].type, TTALLOC_CB);
 
     received_free(&got);
@@ -229,7 +230,7 @@ static void test_another_uid_sees_only_its_own(void **state)
     stream_process_started(&st, root, 0, 2);
     apply(&l, mine, event(PROTO_OP_ALLOC, 0, TTALLOC_DRAM, 0x2, 20, 3));
     apply(&l, root, event(PROTO_OP_ALLOC, 0, TTALLOC_DRAM, 0x3, 30, 4));
-    stream_process_exited(&st, 1, 0, 5);
+    ledger_exit(&l, root, 5);
     stream_flush(&st, 6);
 
     struct received got = {0};
@@ -330,6 +331,58 @@ static void test_a_stalled_subscriber_gets_a_gap_and_exact_state(void **state)
     ledger_destroy(&l);
 }
 
+static void test_an_exit_while_behind_keeps_its_leaks_exact(void **state)
+{
+    (void)state;
+    struct ledger l;
+    assert_int_equal(ledger_init(&l, NULL), 0);
+    struct stream st;
+    stream_init(&st, &l, 4096);
+    struct outq q;
+    outq_init(&q);
+    struct stream_sub sub;
+    assert_int_equal(stream_subscribe(&st, &sub, &q, 0, 1), 0);
+    struct received got = {0};
+    drain(&q, &got);
+    received_free(&got);
+
+    struct ledger_process *p = attach(&l, 30, 0);
+    struct ledger_process *other = attach(&l, 31, 0);
+    apply(&l, other, event(PROTO_OP_ALLOC, 0, TTALLOC_DRAM, 0x9, 9, 1));
+    for (size_t i = 0; i < 2000; i++) {
+        apply(&l, p, event(PROTO_OP_ALLOC, 0, TTALLOC_DRAM, 0x1000 + i * 16, 16, i));
+        stream_flush(&st, i);
+    }
+    assert_true(sub.lost > 0);
+    /* It ends while the subscriber is behind, holding 2,000 buffers. */
+    ledger_exit(&l, p, 0);
+    assert_int_equal(sub.n_exits, 1);
+    assert_int_equal(sub.n_exit_buffers, 2000);
+    drain(&q, &got);
+    size_t before = got.n_records;
+    stream_flush(&st, 5000);
+    drain(&q, &got);
+    const struct proto_stream_record *r = got.records + before;
+    size_t n = got.n_records - before;
+    assert_int_equal(r[0].kind, PROTO_STREAM_GAP);
+    assert_int_equal(r[1].kind, PROTO_STREAM_LIVE_BEGIN);
+    assert_int_equal(r[1].size, 2001);  /* pid 31's buffer and pid 30's 2,000 */
+    size_t of_30 = 0;
+    for (size_t i = 0; i < 2001; i++)
+        of_30 += r[2 + i].pid == 30;
+    assert_int_equal(of_30, 2000);
+    assert_int_equal(r[2 + 2001].kind, PROTO_STREAM_LIVE_END);
+    assert_int_equal(n, 2 + 2001 + 2);
+    assert_int_equal(r[n - 1].kind, PROTO_STREAM_EXIT);
+    assert_int_equal(r[n - 1].pid, 30);
+    assert_int_equal(sub.n_exits, 0);
+
+    received_free(&got);
+    stream_destroy(&st);
+    outq_destroy(&q);
+    ledger_destroy(&l);
+}
+
 static void test_dropped_buffers_are_told_as_frees(void **state)
 {
     (void)state;
@@ -377,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_changes_arrive_in_order_with_sizes),
         cmocka_unit_test(test_another_uid_sees_only_its_own),
         cmocka_unit_test(test_a_stalled_subscriber_gets_a_gap_and_exact_state),
+        cmocka_unit_test(test_an_exit_while_behind_keeps_its_leaks_exact),
         cmocka_unit_test(test_dropped_buffers_are_told_as_frees),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
