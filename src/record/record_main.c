@@ -140,7 +140,7 @@ static int record_parse_args(int argc, char **argv, struct record_options *o)
     int opt;
     uint64_t value;
     /* "+": stop at the first non-option, so CMD's own flags stay CMD's. */
-    while ((opt = getopt_long(argc, argv, "+o:qhV", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+:o:qhV", longopts, NULL)) != -1) {
         switch (opt) {
         case 'o':
             if (optarg[0] == '\0') {

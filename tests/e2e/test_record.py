@@ -1,0 +1,337 @@
+"""tt-alloc-record end to end: a real server (shared or the recorder's private
+one), real producers (ttalloc-testclient), real signals (SIGSTOP, SIGINT,
+SIGKILL), and the answer read back with tt-alloc-report --json (checked
+against its schema). Every wait is for a condition with a deadline; every
+expected figure is the truth the test's own script made."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jsonschema
+import pytest
+
+from conftest import ROOT, SANITIZER_ENV, Server, binary, wait_for
+from hostile_util import NOBODY, as_user, needs_root, open_dir  # noqa: F401
+from test_client_lib import Client
+
+SCHEMA = json.loads((ROOT / "docs/schema/tt-alloc-report.schema.json").read_text())
+MiB = 1 << 20
+
+
+def recorder(args, env, **kw):
+    return subprocess.Popen([binary("src/record/tt-alloc-record"), *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(env, **SANITIZER_ENV), **kw)
+
+
+def report_json(path, *args):
+    res = subprocess.run([binary("src/report/tt-alloc-report"), str(path), "--json", *args],
+                         capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, **SANITIZER_ENV))
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    jsonschema.validate(doc, SCHEMA)
+    return doc
+
+
+def proc_of(doc, pid):
+    found = [p for p in doc["processes"] if p["pid"] == pid]
+    assert len(found) == 1, f"pid {pid} not in {[p['pid'] for p in doc['processes']]}"
+    return found[0]
+
+
+def mem(proc, device, type_):
+    return next(m for m in proc["memory"] if m["device"] == device and m["type"] == type_)
+
+
+def has_exited(path, pid):
+    """Does the recording (read while it is written) hold pid's exit yet?"""
+    return any(p["pid"] == pid and p["exit_s"] is not None
+               for p in report_json(path)["processes"])
+
+
+def stop(rec, sig=signal.SIGINT, timeout=60):
+    rec.send_signal(sig)
+    out, err = rec.communicate(timeout=timeout)
+    return rec.returncode, err
+
+
+def started(path, rec):
+    """The file appears once the recorder is subscribed."""
+    wait_for(lambda: path.exists() or rec.poll() is not None, timeout=30,
+             what="the recording file")
+    assert rec.poll() is None, rec.communicate()[1]
+
+
+def test_scripted_workload_exact_peaks_counts_and_leaks(server, tmp_path):
+    out = tmp_path / "run.ttrec"
+    rec = recorder(["-o", out], server.client_env())
+    started(out, rec)
+    c = Client(server.client_env())
+    c.ok("label exact-test")
+    c.ok("alloc 0 dram 0x100000 4194304")       # 4 MiB
+    c.ok("alloc 0 dram 0x500000 1048576")       # 5 MiB: the peak
+    c.ok("free 0 dram 0x100000")                # 1 MiB
+    c.ok("alloc 0 dram 0x900000 2097152")       # 3 MiB
+    c.ok("alloc 1 l1 0x40 4096")
+    c.ok("free 1 l1 0x40")
+    assert c.flush() == 0
+    pid = c.pid
+    c.proc.kill()                               # leaves 0x500000 and 0x900000
+    c.proc.wait()
+    # Readable while being written: wait until the exit is in the file.
+    wait_for(lambda: has_exited(out, pid), timeout=30, interval=0.1,
+             what="the exit in the recording")
+    rc, err = stop(rec)
+    assert rc == 0, err
+    assert f"wrote {out}" in err and " gaps" in err
+    doc = report_json(out)
+    assert doc["gaps"] == 0 and doc["lost_events"] == 0
+    p = proc_of(doc, pid)
+    assert p["label"] == "exact-test"
+    assert p["name"].startswith("ttalloc-testcli")
+    dram = mem(p, 0, "dram")
+    assert dram["peak_bytes"] == 5 * MiB
+    assert dram["final_bytes"] == 3 * MiB
+    assert (dram["allocs"], dram["frees"]) == (3, 1)
+    l1 = mem(p, 1, "l1")
+    assert (l1["peak_bytes"], l1["final_bytes"], l1["allocs"], l1["frees"]) == (4096, 0, 1, 1)
+    assert sorted((lk["address"], lk["size"]) for lk in p["leaks"]) == \
+        [("0x500000", MiB), ("0x900000", 2 * MiB)]
+    assert doc["events"] >= 6
+
+
+def test_recording_begun_mid_run_is_exact(server, tmp_path):
+    c = Client(server.client_env())
+    c.ok("alloc 0 dram 0x1000 8192")
+    c.ok("alloc 0 dram 0x3000 4096")
+    assert c.flush() == 0
+    out = tmp_path / "mid.ttrec"
+    rec = recorder(["-o", out, "--pid", c.pid], server.client_env())
+    started(out, rec)
+    c.ok("free 0 dram 0x1000")
+    c.ok("alloc 0 l1 0x10 64")
+    assert c.flush() == 0
+    c.proc.kill()
+    c.proc.wait()
+    wait_for(lambda: has_exited(out, c.pid), timeout=30, interval=0.1,
+             what="the exit in the recording")
+    rc, err = stop(rec)
+    assert rc == 0, err
+    p = proc_of(report_json(out), c.pid)
+    # The two buffers live at the start count: the peak is 12 KiB.
+    assert mem(p, 0, "dram")["peak_bytes"] == 12288
+    assert mem(p, 0, "dram")["final_bytes"] == 4096
+    assert sorted((lk["type"], lk["address"], lk["size"]) for lk in p["leaks"]) == \
+        [("dram", "0x3000", 4096), ("l1", "0x10", 64)]
+
+
+def test_a_stopped_recorder_costs_producers_nothing_then_gaps_exactly(tmp_path):
+    srv = Server(tmp_path, ["--max-queue", str(2 * MiB)]).start()
+    try:
+        out = tmp_path / "gap.ttrec"
+        rec = recorder(["-o", out, "-q"], srv.client_env())
+        started(out, rec)
+        c = Client(srv.client_env())
+        c.ok("alloc 0 dram 0x10 1024")
+        assert c.flush() == 0
+        rec.send_signal(signal.SIGSTOP)
+        try:
+            # 1 M alloc/free pairs (2 M events) while the recorder is stopped.
+            c.ok("churn 1000000 0 dram 0x100000 64", timeout=600)
+            began = time.monotonic()
+            assert c.flush(60000) == 0
+            flush_s = time.monotonic() - began
+            # The producer is answered at once, never held by the recorder.
+            assert flush_s < 10, f"flush took {flush_s:.1f} s behind a stopped recorder"
+            c.ok("alloc 0 l1 0x20 2048")
+            assert c.flush() == 0
+        finally:
+            rec.send_signal(signal.SIGCONT)
+        c.proc.kill()
+        c.proc.wait()
+
+        wait_for(lambda: has_exited(out, c.pid), timeout=120, interval=0.2, what="the exit after the gap")
+        rc, err = stop(rec)
+        assert rc == 0, err
+        doc = report_json(out)
+        assert doc["gaps"] >= 1 and doc["lost_events"] > 0
+        assert doc["events"] + doc["lost_events"] >= 2_000_000
+        p = proc_of(doc, c.pid)
+        # After the gap the state is exact: the two buffers it left behind.
+        assert sorted((lk["type"], lk["address"], lk["size"]) for lk in p["leaks"]) == \
+            [("dram", "0x10", 1024), ("l1", "0x20", 2048)]
+        assert mem(p, 0, "dram")["final_bytes"] == 1024
+        assert "dropping slow client" not in srv.log()
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("command,status", [
+    ("exit 3", 3),
+    ("kill -KILL $$", 128 + 9),
+    ("exit 0", 0),
+])
+def test_command_without_a_server_and_its_exit_status(tmp_path, command, status):
+    private = tmp_path / "private"
+    private.mkdir()
+    env = dict(os.environ, TT_ALLOC_SOCKET=str(tmp_path / "none.sock"), TMPDIR=str(private))
+    script = tmp_path / "script"
+    script.write_text("alloc 0 dram 0x1000 65536\nalloc 0 trace 0x0 4096\nfree 0 trace 0x0\n"
+                      "flush\nexit\n")
+    out = tmp_path / "cmd.ttrec"
+    client = binary("tests/tools/ttalloc-testclient")
+    rec = recorder(["-o", out, "--", "sh", "-c", f"{client} < {script} > /dev/null; {command}"],
+                   env)
+    _, err = rec.communicate(timeout=120)
+    assert rec.returncode == status, err
+    doc = report_json(out)
+    assert len(doc["processes"]) == 1
+    p = doc["processes"][0]
+    assert p["exit_s"] is not None
+    assert mem(p, 0, "dram")["final_bytes"] == 65536
+    assert mem(p, 0, "trace")["peak_bytes"] == 4096
+    assert [(lk["address"], lk["size"]) for lk in p["leaks"]] == [("0x1000", 65536)]
+    # The private server and its directory are gone.
+    assert list(private.iterdir()) == []
+
+
+def test_command_records_its_descendants_only(server, tmp_path):
+    outsider = Client(server.client_env())
+    outsider.ok("alloc 0 dram 0x7000 777")
+    assert outsider.flush() == 0
+    client = binary("tests/tools/ttalloc-testclient")
+    script = tmp_path / "script"
+    script.write_text("alloc 0 dram 0x1000 100\nflush\nexit\n")
+    out = tmp_path / "tree.ttrec"
+    # A shell starts two clients; one of them through a second shell.
+    rec = recorder(["-o", out, "--", "sh", "-c",
+                    f"{client} < {script} > /dev/null & sh -c '{client} < {script} > /dev/null';"
+                    " wait"], server.client_env())
+    _, err = rec.communicate(timeout=120)
+    assert rec.returncode == 0, err
+    doc = report_json(out)
+    assert outsider.pid not in [p["pid"] for p in doc["processes"]]
+    assert len(doc["processes"]) == 2
+    for p in doc["processes"]:
+        assert mem(p, 0, "dram")["allocs"] == 1
+    outsider.close()
+
+
+def test_pid_filter_and_duration(server, tmp_path):
+    a = Client(server.client_env())
+    b = Client(server.client_env())
+    out = tmp_path / "pid.ttrec"
+    rec = recorder(["-o", out, "--pid", a.pid, "--duration", "60"], server.client_env())
+    started(out, rec)
+    a.ok("alloc 0 dram 0x1 10")
+    b.ok("alloc 0 dram 0x2 20")
+    assert a.flush() == 0 and b.flush() == 0
+    wait_for(lambda: report_json(out)["events"] == 1, timeout=30, interval=0.1,
+             what="a's event in the file")
+    rc, err = stop(rec)
+    assert rc == 0, err
+    assert [p["pid"] for p in report_json(out)["processes"]] == [a.pid]
+    # --duration ends a recording by itself.
+    short = tmp_path / "short.ttrec"
+    began = time.monotonic()
+    r = recorder(["-o", short, "--duration", "0.3", "-q"], server.client_env())
+    _, err = r.communicate(timeout=60)
+    assert r.returncode == 0, err
+    assert time.monotonic() - began >= 0.3
+    assert err == ""
+    assert report_json(short)["events"] == 0
+    a.close()
+    b.close()
+
+
+def test_no_server_without_a_command(tmp_path):
+    env = dict(os.environ, TT_ALLOC_SOCKET=str(tmp_path / "none.sock"))
+    r = recorder(["-o", tmp_path / "x.ttrec"], env)
+    _, err = r.communicate(timeout=60)
+    assert r.returncode == 1
+    assert "error: no tt-alloc-server at" in err and "tt-alloc-record -- CMD" in err
+    assert not (tmp_path / "x.ttrec").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--pid", "0"], "--pid '0'"),
+    (["--pid", "-5"], "--pid '-5'"),
+    (["--pid", "12abc"], "--pid '12abc'"),
+    (["--pid", "99999999999999999999"], "--pid"),
+    (["--duration", "0"], "--duration '0'"),
+    (["--duration", "abc"], "--duration 'abc'"),
+    (["--duration", "nan"], "--duration 'nan'"),
+    (["--duration", "1e99"], "--duration"),
+    (["--interval", "5"], "--interval '5'"),
+    (["--interval", ""], "--interval ''"),
+    (["--interval"], "needs a value"),
+    (["-o", ""], "-o needs a file name"),
+    (["--bogus"], "unknown option '--bogus'"),
+    (["stray"], "unexpected argument 'stray'"),
+    (["--"], "'--' must be followed by a command"),
+    (["--pid", "1", "--", "true"], "--pid and a command"),
+])
+def test_bad_arguments_exit_2(tmp_path, args, message):
+    r = recorder(args, dict(os.environ, TT_ALLOC_SOCKET=str(tmp_path / "none.sock")),
+                 cwd=tmp_path)
+    _, err = r.communicate(timeout=60)
+    assert r.returncode == 2, err
+    assert "error:" in err and message in err, err
+    assert list(tmp_path.glob("*.ttrec")) == []
+
+
+def test_help_and_version():
+    r = subprocess.run([binary("src/record/tt-alloc-record"), "--help"], capture_output=True,
+                       text=True, env=dict(os.environ, **SANITIZER_ENV))
+    assert r.returncode == 0 and "usage: tt-alloc-record" in r.stdout
+    r = subprocess.run([binary("src/record/tt-alloc-record"), "--version"], capture_output=True,
+                       text=True, env=dict(os.environ, **SANITIZER_ENV))
+    assert r.returncode == 0 and r.stdout.startswith("tt-alloc-record ")
+
+
+def test_an_unwritable_file_is_an_error_and_the_command_does_not_run(server, tmp_path):
+    marker = tmp_path / "ran"
+    r = recorder(["-o", tmp_path / "no-such-dir" / "x.ttrec", "--", "touch", marker],
+                 server.client_env())
+    _, err = r.communicate(timeout=60)
+    assert r.returncode == 1
+    assert "cannot create" in err
+    assert not marker.exists()
+
+
+@needs_root
+def test_another_user_records_only_its_own_processes(open_dir):  # noqa: F811
+    srv = Server(open_dir).start()
+    try:
+        root_client = Client(srv.client_env())
+        root_client.ok("alloc 0 dram 0x1000 4096")
+        assert root_client.flush() == 0
+        outdir = open_dir / "out"
+        outdir.mkdir()
+        os.chown(outdir, NOBODY, NOBODY)
+        out = outdir / "nobody.ttrec"
+        script = open_dir / "script"
+        script.write_text("alloc 0 dram 0x2000 100\nflush\nexit\n")
+        script.chmod(0o644)
+        client = binary("tests/tools/ttalloc-testclient")
+        r = recorder(["-o", out, "--", "sh", "-c", f"{client} < {script} > /dev/null"],
+                     srv.client_env(), **as_user())
+        _, err = r.communicate(timeout=120)
+        assert r.returncode == 0, err
+        doc = report_json(out)
+        assert root_client.pid not in [p["pid"] for p in doc["processes"]]
+        assert len(doc["processes"]) == 1
+        # And without a command: everything it may see is its own.
+        out2 = outdir / "all.ttrec"
+        r = recorder(["-o", out2, "--duration", "0.5"], srv.client_env(), **as_user())
+        _, err = r.communicate(timeout=60)
+        assert r.returncode == 0, err
+        assert report_json(out2)["processes"] == []
+        root_client.close()
+    finally:
+        srv.stop()
