@@ -6,6 +6,9 @@
 # process this script started and removes its temporary directory.
 # Without a terminal (stdout not a tty, or CI=true) it prints `tt-smi` every
 # 2 s for 10 s instead, then stops the same way.
+# One workload (leaky-service) runs under `tt-alloc-sim run --record`; at the
+# end the demo writes its report (tt-alloc-report --html) to $DEMO_REPORT_DIR
+# (default BUILD_DIR/demo), which is kept, and says where it is.
 # The temporary directory is made under $TMPDIR (default /tmp).
 set -u
 
@@ -14,8 +17,10 @@ SIM=$BUILD/src/sim/tt-alloc-sim
 SERVER=$BUILD/src/server/tt-alloc-server
 SMI=$BUILD/src/smi/tt-smi
 MONITOR=$BUILD/src/monitor/tt-alloc-monitor
+REPORT=$BUILD/src/report/tt-alloc-report
+REPORT_DIR=${DEMO_REPORT_DIR:-$BUILD/demo}
 
-for b in "$SIM" "$SERVER" "$SMI"; do
+for b in "$SIM" "$SERVER" "$SMI" "$REPORT" "$BUILD/src/record/tt-alloc-record"; do
     if [ ! -x "$b" ]; then
         echo "demo: $b is not built (run: make build)" >&2
         exit 1
@@ -114,7 +119,10 @@ workload() {
 workload llama-decode   --device 0 --profile llm --share 70 --seed 1
 workload resnet-crashy  --device 0 --profile cnn --share 30 --seed 2 --crash-after 6
 workload bert-train     --device 1 --profile train --seed 3
-workload leaky-service  --device 2 --profile leaky --share 50 --seed 4
+mkdir -p "$REPORT_DIR" || exit 1
+rm -f "$REPORT_DIR/leaky-service.ttrec" "$REPORT_DIR/leaky-service.html"
+workload leaky-service  --device 2 --profile leaky --share 50 --seed 4 \
+    --record "$REPORT_DIR/leaky-service.ttrec"
 workload resnet-batch   --device 2 --profile cnn --share 50 --seed 5
 
 if [ -t 1 ] && [ -t 0 ] && [ "${CI:-}" != "true" ]; then
@@ -137,5 +145,23 @@ else
     echo
     echo "\$ tt-smi --json | sed -n '/\"exits\"/,\$p'"
     "$SMI" --json | sed -n '/"exits"/,$p'
+fi
+
+# The recorded workload's report: stop the workloads (the recorder completes
+# its file when its workload ends), then the HTML page and the summary.
+# shellcheck disable=SC2086
+stop $WORKLOADS
+WORKLOADS=""
+if "$REPORT" "$REPORT_DIR/leaky-service.ttrec" --html "$REPORT_DIR/leaky-service.html" \
+        >"$REPORT_DIR/leaky-service.txt" 2>&1; then
+    echo
+    echo "\$ tt-alloc-report $REPORT_DIR/leaky-service.ttrec | head -8"
+    head -8 "$REPORT_DIR/leaky-service.txt"
+    echo
+    echo "The leaky service's memory over time, its peak and its leaks, in a browser:"
+    echo "  $REPORT_DIR/leaky-service.html"
+else
+    echo "demo: no report of the recorded workload:" >&2
+    cat "$REPORT_DIR/leaky-service.txt" >&2
 fi
 exit 0

@@ -52,6 +52,7 @@ struct sim_run_opts {
     int shm;                   /* --shm: write TT-Metal's SHM statistics too */
     int no_ttalloc;            /* --no-ttalloc: only SHM, like an unmodified TT-Metal app */
     const char *visible;       /* --visible-devices: TT_VISIBLE_DEVICES for this process */
+    const char *record;        /* --record FILE: run under tt-alloc-record */
     int device_given;          /* --device was given */
     uint32_t logical[SIM_RUN_MAX_DEVICES]; /* TT-Metal's logical id of devs[i] */
 };
@@ -167,7 +168,10 @@ static void sim_run_usage(FILE *out)
             "                   environment): open the devices LIST names (integers count\n"
             "                   nodes in PCI bus order, other items match bus ids) and\n"
             "                   number them 0, 1, ... in bus order in the SHM regions, as\n"
-            "                   TT-Metal does; replaces --device\n");
+            "                   TT-Metal does; replaces --device\n"
+            "  --record FILE    run under tt-alloc-record -o FILE: the run's every event,\n"
+            "                   in order, into a recording for tt-alloc-report (a private\n"
+            "                   server is started when none runs)\n");
 }
 
 static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
@@ -190,6 +194,7 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
         {"shm", no_argument, NULL, 'M'},
         {"no-ttalloc", no_argument, NULL, 'N'},
         {"visible-devices", required_argument, NULL, 'V'},
+        {"record", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -210,6 +215,13 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
             break;
         case 'V':
             o->visible = optarg;
+            break;
+        case 'W':
+            if (optarg[0] == '\0') {
+                log_warnx("--record: want a file name");
+                return -EINVAL;
+            }
+            o->record = optarg;
             break;
         case 'p':
             o->profile = optarg;
@@ -315,6 +327,10 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
     }
     if (o->no_ttalloc && !o->shm) {
         log_warnx("--no-ttalloc goes with --shm (else nothing would be recorded)");
+        return -EINVAL;
+    }
+    if (o->record != NULL && o->print_events) {
+        log_warnx("--record records through the server; --print-events only prints");
         return -EINVAL;
     }
     if (o->shm && o->print_events) {
@@ -733,12 +749,86 @@ static int sim_run_visible_devices(struct sim_run_opts *o, const char *root)
     return 0;
 }
 
+/* A program of tt-alloc beside this one (installed), in ../DIR/ (the build
+ * tree), else its bare name for PATH. */
+static void sim_run_find_program(const char *name, const char *dir, char *out, size_t cap)
+{
+    char self[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    snprintf(out, cap, "%s", name);
+    if (len <= 0)
+        return;
+    self[len] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash == NULL)
+        return;
+    *slash = '\0';
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/%s", self, name);
+    if (access(path, X_OK) == 0 && strlen(path) < cap) {
+        snprintf(out, cap, "%s", path);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/../%s/%s", self, dir, name);
+    if (access(path, X_OK) == 0 && strlen(path) < cap)
+        snprintf(out, cap, "%s", path);
+}
+
+/* --record FILE: become `tt-alloc-record -o FILE -- tt-alloc-sim run ARGS`,
+ * ARGS without --record. Returns only on failure. */
+static int sim_run_exec_recorder(const struct sim_run_opts *o, int argc, char **argv)
+{
+    char recorder[PATH_MAX], self[PATH_MAX];
+    sim_run_find_program("tt-alloc-record", "record", recorder, sizeof(recorder));
+    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (len <= 0) {
+        log_warn("readlink /proc/self/exe");
+        return -errno;
+    }
+    self[len] = '\0';
+    char **args = calloc((size_t)argc + 10, sizeof(*args));
+    if (args == NULL)
+        return -ENOMEM;
+    int n = 0;
+    args[n++] = (char *)"tt-alloc-record";
+    args[n++] = (char *)"-o";
+    args[n++] = (char *)o->record;
+    if (o->socket != NULL) {
+        args[n++] = (char *)"--socket";
+        args[n++] = (char *)o->socket;
+    }
+    args[n++] = (char *)"--";
+    args[n++] = self;
+    args[n++] = (char *)"run";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--record") == 0) {
+            i++;    /* and its value */
+            continue;
+        }
+        if (strncmp(argv[i], "--record=", 9) == 0)
+            continue;
+        args[n++] = argv[i];
+    }
+    fflush(NULL);
+    if (strchr(recorder, '/') != NULL)
+        execv(recorder, args);
+    else
+        execvp(recorder, args);
+    log_warn("cannot run %s", recorder);
+    free(args);
+    return -errno;
+}
+
 int sim_run_main(int argc, char **argv)
 {
     struct sim_run_opts o;
     int rc = sim_run_parse(argc, argv, &o);
     if (rc != 0)
         return rc > 0 ? 0 : 2;
+    if (o.record != NULL) {
+        sim_run_exec_recorder(&o, argc, argv);
+        return 1;
+    }
     if (o.visible != NULL) {
         if (sim_run_reexec_visible(&o, argc, argv) < 0)
             return 1;

@@ -9,8 +9,9 @@ import subprocess
 from conftest import BUILD, ROOT, SANITIZER_ENV, binary, wait_for
 
 
-def demo_env(tmp):
-    env = dict(os.environ, **SANITIZER_ENV, TMPDIR=str(tmp))
+def demo_env(tmp, report_dir=None):
+    env = dict(os.environ, **SANITIZER_ENV, TMPDIR=str(tmp),
+               DEMO_REPORT_DIR=str(report_dir or tmp.parent / "report"))
     for var in ("CI", "TT_SYSROOT", "TT_ALLOC_SOCKET"):
         env.pop(var, None)
     return env
@@ -60,10 +61,18 @@ def test_demo_without_a_terminal(tmp_path):
     # from the server's leak history (-q, then the JSON's `exits`), as the README says
     history = r.stdout[r.stdout.index("Leak History"):]
     assert "Label                 : resnet-crashy" in history, r.stdout
-    exits_line = r.stdout[r.stdout.index('  "exits": ['):]
+    exits_line = r.stdout[r.stdout.index('  "exits": ['):r.stdout.index("$ tt-alloc-report")]
     exits = json.loads("{" + exits_line.strip().rstrip("}") + "}")["exits"]
     assert [e["label"] for e in exits] == ["resnet-crashy"]
     assert exits[0]["buffers"] > 0 and exits[0]["dram_bytes"] > 0
+    # It ends with the recorded workload's report, and says where the page is.
+    report = tmp_path / "report"
+    page = report / "leaky-service.html"
+    assert f"  {page}" in r.stdout, r.stdout
+    assert page.stat().st_size > 1000
+    assert "leaky-service.ttrec" in r.stdout and "tt-alloc-sim" in r.stdout
+    summary = (report / "leaky-service.txt").read_text()
+    assert "leaks" in summary and "0 gaps" in summary
     check_nothing_left(tmp)
 
 
