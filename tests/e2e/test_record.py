@@ -335,3 +335,30 @@ def test_another_user_records_only_its_own_processes(open_dir):  # noqa: F811
         root_client.close()
     finally:
         srv.stop()
+
+
+def test_sim_run_record(tmp_path):
+    """tt-alloc-sim run --record: the run becomes the recorder's command."""
+    root = tmp_path / "root"
+    subprocess.run([binary("src/sim/tt-alloc-sim"), "sysroot", str(root), "--devices", "n150"],
+                   check=True, capture_output=True, env=dict(os.environ, **SANITIZER_ENV))
+    env = dict(os.environ, TT_ALLOC_SOCKET=str(tmp_path / "none.sock"), TT_SYSROOT=str(root),
+               TMPDIR=str(tmp_path))
+    out = tmp_path / "sim.ttrec"
+    r = subprocess.run([binary("src/sim/tt-alloc-sim"), "run", "--record", str(out),
+                        "--profile", "churn", "--steps", "2000", "--rate", "0", "--seed", "9",
+                        "--quiet"], capture_output=True, text=True, timeout=120,
+                       env=dict(env, **SANITIZER_ENV))
+    assert r.returncode == 0, r.stderr
+    assert f"wrote {out}" in r.stderr
+    doc = report_json(out)
+    assert len(doc["processes"]) == 1
+    p = doc["processes"][0]
+    assert p["name"] == "tt-alloc-sim" and p["label"] == "sim-churn"
+    assert p["exit_s"] is not None and doc["events"] >= 2000
+    # A clean end frees everything the churn profile holds.
+    assert all(m["final_bytes"] == 0 for m in p["memory"])
+    for bad in (["--record", ""], ["--record", str(out), "--print-events", "--steps", "1"]):
+        r = subprocess.run([binary("src/sim/tt-alloc-sim"), "run", *bad], capture_output=True,
+                           text=True, env=dict(env, **SANITIZER_ENV))
+        assert r.returncode == 2 and "--record" in r.stderr, r.stderr
