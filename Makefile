@@ -55,7 +55,7 @@ bench:
 	cmake -S . -B $(BENCH_BUILD) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build $(BENCH_BUILD) -j$(JOBS) --target tt-alloc-bench tt-smi-bench tt-smi \
 		tt-alloc-server tt-alloc-monitor tt-alloc-sim ttalloc-testclient tt-alloc-soak \
-		ttrec-bench tt-alloc-report
+		ttrec-bench tt-alloc-report tt-alloc-record record-bench
 	sh bench/run.sh $(BENCH_BUILD)
 
 install: build

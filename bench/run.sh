@@ -7,5 +7,6 @@ BUILD=${1:-build-bench}
 "$BUILD"/src/smi/tt-smi-bench
 sh "$(dirname "$0")/monitor_cpu.sh" "$BUILD"
 "$BUILD"/bench/ttrec-bench
+"$BUILD"/bench/record-bench
 # The soak: SOAK_SECONDS (default 600) of mixed clients, kill -9 and restarts.
 "$BUILD"/bench/tt-alloc-soak

@@ -177,6 +177,21 @@ static void dispatch_report_order(struct ledger_process *p)
               o->backwards, o->late);
 }
 
+/* Send the stream frames queued so far (full batches), without the turn's
+ * partial ones or the gap check (dispatch_send_streams does those). */
+static void dispatch_push_streams(struct server *s)
+{
+    struct stream_sub *sub = s->stream.subs;
+    while (sub != NULL) {
+        struct stream_sub *next = sub->next;    /* sub may be dropped below */
+        if (sub->dirty && !sub->failed) {
+            sub->dirty = 0;
+            conn_flush(s, sub->owner);
+        }
+        sub = next;
+    }
+}
+
 static void dispatch_events(struct server *s, struct conn *c, const void *payload, size_t len)
 {
     struct ledger *l = &s->ledger;
@@ -196,6 +211,10 @@ static void dispatch_events(struct server *s, struct conn *c, const void *payloa
     dispatch_report_order(c->proc);
     if (rc < 0)
         dispatch_producer_fault(s, c, rc, &bad);
+    /* Full stream frames go out now, not at the end of the turn: a turn may
+     * read 64 frames of a producer, more than a recorder's queue may hold. */
+    if (s->stream.n_subs > 0)
+        dispatch_push_streams(s);
 }
 
 /* PEAKS: the process's own peaks as its library counted them (in a resync). */
