@@ -362,3 +362,43 @@ def test_sim_run_record(tmp_path):
         r = subprocess.run([binary("src/sim/tt-alloc-sim"), "run", *bad], capture_output=True,
                            text=True, env=dict(env, **SANITIZER_ENV))
         assert r.returncode == 2 and "--record" in r.stderr, r.stderr
+
+
+def test_progress_line_on_a_terminal(server, tmp_path):
+    """In a real terminal (tmux): one progress line rewritten in place, then
+    erased for the summary when Ctrl-C stops the recording."""
+    import shlex
+    import uuid
+    name = f"ttrec-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "tty.ttrec"
+
+    def tmux(*args, check=True):
+        return subprocess.run(["tmux", "-L", name, "-f", "/dev/null", *args],
+                              capture_output=True, text=True, check=check)
+
+    cmd = (f"env TT_ALLOC_SOCKET={shlex.quote(server.socket)} "
+           f"{shlex.quote(binary('src/record/tt-alloc-record'))} -o {shlex.quote(str(out))}; "
+           f"echo EXIT=$?; sleep 60")
+    tmux("new-session", "-d", "-x", "120", "-y", "20", cmd)
+    try:
+        wait_for(lambda: out.exists(), timeout=30, what="the recording file")
+        c = Client(server.client_env())
+        c.ok("bulk 5000 0 dram 0x100000 64")
+        assert c.flush() == 0
+        wait_for(lambda: "recording: 5000 events" in tmux("capture-pane", "-p").stdout,
+                 timeout=30, interval=0.05, what="the progress line")
+        screen = tmux("capture-pane", "-p").stdout
+        assert screen.count("recording:") == 1, screen     # one line, rewritten in place
+        assert "events/s" in screen and "written" in screen
+        tmux("send-keys", "C-c")
+        wait_for(lambda: "EXIT=0" in tmux("capture-pane", "-p").stdout, timeout=30,
+                 what="the recorder to stop")
+        screen = tmux("capture-pane", "-p").stdout
+        assert f"wrote {out}: 5000 events" in screen, screen
+        assert "recording:" not in screen, screen          # erased for the summary
+        c.close()
+    finally:
+        tmux("kill-server", check=False)
+        sock = os.path.join(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}", name)
+        if os.path.exists(sock):
+            os.unlink(sock)
