@@ -402,3 +402,36 @@ def test_progress_line_on_a_terminal(server, tmp_path):
         sock = os.path.join(os.environ.get("TMUX_TMPDIR", "/tmp"), f"tmux-{os.getuid()}", name)
         if os.path.exists(sock):
             os.unlink(sock)
+
+
+@needs_root
+def test_a_full_disk_stops_the_recording_not_the_command(server, tmp_path):
+    """A filesystem that fills up mid-recording (a 128 KiB tmpfs): the command
+    runs to its end, the file keeps what was written, and the exit status
+    says the recording failed."""
+    disk = tmp_path / "small"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        out = disk / "full.ttrec"
+        client = binary("tests/tools/ttalloc-testclient")
+        script = tmp_path / "script"
+        # 400 k events at scattered addresses: several MiB of recording.
+        script.write_text("".join(f"bulk 20000 0 dram {0x10000000 + i * 0x1000000:#x} 4160\n"
+                                  f"bulkfree 20000 0 dram {0x10000000 + i * 0x1000000:#x} 4160\n"
+                                  "flush\n" for i in range(10)) + "exit\n")
+        marker = tmp_path / "command-finished"
+        r = recorder(["-o", out, "--interval", "10", "--", "sh", "-c",
+                      f"{client} < {script} > /dev/null && touch {marker}"], server.client_env())
+        _, err = r.communicate(timeout=300)
+        assert marker.exists(), err                 # the command ran to its end
+        assert r.returncode == 1, err
+        assert "No space left on device" in err and "holds what was written" in err, err
+        res = subprocess.run([binary("src/report/tt-alloc-report"), str(out), "--json"],
+                             capture_output=True, text=True, env=dict(os.environ, **SANITIZER_ENV))
+        assert res.returncode == 0, res.stderr      # the prefix is a readable recording
+        assert 0 < json.loads(res.stdout)["events"] < 400_000
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
