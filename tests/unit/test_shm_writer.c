@@ -1,5 +1,5 @@
 /*
- * test_shmwriter.c - the TT-Metal-like writer, checked through the reader:
+ * test_shm_writer.c - the TT-Metal-like writer, checked through the reader:
  * exact figures per process, chip and total; real child processes that
  * detach cleanly or are SIGKILLed (their slot stays, until the next attach
  * reaps it); a full table of 64 real processes; v3 regions; regions another

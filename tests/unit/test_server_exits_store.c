@@ -1,5 +1,5 @@
 /*
- * test_exits_store.c - the leak history and its state file: bounds by count
+ * test_server_exits_store.c - the leak history and its state file: bounds by count
  * and age, per-uid totals, a save/load round trip, and every kind of bad
  * file (garbage, truncation, a flipped byte, extremes, wrong owner bits, a
  * symlink, a directory, a FIFO) refused without a crash and without losing

@@ -1,5 +1,5 @@
 /*
- * test_shmstats.c - the DeviceMemoryRegion reader against hand-built byte
+ * test_shm_stats.c - the DeviceMemoryRegion reader against hand-built byte
  * images in real files: v2 to v5 and later, half-initialised v4 and v5,
  * version 1 and numbers that are no version, implausible figures and random
  * bytes behind a valid header (unknown, never phantoms),
