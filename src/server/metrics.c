@@ -23,6 +23,7 @@
 #include <microhttpd.h>
 
 #include "boards.h"
+#include "buftype.h"
 #include "ledger.h"
 #include "log.h"
 #include "sources.h"
@@ -32,15 +33,9 @@
 
 static const char metrics_content_type[] = "text/plain; version=0.0.4; charset=utf-8";
 
-/* The memory types exported, in the order shown (SYSTEM_MEMORY is host memory: not shown). */
-static const struct {
-    enum ttalloc_buffer_type type;
-    const char *name;
-} metrics_types[] = {
-    {TTALLOC_DRAM, "dram"},         {TTALLOC_L1, "l1"}, {TTALLOC_L1_SMALL, "l1_small"},
-    {TTALLOC_TRACE, "trace"},       {TTALLOC_CB, "cb"},
-};
-#define METRICS_NUM_TYPES (sizeof(metrics_types) / sizeof(metrics_types[0]))
+/* The memory types exported: a device's, in the order every tool shows them
+ * (SYSTEM_MEMORY is host memory: not shown), labelled by their keys. */
+#define METRICS_NUM_TYPES BUFTYPE_N_DEVICE
 
 const char *metrics_reason_name(enum metrics_reason reason)
 {
@@ -142,8 +137,8 @@ static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
     for (size_t i = 0; i < n; i++) {
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
             strbuf_printf(b, "ttalloc_device_memory_used_bytes{device=\"%u\",type=\"%s\"} "
-                               "%" PRIu64 "\n", devs[i].st->device, metrics_types[t].name,
-                               devs[i].st->used[metrics_types[t].type]);
+                               "%" PRIu64 "\n", devs[i].st->device, buftype_key(buftype_device[t]),
+                               devs[i].st->used[buftype_device[t]]);
     }
 
     metrics_family(b, "ttalloc_device_memory_total_bytes", "gauge",
@@ -152,11 +147,11 @@ static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
     for (size_t i = 0; i < n; i++) {
         /* The merged view already holds the description or the board table. */
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
-            uint64_t total = devs[i].st->total[metrics_types[t].type];
+            uint64_t total = devs[i].st->total[buftype_device[t]];
             if (total != 0)
                 strbuf_printf(b, "ttalloc_device_memory_total_bytes{device=\"%u\","
                                    "type=\"%s\"} %" PRIu64 "\n", devs[i].st->device,
-                                   metrics_types[t].name, total);
+                                   buftype_key(buftype_device[t]), total);
         }
     }
 
@@ -165,8 +160,8 @@ static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
     for (size_t i = 0; i < n; i++) {
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
             strbuf_printf(b, "ttalloc_device_memory_peak_bytes{device=\"%u\",type=\"%s\"} "
-                               "%" PRIu64 "\n", devs[i].st->device, metrics_types[t].name,
-                               devs[i].st->peak[metrics_types[t].type]);
+                               "%" PRIu64 "\n", devs[i].st->device, buftype_key(buftype_device[t]),
+                               devs[i].st->peak[buftype_device[t]]);
     }
 }
 
@@ -273,7 +268,7 @@ static void metrics_process_labels(struct strbuf *b, const struct ttalloc_proces
     memcpy(label, p->label, len);
     label[len] = '\0';
     strbuf_printf(b, "{device=\"%u\",type=\"%s\",pid=\"%d\",comm=\"", u->device,
-                  metrics_types[t].name, (int)p->pid);
+                  buftype_key(buftype_device[t]), (int)p->pid);
     metrics_buf_label(b, comm);
     strbuf_printf(b, "\",label=\"");
     metrics_buf_label(b, label);
@@ -301,7 +296,7 @@ static void metrics_render_process_peaks(const struct metrics_input *in,
             for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
                 strbuf_printf(b, "ttalloc_process_memory_peak_bytes");
                 metrics_process_labels(b, p, u, t);
-                strbuf_printf(b, " %" PRIu64 "\n", u->peak[metrics_types[t].type]);
+                strbuf_printf(b, " %" PRIu64 "\n", u->peak[buftype_device[t]]);
             }
         }
     }
@@ -340,13 +335,13 @@ static int metrics_render_processes(const struct metrics_input *in, struct strbu
                     continue;   /* not expected: every usage has its device */
                 touched[d] = 1;
                 for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
-                    other[d * METRICS_NUM_TYPES + t] += u->bytes[metrics_types[t].type];
+                    other[d * METRICS_NUM_TYPES + t] += u->bytes[buftype_device[t]];
                 continue;
             }
             for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
                 strbuf_printf(b, "ttalloc_process_memory_used_bytes");
                 metrics_process_labels(b, p, u, t);
-                strbuf_printf(b, " %" PRIu64 "\n", u->bytes[metrics_types[t].type]);
+                strbuf_printf(b, " %" PRIu64 "\n", u->bytes[buftype_device[t]]);
             }
         }
     }
@@ -356,7 +351,7 @@ static int metrics_render_processes(const struct metrics_input *in, struct strbu
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
             strbuf_printf(b, "ttalloc_process_memory_used_bytes{device=\"%u\",type=\"%s\","
                                "pid=\"other\",comm=\"other\"} %" PRIu64 "\n",
-                               in->devices[d].device, metrics_types[t].name,
+                               in->devices[d].device, buftype_key(buftype_device[t]),
                                other[d * METRICS_NUM_TYPES + t]);
     }
     metrics_render_process_peaks(in, procs, b);
@@ -391,8 +386,8 @@ static void metrics_render_server(const struct metrics_input *in, struct strbuf 
     for (size_t i = 0; i < in->n_leaked; i++) {
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
             strbuf_printf(b, "ttalloc_leaked_bytes_total{uid=\"%u\",type=\"%s\"} %" PRIu64 "\n",
-                               (unsigned)in->leaked[i].uid, metrics_types[t].name,
-                               in->leaked[i].bytes[metrics_types[t].type]);
+                               (unsigned)in->leaked[i].uid, buftype_key(buftype_device[t]),
+                               in->leaked[i].bytes[buftype_device[t]]);
     }
     metrics_family(b, "ttalloc_client_disconnects_total", "counter",
                    "Client connections closed, by reason.");

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "boards.h"
+#include "buftype.h"
 
 /* Banks and grids per board; byte totals come from boards.h. */
 struct sim_mem_board {
@@ -169,9 +170,8 @@ void sim_mem_capacity(const struct sim_mem *m, uint64_t cap[TTALLOC_NUM_TYPES])
 
 const char *sim_mem_type_name(enum ttalloc_buffer_type type)
 {
-    static const char *const names[TTALLOC_NUM_TYPES] = {"DRAM", "L1", "SYSTEM_MEMORY",
-                                                         "L1_SMALL", "TRACE", "CB"};
-    return (unsigned)type < TTALLOC_NUM_TYPES ? names[type] : "?";
+    const char *name = buftype_upper((unsigned)type);
+    return name != NULL ? name : "?";
 }
 
 /* Allocated bytes per bank, free bytes and the largest gap of a region. */
