@@ -26,6 +26,7 @@
 #include "buftype.h"
 #include "ledger.h"
 #include "log.h"
+#include "lowerbound.h"
 #include "sources.h"
 
 /* Bytes per connection for the request line and headers: bigger requests get an error. */
@@ -87,20 +88,19 @@ static void metrics_family(struct strbuf *b, const char *name, const char *type,
     strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static int metrics_sysfs_cmp(const void *key, const void *element)
+{
+    return LOWERBOUND_CMP(*(const int *)key, ((const struct sysfs_device *)element)->index);
+}
+
 /* The sysfs device of ordinal `id` (devs ascending by index), or NULL. */
 static const struct sysfs_device *metrics_sysfs_find(const struct metrics_input *in, uint32_t id)
 {
     if (in->devs == NULL || id > (uint32_t)INT_MAX)
         return NULL;
-    size_t lo = 0, hi = in->n_devs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (in->devs[mid].index < (int)id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < in->n_devs && in->devs[lo].index == (int)id ? &in->devs[lo] : NULL;
+    int index = (int)id;
+    size_t lo = lowerbound(&index, in->devs, in->n_devs, sizeof(*in->devs), metrics_sysfs_cmp);
+    return lo < in->n_devs && in->devs[lo].index == index ? &in->devs[lo] : NULL;
 }
 
 /* Every device of the merged view (ascending id), each with its sysfs entry. */
@@ -227,31 +227,28 @@ static int metrics_cmp_procs(const void *a, const void *b)
     return (pa->pid > pb->pid) - (pa->pid < pb->pid);
 }
 
+static int metrics_usage_cmp(const void *key, const void *element)
+{
+    return LOWERBOUND_CMP(*(const int32_t *)key, ((const struct ttalloc_usage *)element)->pid);
+}
+
 /* Index of the first usage record of `pid` (usage ascending by pid). */
 static size_t metrics_usage_first(const struct metrics_input *in, int32_t pid)
 {
-    size_t lo = 0, hi = in->n_usage;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (in->usage[mid].pid < pid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return lowerbound(&pid, in->usage, in->n_usage, sizeof(*in->usage), metrics_usage_cmp);
+}
+
+static int metrics_dev_cmp(const void *key, const void *element)
+{
+    return LOWERBOUND_CMP(*(const uint32_t *)key,
+                          ((const struct ttalloc_device_stats *)element)->device);
 }
 
 /* Index of `device` in in->devices (ascending), or n_devices. */
 static size_t metrics_dev_index(const struct metrics_input *in, uint32_t device)
 {
-    size_t lo = 0, hi = in->n_devices;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (in->devices[mid].device < device)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = lowerbound(&device, in->devices, in->n_devices, sizeof(*in->devices),
+                           metrics_dev_cmp);
     return lo < in->n_devices && in->devices[lo].device == device ? lo : in->n_devices;
 }
 

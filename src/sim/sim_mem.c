@@ -12,6 +12,7 @@
 
 #include "boards.h"
 #include "buftype.h"
+#include "lowerbound.h"
 
 /* Banks and grids per board; byte totals come from boards.h. */
 struct sim_mem_board {
@@ -315,20 +316,18 @@ int sim_mem_alloc(struct sim_mem *m, enum ttalloc_buffer_type type, uint64_t siz
     return 0;
 }
 
+static int sim_mem_block_cmp(const void *key, const void *element)
+{
+    return LOWERBOUND_CMP(*(const uint64_t *)key, ((const struct sim_mem_live *)element)->start);
+}
+
 int sim_mem_free(struct sim_mem *m, enum ttalloc_buffer_type type, uint64_t address)
 {
     enum sim_mem_region_id rid = sim_mem_region_of(type);
     if (rid == SIM_MEM_REGIONS)
         return -ENOENT;
     struct sim_mem_region *r = &m->r[rid];
-    size_t lo = 0, hi = r->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (r->blocks[mid].start < address)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = lowerbound(&address, r->blocks, r->n, sizeof(*r->blocks), sim_mem_block_cmp);
     if (lo == r->n || r->blocks[lo].start != address || r->blocks[lo].type != type)
         return -ENOENT;
     m->used[type] -= r->blocks[lo].size;
