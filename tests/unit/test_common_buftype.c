@@ -8,29 +8,37 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "buftype.h"
 
+/* Every type's name in one string, '|' between them. */
+static void joined(const char *(*name)(unsigned), char *out, size_t cap)
+{
+    size_t len = 0;
+    out[0] = '\0';
+    for (unsigned t = 0; t < TTALLOC_NUM_TYPES; t++) {
+        assert_non_null(name(t));
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", t ? "|" : "", name(t));
+        assert_true(len < cap);
+    }
+}
+
 static void test_names(void **state)
 {
     (void)state;
-    static const char *const want[TTALLOC_NUM_TYPES][3] = {
-        [TTALLOC_DRAM] = {"dram", "DRAM", "DRAM"},
-        [TTALLOC_L1] = {"l1", "L1", "L1"},
-        [TTALLOC_SYSTEM_MEMORY] = {"system_memory", "SYSTEM_MEMORY", "System Memory"},
-        [TTALLOC_L1_SMALL] = {"l1_small", "L1_SMALL", "L1 Small"},
-        [TTALLOC_TRACE] = {"trace", "TRACE", "Trace"},
-        [TTALLOC_CB] = {"cb", "CB", "CB"},
-    };
-    for (unsigned t = 0; t < TTALLOC_NUM_TYPES; t++) {
-        assert_string_equal(buftype_key(t), want[t][0]);
-        assert_string_equal(buftype_upper(t), want[t][1]);
-        assert_string_equal(buftype_title(t), want[t][2]);
-        assert_int_equal(buftype_from_key(want[t][0]), (int)t);
-    }
+    char all[128];
+    joined(buftype_key, all, sizeof(all));
+    assert_string_equal(all, "dram|l1|system_memory|l1_small|trace|cb");
+    joined(buftype_upper, all, sizeof(all));
+    assert_string_equal(all, "DRAM|L1|SYSTEM_MEMORY|L1_SMALL|TRACE|CB");
+    joined(buftype_title, all, sizeof(all));
+    assert_string_equal(all, "DRAM|L1|System Memory|L1 Small|Trace|CB");
+    for (unsigned t = 0; t < TTALLOC_NUM_TYPES; t++)
+        assert_int_equal(buftype_from_key(buftype_key(t)), (int)t);
     const unsigned out[] = {TTALLOC_NUM_TYPES, 255, 0x80000000u, 0xffffffffu};
     for (size_t i = 0; i < sizeof(out) / sizeof(out[0]); i++) {
         assert_null(buftype_key(out[i]));

@@ -24,26 +24,14 @@
 #include <cmocka.h>
 
 #include "sockpath.h"
+#include "tmpdir.h"
 
-static char tmpdir[64];
 
 static int setup(void **state)
 {
-    (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_sockpath.XXXXXX");
-    if (mkdtemp(tmpdir) == NULL)
-        return -1;
     unsetenv("TT_ALLOC_SOCKET");
     unsetenv("XDG_RUNTIME_DIR");
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_setup(state);
 }
 
 static void test_candidates_env_wins(void **state)
@@ -252,5 +240,5 @@ int main(void)
         cmocka_unit_test(test_connect_errors),
         cmocka_unit_test(test_connect_own_server),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

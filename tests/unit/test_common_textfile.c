@@ -20,23 +20,8 @@
 #include <cmocka.h>
 
 #include "textfile.h"
+#include "tmpdir.h"
 
-static char tmpdir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_textfile.XXXXXX");
-    return mkdtemp(tmpdir) != NULL ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 static void put(const char *name, const void *data, size_t len, char *path, size_t cap)
 {
@@ -160,5 +145,5 @@ int main(void)
         cmocka_unit_test(test_readat),
         cmocka_unit_test(test_slurp_long_and_cut),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

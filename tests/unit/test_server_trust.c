@@ -20,55 +20,27 @@
 
 #include "ledger.h"
 #include "sysfs.h"
+#include "tmpdir.h"
 #include "trust.h"
-
-static char root[64];
 
 static void write_pids(int index, const char *text)
 {
-    char path[160];
-    snprintf(path, sizeof(path), "%s/proc", root);
-    mkdir(path, 0755);
-    snprintf(path, sizeof(path), "%s/proc/driver", root);
-    mkdir(path, 0755);
-    snprintf(path, sizeof(path), "%s/proc/driver/tenstorrent", root);
-    mkdir(path, 0755);
-    snprintf(path, sizeof(path), "%s/proc/driver/tenstorrent/%d", root, index);
-    mkdir(path, 0755);
-    snprintf(path, sizeof(path), "%s/proc/driver/tenstorrent/%d/pids", root, index);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    char rel[64];
+    snprintf(rel, sizeof(rel), "proc/driver/tenstorrent/%d", index);
+    assert_int_equal(tmpdir_mkdirs(rel), 0);
+    snprintf(rel, sizeof(rel), "proc/driver/tenstorrent/%d/pids", index);
+    assert_int_equal(tmpdir_write(rel, text, NULL, 0), 0);
 }
 
+/* Device nodes 0 and 3: ordinals may be sparse. */
 static int setup(void **state)
 {
-    (void)state;
-    snprintf(root, sizeof(root), "/tmp/test_trust.XXXXXX");
-    if (mkdtemp(root) == NULL)
+    if (tmpdir_setup(state) != 0 || tmpdir_mkdirs("dev/tenstorrent") != 0)
         return -1;
-    char dev[128];
-    snprintf(dev, sizeof(dev), "%s/dev", root);
-    mkdir(dev, 0755);
-    snprintf(dev, sizeof(dev), "%s/dev/tenstorrent", root);
-    mkdir(dev, 0755);
-    for (int i = 0; i < 4; i += 3) {   /* nodes 0 and 3: ordinals may be sparse */
-        snprintf(dev, sizeof(dev), "%s/dev/tenstorrent/%d", root, i);
-        FILE *f = fopen(dev, "w");
-        if (f == NULL)
-            return -1;
-        fclose(f);
-    }
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_write("dev/tenstorrent/0", "", NULL, 0) == 0 &&
+                   tmpdir_write("dev/tenstorrent/3", "", NULL, 0) == 0
+               ? 0
+               : -1;
 }
 
 static void two_devices(struct sysfs_device devs[2])
@@ -88,15 +60,15 @@ static void test_holds_device(void **state)
     snprintf(line, sizeof(line), "%d\n%d\n", (int)getpid(), (int)getpid());
     write_pids(0, line);
     write_pids(3, "1\n");
-    assert_int_equal(trust_holds_device(root, getpid(), 0), 1);
-    assert_int_equal(trust_holds_device(root, getpid(), 3), 0);
-    assert_int_equal(trust_holds_device(root, getppid(), 0), 0);
-    assert_int_equal(trust_holds_device(root, getpid(), 7), 0);   /* no such device */
+    assert_int_equal(trust_holds_device(tmpdir, getpid(), 0), 1);
+    assert_int_equal(trust_holds_device(tmpdir, getpid(), 3), 0);
+    assert_int_equal(trust_holds_device(tmpdir, getppid(), 0), 0);
+    assert_int_equal(trust_holds_device(tmpdir, getpid(), 7), 0);   /* no such device */
     /* garbage in the pids file: nobody holds it */
     write_pids(0, "not a pid\n\xff\xfe\n-5\n99999999999999999999\n");
-    assert_int_equal(trust_holds_device(root, getpid(), 0), 0);
+    assert_int_equal(trust_holds_device(tmpdir, getpid(), 0), 0);
     write_pids(0, "");
-    assert_int_equal(trust_holds_device(root, getpid(), 0), 0);
+    assert_int_equal(trust_holds_device(tmpdir, getpid(), 0), 0);
 }
 
 static void test_sysfs_device_needs_holder(void **state)
@@ -114,27 +86,27 @@ static void test_sysfs_device_needs_holder(void **state)
     /* by ordinal: device 0, not held */
     write_pids(0, "");
     write_pids(3, "");
-    assert_int_equal(trust_may_describe(root, devs, 2, &l, self, 0, &desc, why, sizeof(why)), 0);
+    assert_int_equal(trust_may_describe(tmpdir, devs, 2, &l, self, 0, &desc, why, sizeof(why)), 0);
     assert_non_null(strstr(why, "/dev/tenstorrent/0"));
     char line[32];
     snprintf(line, sizeof(line), "%d\n", (int)self);
     write_pids(0, line);
-    assert_int_equal(trust_may_describe(root, devs, 2, &l, self, 0, &desc, why, sizeof(why)), 1);
+    assert_int_equal(trust_may_describe(tmpdir, devs, 2, &l, self, 0, &desc, why, sizeof(why)), 1);
 
     /* device id 9 is no ordinal, but its serial is node 0's: node 0 rules */
     desc.board_serial = 0xAB;
-    assert_int_equal(trust_may_describe(root, devs, 2, &l, self, 9, &desc, why, sizeof(why)), 1);
+    assert_int_equal(trust_may_describe(tmpdir, devs, 2, &l, self, 9, &desc, why, sizeof(why)), 1);
     write_pids(0, "");
-    assert_int_equal(trust_may_describe(root, devs, 2, &l, self, 9, &desc, why, sizeof(why)), 0);
+    assert_int_equal(trust_may_describe(tmpdir, devs, 2, &l, self, 9, &desc, why, sizeof(why)), 0);
     assert_non_null(strstr(why, "/dev/tenstorrent/0"));
 
     /* by asic id: node 3 */
     desc.board_serial = 0;
     desc.asic_id = 0x0123456789ABCDEFull;
-    assert_int_equal(trust_may_describe(root, devs, 2, &l, self, 9, &desc, why, sizeof(why)), 0);
+    assert_int_equal(trust_may_describe(tmpdir, devs, 2, &l, self, 9, &desc, why, sizeof(why)), 0);
     assert_non_null(strstr(why, "/dev/tenstorrent/3"));
     write_pids(3, line);
-    assert_int_equal(trust_may_describe(root, devs, 2, &l, self, 9, &desc, why, sizeof(why)), 1);
+    assert_int_equal(trust_may_describe(tmpdir, devs, 2, &l, self, 9, &desc, why, sizeof(why)), 1);
     ledger_destroy(&l);
 }
 
@@ -152,22 +124,22 @@ static void test_remote_first_describer(void **state)
     char why[160] = "";
 
     /* device 5 (a remote chip): the first describer may */
-    assert_int_equal(trust_may_describe(root, devs, 2, &l, 100, 5, &desc, why, sizeof(why)), 1);
+    assert_int_equal(trust_may_describe(tmpdir, devs, 2, &l, 100, 5, &desc, why, sizeof(why)), 1);
     struct ledger_process *a = NULL, *b = NULL;
     assert_int_equal(ledger_attach(&l, 100, 1000, "a", NULL, 1, &a), 0);
     assert_int_equal(ledger_describe(&l, 100, 5, &desc), 0);
     /* ... again; another live process may not */
-    assert_int_equal(trust_may_describe(root, devs, 2, &l, 100, 5, &desc, why, sizeof(why)), 1);
+    assert_int_equal(trust_may_describe(tmpdir, devs, 2, &l, 100, 5, &desc, why, sizeof(why)), 1);
     assert_int_equal(ledger_attach(&l, 200, 1000, "b", NULL, 1, &b), 0);
-    assert_int_equal(trust_may_describe(root, devs, 2, &l, 200, 5, &desc, why, sizeof(why)), 0);
+    assert_int_equal(trust_may_describe(tmpdir, devs, 2, &l, 200, 5, &desc, why, sizeof(why)), 0);
     assert_non_null(strstr(why, "already described by pid 100"));
     /* other remote devices are free */
-    assert_int_equal(trust_may_describe(root, devs, 2, &l, 200, 6, &desc, why, sizeof(why)), 1);
+    assert_int_equal(trust_may_describe(tmpdir, devs, 2, &l, 200, 6, &desc, why, sizeof(why)), 1);
     /* the first describer gone: the next may */
     ledger_detach(&l, a);
     ledger_exit(&l, a, 2);
     assert_null(ledger_find(&l, 100));
-    assert_int_equal(trust_may_describe(root, devs, 2, &l, 200, 5, &desc, why, sizeof(why)), 1);
+    assert_int_equal(trust_may_describe(tmpdir, devs, 2, &l, 200, 5, &desc, why, sizeof(why)), 1);
     ledger_destroy(&l);
 }
 
@@ -178,5 +150,5 @@ int main(void)
         cmocka_unit_test(test_sysfs_device_needs_holder),
         cmocka_unit_test(test_remote_first_describer),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

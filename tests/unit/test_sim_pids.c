@@ -20,38 +20,21 @@
 #include <cmocka.h>
 
 #include "sim_pids.h"
+#include "tmpdir.h"
 
-static char root[64];
 static char pids_path[160];
 
 static int setup(void **state)
 {
-    (void)state;
-    snprintf(root, sizeof(root), "/tmp/test_sim_pids.XXXXXX");
-    if (mkdtemp(root) == NULL)
+    if (tmpdir_setup(state) != 0 || tmpdir_mkdirs("proc/driver/tenstorrent/2") != 0)
         return -1;
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "mkdir -p '%s/proc/driver/tenstorrent/2'", root);
-    if (system(cmd) != 0)
-        return -1;
-    snprintf(pids_path, sizeof(pids_path), "%s/proc/driver/tenstorrent/2/pids", root);
+    snprintf(pids_path, sizeof(pids_path), "%s/proc/driver/tenstorrent/2/pids", tmpdir);
     return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    return system(cmd) == 0 ? 0 : -1;
 }
 
 static void put(const char *text)
 {
-    FILE *f = fopen(pids_path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    assert_int_equal(tmpdir_write("proc/driver/tenstorrent/2/pids", text, NULL, 0), 0);
 }
 
 static void expect(const char *want)
@@ -82,18 +65,18 @@ static void test_add_remove(void **state)
     char want[128];
     int me = (int)getpid(), parent = (int)getppid();
     put("");
-    assert_int_equal(sim_pids_add(root, 2, getpid()), 0);
-    assert_int_equal(sim_pids_add(root, 2, getppid()), 0);
-    assert_int_equal(sim_pids_add(root, 2, getpid()), 0);     /* a second fd */
+    assert_int_equal(sim_pids_add(tmpdir, 2, getpid()), 0);
+    assert_int_equal(sim_pids_add(tmpdir, 2, getppid()), 0);
+    assert_int_equal(sim_pids_add(tmpdir, 2, getpid()), 0);     /* a second fd */
     snprintf(want, sizeof(want), "%d\n%d\n%d\n", me, parent, me);
     expect(want);
-    assert_int_equal(sim_pids_remove(root, 2, getpid()), 0);  /* one line only */
+    assert_int_equal(sim_pids_remove(tmpdir, 2, getpid()), 0);  /* one line only */
     snprintf(want, sizeof(want), "%d\n%d\n", parent, me);
     expect(want);
-    assert_int_equal(sim_pids_remove(root, 2, 999999), 0);    /* not there: no change */
+    assert_int_equal(sim_pids_remove(tmpdir, 2, 999999), 0);    /* not there: no change */
     expect(want);
-    assert_int_equal(sim_pids_remove(root, 2, getpid()), 0);
-    assert_int_equal(sim_pids_remove(root, 2, getppid()), 0);
+    assert_int_equal(sim_pids_remove(tmpdir, 2, getpid()), 0);
+    assert_int_equal(sim_pids_remove(tmpdir, 2, getppid()), 0);
     expect("");
 }
 
@@ -105,12 +88,12 @@ static void test_dead_and_garbage_dropped(void **state)
     snprintf(text, sizeof(text), "%d\nnot-a-pid\n0\n-7\n99999999999\n\n%d\n", (int)dead,
              (int)getppid());
     put(text);
-    assert_int_equal(sim_pids_add(root, 2, getpid()), 0);
+    assert_int_equal(sim_pids_add(tmpdir, 2, getpid()), 0);
     snprintf(want, sizeof(want), "%d\n%d\n", (int)getppid(), (int)getpid());
     expect(want);
     /* no temporary left behind */
     char tmp[192];
-    snprintf(tmp, sizeof(tmp), "%s/proc/driver/tenstorrent/2/.pids.%d", root, (int)getpid());
+    snprintf(tmp, sizeof(tmp), "%s/proc/driver/tenstorrent/2/.pids.%d", tmpdir, (int)getpid());
     struct stat st;
     assert_int_not_equal(stat(tmp, &st), 0);
 }
@@ -118,10 +101,10 @@ static void test_dead_and_garbage_dropped(void **state)
 static void test_no_pids_file(void **state)
 {
     (void)state;
-    assert_int_equal(sim_pids_add(root, 3, getpid()), -ENOENT);     /* no such device */
+    assert_int_equal(sim_pids_add(tmpdir, 3, getpid()), -ENOENT);     /* no such device */
     assert_int_equal(unlink(pids_path), 0);
-    assert_int_equal(sim_pids_add(root, 2, getpid()), -ENOENT);     /* driver < 2.5 */
-    assert_int_equal(sim_pids_remove(root, 2, getpid()), -ENOENT);
+    assert_int_equal(sim_pids_add(tmpdir, 2, getpid()), -ENOENT);     /* driver < 2.5 */
+    assert_int_equal(sim_pids_remove(tmpdir, 2, getpid()), -ENOENT);
     struct stat st;
     assert_int_not_equal(stat(pids_path, &st), 0);                  /* not created */
 }
@@ -133,5 +116,5 @@ int main(void)
         cmocka_unit_test(test_dead_and_garbage_dropped),
         cmocka_unit_test(test_no_pids_file),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

@@ -20,23 +20,8 @@
 
 #include "sim_sysroot.h"
 #include "sysfs.h"
+#include "tmpdir.h"
 
-static char root[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(root, sizeof(root), "/tmp/test_sim_sysroot.XXXXXX");
-    return mkdtemp(root) != NULL ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 static void test_parse_good(void **state)
 {
@@ -94,7 +79,7 @@ static void test_tree_read_back(void **state)
 {
     (void)state;
     char dir[128], path[192];
-    snprintf(dir, sizeof(dir), "%s/tree", root);
+    snprintf(dir, sizeof(dir), "%s/tree", tmpdir);
     assert_int_equal(run_main(dir, "--devices", "1:n300,5:p150a", NULL), 0);
     struct sysfs_device *devs = NULL;
     size_t n = 0;
@@ -121,7 +106,7 @@ static void test_tree_read_back(void **state)
     assert_int_equal(st.st_size, 0);           /* nobody holds it yet */
 
     /* --no-pids: a driver older than 2.5 */
-    snprintf(dir, sizeof(dir), "%s/old", root);
+    snprintf(dir, sizeof(dir), "%s/old", tmpdir);
     assert_int_equal(run_main(dir, "--devices", "n150", "--no-pids"), 0);
     snprintf(path, sizeof(path), "%s/proc/driver/tenstorrent/0/pids", dir);
     assert_int_not_equal(stat(path, &st), 0);
@@ -133,7 +118,7 @@ static void test_main_usage_errors(void **state)
 {
     (void)state;
     char dir[128];
-    snprintf(dir, sizeof(dir), "%s/bad", root);
+    snprintf(dir, sizeof(dir), "%s/bad", tmpdir);
     assert_int_equal(run_main(dir, NULL, NULL, NULL), 2);                 /* no --devices */
     assert_int_equal(run_main(dir, "--devices", "gpu", NULL), 2);
     assert_int_equal(run_main(dir, "--devices", "n150", "--interval=5"), 2);
@@ -142,7 +127,7 @@ static void test_main_usage_errors(void **state)
     assert_int_not_equal(stat(dir, &st), 0);                              /* nothing made */
     /* a file where the tree should go */
     char file[128];
-    snprintf(file, sizeof(file), "%s/file", root);
+    snprintf(file, sizeof(file), "%s/file", tmpdir);
     FILE *f = fopen(file, "w");
     assert_non_null(f);
     fclose(f);
@@ -157,5 +142,5 @@ int main(void)
         cmocka_unit_test(test_tree_read_back),
         cmocka_unit_test(test_main_usage_errors),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
