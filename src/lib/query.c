@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buftype.h"
 #include "debuglog.h"
 #include "proto.h"
 #include "sockpath.h"
@@ -437,9 +438,5 @@ int ttalloc_exits(ttalloc_conn *conn, int timeout_ms, struct ttalloc_exit **out,
 
 const char *ttalloc_type_name(enum ttalloc_buffer_type type)
 {
-    static const char *const names[TTALLOC_NUM_TYPES] = {"dram", "l1", "system_memory",
-                                                         "l1_small", "trace", "cb"};
-    if ((unsigned)type >= TTALLOC_NUM_TYPES)
-        return NULL;
-    return names[type];
+    return buftype_key((unsigned)type);
 }

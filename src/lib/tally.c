@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lowerbound.h"
+
 #define TALLY_WALK_STRIDE 0x9e3779b97f4a7c15ull /* odd */
 
 void tally_init(struct tally *tally)
@@ -29,17 +31,16 @@ void tally_clear(struct tally *tally)
     tally_init(tally);
 }
 
+static int tally_device_cmp(const void *key, const void *element)
+{
+    return LOWERBOUND_CMP(*(const uint32_t *)key, ((const struct tally_device *)element)->device);
+}
+
 /* The entry of `device` (binary search), or NULL. */
 static struct tally_device *tally_find(const struct tally *tally, uint32_t device, size_t *slot)
 {
-    size_t lo = 0, hi = tally->n_devices;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (tally->devices[mid].device < device)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = lowerbound(&device, tally->devices, tally->n_devices, sizeof(*tally->devices),
+                           tally_device_cmp);
     if (slot != NULL)
         *slot = lo;
     if (lo < tally->n_devices && tally->devices[lo].device == device)

@@ -4,12 +4,13 @@
  */
 #include "text.h"
 
-#include <ctype.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "buftype.h"
 #include "columns.h"
 #include "sysfs.h"
 
@@ -120,15 +121,9 @@ const char *text_user(uint32_t uid)
 
 void text_type_name(char *buf, size_t cap, enum ttalloc_buffer_type type)
 {
-    const char *name = ttalloc_type_name(type);
-    size_t i = 0;
-    if (cap == 0)
-        return;
-    if (name == NULL)
-        name = "?";
-    for (; name[i] && i + 1 < cap; i++)
-        buf[i] = (char)toupper((unsigned char)name[i]);
-    buf[i] = '\0';
+    const char *name = buftype_upper((unsigned)type);
+    if (cap > 0)
+        snprintf(buf, cap, "%s", name != NULL ? name : "?");
 }
 
 void text_clock(char *buf, size_t cap, uint64_t realtime_ns)

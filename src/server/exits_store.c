@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "lowerbound.h"
 
 #define EXITS_FILE_MAGIC "TTALLOCX"
 #define EXITS_FILE_VERSION 1u
@@ -90,16 +91,14 @@ static void exits_store_prune(struct exits_store *s, uint64_t now_ns)
 }
 
 /* The counter of uid, created in order; NULL when the table is full. */
+static int exits_store_uid_cmp(const void *key, const void *element)
+{
+    return LOWERBOUND_CMP(*(const uint32_t *)key, ((const struct exits_uid_total *)element)->uid);
+}
+
 static struct exits_uid_total *exits_store_uid(struct exits_store *s, uint32_t uid)
 {
-    size_t lo = 0, hi = s->n_uids;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (s->uids[mid].uid < uid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = lowerbound(&uid, s->uids, s->n_uids, sizeof(*s->uids), exits_store_uid_cmp);
     if (lo < s->n_uids && s->uids[lo].uid == uid)
         return &s->uids[lo];
     if (s->n_uids == EXITS_STORE_MAX_UIDS)

@@ -23,8 +23,10 @@
 #include <microhttpd.h>
 
 #include "boards.h"
+#include "buftype.h"
 #include "ledger.h"
 #include "log.h"
+#include "lowerbound.h"
 #include "sources.h"
 
 /* Bytes per connection for the request line and headers: bigger requests get an error. */
@@ -32,15 +34,9 @@
 
 static const char metrics_content_type[] = "text/plain; version=0.0.4; charset=utf-8";
 
-/* The memory types exported, in the order shown (SYSTEM_MEMORY is host memory: not shown). */
-static const struct {
-    enum ttalloc_buffer_type type;
-    const char *name;
-} metrics_types[] = {
-    {TTALLOC_DRAM, "dram"},         {TTALLOC_L1, "l1"}, {TTALLOC_L1_SMALL, "l1_small"},
-    {TTALLOC_TRACE, "trace"},       {TTALLOC_CB, "cb"},
-};
-#define METRICS_NUM_TYPES (sizeof(metrics_types) / sizeof(metrics_types[0]))
+/* The memory types exported: a device's, in the order every tool shows them
+ * (SYSTEM_MEMORY is host memory: not shown), labelled by their keys. */
+#define METRICS_NUM_TYPES BUFTYPE_N_DEVICE
 
 const char *metrics_reason_name(enum metrics_reason reason)
 {
@@ -92,20 +88,19 @@ static void metrics_family(struct strbuf *b, const char *name, const char *type,
     strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+static int metrics_sysfs_cmp(const void *key, const void *element)
+{
+    return LOWERBOUND_CMP(*(const int *)key, ((const struct sysfs_device *)element)->index);
+}
+
 /* The sysfs device of ordinal `id` (devs ascending by index), or NULL. */
 static const struct sysfs_device *metrics_sysfs_find(const struct metrics_input *in, uint32_t id)
 {
     if (in->devs == NULL || id > (uint32_t)INT_MAX)
         return NULL;
-    size_t lo = 0, hi = in->n_devs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (in->devs[mid].index < (int)id)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < in->n_devs && in->devs[lo].index == (int)id ? &in->devs[lo] : NULL;
+    int index = (int)id;
+    size_t lo = lowerbound(&index, in->devs, in->n_devs, sizeof(*in->devs), metrics_sysfs_cmp);
+    return lo < in->n_devs && in->devs[lo].index == index ? &in->devs[lo] : NULL;
 }
 
 /* Every device of the merged view (ascending id), each with its sysfs entry. */
@@ -142,8 +137,8 @@ static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
     for (size_t i = 0; i < n; i++) {
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
             strbuf_printf(b, "ttalloc_device_memory_used_bytes{device=\"%u\",type=\"%s\"} "
-                               "%" PRIu64 "\n", devs[i].st->device, metrics_types[t].name,
-                               devs[i].st->used[metrics_types[t].type]);
+                               "%" PRIu64 "\n", devs[i].st->device, buftype_key(buftype_device[t]),
+                               devs[i].st->used[buftype_device[t]]);
     }
 
     metrics_family(b, "ttalloc_device_memory_total_bytes", "gauge",
@@ -152,11 +147,11 @@ static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
     for (size_t i = 0; i < n; i++) {
         /* The merged view already holds the description or the board table. */
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
-            uint64_t total = devs[i].st->total[metrics_types[t].type];
+            uint64_t total = devs[i].st->total[buftype_device[t]];
             if (total != 0)
                 strbuf_printf(b, "ttalloc_device_memory_total_bytes{device=\"%u\","
                                    "type=\"%s\"} %" PRIu64 "\n", devs[i].st->device,
-                                   metrics_types[t].name, total);
+                                   buftype_key(buftype_device[t]), total);
         }
     }
 
@@ -165,8 +160,8 @@ static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
     for (size_t i = 0; i < n; i++) {
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
             strbuf_printf(b, "ttalloc_device_memory_peak_bytes{device=\"%u\",type=\"%s\"} "
-                               "%" PRIu64 "\n", devs[i].st->device, metrics_types[t].name,
-                               devs[i].st->peak[metrics_types[t].type]);
+                               "%" PRIu64 "\n", devs[i].st->device, buftype_key(buftype_device[t]),
+                               devs[i].st->peak[buftype_device[t]]);
     }
 }
 
@@ -232,31 +227,28 @@ static int metrics_cmp_procs(const void *a, const void *b)
     return (pa->pid > pb->pid) - (pa->pid < pb->pid);
 }
 
+static int metrics_usage_cmp(const void *key, const void *element)
+{
+    return LOWERBOUND_CMP(*(const int32_t *)key, ((const struct ttalloc_usage *)element)->pid);
+}
+
 /* Index of the first usage record of `pid` (usage ascending by pid). */
 static size_t metrics_usage_first(const struct metrics_input *in, int32_t pid)
 {
-    size_t lo = 0, hi = in->n_usage;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (in->usage[mid].pid < pid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return lowerbound(&pid, in->usage, in->n_usage, sizeof(*in->usage), metrics_usage_cmp);
+}
+
+static int metrics_dev_cmp(const void *key, const void *element)
+{
+    return LOWERBOUND_CMP(*(const uint32_t *)key,
+                          ((const struct ttalloc_device_stats *)element)->device);
 }
 
 /* Index of `device` in in->devices (ascending), or n_devices. */
 static size_t metrics_dev_index(const struct metrics_input *in, uint32_t device)
 {
-    size_t lo = 0, hi = in->n_devices;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (in->devices[mid].device < device)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = lowerbound(&device, in->devices, in->n_devices, sizeof(*in->devices),
+                           metrics_dev_cmp);
     return lo < in->n_devices && in->devices[lo].device == device ? lo : in->n_devices;
 }
 
@@ -273,7 +265,7 @@ static void metrics_process_labels(struct strbuf *b, const struct ttalloc_proces
     memcpy(label, p->label, len);
     label[len] = '\0';
     strbuf_printf(b, "{device=\"%u\",type=\"%s\",pid=\"%d\",comm=\"", u->device,
-                  metrics_types[t].name, (int)p->pid);
+                  buftype_key(buftype_device[t]), (int)p->pid);
     metrics_buf_label(b, comm);
     strbuf_printf(b, "\",label=\"");
     metrics_buf_label(b, label);
@@ -301,7 +293,7 @@ static void metrics_render_process_peaks(const struct metrics_input *in,
             for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
                 strbuf_printf(b, "ttalloc_process_memory_peak_bytes");
                 metrics_process_labels(b, p, u, t);
-                strbuf_printf(b, " %" PRIu64 "\n", u->peak[metrics_types[t].type]);
+                strbuf_printf(b, " %" PRIu64 "\n", u->peak[buftype_device[t]]);
             }
         }
     }
@@ -340,13 +332,13 @@ static int metrics_render_processes(const struct metrics_input *in, struct strbu
                     continue;   /* not expected: every usage has its device */
                 touched[d] = 1;
                 for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
-                    other[d * METRICS_NUM_TYPES + t] += u->bytes[metrics_types[t].type];
+                    other[d * METRICS_NUM_TYPES + t] += u->bytes[buftype_device[t]];
                 continue;
             }
             for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
                 strbuf_printf(b, "ttalloc_process_memory_used_bytes");
                 metrics_process_labels(b, p, u, t);
-                strbuf_printf(b, " %" PRIu64 "\n", u->bytes[metrics_types[t].type]);
+                strbuf_printf(b, " %" PRIu64 "\n", u->bytes[buftype_device[t]]);
             }
         }
     }
@@ -356,7 +348,7 @@ static int metrics_render_processes(const struct metrics_input *in, struct strbu
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
             strbuf_printf(b, "ttalloc_process_memory_used_bytes{device=\"%u\",type=\"%s\","
                                "pid=\"other\",comm=\"other\"} %" PRIu64 "\n",
-                               in->devices[d].device, metrics_types[t].name,
+                               in->devices[d].device, buftype_key(buftype_device[t]),
                                other[d * METRICS_NUM_TYPES + t]);
     }
     metrics_render_process_peaks(in, procs, b);
@@ -391,8 +383,8 @@ static void metrics_render_server(const struct metrics_input *in, struct strbuf 
     for (size_t i = 0; i < in->n_leaked; i++) {
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
             strbuf_printf(b, "ttalloc_leaked_bytes_total{uid=\"%u\",type=\"%s\"} %" PRIu64 "\n",
-                               (unsigned)in->leaked[i].uid, metrics_types[t].name,
-                               in->leaked[i].bytes[metrics_types[t].type]);
+                               (unsigned)in->leaked[i].uid, buftype_key(buftype_device[t]),
+                               in->leaked[i].bytes[buftype_device[t]]);
     }
     metrics_family(b, "ttalloc_client_disconnects_total", "counter",
                    "Client connections closed, by reason.");

@@ -2,13 +2,15 @@
  * quota.c - per-uid accounting and caps (see quota.h).
  *
  * Users are few (the accounts on one host), so both the user list and each
- * user's device list are sorted arrays searched by bisection.
+ * user's device list are sorted arrays searched by bisection (lowerbound.h).
  */
 #include "quota.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "lowerbound.h"
 
 void quota_init(struct quota *q, const struct quota_limits *limits)
 {
@@ -32,16 +34,14 @@ void quota_destroy(struct quota *q)
     memset(q, 0, sizeof(*q));
 }
 
+static int quota_user_cmp(const void *key, const void *element)
+{
+    return LOWERBOUND_CMP(*(const uint32_t *)key, (*(struct quota_user *const *)element)->uid);
+}
+
 static size_t quota_user_index(const struct quota *q, uint32_t uid, int *found)
 {
-    size_t lo = 0, hi = q->n_users;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (q->users[mid]->uid < uid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = lowerbound(&uid, q->users, q->n_users, sizeof(*q->users), quota_user_cmp);
     *found = lo < q->n_users && q->users[lo]->uid == uid;
     return lo;
 }
@@ -113,16 +113,15 @@ void quota_conn_close(struct quota *q, struct quota_user *u)
     quota_release(q, u);
 }
 
+static int quota_device_cmp(const void *key, const void *element)
+{
+    return LOWERBOUND_CMP(*(const uint32_t *)key, ((const struct quota_device *)element)->device);
+}
+
 static size_t quota_device_index(const struct quota_user *u, uint32_t device, int *found)
 {
-    size_t lo = 0, hi = u->n_devices;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (u->devices[mid].device < device)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = lowerbound(&device, u->devices, u->n_devices, sizeof(*u->devices),
+                           quota_device_cmp);
     *found = lo < u->n_devices && u->devices[lo].device == device;
     return lo;
 }

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buftype.h"
 #include "log.h"
 #include "shmmap.h"
 #include "shmusage.h"
@@ -30,11 +31,6 @@
 #include "shmwriter.h"
 #include "sysfs.h"
 
-static const char *const shm_type_names[TTALLOC_NUM_TYPES] = {"dram", "l1", "system_memory",
-                                                              "l1_small", "trace", "cb"};
-/* The order columns are printed in (SYSTEM_MEMORY is never counted). */
-static const int shm_cols[5] = {TTALLOC_DRAM, TTALLOC_L1, TTALLOC_L1_SMALL, TTALLOC_TRACE,
-                                TTALLOC_CB};
 
 static void shm_usage(FILE *f)
 {
@@ -70,12 +66,11 @@ static int shm_parse_u32(const char *s, uint32_t *out)
 
 static int shm_parse_type(const char *s, enum ttalloc_buffer_type *out)
 {
-    for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
-        if (strcmp(s, shm_type_names[t]) == 0) {
-            *out = (enum ttalloc_buffer_type)t;
-            return 0;
-        }
-    return -EINVAL;
+    int t = buftype_from_key(s);
+    if (t < 0)
+        return -EINVAL;
+    *out = (enum ttalloc_buffer_type)t;
+    return 0;
 }
 
 /* ---- JSON and text output ---- */
@@ -98,16 +93,16 @@ static void shm_json_string(const char *s)
 static void shm_json_bytes(const uint64_t bytes[TTALLOC_NUM_TYPES])
 {
     printf("{");
-    for (int i = 0; i < 5; i++)
-        printf("%s\"%s\": %" PRIu64, i ? ", " : "", shm_type_names[shm_cols[i]],
-               bytes[shm_cols[i]]);
+    for (int i = 0; i < BUFTYPE_N_DEVICE; i++)
+        printf("%s\"%s\": %" PRIu64, i ? ", " : "", buftype_key(buftype_device[i]),
+               bytes[buftype_device[i]]);
     printf("}");
 }
 
 static void shm_text_bytes(const uint64_t bytes[TTALLOC_NUM_TYPES])
 {
-    for (int i = 0; i < 5; i++)
-        printf(" %s=%" PRIu64, shm_type_names[shm_cols[i]], bytes[shm_cols[i]]);
+    for (int i = 0; i < BUFTYPE_N_DEVICE; i++)
+        printf(" %s=%" PRIu64, buftype_key(buftype_device[i]), bytes[buftype_device[i]]);
 }
 
 static void shm_print_json(const char *path, int status, const char *why,

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "boards.h"
+#include "buftype.h"
+#include "lowerbound.h"
 
 /* Banks and grids per board; byte totals come from boards.h. */
 struct sim_mem_board {
@@ -169,9 +171,8 @@ void sim_mem_capacity(const struct sim_mem *m, uint64_t cap[TTALLOC_NUM_TYPES])
 
 const char *sim_mem_type_name(enum ttalloc_buffer_type type)
 {
-    static const char *const names[TTALLOC_NUM_TYPES] = {"DRAM", "L1", "SYSTEM_MEMORY",
-                                                         "L1_SMALL", "TRACE", "CB"};
-    return (unsigned)type < TTALLOC_NUM_TYPES ? names[type] : "?";
+    const char *name = buftype_upper((unsigned)type);
+    return name != NULL ? name : "?";
 }
 
 /* Allocated bytes per bank, free bytes and the largest gap of a region. */
@@ -315,20 +316,18 @@ int sim_mem_alloc(struct sim_mem *m, enum ttalloc_buffer_type type, uint64_t siz
     return 0;
 }
 
+static int sim_mem_block_cmp(const void *key, const void *element)
+{
+    return LOWERBOUND_CMP(*(const uint64_t *)key, ((const struct sim_mem_live *)element)->start);
+}
+
 int sim_mem_free(struct sim_mem *m, enum ttalloc_buffer_type type, uint64_t address)
 {
     enum sim_mem_region_id rid = sim_mem_region_of(type);
     if (rid == SIM_MEM_REGIONS)
         return -ENOENT;
     struct sim_mem_region *r = &m->r[rid];
-    size_t lo = 0, hi = r->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (r->blocks[mid].start < address)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = lowerbound(&address, r->blocks, r->n, sizeof(*r->blocks), sim_mem_block_cmp);
     if (lo == r->n || r->blocks[lo].start != address || r->blocks[lo].type != type)
         return -ENOENT;
     m->used[type] -= r->blocks[lo].size;

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "buftype.h"
+
 void smi_exits_iso_time(uint64_t time_ns, char *out, size_t cap)
 {
     time_t t = (time_t)(time_ns / 1000000000ull);
@@ -35,11 +37,6 @@ static uint64_t smi_exits_buffers(const struct ttalloc_exit *e)
     return sum;
 }
 
-static const char *const smi_exits_keys[TTALLOC_NUM_TYPES] = {"dram", "l1", "system_memory",
-                                                              "l1_small", "trace", "cb"};
-static const int smi_exits_types[] = {TTALLOC_DRAM, TTALLOC_L1, TTALLOC_L1_SMALL, TTALLOC_TRACE,
-                                      TTALLOC_CB};
-#define SMI_EXITS_N_TYPES (sizeof(smi_exits_types) / sizeof(smi_exits_types[0]))
 
 void smi_exits_json(const struct smi_model *m, struct strbuf *b)
 {
@@ -64,9 +61,9 @@ void smi_exits_json(const struct smi_model *m, struct strbuf *b)
         strbuf_printf(b, ", \"uid\": %u, \"time\": ", (unsigned)e->uid);
         smi_json_string(b, when);
         strbuf_printf(b, ", \"device\": %u", (unsigned)e->device);
-        for (size_t k = 0; k < SMI_EXITS_N_TYPES; k++) {
-            int t = smi_exits_types[k];
-            strbuf_printf(b, ", \"%s_bytes\": %llu", smi_exits_keys[t], (unsigned long long)e->bytes[t]);
+        for (size_t k = 0; k < BUFTYPE_N_DEVICE; k++) {
+            int t = buftype_device[k];
+            strbuf_printf(b, ", \"%s_bytes\": %llu", buftype_key(t), (unsigned long long)e->bytes[t]);
         }
         strbuf_printf(b, ", \"buffers\": %llu}", (unsigned long long)smi_exits_buffers(e));
     }
@@ -75,8 +72,6 @@ void smi_exits_json(const struct smi_model *m, struct strbuf *b)
 
 void smi_exits_query(const struct smi_model *m, struct strbuf *out)
 {
-    static const char *const type_names[TTALLOC_NUM_TYPES] = {"DRAM", "L1", "System Memory",
-                                                              "L1 Small", "Trace", "CB"};
     strbuf_printf(out, "\nLeak History\n");
     if (!m->exits_known) {
         strbuf_printf(out, "    %-26s: %s\n", "Processes", "N/A (no tt-alloc-server answered)");
@@ -101,9 +96,9 @@ void smi_exits_query(const struct smi_model *m, struct strbuf *out)
         strbuf_printf(out, "        %-22s: %u\n", "Device", (unsigned)e->device);
         strbuf_printf(out, "        %-22s: %llu\n", "Buffers Left",
                       (unsigned long long)smi_exits_buffers(e));
-        for (size_t k = 0; k < SMI_EXITS_N_TYPES; k++) {
-            int t = smi_exits_types[k];
-            strbuf_printf(out, "        %-22s: %llu MiB (%llu B)\n", type_names[t],
+        for (size_t k = 0; k < BUFTYPE_N_DEVICE; k++) {
+            int t = buftype_device[k];
+            strbuf_printf(out, "        %-22s: %llu MiB (%llu B)\n", buftype_title(t),
                           (unsigned long long)(e->bytes[t] >> 20),
                           (unsigned long long)e->bytes[t]);
         }

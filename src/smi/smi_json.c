@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "buftype.h"
+
 static void smi_json_fixed(struct strbuf *b, int64_t value, int digits)
 {
     char text[48];
@@ -44,12 +46,6 @@ static void smi_json_u64(struct strbuf *b, int known, uint64_t value)
         strbuf_printf(b, "null");
 }
 
-/* The keys of docs/schema/tt-smi.schema.json, by enum ttalloc_buffer_type. */
-static const char *const smi_json_type_keys[TTALLOC_NUM_TYPES] = {
-    "dram", "l1", "system_memory", "l1_small", "trace", "cb"};
-
-static const int smi_json_types[] = {TTALLOC_DRAM, TTALLOC_L1, TTALLOC_L1_SMALL, TTALLOC_TRACE,
-                                     TTALLOC_CB};
 
 static void smi_json_device(struct strbuf *b, const struct smi_device *d)
 {
@@ -83,10 +79,9 @@ static void smi_json_device(struct strbuf *b, const struct smi_device *d)
     strbuf_printf(b, ", \"shm_match\": ");
     smi_json_opt_string(b, d->shm_match ? d->shm_match : "");
     strbuf_printf(b, ",\n      \"memory\": {");
-    for (size_t i = 0; i < sizeof(smi_json_types) / sizeof(smi_json_types[0]); i++) {
-        int t = smi_json_types[i];
-        strbuf_printf(b, "%s\"%s\": {\"used_bytes\": ", i ? ", " : "",
-                       smi_json_type_keys[t]);
+    for (size_t i = 0; i < BUFTYPE_N_DEVICE; i++) {
+        int t = buftype_device[i];
+        strbuf_printf(b, "%s\"%s\": {\"used_bytes\": ", i ? ", " : "", buftype_key(t));
         smi_json_u64(b, d->used_known, d->used[t]);
         strbuf_printf(b, ", \"total_bytes\": ");
         smi_json_u64(b, d->total[t] != 0, d->total[t]);
@@ -123,15 +118,15 @@ static void smi_json_process(struct strbuf *b, const struct smi_model *m,
         int known = smi_model_usage_known(m, p, u);
         strbuf_printf(b, "%s{\"device\": %d", first ? "" : ", ", p->devices[i]);
         first = 0;
-        for (size_t k = 0; k < sizeof(smi_json_types) / sizeof(smi_json_types[0]); k++) {
-            int t = smi_json_types[k];
-            strbuf_printf(b, ", \"%s_bytes\": ", smi_json_type_keys[t]);
+        for (size_t k = 0; k < BUFTYPE_N_DEVICE; k++) {
+            int t = buftype_device[k];
+            strbuf_printf(b, ", \"%s_bytes\": ", buftype_key(t));
             smi_json_u64(b, known, u ? u->bytes[t] : 0);
         }
         int peak_known = smi_model_process_peak_known(m, p, u);
-        for (size_t k = 0; k < sizeof(smi_json_types) / sizeof(smi_json_types[0]); k++) {
-            int t = smi_json_types[k];
-            strbuf_printf(b, ", \"%s_peak_bytes\": ", smi_json_type_keys[t]);
+        for (size_t k = 0; k < BUFTYPE_N_DEVICE; k++) {
+            int t = buftype_device[k];
+            strbuf_printf(b, ", \"%s_peak_bytes\": ", buftype_key(t));
             smi_json_u64(b, peak_known, u ? u->peak[t] : 0);
         }
         strbuf_printf(b, "}");

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "buftype.h"
+
 #define SMI_RULE "=============================================================================="
 #define SMI_THIN "------------------------------------------------------------------------------"
 
@@ -159,8 +161,6 @@ static void smi_q_bytes(struct strbuf *out, int indent, const char *key, int kno
 
 void smi_table_render_query(const struct smi_model *m, struct strbuf *out)
 {
-    static const char *type_names[TTALLOC_NUM_TYPES] = {"DRAM", "L1", "System Memory",
-                                                        "L1 Small", "Trace", "CB"};
     char when[64];
     smi_table_time(m->time, when, sizeof(when));
     strbuf_printf(out, "==============TT-SMI LOG==============\n\n");
@@ -208,10 +208,9 @@ void smi_table_render_query(const struct smi_model *m, struct strbuf *out)
         smi_q_num(out, 8, "Thermal Trips", s->therm_trip_count, 0, "");
         strbuf_printf(out, "    Memory\n");
         smi_q_str(out, 8, "SHM Match", d->shm_match);
-        for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
-            if (t == TTALLOC_SYSTEM_MEMORY)
-                continue;
-            strbuf_printf(out, "        %s\n", type_names[t]);
+        for (int k = 0; k < BUFTYPE_N_DEVICE; k++) {
+            int t = buftype_device[k];
+            strbuf_printf(out, "        %s\n", buftype_title(t));
             smi_q_bytes(out, 12, "Total", d->total[t] != 0, d->total[t]);
             smi_q_bytes(out, 12, "Used", d->used_known, d->used[t]);
             uint64_t free_bytes = 0;
@@ -236,18 +235,16 @@ void smi_table_render_query(const struct smi_model *m, struct strbuf *out)
                 smi_q_str(out, 12, "Label", p->label);
             smi_q_str(out, 12, "User", p->user);
             smi_q_str(out, 12, "Tracked", p->tracked ? "yes" : "no");
-            for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
-                if (t == TTALLOC_SYSTEM_MEMORY)
-                    continue;
-                smi_q_bytes(out, 12, type_names[t], smi_model_usage_known(m, p, u),
+            for (int k = 0; k < BUFTYPE_N_DEVICE; k++) {
+                int t = buftype_device[k];
+                smi_q_bytes(out, 12, buftype_title(t), smi_model_usage_known(m, p, u),
                             u ? u->bytes[t] : 0);
             }
             int peak_known = smi_model_process_peak_known(m, p, u);
-            for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
-                if (t == TTALLOC_SYSTEM_MEMORY)
-                    continue;
+            for (int k = 0; k < BUFTYPE_N_DEVICE; k++) {
+                int t = buftype_device[k];
                 char key[32];
-                snprintf(key, sizeof(key), "%s Peak", type_names[t]);
+                snprintf(key, sizeof(key), "%s Peak", buftype_title(t));
                 smi_q_bytes(out, 12, key, peak_known, u ? u->peak[t] : 0);
             }
         }

@@ -12,7 +12,6 @@
 
 #include <cmocka.h>
 
-#include "columns.h"
 #include "model.h"
 #include "text.h"
 
@@ -202,129 +201,6 @@ static void test_type_names(void **state)
     assert_string_equal(buf, "SYS");
 }
 
-static int sum_widths(const struct columns_table *t, const int w[COLUMNS_MAX], int *shown)
-{
-    int sum = 0;
-    *shown = 0;
-    for (size_t i = 0; i < t->n; i++)
-        if (w[i] > 0) {
-            sum += w[i];
-            (*shown)++;
-        }
-    return sum + (*shown > 0 ? *shown - 1 : 0) * COLUMNS_GAP;
-}
-
-static void test_column_layout(void **state)
-{
-    (void)state;
-    int w[COLUMNS_MAX], shown;
-    /* Every width from tiny to huge: never wider than asked once the
-     * essential columns fit, the essential ones always there, maxima kept. */
-    for (int total = 0; total <= 400; total++) {
-        int line = columns_layout(&columns_procs, total, w);
-        assert_int_equal(line, sum_widths(&columns_procs, w, &shown));
-        if (total >= 8 + 12 + 10 + 2)  /* PID NAME DRAM */
-            assert_true(line <= total);
-        for (size_t i = 0; i < columns_procs.n; i++) {
-            const struct columns_def *d = &columns_procs.defs[i];
-            if (d->drop == 0)
-                assert_true(w[i] >= d->min_width);
-            assert_true(w[i] <= d->max_width);
-            assert_true(w[i] == 0 || w[i] >= d->min_width);
-        }
-    }
-    /* Wide: all nine, name and label at their maxima. */
-    columns_layout(&columns_procs, 300, w);
-    sum_widths(&columns_procs, w, &shown);
-    assert_int_equal(shown, 9);
-    assert_int_equal(w[2], TTALLOC_NAME_MAX - 1);
-    assert_int_equal(w[3], TTALLOC_LABEL_MAX - 1);
-    /* Narrow: BUFFERS goes first, then OTHER, USER, LABEL, FROM, L1. */
-    columns_layout(&columns_procs, 80, w);
-    assert_int_equal(w[7], 0);
-    assert_true(w[6] > 0);
-    columns_layout(&columns_procs, 39, w);
-    assert_int_equal(w[3] + w[5] + w[8], 0);
-    assert_true(w[0] > 0 && w[2] > 0 && w[4] > 0);
-}
-
-static void test_column_rows(void **state)
-{
-    (void)state;
-    int w[COLUMNS_MAX];
-    char line[256];
-    struct model_proc p;
-    memset(&p, 0, sizeof(p));
-    p.pid = 4242;
-    p.uid_known = 1;
-    p.uid = 0;
-    p.bytes_known = 1;
-    p.source = MODEL_SOURCE_SERVER;
-    strcpy(p.name, "a-very-long-process-name-xyz");
-    strcpy(p.label, "lbl");
-    p.bytes[TTALLOC_DRAM] = 3ull << 30;
-    p.bytes[TTALLOC_CB] = 4096;
-    p.buffers = 7;
-    columns_layout(&columns_procs, 100, w);
-    columns_header(&columns_procs, w, MODEL_SORT_DRAM, line, sizeof(line));
-    assert_non_null(strstr(line, "*DRAM"));
-    assert_null(strstr(line, "*L1"));
-    assert_true((int)strlen(line) <= 100);
-    columns_row(&columns_procs, w, &p, line, sizeof(line));
-    assert_true((int)strlen(line) <= 100);
-    assert_non_null(strstr(line, "    4242 "));
-    assert_non_null(strstr(line, "3.00 GiB"));
-    assert_non_null(strstr(line, "4.00 KiB"));  /* OTHER = L1_SMALL + TRACE + CB */
-    assert_non_null(strstr(line, " 7 server"));
-    assert_int_equal(line[strlen(line) - 1], 'r');  /* no trailing blanks */
-    /* A name longer than its column is cut, never pushing the next one. */
-    columns_layout(&columns_procs, 59, w);  /* every shown column at its minimum */
-    columns_row(&columns_procs, w, &p, line, sizeof(line));
-    assert_non_null(strstr(line, " a-very-long- lbl "));
-    /* Without a server: a pids-file holder has no figures. */
-    p.source = MODEL_SOURCE_PIDS;
-    p.bytes_known = 0;
-    columns_layout(&columns_procs, 120, w);
-    columns_row(&columns_procs, w, &p, line, sizeof(line));
-    assert_null(strstr(line, "GiB"));
-    assert_non_null(strstr(line, "- pids"));
-    /* Anyone's label: control characters never reach the terminal. */
-    strcpy(p.label, "a\x1b[2Jb\tc\x7f");
-    columns_row(&columns_procs, w, &p, line, sizeof(line));
-    assert_null(strchr(line, 0x1b));
-    assert_non_null(strstr(line, "a?[2Jb?c?"));
-    /* A tiny buffer: cut, terminated. */
-    char tiny[8];
-    columns_row(&columns_procs, w, &p, tiny, sizeof(tiny));
-    assert_int_equal(strlen(tiny), 7);
-
-    /* The leak table: one column list for the screen and --once. */
-    struct ttalloc_exit e;
-    memset(&e, 0, sizeof(e));
-    e.pid = 99;
-    e.device = 3;
-    memset(e.name, 'n', sizeof(e.name));  /* not terminated: never read past it */
-    strcpy(e.label, "nightly");
-    e.bytes[TTALLOC_DRAM] = 256ull << 20;
-    e.buffers[TTALLOC_DRAM] = 2;
-    e.buffers[TTALLOC_L1] = 1;
-    columns_layout(&columns_exits, 120, w);
-    columns_row(&columns_exits, w, &e, line, sizeof(line));
-    assert_true(strncmp(line, "LEAK ", 5) == 0);
-    assert_non_null(strstr(line, "      99 "));
-    /* The 32 unterminated bytes are cut to NAME's width (12..31), LABEL follows. */
-    const char *run = strstr(line, " nnnnnnnnnnnn");
-    assert_non_null(run);
-    size_t n_run = strspn(run + 1, "n");
-    assert_true(n_run >= 12 && n_run <= 31);
-    assert_int_equal(strncmp(run + 1 + n_run, " nightly ", 9), 0);
-    assert_non_null(strstr(line, "256 MiB"));
-    assert_int_equal(line[strlen(line) - 1], '3');  /* 3 buffers */
-    columns_header(&columns_exits, w, MODEL_SORT_COUNT, line, sizeof(line));
-    assert_null(strchr(line, '*'));
-    assert_non_null(strstr(line, "ENDED"));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,8 +210,6 @@ int main(void)
         cmocka_unit_test(test_frame),
         cmocka_unit_test(test_frame_without_server),
         cmocka_unit_test(test_type_names),
-        cmocka_unit_test(test_column_layout),
-        cmocka_unit_test(test_column_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

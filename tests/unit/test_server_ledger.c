@@ -1,5 +1,5 @@
 /*
- * test_ledger.c - the server's accounting (src/server/ledger.c): allocs,
+ * test_server_ledger.c - the server's accounting (src/server/ledger.c): allocs,
  * frees, reallocs of live keys, unknown frees, resync, peaks, device totals,
  * process death and exit records, limits, and extremes; the merge of a
  * process's streams in timestamp order, hostile timestamps, peak resets and

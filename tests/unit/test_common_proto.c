@@ -1,5 +1,5 @@
 /*
- * test_proto.c - the frame validator and builders of src/common/proto.c,
+ * test_common_proto.c - the frame validator and builders of src/common/proto.c,
  * fed valid frames, garbage, truncations and extremes.
  */
 #include <errno.h>

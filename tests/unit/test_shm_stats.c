@@ -1,5 +1,5 @@
 /*
- * test_shmstats.c - the DeviceMemoryRegion reader against hand-built byte
+ * test_shm_stats.c - the DeviceMemoryRegion reader against hand-built byte
  * images in real files: v2 to v5 and later, half-initialised v4 and v5,
  * version 1 and numbers that are no version, implausible figures and random
  * bytes behind a valid header (unknown, never phantoms),
@@ -27,25 +27,9 @@
 #include <cmocka.h>
 
 #include "shmstats.h"
+#include "tmpdir.h"
 
 /* ---- fixtures ---- */
-
-static char tmpdir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_shmstats.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 static struct shmstats_raw *image_new(uint32_t version)
 {
@@ -727,24 +711,24 @@ static void test_truncation_loop_no_sigbus(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_v3_image, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_v4_image, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v3_image, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_v4_image, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test(test_v3_ignores_init_state),
         cmocka_unit_test(test_half_initialised_v4),
         cmocka_unit_test(test_unknown_versions),
         cmocka_unit_test(test_versions_read_for_their_fields),
         cmocka_unit_test(test_implausible_figures_unknown),
         cmocka_unit_test(test_garbage_behind_header),
-        cmocka_unit_test_setup_teardown(test_truncated_empty_large, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_not_regular_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncated_empty_large, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_not_regular_files, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_dead_and_odd_pids),
         cmocka_unit_test(test_zombie_is_dead),
         cmocka_unit_test(test_full_table_and_names),
         cmocka_unit_test(test_name_match),
-        cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test(test_reads_racing_writer),
-        cmocka_unit_test_setup_teardown(test_truncation_loop_no_sigbus, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_loop_no_sigbus, tmpdir_setup, tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* test_sysfs.c - the sysfs value parsers and the board table: garbage,
+/* test_discovery_sysfs.c - the sysfs value parsers: garbage,
  * truncation and extremes must read as unknown, never as a number. */
 #include <errno.h>
 #include <setjmp.h>
@@ -9,7 +9,6 @@
 
 #include <cmocka.h>
 
-#include "boards.h"
 #include "sysfs.h"
 
 static int64_t parse(const char *s, int64_t min, int64_t max)
@@ -80,33 +79,6 @@ static void test_strings(void **state)
     check_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 'n', "");
 }
 
-static void test_boards(void **state)
-{
-    (void)state;
-    uint64_t total[TTALLOC_NUM_TYPES];
-    assert_int_equal(boards_capacity("n150", total), 0);
-    assert_true(total[TTALLOC_DRAM] == 12ull << 30);
-    assert_true(total[TTALLOC_L1] == 72ull * 1499136);
-    assert_int_equal(boards_capacity("n300", total), 0);
-    assert_true(total[TTALLOC_L1] == 64ull * 1499136);
-    assert_int_equal(boards_capacity("p150a", total), 0);
-    assert_true(total[TTALLOC_DRAM] == 8ull * 4278190080ull);
-    assert_true(total[TTALLOC_L1] == 140ull * 1572864);
-    assert_int_equal(boards_capacity("p100a", total), 0);
-    assert_true(total[TTALLOC_DRAM] == 7ull * 4278190080ull);
-    assert_int_equal(boards_capacity("e150", total), 0);
-    assert_true(total[TTALLOC_DRAM] == 8ull << 30);
-    assert_true(total[TTALLOC_L1_SMALL] == 0);
-    assert_int_equal(boards_capacity("galaxy-wormhole", total), -ENOENT);
-    assert_true(total[TTALLOC_DRAM] == 0);
-    assert_int_equal(boards_capacity("", total), -ENOENT);
-    assert_int_equal(boards_capacity(NULL, total), -ENOENT);
-    assert_string_equal(boards_arch("p300a"), "blackhole");
-    assert_null(boards_arch("gpu"));
-    assert_string_equal(boards_arch_from_pci(0x401E), "wormhole");
-    assert_null(boards_arch_from_pci(SYSFS_UNKNOWN));
-}
-
 static void test_no_driver(void **state)
 {
     (void)state;
@@ -124,7 +96,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_int_valid), cmocka_unit_test(test_int_garbage),
-        cmocka_unit_test(test_strings), cmocka_unit_test(test_boards),
+        cmocka_unit_test(test_strings),
         cmocka_unit_test(test_no_driver),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,5 @@
 /*
- * test_strbuf.c - the shared text buffer: growth past its first block,
+ * test_common_strbuf.c - the shared text buffer: growth past its first block,
  * long printf pieces, and the UTF-8 check on valid, invalid and cut input.
  */
 #include <setjmp.h>

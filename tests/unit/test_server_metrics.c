@@ -1,5 +1,5 @@
 /*
- * test_metrics.c - the Prometheus page (src/server/metrics.c), rendered from
+ * test_server_metrics.c - the Prometheus page (src/server/metrics.c), rendered from
  * a snapshot's merged records (what sources_snapshot builds): label escaping
  * and UTF-8 repair, top-N processes with the rest summed as pid="other",
  * SHM-only processes shown like the others, unknown values left out, sparse

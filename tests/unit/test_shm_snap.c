@@ -1,5 +1,5 @@
 /*
- * test_shmsnap.c - shmusage's figures as snapshot records: match and unknown
+ * test_shm_snap.c - shmusage's figures as snapshot records: match and unknown
  * flags, a remote chip with its gateway's board, one process record per PID
  * with its bytes summed over devices, one usage record per (PID, device).
  */

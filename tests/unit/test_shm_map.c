@@ -1,5 +1,5 @@
 /*
- * test_shmmap.c - regions to tt-kmd devices: by asic_id, by the nodes their
+ * test_shm_map.c - regions to tt-kmd devices: by asic_id, by the nodes their
  * processes hold (with TT_VISIBLE_DEVICES renumbering, PCI bus order, two
  * processes numbering one chip differently), by device_id; n300 second chips
  * and remote chips as rows of their own; one chip under two logical ids

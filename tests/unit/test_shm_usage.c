@@ -1,5 +1,5 @@
 /*
- * test_shmusage.c - the rule from regions to figures: skipped PIDs and dead
+ * test_shm_usage.c - the rule from regions to figures: skipped PIDs and dead
  * slots never count, a gateway's remote chip is capped by what the counted
  * processes hold, a stale file without a node makes no device, and a node's
  * row is kept at 0; the totals count a process with no slot (tracking

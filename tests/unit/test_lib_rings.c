@@ -1,5 +1,5 @@
 /*
- * test_rings.c - the per-thread rings and their merge (src/lib/rings.c, built
+ * test_lib_rings.c - the per-thread rings and their merge (src/lib/rings.c, built
  * here with RINGS_TEST_HOOK so a producer can be stalled between its clock
  * read and its publication), fed into a tally (src/lib/tally.c): one
  * thread's order kept, chunks chained without loss, threads merged into one

@@ -1,5 +1,5 @@
 /*
- * test_shmwriter.c - the TT-Metal-like writer, checked through the reader:
+ * test_shm_writer.c - the TT-Metal-like writer, checked through the reader:
  * exact figures per process, chip and total; real child processes that
  * detach cleanly or are SIGKILLed (their slot stays, until the next attach
  * reaps it); a full table of 64 real processes; v3 regions; regions another
@@ -22,24 +22,8 @@
 #include <cmocka.h>
 
 #include "shmstats.h"
+#include "tmpdir.h"
 #include "shmwriter.h"
-
-static char tmpdir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_shmwriter.XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 static struct shmstats_region *read_region(uint64_t id, int expect_rc)
 {
@@ -446,12 +430,12 @@ static void test_foreign_regions_untouched(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_attach_init_and_counts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_killed_child_leaves_slot, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_attach_reaps_dead_slot, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_full_table, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_v3_writer_and_upgrade, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_foreign_regions_untouched, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attach_init_and_counts, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_killed_child_leaves_slot, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_attach_reaps_dead_slot, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_full_table, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_v3_writer_and_upgrade, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_regions_untouched, tmpdir_setup, tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /*
- * test_buftable.c - the live-buffer table against a brute-force model, with
+ * test_common_buftable.c - the live-buffer table against a brute-force model, with
  * heavy churn (deletion must keep every probe run reachable) and extremes.
  */
 #include <errno.h>

@@ -1,5 +1,5 @@
 /*
- * test_profiles.c - the simulator's workloads (src/sim/profiles.c) and its
+ * test_sim_profiles.c - the simulator's workloads (src/sim/profiles.c) and its
  * address allocator (src/sim/sim_mem.c): capacities are never exceeded, live
  * buffers never overlap, every free names a live buffer, out of memory is
  * reported with TT-Metal's message, and a seed gives one event sequence.

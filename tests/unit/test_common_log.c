@@ -1,5 +1,5 @@
 /*
- * test_log.c - log.c's rate limit: in a daemon, lines of one call site stop
+ * test_common_log.c - log.c's rate limit: in a daemon, lines of one call site stop
  * after the burst while other call sites still get through; tools (no rate
  * limit) print every line.
  */

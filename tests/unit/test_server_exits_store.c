@@ -1,5 +1,5 @@
 /*
- * test_exits_store.c - the leak history and its state file: bounds by count
+ * test_server_exits_store.c - the leak history and its state file: bounds by count
  * and age, per-uid totals, a save/load round trip, and every kind of bad
  * file (garbage, truncation, a flipped byte, extremes, wrong owner bits, a
  * symlink, a directory, a FIFO) refused without a crash and without losing
@@ -21,28 +21,18 @@
 
 #include "exits_store.h"
 #include "log.h"
+#include "tmpdir.h"
 
 #define SEC 1000000000ull
 #define NOW (1800000000ull * SEC)
 
-static char dir[64];
-static char path[128];
+static char path[TMPDIR_MAX + 16];
 
 static int setup(void **state)
 {
-    (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/test_exits_store.XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/state", dir);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[160];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    if (tmpdir_setup(state) != 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/state", tmpdir);
     return 0;
 }
 
@@ -130,7 +120,7 @@ static void test_round_trip_and_uid_totals(void **state)
     assert_int_equal(s.uids[1].bytes[TTALLOC_DRAM], 4096 + 8192);
     /* no temporary file is left beside it */
     char cmd[200];
-    snprintf(cmd, sizeof(cmd), "test $(ls -A '%s' | wc -l) -eq 1", dir);
+    snprintf(cmd, sizeof(cmd), "test $(ls -A '%s' | wc -l) -eq 1", tmpdir);
     assert_int_equal(system(cmd), 0);
     exits_store_close(&s);
 }
@@ -272,7 +262,7 @@ static void test_hostile_files_refused(void **state)
     assert_int_equal(loaded_records(), 0);
     /* a symlink to a good file */
     char target[160];
-    snprintf(target, sizeof(target), "%s/target", dir);
+    snprintf(target, sizeof(target), "%s/target", tmpdir);
     write_file(good, len, 0600);
     assert_int_equal(rename(path, target), 0);
     assert_int_equal(symlink(target, path), 0);
@@ -289,7 +279,7 @@ static void test_hostile_files_refused(void **state)
     /* a file that cannot be written: the store stays in memory and says so once */
     struct exits_store s;
     char missing[200];
-    snprintf(missing, sizeof(missing), "%s/no/such/dir/state", dir);
+    snprintf(missing, sizeof(missing), "%s/no/such/dir/state", tmpdir);
     assert_int_equal(exits_store_open(&s, missing, 0, 0, NOW), 0);
     struct ttalloc_exit e = record(7, 7, NOW, 7);
     exits_store_add(&s, &e, 1, NOW, 10 * SEC);
@@ -318,13 +308,13 @@ int main(void)
 {
     log_init("test_exits_store", 0);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_round_trip_and_uid_totals, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bounds_count_and_age, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_saves_at_most_once_a_second, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_round_trip_and_uid_totals, setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_bounds_count_and_age, setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_saves_at_most_once_a_second, setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_garbage_truncation_and_bit_flips_refused, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_malformed_records_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hostile_files_refused, setup, teardown),
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_malformed_records_refused, setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_hostile_files_refused, setup, tmpdir_teardown),
         cmocka_unit_test(test_default_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,4 +1,4 @@
-/* test_procs.c - the pids file parser (one line per fd: duplicates merge;
+/* test_discovery_procs.c - the pids file parser (one line per fd: duplicates merge;
  * garbage lines skipped) and reading a process's facts from /proc. */
 #include <errno.h>
 #include <setjmp.h>
@@ -83,9 +83,10 @@ static void test_info_self(void **state)
     (void)state;
     struct procs_info info;
     assert_int_equal(procs_info_read(getpid(), &info), 0);
-    assert_string_equal(info.name, "test_procs");
+    /* comm: the executable's name, cut by the kernel to 15 characters */
+    assert_string_equal(info.name, "test_discovery_");
     assert_true(info.uid == getuid());
-    assert_non_null(strstr(info.cmdline, "test_procs"));
+    assert_non_null(strstr(info.cmdline, "test_discovery_procs"));
     assert_true(info.user[0] != '\0');
     procs_info_free(&info);
     assert_int_equal(procs_info_read(0x7ffffff0, &info), -ESRCH);
