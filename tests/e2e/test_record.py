@@ -435,3 +435,50 @@ def test_a_full_disk_stops_the_recording_not_the_command(server, tmp_path):
         assert 0 < json.loads(res.stdout)["events"] < 400_000
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_shm_only_processes_and_telemetry_are_sampled(tmp_path):
+    """An unmodified TT-Metal app (SHM statistics only, no events) and the
+    board's telemetry, sampled every --interval into the recording."""
+    from ttalloc_pyenv import pyenv, run_snippet
+    root = tmp_path / "root"
+    sim = binary("src/sim/tt-alloc-sim")
+    subprocess.run([sim, "sysroot", str(root), "--devices", "n150"], check=True,
+                   capture_output=True, env=dict(os.environ, **SANITIZER_ENV))
+    srv = Server(tmp_path, ["--sysroot", str(root)]).start()
+    app = None
+    try:
+        env = srv.client_env(TT_SYSROOT=str(root))
+        app = subprocess.Popen([sim, "run", "--shm", "--no-ttalloc", "--device", "0",
+                                "--profile", "llm", "--rate", "200", "--seed", "3",
+                                "--duration", "60"], stdout=subprocess.PIPE, text=True,
+                               env=dict(env, **SANITIZER_ENV))
+        assert app.stdout.readline().startswith("tt-alloc-sim run:")
+        shm = root / "dev/shm"
+        wait_for(lambda: any(shm.glob("tt_device_*_memory")), timeout=30,
+                 what="the app's SHM region")
+        out = tmp_path / "shm.ttrec"
+        r = recorder(["-o", out, "--interval", "50", "--duration", "1.5", "-q"], env)
+        _, err = r.communicate(timeout=60)
+        assert r.returncode == 0, err
+    finally:
+        if app is not None:
+            app.terminate()
+            app.wait(timeout=30)
+            app.stdout.close()
+        srv.stop()
+    code = f"""
+import json, math, ttalloc
+events = list(ttalloc.read_recording({str(out)!r}))
+shm = [[e.pid, e.device, sum(e.bytes)] for e in events if e.kind == "shm_sample"]
+tel = [[e.device, e.temperature_c, e.power_w] for e in events if e.kind == "telemetry"]
+print(json.dumps({{"shm": shm, "tel": tel,
+                  "allocs": sum(e.kind == "alloc" for e in events)}}))
+"""
+    got = run_snippet(code, pyenv(os.environ))
+    assert got["allocs"] == 0                         # it sends no events
+    mine = [s for s in got["shm"] if s[0] == app.pid]
+    assert len(mine) >= 5, got["shm"]                 # ~30 samples in 1.5 s at 50 ms
+    assert all(s[1] == 0 and s[2] > 0 for s in mine)
+    assert len(got["tel"]) >= 5
+    assert all(t[0] == 0 and 0 < t[1] < 150 and t[2] > 0 for t in got["tel"])
