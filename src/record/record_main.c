@@ -398,8 +398,9 @@ static int record_setup(struct record_run *r)
     return 0;
 }
 
-/* The loop; returns when it is time to stop. */
-static void record_loop(struct record_run *r)
+/* The loop; returns when it is time to stop: 0, or -1 when the stream
+ * ended on its own (the server went away or refused; stream.error says). */
+static int record_loop(struct record_run *r)
 {
     uint64_t deadline = 0;
     if (r->opt.duration_s > 0)
@@ -407,15 +408,15 @@ static void record_loop(struct record_run *r)
     uint64_t exit_wait_until = 0;
     for (;;) {
         if (r->stop_signal != 0)
-            return;
+            return 0;
         uint64_t now = record_now_ns(CLOCK_MONOTONIC);
         if (deadline != 0 && now >= deadline)
-            return;
+            return 0;
         if (r->child_done) {
             if (exit_wait_until == 0)
                 exit_wait_until = now + (uint64_t)RECORD_EXIT_WAIT_MS * 1000000ull;
             if (record_exits_settled(&r->stream) || now >= exit_wait_until)
-                return;
+                return 0;
         }
         struct pollfd pfd[3] = {{.fd = r->stream.fd, .events = POLLIN},
                                 {.fd = r->timerfd, .events = POLLIN},
@@ -427,12 +428,12 @@ static void record_loop(struct record_run *r)
             timeout = 10;
         int n = poll(pfd, 3, timeout);
         if (n < 0 && errno != EINTR)
-            return;
+            return -1;
         if (pfd[2].revents & POLLIN)
             record_on_signal(r);
         if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             if (record_stream_read(&r->stream, RECORD_FRAMES_PER_TURN) < 0)
-                return;
+                return -1;
         }
         if (pfd[1].revents & POLLIN) {
             uint64_t ticks;
@@ -465,8 +466,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     int status = record_setup(&r);
+    int stream_ended = 0;
     if (status == 0) {
-        record_loop(&r);
+        stream_ended = record_loop(&r) < 0;
         /* What the socket still holds counts. */
         if (r.stream.fd >= 0 && r.stream.error[0] == '\0')
             while (record_stream_read(&r.stream, RECORD_FRAMES_PER_TURN) > 0)
@@ -475,6 +477,11 @@ int main(int argc, char **argv)
     record_progress_clear(&r.progress);
 
     int failed = status != 0;
+    if (stream_ended) {
+        fprintf(stderr, "tt-alloc-record: error: %s; the recording ends here\n",
+                r.stream.error[0] ? r.stream.error : strerror(errno));
+        failed = 1;
+    }
     if (r.writer != NULL) {
         uint64_t events = ttrec_writer_events(r.writer);
         int close_rc = ttrec_writer_close(r.writer);
@@ -487,8 +494,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "tt-alloc-record: error: writing %s: %s (the file holds what was "
                     "written before)\n", r.path, strerror(-write_rc));
             failed = 1;
-        } else if (r.stream.error[0] != '\0' && r.child <= 0 && !r.child_done) {
-            fprintf(stderr, "tt-alloc-record: warning: %s\n", r.stream.error);
         }
         if (!r.opt.quiet) {
             char size[32];

@@ -482,3 +482,23 @@ print(json.dumps({{"shm": shm, "tel": tel,
     assert all(s[1] == 0 and s[2] > 0 for s in mine)
     assert len(got["tel"]) >= 5
     assert all(t[0] == 0 and 0 < t[1] < 150 and t[2] > 0 for t in got["tel"])
+
+
+def test_the_server_going_away_ends_the_recording_cleanly(tmp_path):
+    srv = Server(tmp_path).start()
+    out = tmp_path / "gone.ttrec"
+    rec = recorder(["-o", out], srv.client_env())
+    started(out, rec)
+    c = Client(srv.client_env())
+    c.ok("alloc 0 dram 0x1000 4096")
+    assert c.flush() == 0
+    wait_for(lambda: report_json(out)["events"] == 1, timeout=30, interval=0.1,
+             what="the alloc in the file")
+    srv.kill()
+    _, err = rec.communicate(timeout=60)
+    assert rec.returncode == 1, err
+    assert "the server closed the stream" in err and "the recording ends here" in err, err
+    assert f"wrote {out}: 1 events" in err
+    assert report_json(out)["events"] == 1
+    c.proc.kill()
+    c.proc.wait()
