@@ -60,6 +60,20 @@ def test_installed_programs_run_with_the_installed_library(prefix, tmp_path):
     assert r.returncode == 0 and r.stdout.startswith("tt-smi "), r.stderr
 
 
+def test_installed_recorder_starts_the_installed_server(prefix, tmp_path):
+    """No server running: the installed tt-alloc-record finds the installed
+    tt-alloc-server beside itself, and passes the command's status through."""
+    out = tmp_path / "inst.ttrec"
+    env = clean_env(TT_ALLOC_SOCKET=str(tmp_path / "none.sock"), TMPDIR=str(tmp_path))
+    r = subprocess.run([str(prefix / "bin" / "tt-alloc-record"), "-o", str(out), "--", "sh",
+                        "-c", "exit 4"], capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 4, r.stderr
+    assert f"wrote {out}: 0 events" in r.stderr
+    r = subprocess.run([str(prefix / "bin" / "tt-alloc-report"), str(out), "--json"],
+                       capture_output=True, text=True, env=clean_env(), timeout=60)
+    assert r.returncode == 0 and '"events": 0' in r.stdout, r.stderr
+
+
 def test_every_installed_program_has_a_manual_page(prefix):
     programs = sorted(p.name for p in (prefix / "bin").iterdir())
     assert "tt-smi" in programs and "tt-alloc-server" in programs
