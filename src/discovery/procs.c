@@ -371,3 +371,29 @@ int procs_environ_get(pid_t pid, const char *name, char *out, size_t cap)
     free(text);
     return found;
 }
+
+int procs_read_stat(const char *proc_root, int32_t pid, char *state, int32_t *ppid)
+{
+    char path[300], buf[512];
+    snprintf(path, sizeof(path), "%s/%d/stat", proc_root ? proc_root : "/proc", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -ESRCH;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -ESRCH;
+    buf[n] = '\0';
+    /* "pid (comm) S ppid ...": comm may hold spaces and ')'; its end is the last ')'. */
+    const char *end = strrchr(buf, ')');
+    char letter;
+    long parent;
+    if (end == NULL || sscanf(end + 1, " %c %ld", &letter, &parent) != 2 || parent < 0 ||
+        parent > INT32_MAX)
+        return -EINVAL;
+    if (state != NULL)
+        *state = letter;
+    if (ppid != NULL)
+        *ppid = (int32_t)parent;
+    return 0;
+}

@@ -63,4 +63,11 @@ void procs_info_free(struct procs_info *info);
  * process is gone). */
 int procs_environ_get(pid_t pid, const char *name, char *out, size_t cap);
 
+/* The state letter ('R', 'S', 'Z', ...) and parent of `pid` from
+ * <proc_root>/<pid>/stat (proc_root NULL: "/proc"). The name field may hold
+ * spaces and parentheses: the fields after it follow its last ')'. Returns
+ * 0, or -ESRCH when the file cannot be read, -EINVAL when it does not parse
+ * (a parent outside 0..INT32_MAX included). state or ppid may be NULL. */
+int procs_read_stat(const char *proc_root, int32_t pid, char *state, int32_t *ppid);
+
 #endif /* TTALLOC_PROCS_H */

@@ -42,7 +42,7 @@ static void columns_proc_label(char *buf, size_t cap, const void *row)
 static void columns_proc_bytes(char *buf, size_t cap, const struct model_proc *p, uint64_t bytes)
 {
     if (p->bytes_known)
-        text_bytes(buf, cap, bytes);
+        bytesize_format(buf, cap, bytes);
     else
         snprintf(buf, cap, "-");
 }
@@ -143,18 +143,18 @@ static void columns_exit_device(char *buf, size_t cap, const void *row)
 
 static void columns_exit_dram(char *buf, size_t cap, const void *row)
 {
-    text_bytes(buf, cap, columns_exit(row)->bytes[TTALLOC_DRAM]);
+    bytesize_format(buf, cap, columns_exit(row)->bytes[TTALLOC_DRAM]);
 }
 
 static void columns_exit_l1(char *buf, size_t cap, const void *row)
 {
-    text_bytes(buf, cap, columns_exit(row)->bytes[TTALLOC_L1]);
+    bytesize_format(buf, cap, columns_exit(row)->bytes[TTALLOC_L1]);
 }
 
 static void columns_exit_other(char *buf, size_t cap, const void *row)
 {
     const struct ttalloc_exit *e = columns_exit(row);
-    text_bytes(buf, cap,
+    bytesize_format(buf, cap,
                e->bytes[TTALLOC_L1_SMALL] + e->bytes[TTALLOC_TRACE] + e->bytes[TTALLOC_CB]);
 }
 

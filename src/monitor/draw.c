@@ -180,7 +180,7 @@ static void draw_type_line(int y, const struct model_device *d, enum ttalloc_buf
     int x = DRAW_LABEL_W + 1;
     if (!d->used_known) {
         if (d->stats.total[t]) {
-            text_bytes(amount, sizeof(amount), d->stats.total[t]);
+            bytesize_format(amount, sizeof(amount), d->stats.total[t]);
             char line[96];
             snprintf(line, sizeof(line), "used unknown / %s", amount);
             draw_text(y, x, draw_pair_attr(PAIR_DIM, A_DIM), line);
@@ -270,7 +270,7 @@ static void draw_graph_series(const struct model_device *d, enum ttalloc_buffer_
     if (d->stats.total[t])
         text_percent(label, sizeof(label), d->stats.used[t], d->stats.total[t]);
     else
-        text_bytes(label, sizeof(label), scale);  /* the top of the scale */
+        bytesize_format(label, sizeof(label), scale);  /* the top of the scale */
     if (rows > 1 && d->used_known)
         draw_text(top + 1, 1, A_NORMAL, label);
     int x0 = DRAW_GRAPH_LABEL_W;
@@ -371,7 +371,7 @@ static void draw_buffers(const struct model *m, int top, int height)
     for (size_t i = 0; i < m->n_buffers && (int)i < height - 2; i++) {
         const struct ttalloc_buffer *b = &m->buffers[i];
         char size[24], type[24];
-        text_bytes(size, sizeof(size), b->size);
+        bytesize_format(size, sizeof(size), b->size);
         text_type_name(type, sizeof(type), (enum ttalloc_buffer_type)b->type);
         snprintf(line, sizeof(line), "%8u  %-13s %12s  0x%016llx", b->device, type, size,
                  (unsigned long long)b->address);

@@ -11,30 +11,9 @@
 #include <time.h>
 
 #include "buftype.h"
+#include "bytesize.h"
 #include "columns.h"
 #include "sysfs.h"
-
-void text_bytes(char *buf, size_t cap, uint64_t bytes)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    if (bytes < 1024) {
-        snprintf(buf, cap, "%u B", (unsigned)bytes);
-        return;
-    }
-    double value = (double)bytes;
-    size_t unit = 0;
-    while (value >= 1024.0 && unit + 1 < sizeof(units) / sizeof(units[0])) {
-        value /= 1024.0;
-        unit++;
-    }
-    /* Three significant digits, rounded the way printf rounds. */
-    if (value < 9.995)
-        snprintf(buf, cap, "%.2f %s", value, units[unit]);
-    else if (value < 99.95)
-        snprintf(buf, cap, "%.1f %s", value, units[unit]);
-    else
-        snprintf(buf, cap, "%.0f %s", value, units[unit]);
-}
 
 void text_percent(char *buf, size_t cap, uint64_t used, uint64_t total)
 {
@@ -48,12 +27,12 @@ void text_percent(char *buf, size_t cap, uint64_t used, uint64_t total)
 void text_used_total(char *buf, size_t cap, uint64_t used, uint64_t total)
 {
     char u[24], t[24];
-    text_bytes(u, sizeof(u), used);
+    bytesize_format(u, sizeof(u), used);
     if (total == 0) {
         snprintf(buf, cap, "%s used", u);
         return;
     }
-    text_bytes(t, sizeof(t), total);
+    bytesize_format(t, sizeof(t), total);
     snprintf(buf, cap, "%s / %s", u, t);
 }
 
@@ -208,7 +187,7 @@ static void text_frame_device(FILE *out, const struct model *m, const struct mod
         text_type_name(label, sizeof(label), t);
         if (!d->used_known) {
             if (d->stats.total[t]) {
-                text_bytes(amount, sizeof(amount), d->stats.total[t]);
+                bytesize_format(amount, sizeof(amount), d->stats.total[t]);
                 fprintf(out, "  %-9s used unknown (no server) / %s\n", label, amount);
             } else {
                 fprintf(out, "  %-9s used unknown (no server)\n", label);
@@ -222,7 +201,7 @@ static void text_frame_device(FILE *out, const struct model *m, const struct mod
         else
             snprintf(peak, sizeof(peak), "  peak ");
         if (!from_shm)
-            text_bytes(peak + strlen(peak), sizeof(peak) - strlen(peak), d->stats.peak[t]);
+            bytesize_format(peak + strlen(peak), sizeof(peak) - strlen(peak), d->stats.peak[t]);
         if (d->stats.total[t]) {
             text_bar(bar, TEXT_BAR_WIDTH, d->stats.used[t], d->stats.peak[t], d->stats.total[t]);
             text_percent(pct, sizeof(pct), d->stats.used[t], d->stats.total[t]);

@@ -10,10 +10,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bytesize.h"
 #include "model.h"
 
-/* "0 B", "512 B", "12.0 KiB", "1.50 GiB", "103 MiB" (three significant digits). */
-void text_bytes(char *buf, size_t cap, uint64_t bytes);
 /* "25.0%", or "" when the total is unknown. */
 void text_percent(char *buf, size_t cap, uint64_t used, uint64_t total);
 /* "3.00 GiB / 12.0 GiB", or "3.00 GiB used" when the total is unknown. */

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "procs.h"
+
 /* Parents followed before giving up (a loop in a hostile /proc cannot hang us). */
 #define RECORD_FILTER_MAX_DEPTH 64
 
@@ -96,24 +98,8 @@ int record_filter_set_root(struct record_filter *f, int32_t pid)
 
 int32_t record_filter_parent(const char *proc_root, int32_t pid)
 {
-    char path[256], buf[512];
-    snprintf(path, sizeof(path), "%s/%d/stat", proc_root, (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    /* "pid (comm) S ppid ...": comm may hold spaces and ')'; its end is the last ')'. */
-    const char *end = strrchr(buf, ')');
-    char state;
-    long ppid;
-    if (end == NULL || sscanf(end + 1, " %c %ld", &state, &ppid) != 2 || ppid < 0 ||
-        ppid > INT32_MAX)
-        return 0;
-    return (int32_t)ppid;
+    int32_t ppid;
+    return procs_read_stat(proc_root, pid, NULL, &ppid) == 0 ? ppid : 0;
 }
 
 /* TREE: is pid the command or below it? */

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bytesize.h"
 #include "record_child.h"
 #include "sockpath.h"
 #include "record_filter.h"
@@ -497,7 +498,7 @@ int main(int argc, char **argv)
         }
         if (!r.opt.quiet) {
             char size[32];
-            record_progress_format_bytes(bytes, size, sizeof(size));
+            bytesize_format(size, sizeof(size), bytes);
             fprintf(stderr, "tt-alloc-record: wrote %s: %" PRIu64 " events, %s, %" PRIu64
                     " gap%s (%" PRIu64 " events lost)\n", r.path, events,
                     size, r.stream.gaps, r.stream.gaps == 1 ? "" : "s", r.stream.lost);

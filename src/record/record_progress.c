@@ -7,27 +7,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bytesize.h"
+
 #define RECORD_PROGRESS_PERIOD_NS 250000000ull
 
 void record_progress_init(struct record_progress *p, int enabled)
 {
     memset(p, 0, sizeof(*p));
     p->enabled = enabled;
-}
-
-void record_progress_format_bytes(uint64_t bytes, char *out, size_t cap)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)bytes;
-    unsigned u = 0;
-    while (v >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
-        v /= 1024.0;
-        u++;
-    }
-    if (u == 0)
-        snprintf(out, cap, "%" PRIu64 " B", bytes);
-    else
-        snprintf(out, cap, "%.1f %s", v, units[u]);
 }
 
 void record_progress_show(struct record_progress *p, uint64_t events, uint64_t bytes,
@@ -45,7 +32,7 @@ void record_progress_show(struct record_progress *p, uint64_t events, uint64_t b
     p->last_ns = now_ns;
     p->last_events = events;
     char size[32];
-    record_progress_format_bytes(bytes, size, sizeof(size));
+    bytesize_format(size, sizeof(size), bytes);
     /* \r and erase to the end of the line: one line, rewritten. */
     fprintf(stderr, "\rrecording: %" PRIu64 " events, %s written, %.0f events/s\033[K", events,
             size, p->rate);

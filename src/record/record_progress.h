@@ -24,7 +24,4 @@ void record_progress_show(struct record_progress *p, uint64_t events, uint64_t b
 /* Erase the line (before the summary or an error). */
 void record_progress_clear(struct record_progress *p);
 
-/* "512 B", "1.5 KiB", "12.0 MiB". */
-void record_progress_format_bytes(uint64_t bytes, char *out, size_t cap);
-
 #endif /* TTALLOC_RECORD_PROGRESS_H */

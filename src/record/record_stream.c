@@ -21,6 +21,16 @@ static void record_stream_fail(struct record_stream *rs, const char *fmt, const 
         snprintf(rs->error, sizeof(rs->error), fmt, detail);
 }
 
+/* An ERROR frame's text (payload as proto_parse_frame checked it), cut to cap. */
+static void record_stream_error_text(const void *payload, size_t len, char *out, size_t cap)
+{
+    size_t tlen = len - sizeof(struct proto_error);
+    if (tlen >= cap)
+        tlen = cap - 1;
+    memcpy(out, (const char *)payload + sizeof(struct proto_error), tlen);
+    out[tlen] = '\0';
+}
+
 int record_stream_open(struct record_stream *rs, const char *socket_path,
                        struct record_filter *filter)
 {
@@ -83,11 +93,7 @@ int record_stream_start(struct record_stream *rs, int timeout_ms)
     }
     if (hdr.type == PROTO_ERROR) {
         char text[200];
-        size_t tlen = hdr.length - sizeof(struct proto_error);
-        if (tlen >= sizeof(text))
-            tlen = sizeof(text) - 1;
-        memcpy(text, (const char *)payload + sizeof(struct proto_error), tlen);
-        text[tlen] = '\0';
+        record_stream_error_text(payload, hdr.length, text, sizeof(text));
         record_stream_fail(rs, "the server refused the stream: %s", text);
         return -EPROTO;
     }
@@ -298,11 +304,7 @@ int record_stream_read(struct record_stream *rs, size_t max_frames)
         }
         case PROTO_ERROR: {
             char text[200];
-            size_t tlen = hdr.length - sizeof(struct proto_error);
-            if (tlen >= sizeof(text))
-                tlen = sizeof(text) - 1;
-            memcpy(text, (const char *)payload + sizeof(struct proto_error), tlen);
-            text[tlen] = '\0';
+            record_stream_error_text(payload, hdr.length, text, sizeof(text));
             record_stream_fail(rs, "the server ended the stream: %s", text);
             return -EPROTO;
         }

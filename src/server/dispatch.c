@@ -15,30 +15,15 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "procs.h"
 #include "server_state.h"
 #include "trust.h"
 
-/* The parent of pid from /proc/<pid>/stat, 0 when it cannot be read. The
- * name field may hold spaces and parentheses: the state and ppid follow
- * its last ')'. */
+/* The parent of pid from /proc, 0 when it cannot be read. */
 static int32_t dispatch_read_ppid(int32_t pid)
 {
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *end = strrchr(buf, ')');
-    char state;
-    int ppid;
-    if (end == NULL || sscanf(end + 1, " %c %d", &state, &ppid) != 2 || ppid < 0)
-        return 0;
-    return (int32_t)ppid;
+    int32_t ppid;
+    return procs_read_stat(NULL, pid, NULL, &ppid) == 0 ? ppid : 0;
 }
 
 static void dispatch_hello(struct server *s, struct conn *c, const void *payload, size_t len)

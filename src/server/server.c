@@ -31,6 +31,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "bytesize.h"
 #include "log.h"
 #include "server_state.h"
 #include "sockpath.h"
@@ -40,22 +41,6 @@ uint64_t server_now_ns(clockid_t clock)
     struct timespec ts;
     clock_gettime(clock, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* "1.5 GiB", "512 B": for log lines. */
-static void server_format_bytes(uint64_t bytes, char *out, size_t cap)
-{
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    double value = (double)bytes;
-    unsigned u = 0;
-    while (value >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
-        value /= 1024.0;
-        u++;
-    }
-    if (u == 0)
-        snprintf(out, cap, "%" PRIu64 " B", bytes);
-    else
-        snprintf(out, cap, "%.1f %s", value, units[u]);
 }
 
 /* Stop watching a pidfd; the watch is freed after this batch of events. */
@@ -118,7 +103,7 @@ void server_process_ended(struct server *s, struct ledger_process *p)
             for (unsigned t = 0; t < TTALLOC_NUM_TYPES; t++)
                 bytes += u->bytes[t];
             char human[32];
-            server_format_bytes(bytes, human, sizeof(human));
+            bytesize_format(human, sizeof(human), bytes);
             int n = snprintf(line + used, sizeof(line) - used, "%s%s on device %u",
                              used ? ", " : "", human, u->device);
             if (n > 0)

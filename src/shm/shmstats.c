@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "boards.h"
+#include "procs.h"
 
 /* The layout TT-Metal's memory_stats_shm.hpp gives (std::atomic<T> has the
  * size and alignment of T on Linux): pinned here, byte by byte. */
@@ -117,26 +118,6 @@ static void shmstats_copy(const unsigned char *base, struct shmstats_raw *raw)
 
 /* ---- helpers ---- */
 
-/* The state letter of /proc/<pid>/stat ('R', 'S', 'Z', ...), 0 if unknown. */
-static char shmstats_pid_state(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    /* "pid (comm) S ...": comm may hold spaces and parentheses, so the last ')' */
-    char *paren = strrchr(buf, ')');
-    if (paren == NULL || paren[1] != ' ')
-        return 0;
-    return paren[2];
-}
-
 int shmstats_pid_alive(pid_t pid)
 {
     if (pid <= 0)
@@ -144,7 +125,8 @@ int shmstats_pid_alive(pid_t pid)
     if (kill(pid, 0) != 0 && errno == ESRCH)
         return 0;
     /* kill() succeeds on a zombie, whose memory is gone: that is dead too. */
-    char state = shmstats_pid_state(pid);
+    char state = 0;
+    procs_read_stat(NULL, (int32_t)pid, &state, NULL);
     return state != 'Z' && state != 'X';
 }
 

@@ -129,13 +129,38 @@ static void test_environ_get(void **state)
     assert_true(procs_environ_get(pid, "TTALLOC_TEST_MARK", value, sizeof(value)) < 0); /* gone */
 }
 
+/* procs_read_stat on the real /proc: this process runs, its parent is getppid();
+ * a zombie child reads 'Z'; a process that is gone is -ESRCH. */
+static void test_read_stat(void **state)
+{
+    (void)state;
+    char letter = 0;
+    int32_t ppid = -1;
+    assert_int_equal(procs_read_stat(NULL, (int32_t)getpid(), &letter, &ppid), 0);
+    assert_int_equal(letter, 'R');
+    assert_int_equal(ppid, (int32_t)getppid());
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    assert_true(child > 0);
+    /* Not reaped yet: a zombie once it has exited. */
+    for (int i = 0; i < 2000 && letter != 'Z'; i++) {
+        assert_int_equal(procs_read_stat("/proc", (int32_t)child, &letter, NULL), 0);
+        usleep(1000);
+    }
+    assert_int_equal(letter, 'Z');
+    waitpid(child, NULL, 0);
+    assert_int_equal(procs_read_stat(NULL, (int32_t)child, &letter, &ppid), -ESRCH);
+    assert_int_equal(procs_read_stat("/nonexistent", 1, NULL, NULL), -ESRCH);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pids_dedupe), cmocka_unit_test(test_pids_garbage),
         cmocka_unit_test(test_pids_cap),
         cmocka_unit_test(test_pids_many_lines), cmocka_unit_test(test_info_self),
-        cmocka_unit_test(test_environ_get),
+        cmocka_unit_test(test_environ_get), cmocka_unit_test(test_read_stat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

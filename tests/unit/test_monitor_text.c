@@ -18,30 +18,6 @@
 #define GIB (1024ull * 1024ull * 1024ull)
 #define MIB (1024ull * 1024ull)
 
-static void test_bytes(void **state)
-{
-    (void)state;
-    char buf[32];
-    text_bytes(buf, sizeof(buf), 0);
-    assert_string_equal(buf, "0 B");
-    text_bytes(buf, sizeof(buf), 1023);
-    assert_string_equal(buf, "1023 B");
-    text_bytes(buf, sizeof(buf), 1024);
-    assert_string_equal(buf, "1.00 KiB");
-    text_bytes(buf, sizeof(buf), 12 * 1024);
-    assert_string_equal(buf, "12.0 KiB");
-    text_bytes(buf, sizeof(buf), 72ull * 1499136);  /* n150 L1 */
-    assert_string_equal(buf, "103 MiB");
-    text_bytes(buf, sizeof(buf), 3 * GIB / 2);
-    assert_string_equal(buf, "1.50 GiB");
-    text_bytes(buf, sizeof(buf), 12 * GIB);
-    assert_string_equal(buf, "12.0 GiB");
-    text_bytes(buf, sizeof(buf), 1024 * 1024 - 1);  /* rounds up: not "1024 KiB" */
-    assert_string_equal(buf, "1024 KiB");
-    text_bytes(buf, sizeof(buf), UINT64_MAX);
-    assert_string_equal(buf, "16.0 EiB");
-}
-
 static void test_percent_and_amounts(void **state)
 {
     (void)state;
@@ -204,7 +180,6 @@ static void test_type_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bytes),
         cmocka_unit_test(test_percent_and_amounts),
         cmocka_unit_test(test_bar),
         cmocka_unit_test(test_frame),
