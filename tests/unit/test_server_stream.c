@@ -74,6 +74,35 @@ static void received_free(struct received *got)
     memset(got, 0, sizeof(*got));
 }
 
+/* A ledger with one root subscriber whose first frames (an empty live
+ * state) are already read. */
+struct world {
+    struct ledger l;
+    struct stream st;
+    struct outq q;
+    struct stream_sub sub;
+    struct received got;
+};
+
+static void world_open(struct world *w, size_t events_max)
+{
+    memset(w, 0, sizeof(*w));
+    assert_int_equal(ledger_init(&w->l, NULL), 0);
+    stream_init(&w->st, &w->l, events_max);
+    outq_init(&w->q);
+    assert_int_equal(stream_subscribe(&w->st, &w->sub, &w->q, 0, 1), 0);
+    drain(&w->q, &w->got);
+    received_free(&w->got);
+}
+
+static void world_close(struct world *w)
+{
+    received_free(&w->got);
+    stream_destroy(&w->st);
+    outq_destroy(&w->q);
+    ledger_destroy(&w->l);
+}
+
 static struct proto_event event(uint8_t op, uint32_t device, uint8_t type, uint64_t address,
                                 uint64_t size, uint64_t t)
 {
@@ -158,55 +187,42 @@ static void test_subscriber_gets_devices_processes_and_live_state(void **state)
 static void test_changes_arrive_in_order_with_sizes(void **state)
 {
     (void)state;
-    struct ledger l;
-    assert_int_equal(ledger_init(&l, NULL), 0);
-    struct stream st;
-    stream_init(&st, &l, 1 << 20);
-    struct outq q;
-    outq_init(&q);
-    struct stream_sub sub;
-    assert_int_equal(stream_subscribe(&st, &sub, &q, 0, 1), 0);
-    struct received got = {0};
-    drain(&q, &got);
-    received_free(&got);
+    struct world w;
+    world_open(&w, 1 << 20);
 
-    struct ledger_process *p = attach(&l, 7, 0);
-    stream_process_started(&st, p, 3, 2);
-    apply(&l, p, event(PROTO_OP_ALLOC, 0, TTALLOC_DRAM, 0x100, 1000, 20));
-    apply(&l, p, event(PROTO_OP_FREE, 0, TTALLOC_DRAM, 0xbad, 0, 21)); /* not live */
-    apply(&l, p, event(PROTO_OP_FREE, 0, TTALLOC_DRAM, 0x100, 0, 22));
-    apply(&l, p, event(PROTO_OP_RESET_PEAK, 0, 0, 0, 0, 23));
-    apply(&l, p, event(PROTO_OP_ALLOC, 0, TTALLOC_CB, 0x200, 5, 24));
-    assert_int_equal(q.count, 1);   /* the PROCESS frame; records wait for the flush */
-    stream_flush(&st, 30);
-    assert_true(sub.dirty);
-    ledger_exit(&l, p, 0);          /* the stream hears of it from the ledger */
-    stream_flush(&st, 32);
-    drain(&q, &got);
+    struct ledger_process *p = attach(&w.l, 7, 0);
+    stream_process_started(&w.st, p, 3, 2);
+    apply(&w.l, p, event(PROTO_OP_ALLOC, 0, TTALLOC_DRAM, 0x100, 1000, 20));
+    apply(&w.l, p, event(PROTO_OP_FREE, 0, TTALLOC_DRAM, 0xbad, 0, 21)); /* not live */
+    apply(&w.l, p, event(PROTO_OP_FREE, 0, TTALLOC_DRAM, 0x100, 0, 22));
+    apply(&w.l, p, event(PROTO_OP_RESET_PEAK, 0, 0, 0, 0, 23));
+    apply(&w.l, p, event(PROTO_OP_ALLOC, 0, TTALLOC_CB, 0x200, 5, 24));
+    assert_int_equal(w.q.count, 1);   /* the PROCESS frame; records wait for the flush */
+    stream_flush(&w.st, 30);
+    assert_true(w.sub.dirty);
+    ledger_exit(&w.l, p, 0);          /* the stream hears of it from the ledger */
+    stream_flush(&w.st, 32);
+    drain(&w.q, &w.got);
 
-    assert_int_equal(got.n_procs, 1);
-    assert_int_equal(got.procs[0].parent_pid, 3);
-    assert_int_equal(got.types[0], PROTO_STREAM_PROCESS);
-    assert_int_equal(got.n_records, 5);
+    assert_int_equal(w.got.n_procs, 1);
+    assert_int_equal(w.got.procs[0].parent_pid, 3);
+    assert_int_equal(w.got.types[0], PROTO_STREAM_PROCESS);
+    assert_int_equal(w.got.n_records, 5);
     const uint8_t kinds[] = {PROTO_STREAM_ALLOC, PROTO_STREAM_FREE, PROTO_STREAM_RESET_PEAK,
                              PROTO_STREAM_ALLOC, PROTO_STREAM_EXIT};
     const uint64_t sizes[] = {1000, 1000, 0, 5, 0};
     const uint64_t times[] = {20, 22, 23, 24};
     for (size_t i = 0; i < 5; i++) {
-        assert_int_equal(got.records[i].kind, kinds[i]);
-        assert_int_equal(got.records[i].size, sizes[i]);
+        assert_int_equal(w.got.records[i].kind, kinds[i]);
+        assert_int_equal(w.got.records[i].size, sizes[i]);
         if (i < 4)
-            assert_int_equal(got.records[i].timestamp_ns, times[i]);
-        assert_int_equal(got.records[i].pid, 7);
+            assert_int_equal(w.got.records[i].timestamp_ns, times[i]);
+        assert_int_equal(w.got.records[i].pid, 7);
     }
-    assert_true(got.records[4].timestamp_ns > 0);   /* the server's clock at the exit */
-    assert_int_equal(got.records[3].type, TTALLOC_CB);
+    assert_true(w.got.records[4].timestamp_ns > 0);   /* the server's clock at the exit */
+    assert_int_equal(w.got.records[3].type, TTALLOC_CB);
 
-    received_free(&got);
-    stream_unsubscribe(&st, &sub);
-    outq_destroy(&q);
-    stream_destroy(&st);
-    ledger_destroy(&l);
+    world_close(&w);
 }
 
 static void test_another_uid_sees_only_its_own(void **state)
@@ -262,47 +278,38 @@ static void test_another_uid_sees_only_its_own(void **state)
 static void test_a_stalled_subscriber_gets_a_gap_and_exact_state(void **state)
 {
     (void)state;
-    struct ledger l;
-    assert_int_equal(ledger_init(&l, NULL), 0);
     const size_t events_max = 64 * 1024;
-    struct stream st;
-    stream_init(&st, &l, events_max);
-    struct outq q;
-    outq_init(&q);
-    struct stream_sub sub;
-    assert_int_equal(stream_subscribe(&st, &sub, &q, 0, 1), 0);
-    struct received got = {0};
-    drain(&q, &got);
-    received_free(&got);
+    struct world w;
+    world_open(&w, events_max);
 
     /* 20,000 changes, never read: far more than 64 KiB of records. */
-    struct ledger_process *p = attach(&l, 9, 0);
+    struct ledger_process *p = attach(&w.l, 9, 0);
     const size_t n = 10000;
     for (size_t i = 0; i < n; i++) {
-        apply(&l, p, event(PROTO_OP_ALLOC, 0, TTALLOC_DRAM, 0x1000 + i * 16, 16, i));
+        apply(&w.l, p, event(PROTO_OP_ALLOC, 0, TTALLOC_DRAM, 0x1000 + i * 16, 16, i));
         if (i % 4 != 0)
-            apply(&l, p, event(PROTO_OP_FREE, 0, TTALLOC_DRAM, 0x1000 + i * 16, 0, i));
-        stream_flush(&st, i);
+            apply(&w.l, p, event(PROTO_OP_FREE, 0, TTALLOC_DRAM, 0x1000 + i * 16, 0, i));
+        stream_flush(&w.st, i);
     }
     size_t changes = n + n - (n + 3) / 4;
-    assert_true(sub.lost > 0);
+    assert_true(w.sub.lost > 0);
     /* What is held stays near the bound, not proportional to the changes. */
-    assert_true(q.bytes <= events_max + sub.state_bytes + PROTO_MAX_FRAME);
-    uint64_t lost = sub.lost;
+    assert_true(w.q.bytes <= events_max + w.sub.state_bytes + PROTO_MAX_FRAME);
+    uint64_t lost = w.sub.lost;
 
     /* Still behind: no gap yet. */
-    stream_flush(&st, n);
-    assert_int_equal(sub.gaps, 0);
+    stream_flush(&w.st, n);
+    assert_int_equal(w.sub.gaps, 0);
     /* It reads everything: the next flush sends GAP and the live state. */
-    drain(&q, &got);
-    size_t delivered = got.n_records;
-    stream_flush(&st, n + 1);
-    assert_int_equal(sub.gaps, 1);
-    assert_int_equal(sub.lost, 0);
-    assert_int_equal(st.lost_total, lost);
-    size_t before = got.n_records;
-    drain(&q, &got);
-    const struct proto_stream_record *r = got.records + before;
+    drain(&w.q, &w.got);
+    size_t delivered = w.got.n_records;
+    stream_flush(&w.st, n + 1);
+    assert_int_equal(w.sub.gaps, 1);
+    assert_int_equal(w.sub.lost, 0);
+    assert_int_equal(w.st.lost_total, lost);
+    size_t before = w.got.n_records;
+    drain(&w.q, &w.got);
+    const struct proto_stream_record *r = w.got.records + before;
     assert_int_equal(r[0].kind, PROTO_STREAM_GAP);
     assert_int_equal(r[0].size, lost);
     assert_int_equal(delivered + lost, changes);
@@ -318,52 +325,40 @@ static void test_a_stalled_subscriber_gets_a_gap_and_exact_state(void **state)
     assert_int_equal(r[2 + r[1].size].kind, PROTO_STREAM_LIVE_END);
 
     /* Caught up: changes flow again. */
-    apply(&l, p, event(PROTO_OP_ALLOC, 0, TTALLOC_L1, 0x5, 8, n + 2));
-    stream_flush(&st, n + 3);
-    before = got.n_records;
-    drain(&q, &got);
-    assert_int_equal(got.n_records, before + 1);
-    assert_int_equal(got.records[before].kind, PROTO_STREAM_ALLOC);
+    apply(&w.l, p, event(PROTO_OP_ALLOC, 0, TTALLOC_L1, 0x5, 8, n + 2));
+    stream_flush(&w.st, n + 3);
+    before = w.got.n_records;
+    drain(&w.q, &w.got);
+    assert_int_equal(w.got.n_records, before + 1);
+    assert_int_equal(w.got.records[before].kind, PROTO_STREAM_ALLOC);
 
-    received_free(&got);
-    stream_destroy(&st);
-    outq_destroy(&q);
-    ledger_destroy(&l);
+    world_close(&w);
 }
 
 static void test_an_exit_while_behind_keeps_its_leaks_exact(void **state)
 {
     (void)state;
-    struct ledger l;
-    assert_int_equal(ledger_init(&l, NULL), 0);
-    struct stream st;
-    stream_init(&st, &l, 4096);
-    struct outq q;
-    outq_init(&q);
-    struct stream_sub sub;
-    assert_int_equal(stream_subscribe(&st, &sub, &q, 0, 1), 0);
-    struct received got = {0};
-    drain(&q, &got);
-    received_free(&got);
+    struct world w;
+    world_open(&w, 4096);
 
-    struct ledger_process *p = attach(&l, 30, 0);
-    struct ledger_process *other = attach(&l, 31, 0);
-    apply(&l, other, event(PROTO_OP_ALLOC, 0, TTALLOC_DRAM, 0x9, 9, 1));
+    struct ledger_process *p = attach(&w.l, 30, 0);
+    struct ledger_process *other = attach(&w.l, 31, 0);
+    apply(&w.l, other, event(PROTO_OP_ALLOC, 0, TTALLOC_DRAM, 0x9, 9, 1));
     for (size_t i = 0; i < 2000; i++) {
-        apply(&l, p, event(PROTO_OP_ALLOC, 0, TTALLOC_DRAM, 0x1000 + i * 16, 16, i));
-        stream_flush(&st, i);
+        apply(&w.l, p, event(PROTO_OP_ALLOC, 0, TTALLOC_DRAM, 0x1000 + i * 16, 16, i));
+        stream_flush(&w.st, i);
     }
-    assert_true(sub.lost > 0);
+    assert_true(w.sub.lost > 0);
     /* It ends while the subscriber is behind, holding 2,000 buffers. */
-    ledger_exit(&l, p, 0);
-    assert_int_equal(sub.n_exits, 1);
-    assert_int_equal(sub.n_exit_buffers, 2000);
-    drain(&q, &got);
-    size_t before = got.n_records;
-    stream_flush(&st, 5000);
-    drain(&q, &got);
-    const struct proto_stream_record *r = got.records + before;
-    size_t n = got.n_records - before;
+    ledger_exit(&w.l, p, 0);
+    assert_int_equal(w.sub.n_exits, 1);
+    assert_int_equal(w.sub.n_exit_buffers, 2000);
+    drain(&w.q, &w.got);
+    size_t before = w.got.n_records;
+    stream_flush(&w.st, 5000);
+    drain(&w.q, &w.got);
+    const struct proto_stream_record *r = w.got.records + before;
+    size_t n = w.got.n_records - before;
     assert_int_equal(r[0].kind, PROTO_STREAM_GAP);
     assert_int_equal(r[1].kind, PROTO_STREAM_LIVE_BEGIN);
     assert_int_equal(r[1].size, 2001);  /* pid 31's buffer and pid 30's 2,000 */
@@ -375,12 +370,9 @@ static void test_an_exit_while_behind_keeps_its_leaks_exact(void **state)
     assert_int_equal(n, 2 + 2001 + 2);
     assert_int_equal(r[n - 1].kind, PROTO_STREAM_EXIT);
     assert_int_equal(r[n - 1].pid, 30);
-    assert_int_equal(sub.n_exits, 0);
+    assert_int_equal(w.sub.n_exits, 0);
 
-    received_free(&got);
-    stream_destroy(&st);
-    outq_destroy(&q);
-    ledger_destroy(&l);
+    world_close(&w);
 }
 
 static void test_dropped_buffers_are_told_as_frees(void **state)
