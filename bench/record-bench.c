@@ -1,6 +1,7 @@
 /*
  * record-bench.c - `make bench`'s figures for tt-alloc-record keeping up
- * with a producer (DESIGN.md: the recorder keeps up, no gap, >= 5 M events/s):
+ * with a producer (docs/PERFORMANCE.md: the recorder keeps up, no gap, >= 5 M
+ * events/s):
  *
  *   record_events_per_sec           the highest rate tried (5, 8 and 12 M
  *                                   events/s, a producer paced per millisecond;

@@ -1,6 +1,6 @@
 /*
- * ttrec-bench.c - the recording figures of `make bench` (DESIGN.md quality
- * bars) that need no server:
+ * ttrec-bench.c - the recording figures of `make bench` (docs/PERFORMANCE.md,
+ * "Figures") that need no server:
  *
  *   record_bytes_per_event   .ttrec bytes per alloc/free on the simulator's
  *                            workloads (tt-alloc-sim's own generators, at

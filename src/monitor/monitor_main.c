@@ -36,6 +36,7 @@
 #include "draw.h"
 #include "log.h"
 #include "model.h"
+#include "number.h"
 #include "procs.h"
 #include "shmstats.h"
 #include "shmusage.h"
@@ -135,14 +136,10 @@ static void monitor_usage(FILE *out)
 static int monitor_parse_uint(const char *text, unsigned long min, unsigned long max,
                               unsigned long *out)
 {
-    char *end = NULL;
-    errno = 0;
-    if (text[0] < '0' || text[0] > '9')
+    uint64_t v;
+    if (number_parse_u64(text, 10, min, max, &v) < 0)
         return -EINVAL;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno || *end != '\0' || v < min || v > max)
-        return -EINVAL;
-    *out = v;
+    *out = (unsigned long)v;
     return 0;
 }
 

@@ -1,6 +1,6 @@
 /*
- * report_json.c - tt-alloc-report --json: exactly the schema of DESIGN.md
- * "Contract: recording and reports" (docs/schema/tt-alloc-report.schema.json).
+ * report_json.c - tt-alloc-report --json: exactly the schema of
+ * docs/tt-alloc-report.md, "--json" (docs/schema/tt-alloc-report.schema.json).
  * at_peak and each process's leaks list at most --top N buffers, largest
  * first; every figure is exact (times to the nanosecond).
  */

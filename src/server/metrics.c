@@ -27,6 +27,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "lowerbound.h"
+#include "number.h"
 #include "sources.h"
 
 /* Bytes per connection for the request line and headers: bigger requests get an error. */
@@ -433,12 +434,8 @@ int metrics_parse_addr(const char *text, struct sockaddr_storage *out, socklen_t
         host[colon - text] = '\0';
         port_text = colon + 1;
     }
-    char *end;
-    if (port_text[0] < '0' || port_text[0] > '9')
-        return -EINVAL;
-    errno = 0;
-    unsigned long port = strtoul(port_text, &end, 10);
-    if (errno != 0 || *end != '\0' || port == 0 || port > 65535)
+    uint64_t port;
+    if (number_parse_u64(port_text, 10, 1, 65535, &port) < 0)
         return -EINVAL;
 
     struct sockaddr_in *v4 = (struct sockaddr_in *)out;

@@ -13,6 +13,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
+#include "number.h"
 #include "server.h"
 #include "ttalloc.h"
 
@@ -73,12 +74,11 @@ static void main_bad_usage(const char *fmt, const char *arg)
 /* A whole decimal number in [1, max]. */
 static unsigned long long main_number(const char *flag, const char *arg, unsigned long long max)
 {
-    char *end;
-    errno = 0;
-    if (arg[0] < '0' || arg[0] > '9')
+    uint64_t value = 0;
+    int rc = number_parse_u64(arg, 10, 1, max, &value);
+    if (rc == -EINVAL)
         main_bad_usage("%s needs a positive number", flag);
-    unsigned long long value = strtoull(arg, &end, 10);
-    if (errno != 0 || *end != '\0' || value == 0 || value > max)
+    if (rc < 0)
         main_bad_usage("%s needs a positive number in range", flag);
     return value;
 }

@@ -25,6 +25,7 @@
 
 #include "buftype.h"
 #include "log.h"
+#include "number.h"
 #include "shmmap.h"
 #include "shmusage.h"
 #include "shmstats.h"
@@ -42,26 +43,19 @@ static void shm_usage(FILE *f)
             "types: dram l1 l1_small trace cb system_memory\n");
 }
 
+/* Numbers in decimal, 0x hexadecimal or 0 octal, as strtoull reads them. */
 static int shm_parse_u64(const char *s, uint64_t *out)
 {
-    if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
-        return -EINVAL;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno != 0 || *end != '\0')
-        return -EINVAL;
-    *out = v;
-    return 0;
+    return number_parse_u64(s, 0, 0, UINT64_MAX, out);
 }
 
 static int shm_parse_u32(const char *s, uint32_t *out)
 {
     uint64_t v;
-    if (shm_parse_u64(s, &v) != 0 || v > UINT32_MAX)
-        return -EINVAL;
-    *out = (uint32_t)v;
-    return 0;
+    int rc = number_parse_u64(s, 0, 0, UINT32_MAX, &v);
+    if (rc == 0)
+        *out = (uint32_t)v;
+    return rc;
 }
 
 static int shm_parse_type(const char *s, enum ttalloc_buffer_type *out)

@@ -9,26 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "number.h"
+
 uint64_t shmmap_parse_hex16(const char *text)
 {
-    uint64_t v = 0;
-    size_t i = 0;
-    for (; text[i] != '\0'; i++) {
-        char c = text[i];
-        unsigned d;
-        if (c >= '0' && c <= '9')
-            d = (unsigned)(c - '0');
-        else if (c >= 'A' && c <= 'F')
-            d = (unsigned)(c - 'A' + 10);
-        else if (c >= 'a' && c <= 'f')
-            d = (unsigned)(c - 'a' + 10);
-        else
-            return 0;
-        if (i >= 16)
-            return 0;
-        v = (v << 4) | d;
-    }
-    return i == 16 ? v : 0;
+    uint64_t v;
+    if (strlen(text) != 16 || number_parse_u64(text, 16, 0, UINT64_MAX, &v) != 0)
+        return 0;
+    return v;
 }
 
 const char *shmmap_match_name(enum shmmap_match how)

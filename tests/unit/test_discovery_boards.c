@@ -1,7 +1,7 @@
 /*
  * test_discovery_boards.c - the board table (src/discovery/boards.c): each
- * known board's architecture and per-chip capacity as DESIGN's table gives
- * it, unknown boards unknown (never guessed), names matched exactly, the
+ * known board's architecture and per-chip capacity as docs/tt-alloc-server.md
+ * ("Board capacities") gives it, unknown boards unknown (never guessed), names matched exactly, the
  * plausibility bounds, and the PCI device ids.
  */
 #include <errno.h>
