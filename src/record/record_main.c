@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "bytesize.h"
+#include "number.h"
 #include "record_child.h"
 #include "sockpath.h"
 #include "record_filter.h"
@@ -91,22 +92,6 @@ static void record_error(const char *fmt, const char *arg)
     fputc('\n', stderr);
 }
 
-/* All of text a decimal number in [min, max]: no sign, no blanks, nothing after. */
-static int record_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out)
-{
-    if (text[0] < '0' || text[0] > '9')
-        return -EINVAL;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (*end != '\0')
-        return -EINVAL;
-    if (errno == ERANGE || v < min || v > max)
-        return -ERANGE;
-    *out = v;
-    return 0;
-}
-
 /* A decimal number of seconds, > 0 and at most a year. */
 static int record_parse_seconds(const char *text, double *out)
 {
@@ -151,7 +136,7 @@ static int record_parse_args(int argc, char **argv, struct record_options *o)
             o->output = optarg;
             break;
         case OPT_PID:
-            if (record_parse_uint(optarg, 1, INT32_MAX, &value) < 0) {
+            if (number_parse_u64(optarg, 10, 1, INT32_MAX, &value) < 0) {
                 record_error("--pid '%s': not a process id (1..2147483647)", optarg);
                 return 2;
             }
@@ -169,8 +154,8 @@ static int record_parse_args(int argc, char **argv, struct record_options *o)
             }
             break;
         case OPT_INTERVAL:
-            if (record_parse_uint(optarg, RECORD_MIN_INTERVAL_MS, RECORD_MAX_INTERVAL_MS,
-                                  &value) < 0) {
+            if (number_parse_u64(optarg, 10, RECORD_MIN_INTERVAL_MS,
+                                 RECORD_MAX_INTERVAL_MS, &value) < 0) {
                 record_error("--interval '%s': not a number of milliseconds in 10..3600000",
                              optarg);
                 return 2;
