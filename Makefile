@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # The front door for people; CMake does the work. `make help` lists targets.
 BUILD       ?= build
 CHECK_BUILD ?= build-check

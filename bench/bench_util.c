@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_util.c - server process control, clocks and /proc readings for the
  * benchmark (see bench_util.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bench_util.h - what the benchmark needs around the figures: a server
  * process on a private socket, a monotonic clock, percentiles, and reading a

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # bench/monitor_cpu.sh [BUILD] - the CPU the live monitor costs.
 #
 # 8 simulated devices, a server, a producer holding buffers on every device

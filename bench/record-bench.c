@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record-bench.c - `make bench`'s figures for tt-alloc-record keeping up
  * with a producer (docs/PERFORMANCE.md: the recorder keeps up, no gap, >= 5 M

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # make bench: run every benchmark of a release build and print its figures as
 # `name value unit` lines (method and bars: docs/PERFORMANCE.md).
 set -eu

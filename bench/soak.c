@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * soak.c - tt-alloc-soak: the server under hours of ordinary abuse, shrunk to
  * SOAK_SECONDS (default 600). Mixed clients run the whole time: producers

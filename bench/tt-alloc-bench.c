@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tt-alloc-bench - the quality bars of docs/PERFORMANCE.md, measured (make bench).
  * Prints one `name value unit` line per figure; docs/PERFORMANCE.md gives the

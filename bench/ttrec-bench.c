@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ttrec-bench.c - the recording figures of `make bench` (docs/PERFORMANCE.md,
  * "Figures") that need no server:

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """A toy device-tensor library instrumented with the ttalloc package, and its
 leak check. Run it with a tt-alloc-server up (TT_ALLOC_SOCKET if not default).
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // raii_cpp.cpp - a toy bank allocator made visible to tt-alloc with
 // ttalloc::Tracked (tracked_allocator.hpp). Buffers leave tt-alloc's view when
 // their handles go out of scope, exactly like the memory they stand for.

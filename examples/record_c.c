@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record_c.c - the smallest instrumented allocator: a C program that tells
  * tt-alloc what it holds on device 0.

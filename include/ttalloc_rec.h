@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ttalloc_rec.h - reading tt-alloc recordings (.ttrec files).
  *

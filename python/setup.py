@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The ttalloc Python package: a ctypes binding of libttalloc (pure Python).
 
 Installs offline with no other package than Debian's python3-setuptools:

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # demo.sh BUILD_DIR - tt-alloc at work without a Tenstorrent card: a simulated
 # tt-kmd tree (n150, n300, p150a), tt-alloc-server on a private socket, five
 # simulated TT-Metal processes (one leaks, one crashes after 6 s), and the

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Install the Debian packages tt-alloc needs to build, test and run its demo,
 # when any is missing. Safe to run again; asks apt only when something lacks.
 # docs/DEPENDENCIES.md says why each package is here.

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: Apache-2.0
 # Run every libFuzzer harness (tests/fuzz/fuzz_*.c) built in BUILD for
 # SECONDS each, starting from its seed corpus (tests/fuzz/corpus/NAME/).
 # New inputs go to a scratch copy; a crash, leak or timeout fails the run

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """ttalloc: record Tenstorrent device allocations and query tt-alloc-server.
 
 A ctypes binding of libttalloc (include/ttalloc.h): nothing to compile.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """python3 -m ttalloc [snapshot|buffers PID|exits]: print the server's view as JSON."""
 import argparse
 import dataclasses

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Loading libttalloc with ctypes, and the C records it exchanges.
 
 The structures mirror include/ttalloc.h field for field (docs/PROTOCOL.md

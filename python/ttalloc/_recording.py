@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reading tt-alloc recordings (.ttrec) through libttalloc's reader
 (include/ttalloc_rec.h): one copy of the format, in C.
 

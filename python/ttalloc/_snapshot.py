@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A server snapshot as the structure `tt-smi --json` prints (docs/schema/tt-smi.schema.json).
 
 Only what the server knows is filled in. Fields that come from tt-kmd's sysfs

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The binding's Python-side types: buffer types, errors, records."""
 import enum
 import errno as _errno

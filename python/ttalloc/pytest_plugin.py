@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """pytest plugin: fail tests that leave device buffers allocated.
 
     pytest -p ttalloc.pytest_plugin --ttalloc-leaks

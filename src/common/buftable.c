@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * buftable.c - open-addressing table of live buffers (see buftable.h).
  */

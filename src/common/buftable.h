@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * buftable.h - an open-addressing hash table of live buffers, keyed by
  * (device, type, address) and holding each buffer's size. The client library

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * buftype.c - the buffer types' names (see buftype.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * buftype.h - the names of the buffer types (enum ttalloc_buffer_type), one
  * table for the library and every program:

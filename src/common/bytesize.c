@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bytesize.c - a byte count in words (see bytesize.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * bytesize.h - a byte count in words for people: "0 B", "512 B",
  * "12.0 KiB", "1.50 GiB", "103 MiB" (IEC units, three significant digits).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * log.c - stderr logging for the programs (see log.h). Each line is written
  * with one write() so lines from concurrent processes do not interleave.

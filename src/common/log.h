@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * log.h - one-line diagnostics on stderr, in the OpenSMTPD manner: log_warn
  * appends strerror(errno), log_warnx does not, fatal/fatalx exit(1).

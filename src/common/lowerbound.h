@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * lowerbound.h - the binary search of every sorted table in the tree: the
  * index of the first element not less than a key (n when all are less), so

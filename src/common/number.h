@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * number.h - the one parser of whole numbers given on a command line or in
  * an address (`--max-clients 64`, `-d 3`, `--metrics :9100`, tt-alloc-shm's

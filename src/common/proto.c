@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * proto.c - validation and construction of wire frames (see proto.h and
  * docs/PROTOCOL.md). Every received frame goes through proto_parse_frame

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * proto.h - the wire protocol between libttalloc and tt-alloc-server.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sockpath.c - socket path rules and the client side of connecting
  * (see sockpath.h).

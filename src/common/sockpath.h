@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sockpath.h - where the server's socket lives (docs/tt-alloc-server.md, "Socket path").
  *

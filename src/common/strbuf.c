@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * strbuf.c - growable text buffer and UTF-8 check (see strbuf.h).
  */

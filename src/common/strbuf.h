@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * strbuf.h - a growable, always NUL-terminated text buffer for the pages the
  * tools print (tt-smi's table, JSON and CSV; the server's /metrics page), and

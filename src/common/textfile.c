@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * textfile.c - small kernel text files, read cheaply (see textfile.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * textfile.h - reading the small text files the kernel and tt-kmd publish
  * (sysfs attributes, /proc/<pid>/comm and cmdline, pids files) with as few

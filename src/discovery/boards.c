@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * boards.c - the per-board table of docs/tt-alloc-server.md: architecture and per-chip
  * capacity as TT-Metal's SoC descriptors give it. Unknown boards stay unknown.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * boards.h - what we know per board type (tt_card_type): the chip
  * architecture and the per-chip capacity TT-Metal's SoC descriptors give

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * procs.c - who holds which device (tt-kmd's pids files, or a scan of
  * /proc/<pid>/fd on drivers without them) and the facts about a process

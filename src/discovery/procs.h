@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * procs.h - which processes hold which Tenstorrent device, and the facts
  * about a process (name, user, command line).

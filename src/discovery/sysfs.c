@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sysfs.c - enumerate tt-kmd devices and read their attributes and hwmon
  * telemetry under a sysroot (see sysfs.h). Reads are small, bounded and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sysfs.h - what tt-kmd says about the devices: enumeration, sysfs
  * attributes, hwmon telemetry and the driver version.

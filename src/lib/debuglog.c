@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * debuglog.c - TT_ALLOC_DEBUG=1 messages of libttalloc (see debuglog.h).
  */

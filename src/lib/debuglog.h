@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * debuglog.h - the library's one debug printer: with TT_ALLOC_DEBUG=1 in the
  * environment (read once, on first use), a line on stderr that says why

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * eventclock.c - the record path's clock and its conversion to
  * CLOCK_MONOTONIC (see eventclock.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * eventclock.h - the clock of the record path: what a record call reads to
  * stamp its event, and how the sender turns that reading into the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * producer.c - the recording half of ttalloc.h (what a producer calls):
  * argument checks, the TT_ALLOC_TRACKING switch, lazy start of the rings and

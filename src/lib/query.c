@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * query.c - the consumer half of ttalloc.h: connect to tt-alloc-server as a
  * consumer, ask for snapshots, one process's buffers or the exit report, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rings.c - per-thread event queues and their merge (see rings.h; the proof
  * of the merge rule is in docs/libttalloc.md, "Order").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rings.h - the record path of libttalloc: one event queue per recording
  * thread, written without a lock, and the sender's merge of all of them

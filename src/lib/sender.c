@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sender.c - the background connection thread of libttalloc (see sender.h
  * and docs/libttalloc.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sender.h - libttalloc's background thread and the state it keeps: it
  * drains the per-thread rings in one merged order (rings.h), keeps the

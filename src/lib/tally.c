@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tally.c - the process's live buffers and its live and peak bytes per
  * (device, type), kept from the merged event order (see tally.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tally.h - what this process holds, as the sender counts it from the merged
  * event order: its live buffers (the truth replayed after a server restart)

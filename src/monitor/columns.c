@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * columns.c - the process list and the leak history as column tables (see
  * columns.h). A cell function prints one value; columns_row pads or cuts it

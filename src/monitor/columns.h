@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * columns.h - the monitor's two tables, the process list and the leak
  * history, as lists of columns (as htop drives its display from

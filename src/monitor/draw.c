@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * draw.c - the curses screen of tt-alloc-monitor (see draw.h).
  *

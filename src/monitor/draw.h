@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * draw.h - the monitor's curses screen: title, device panels with a bar per
  * memory type, the history graph of the selected device, its processes (or

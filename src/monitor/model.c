@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * model.c - the monitor's data and view state, no curses (see model.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * model.h - what tt-alloc-monitor shows, without any drawing: the devices
  * (from the server's snapshots and from sysfs), a history of DRAM and L1 use

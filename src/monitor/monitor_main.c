@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * monitor_main.c - tt-alloc-monitor: options, the event loop and the server
  * connections.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * text.c - numbers and words for the monitor, and the --once frame (see
  * text.h). Plain ASCII only: this is what goes into logs and CI output.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * text.h - the monitor's words and numbers: byte sizes, percentages,
  * telemetry, user names, and the whole plain-text frame `--once` prints.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record_child.c - the command and the private server (see record_child.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record_child.h - the processes tt-alloc-record runs: the command it
  * records (`-- CMD ARGS...`) and, when no server answers, a private

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record_filter.c - which processes tt-alloc-record keeps (see record_filter.h).
  */

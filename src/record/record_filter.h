@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record_filter.h - which processes tt-alloc-record keeps: every process
  * the server shows, the --pid list, or a command and its descendants.

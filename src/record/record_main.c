@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record_main.c - tt-alloc-record: the exact event stream of the server into
  * a .ttrec file (docs/tt-alloc-record.md; the format is docs/ttrec.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record_progress.c - the progress line (see record_progress.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record_progress.h - tt-alloc-record's progress line on a terminal:
  * events, bytes written and the rate, one line rewritten in place at most

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record_sample.c - SHM-only processes and telemetry, sampled (see record_sample.h).
  */

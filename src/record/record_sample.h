@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record_sample.h - what tt-alloc-record samples every --interval besides
  * the event stream: processes the server knows only from TT-Metal's SHM

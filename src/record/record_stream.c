@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record_stream.c - the event stream into a .ttrec file (see record_stream.h).
  */

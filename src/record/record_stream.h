@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * record_stream.h - tt-alloc-record's side of the server's event stream:
  * connect (ttalloc_connect does the HELLO and the socket search), ask for

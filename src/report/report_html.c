@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * report_html.c - tt-alloc-report --html: one self-contained page (inline
  * SVG, CSS and a few lines of JS; a Content-Security-Policy that forbids

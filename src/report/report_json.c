@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * report_json.c - tt-alloc-report --json: exactly the schema of
  * docs/tt-alloc-report.md, "--json" (docs/schema/tt-alloc-report.schema.json).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * report_main.c - tt-alloc-report: answers from a .ttrec recording what the
  * peak was, when, which buffers made it and what leaked. One pass over the

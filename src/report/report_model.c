@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * report_model.c - one pass over a recording (see report_model.h).
  *

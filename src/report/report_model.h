@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * report_model.h - what tt-alloc-report learns from one pass over a
  * recording: per process x device x type the live, peak and final bytes and

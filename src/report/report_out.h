@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * report_out.h - tt-alloc-report's outputs, each printed from a finished
  * report_model: the terminal summary and --at list (report_text.c), --json

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * report_perfetto.c - tt-alloc-report --perfetto: Chrome's trace-event JSON
  * (the "JSON Object Format": {"traceEvents": [...]}), which ui.perfetto.dev

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * report_text.c - the terminal summary of tt-alloc-report and its --at list:
  * what the recording holds, per process x device x type the peak, when and

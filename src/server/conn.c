@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * conn.c - tt-alloc-server's connections: accepting (identity from the
  * kernel, per-uid caps), reading whole frames (a bounded number per turn),

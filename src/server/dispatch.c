@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dispatch.c - what each message does in tt-alloc-server: HELLO (a
  * producer's process is tracked from then on, with its pidfd watched),

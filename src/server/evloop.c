@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * evloop.c - the epoll set and its dispatch (see evloop.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * evloop.h - the server's event loop: one epoll set, a callback per
  * registered descriptor. The loop knows nothing of what it runs, as redis's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * exits_store.c - the leak history and its state file (see exits_store.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * exits_store.h - the leak history: processes that ended with buffers still
  * live (one ttalloc_exit per process and device), bounded by count and age,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ledger.c - the server's accounting of live buffers (see ledger.h).
  *

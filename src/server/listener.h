@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * listener.h - the server's listening socket: handed over by systemd socket
  * activation, or created at a path (refusing to start when a live server

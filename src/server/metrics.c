@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics.c - the Prometheus endpoint of tt-alloc-server (see metrics.h):
  * rendering the text exposition format from a snapshot's merged records

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * metrics.h - tt-alloc-server's Prometheus endpoint (`--metrics ADDR:PORT`):
  * the text exposition format (version 0.0.4) rendered from the same merged

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * outq.c - reference-counted frames and bounded output queues (see outq.h).
  */

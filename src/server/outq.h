@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * outq.h - outgoing frames and the bounded per-connection output queue.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * quota.h - what each user (uid) of the host holds in the server, and the
  * per-uid caps: connections, live buffers and distinct devices. One user at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * reply.h - answers to consumers, built as lists of ready-to-send frames:
  * snapshots (SNAP_BEGIN, SNAP_DEVICES..., SNAP_PROCESSES..., SNAP_USAGE...,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * server.c - tt-alloc-server's setup, loop and teardown (see server.h; the
  * manual is docs/tt-alloc-server.md), its timers (subscriptions, HELLO

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * server.h - tt-alloc-server's event loop: one thread, one epoll set holding
  * the listening socket, every client connection, one pidfd per tracked

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * server_main.c - tt-alloc-server's command line: flags into a server_config, then
  * the event loop (server.c). Exit status: 0 clean stop, 1 could not start,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * server_state.h - what the parts of tt-alloc-server share: the server's
  * state, a connection, a process's pidfd watch, and the calls between

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sources.c - sysfs devices and TT-Metal SHM regions for tt-alloc-server
  * (see sources.h).

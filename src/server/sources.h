@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sources.h - tt-alloc-server's sources besides its clients: the devices
  * tt-kmd shows in sysfs, and TT-Metal's own SHM statistics

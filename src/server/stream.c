@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stream.c - the server's event stream to its subscribers (see stream.h).
  *

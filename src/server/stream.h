@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * stream.h - the server's event stream: every change the ledger applies,
  * in the order it applies it, sent to the consumers that asked for it

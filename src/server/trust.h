@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * trust.h - may a process's device description change the device's record
  * that every user sees? (docs/SECURITY.md, "Device descriptions").

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shm_main.c - tt-alloc-shm, the test and debug tool for TT-Metal's SHM
  * statistics:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmmap.c - match TT-Metal SHM regions to tt-kmd devices (the rule is in
  * shmmap.h and docs/tt-metal-shm.md) and split a gateway region's bytes into

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmmap.h - which tt-kmd device a TT-Metal SHM region (or a chip inside
  * one) stands for. The rule, in order (docs/tt-metal-shm.md, with the

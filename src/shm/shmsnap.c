@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmsnap.c - shmusage's figures as snapshot records (see shmsnap.h).
  */

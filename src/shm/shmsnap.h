@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmsnap.h - the one merge of TT-Metal's SHM figures: shmusage's devices and
  * processes (shmusage.h) as the records of a snapshot (ttalloc.h). The server

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmstats.c - the reader of TT-Metal's DeviceMemoryRegion files (see
  * shmstats.h and docs/tt-metal-shm.md): layout checks, a consistent copy of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmstats.h - read TT-Metal's own per-chip memory statistics:
  * $TT_SYSROOT/dev/shm/tt_device_<chip_unique_id>_memory, struct

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmusage.c - regions + sysfs devices -> per-device and per-process
  * figures (the rule is in shmusage.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmusage.h - the one rule that turns TT-Metal SHM regions (shmstats.h)
  * and the sysfs devices into per-device and per-process memory figures.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmwriter.c - a DeviceMemoryRegion writer with TT-Metal's protocol (see
  * shmwriter.h): every shared word is changed with an atomic operation, every

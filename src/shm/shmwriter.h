@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * shmwriter.h - write a DeviceMemoryRegion the way TT-Metal's
  * SharedMemoryStatsProvider does (docs/tt-metal-shm.md), so tests, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * profiles.c - the workload generators of tt-alloc-sim (see profiles.h).
  *

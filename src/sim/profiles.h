@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * profiles.h - synthetic TT-Metal workloads for tt-alloc-sim: deterministic
  * generators of allocation events, built from how TT-Metal allocates.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sim_main.c - tt-alloc-sim: fake devices and synthetic workloads for the
  * demo, the tests and the benchmarks. A plain dispatcher: each subcommand is

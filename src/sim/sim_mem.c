@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sim_mem.c - per-device, per-region first-fit address allocator with
  * TT-Metal's lockstep banks and alignments (see sim_mem.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sim_mem.h - a simulated device's memory as TT-Metal's allocator lays it
  * out, so that tt-alloc-sim records realistic addresses: interleaved buffers

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sim_pids.c - add and remove a process's line in a fake pids file under a
  * directory lock (see sim_pids.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sim_pids.h - keep a fake tt-kmd pids file ($SYSROOT/proc/driver/
  * tenstorrent/<N>/pids) true for a simulated process: one line per open fd,

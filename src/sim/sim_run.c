@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sim_run.c - `tt-alloc-sim run`: a simulated TT-Metal process (see
  * sim_run.h). Options, device setup (fake node, pids file, description),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sim_run.h - `tt-alloc-sim run`: one simulated TT-Metal process. It opens
  * the fake device nodes of its devices under the sysroot (and keeps their

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sim_sysroot.c - the fake tt-kmd tree (see sim_sysroot.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * sim_sysroot.h - `tt-alloc-sim sysroot`: build a fake tt-kmd tree (sysfs,
  * hwmon, device nodes, pids files, driver version) that tt-smi, the server

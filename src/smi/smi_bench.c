@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smi_bench.c - tt-smi-bench: the smi_json_ms figure of docs/PERFORMANCE.md's quality
  * bars. Builds a simulated tree of 8 devices, starts tt-alloc-server on a

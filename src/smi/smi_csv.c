@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smi_csv.c - the nvidia-smi style CSV queries of tt-smi (see smi_csv.h).
  * Each field is a row of a table: name, unit, and which value it shows.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smi_csv.h - --query-device=FIELDS / --query-apps=FIELDS with
  * --format=csv[,noheader][,nounits], in nvidia-smi's conventions: ", "

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smi_exits.c - the leak history in tt-smi's JSON and -q outputs (see
  * smi_exits.h). The fields are the contract's: pid, name, label, uid, time,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smi_exits.h - the leak history in tt-smi's outputs: processes that ended
  * with buffers still live, as the server keeps them (one record per process

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smi_fmt.c - string buffer, units and JSON escaping for tt-smi (smi_fmt.h).
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smi_fmt.h - text building blocks for tt-smi's outputs: a growable string
  * buffer, human units, exact fixed-point numbers and JSON string escaping.

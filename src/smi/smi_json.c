@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smi_json.c - the --json output (see smi_json.h). Numbers from sysfs are
  * converted exactly (millidegrees -> degrees as a decimal, not a float).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smi_json.h - `tt-smi --json`: one object in the schema docs/schema/tt-smi.schema.json
  * (schema_version 1). Unknown values are null, never a made-up 0.

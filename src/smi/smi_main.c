@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smi_main.c - tt-smi: who uses which Tenstorrent device, and how much of
  * its memory, in the manner of nvidia-smi. Parses the command line, builds

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smi_model.c - build tt-smi's device/process model from discovery and the
  * server's snapshot (see smi_model.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smi_model.h - what tt-smi shows: devices (sysfs, telemetry, capacity),
  * the processes holding them, and, when a server answers, memory per device

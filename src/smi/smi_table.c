@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smi_table.c - the human outputs of tt-smi (see smi_table.h). Unknown
  * values print as N/A. Every line of the table fits 80 columns.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * smi_table.h - tt-smi's human outputs: the one-screen table (<= 80
  * columns) and the -q report of every known field.

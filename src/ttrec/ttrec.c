@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ttrec.c - the .ttrec recording format: writer and reader (docs/ttrec.md).
  *

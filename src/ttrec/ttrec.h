@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ttrec.h - the .ttrec recording format: its writer (used by tt-alloc-record
  * and the tests) and its reader (include/ttalloc_rec.h, public, in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Shared fixtures for the end-to-end tests: real binaries from the build under
 test (TTALLOC_BUILD, default build-check/), real Unix sockets, real processes.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers for the hostile-client tests (test_hostile_*.py): the server runs as
 root, attackers run as another user (uid 65534, "nobody"), the way a user of a
 shared host would attack it. Everything an attacker needs must be reachable by

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Helpers for the metrics tests: free loopback ports, HTTP against the
 server's /metrics, the text format parsed back into samples, and a producer
 child whose /proc/<pid>/comm holds odd bytes."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """End-to-end tests of libttalloc against a real tt-alloc-server: real
 processes (ttalloc-testclient), real sockets, real SIGKILL/SIGSTOP. Every
 wait is for a condition with a deadline; results are compared with the truth

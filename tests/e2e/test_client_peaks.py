@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Exact peaks through libttalloc's per-thread rings, against a real
 tt-alloc-server: the library's own figures (ttalloc_process_memory, through
 ttalloc-testclient's `memory`) and the server's (`ttalloc_usage.peak`) agree

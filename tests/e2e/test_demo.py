@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """make demo (scripts/demo.sh BUILD) without a terminal: it shows tt-smi frames,
 exits 0, and leaves nothing behind: no process, no socket, no temporary
 directory. Interrupted, it cleans up the same way."""

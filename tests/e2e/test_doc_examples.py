@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The documentation's runnable examples, run: every fenced block preceded by
 `<!-- run in tests -->` is a transcript (`$ command` lines, each followed by
 what it prints, standard error included). The commands run in a shell with the

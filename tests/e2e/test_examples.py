@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """examples/: the C program, the C++ RAII wrapper and the Python script, each
 run against a real server; what they hold shows up in queries, exactly."""
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A connect burst: 200 libttalloc clients start at once; every one's
 ttalloc_flush returns 0 (the library waits for a busy server rather than
 taking EAGAIN for "no server"), and every buffer is counted."""

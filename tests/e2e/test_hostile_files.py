@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Hostile files: what another user can write and the server and tt-smi read.
 An SHM region truncated and rewritten in a loop by uid 65534 while the server
 and tt-smi read it (no SIGBUS, no crash), a 100k-line tt-kmd pids file, and an

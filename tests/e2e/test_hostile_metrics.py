@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Hostile HTTP clients against /metrics: an idle-connection flood past
 libmicrohttpd's connection limit, slowloris, and a second server on the same
 port. The endpoint keeps answering other addresses during the flood, is back

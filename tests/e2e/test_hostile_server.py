@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Hostile clients against the server's socket (docs/SECURITY.md, the
 contract on limits and hostile input): the server runs as root, the attacker as uid 65534; whatever
 the attacker does costs at most its own connections, and every other user's

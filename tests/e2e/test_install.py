@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """`cmake --install` to a fresh prefix: the installed programs find the
 installed libttalloc by their RUNPATH (no ldconfig, no LD_LIBRARY_PATH), every
 installed program has its manual page, and every SEE ALSO names a page that

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """docs/schema/tt-smi.schema.json is the contract of `tt-smi --json`: real
 output validates against it with a server (labels, a leak history), without
 one, with SHM-only processes (unmodified TT-Metal apps), and line by line in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The leak history: processes that ended with buffers still live, kept by the
 server across its own restart in a state file, shown by tt-smi --json
 (`exits`), tt-smi -q and /metrics; bounded by count; a corrupt or hostile

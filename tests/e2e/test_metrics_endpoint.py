@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-alloc-server --metrics: the page is valid for `promtool check metrics`,
 shows exactly what clients hold, and the HTTP side copes with bad, slow and
 many clients without holding up the event loop."""

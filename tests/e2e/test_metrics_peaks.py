@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """/metrics shows exact peaks: ttalloc_process_memory_peak_bytes per process,
 device and type (since the process started or its last RESET_PEAK), beside
 ttalloc_device_memory_peak_bytes (since the server started); the page stays

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A real Prometheus server (Debian's `prometheus`) scrapes the real
 tt-alloc-server on loopback every second while clients allocate; its HTTP API
 must return exactly the bytes the clients hold. Also: the shipped

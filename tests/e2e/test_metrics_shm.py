@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-alloc-server --metrics shows what TT-Metal's SHM statistics report, as
 snapshots do: processes that never link libttalloc (hand-built regions and
 `tt-alloc-sim run --shm --no-ttalloc`) appear in

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-alloc-monitor in a real terminal: a tmux pane of its own (a private tmux
 server per test, `tmux -L`), a real tt-alloc-server on a simulated sysfs tree,
 and test clients with known allocations. Everything is read back with

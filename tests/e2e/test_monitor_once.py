@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-alloc-monitor --once (one plain-text frame, for logs and CI) and the
 command line: a real server on a simulated sysfs tree and a real producer."""
 import subprocess

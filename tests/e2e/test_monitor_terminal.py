@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-alloc-monitor never spins: without a terminal on stdin or stdout it says
 so and exits 2 (`--once` works anywhere), and when its terminal goes away
 (the pty's other end closed, a hangup) it ends. Each case runs the real

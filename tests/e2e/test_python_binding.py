@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The ttalloc Python package against a real server: recording, the
 tt-smi-shaped snapshot, buffers, exits, errors, no_leaks, and installation."""
 import errno

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """ttalloc.memory_allocated, max_memory_allocated and reset_peak_memory_stats
 (named and meant as torch.cuda's) against the build's libttalloc, and the
 server's view of the same peaks. These call ttalloc_process_memory and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The pytest plugin (ttalloc.pytest_plugin): a real pytest run in a child
 process on a small test file, against a real server."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-alloc-record end to end: a real server (shared or the recorder's private
 one), real producers (ttalloc-testclient), real signals (SIGSTOP, SIGINT,
 SIGKILL), and the answer read back with tt-alloc-report --json (checked

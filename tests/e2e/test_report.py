@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-alloc-report end to end: recordings written through the real writer
 (tests/tools/ttrec-script) from scripted event lists with known answers, then
 the report's --json (checked against docs/schema/tt-alloc-report.schema.json),

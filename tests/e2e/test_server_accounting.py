@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-alloc-server's figures against the truth: real child processes with
 known allocation sets, kill -9, many producers at once, resync, buffer lists,
 exit records, limits, and subscriptions (including a slow one)."""

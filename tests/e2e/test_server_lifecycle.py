@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-alloc-server's life: one server per socket, stale sockets replaced,
 clean SIGTERM/SIGINT (socket removed, exit 0, sanitizers silent), flags."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Order and peaks on the raw wire: one process's events are applied in
 timestamp order whatever connection carried them, so churn never inflates a
 peak; RESET_PEAK resets at its place in the stream; PEAKS in a resync raise

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-alloc-server against raw frames: the handshake, a version mismatch, and
 every kind of bad input. After each bad client, the server is still up and a
 well-behaved producer's figures (a separate process) are exact to the byte."""

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """The server's event stream (STREAM_REQ, what tt-alloc-record reads), spoken
 raw: what a subscriber gets first (devices, processes, the live state), every
 change after it in the order applied, process starts and exits, a subscriber

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-alloc-server with a simulated tt-kmd tree: every sysfs device is in the
 snapshot (board type, serial, asic id, board capacities), an app's
 description overrides the capacities per type, and devices added later are

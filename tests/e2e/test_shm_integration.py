@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """TT-Metal's SHM statistics as a source: regions written by hand (byte images
 of v2 to v5, half-initialised, version 1, truncated, garbage alone and behind a
 valid header, dead PIDs, a holder without an entry, Wormhole without asic id,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-alloc-shm end to end: real writer processes that attach like TT-Metal,
 are killed with SIGKILL or detach cleanly, and the reader's view of them
 (text and JSON), refused files, and the region-to-device mapping over a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Unmodified TT-Metal apps (tt-alloc-sim run --shm --no-ttalloc) on Wormhole
 nodes (no tt_asic_id) under TT_VISIBLE_DEVICES, so every region's device_id is
 a logical id that is not the node's ordinal: tt-smi --json, with and without a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-alloc-sim run: a simulated TT-Metal process seen by the real server, the
 fake tree's pids files and the kernel (real processes, real SIGKILL)."""
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-alloc-sim sysroot: the fake tt-kmd tree, one-shot and --live."""
 import os
 import subprocess

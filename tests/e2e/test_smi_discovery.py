@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-smi against simulated trees, without a server: devices, telemetry,
 processes, the unknowns, and every output format parsed field by field."""
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-smi shows peaks: devices[].memory.<type>.peak_bytes (since the server
 started) and processes[].memory[].<type>_peak_bytes (since the process started
 or its last RESET_PEAK), `null` without a server; `-q` prints them."""

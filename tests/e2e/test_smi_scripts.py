@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-smi for scripts and for users of nvidia-smi and Tenstorrent's tt-smi:
 NDJSON in watch mode, CSV header once with timestamps and RFC 4180 quoting,
 nvidia-smi's spellings, labels, derived figures, error messages and codes."""

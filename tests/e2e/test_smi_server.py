@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """tt-smi with a server and clients with known allocations: exact figures."""
 import json
 import os

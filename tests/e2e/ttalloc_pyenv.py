@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Running the ttalloc Python package against the build under test.
 
 The package is loaded in child interpreters, never in the pytest process: in

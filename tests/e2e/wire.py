@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """A small pure-Python encoder/decoder of tt-alloc's wire protocol
 (src/common/proto.h, docs/PROTOCOL.md), for tests that speak raw frames to
 tt-alloc-server without the C library. Native layout of x86-64/aarch64

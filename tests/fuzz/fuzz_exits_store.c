@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_exits_store.c - the leak history's state file (exits_store.c): any
  * bytes in the file load as an empty history or as records that keep the

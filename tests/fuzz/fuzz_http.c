@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_http.c - HTTP requests to /metrics: the bytes of one request sent to
  * the real endpoint (metrics.c: libmicrohttpd driven by metrics_run, our

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_pids.c - tt-kmd's pids files (/proc/driver/tenstorrent/N/pids):
  * every PID kept is > 0, distinct, and the cap holds.

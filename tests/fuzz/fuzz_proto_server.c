@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_proto_server.c - the server's side of the wire: a received datagram
  * through proto_parse_frame, then what server.c does with it (HELLO check,

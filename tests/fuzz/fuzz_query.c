@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_query.c - the client side of the wire: libttalloc's query API
  * decoding what a server sends for a snapshot, a buffer list and the exit

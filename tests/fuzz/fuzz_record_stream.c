@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_record_stream.c - tt-alloc-record's side of the event stream
  * (src/record/record_stream.c): frames as the server might send them, or a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_shmstats.c - TT-Metal's SHM region format (src/shm/shmstats.c): any
  * bytes another user leaves in /dev/shm, at any length, give a region or a

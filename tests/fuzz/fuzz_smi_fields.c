@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_smi_fields.c - tt-smi's --query-device/--query-apps field lists and
  * --format: any text gives a query or -EINVAL naming a field inside it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_sysfs.c - sysfs and /proc values (sysfs_parse_int), as tt-kmd or a
  * hostile sysroot writes them: any bytes, any bounds order.

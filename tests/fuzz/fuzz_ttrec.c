@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * fuzz_ttrec.c - the .ttrec reader (ttalloc_rec_*), two ways chosen by the
  * first byte:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ttalloc-query - print what tt-alloc-server knows, as JSON, through the
  * query API of libttalloc (for the end-to-end tests; tt-smi is the tool

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ttalloc-recbench - a quick look at the record path's cost: N events
  * (alloc/free pairs over a working set of live buffers) from T threads,

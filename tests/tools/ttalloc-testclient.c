@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ttalloc-testclient - a scriptable libttalloc producer for the end-to-end
  * tests. It reads one command per line on stdin and answers each with one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * ttrec-script.c - write a .ttrec recording from a script on stdin, so the
  * tests can build recordings with exact, known content through the real

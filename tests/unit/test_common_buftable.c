@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_common_buftable.c - the live-buffer table against a brute-force model, with
  * heavy churn (deletion must keep every probe run reachable) and extremes.

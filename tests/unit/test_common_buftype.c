@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_common_buftype.c - the one table of buffer type names
  * (src/common/buftype.c): each type's key, TT-Metal and tt-smi -q spelling,

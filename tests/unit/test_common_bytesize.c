@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_common_bytesize.c - byte counts in words (src/common/bytesize.c):
  * units, three significant digits, rounding at the edges, the largest count.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_common_log.c - log.c's rate limit: in a daemon, lines of one call site stop
  * after the burst while other call sites still get through; tools (no rate

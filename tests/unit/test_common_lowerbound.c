@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_common_lowerbound.c - the one binary search (src/common/lowerbound.h)
  * against a linear scan: every key below, between, on and above the

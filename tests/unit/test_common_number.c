@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_common_number.c - the one number parser (src/common/number.c): plain
  * decimal, hexadecimal digits, strtoull's base choice, and everything that is not a number

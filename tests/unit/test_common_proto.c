@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_common_proto.c - the frame validator and builders of src/common/proto.c,
  * fed valid frames, garbage, truncations and extremes.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_common_sockpath.c - the socket path rules (src/common/sockpath.c):
  * TT_ALLOC_SOCKET wins, the candidate order and what is left out (a relative

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_common_strbuf.c - the shared text buffer: growth past its first block,
  * long printf pieces, and the UTF-8 check on valid, invalid and cut input.

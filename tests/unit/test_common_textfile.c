@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_common_textfile.c - small kernel text files (src/common/textfile.c):
  * one read of a file that fits, -EFBIG at exactly the buffer's size, empty

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_discovery_boards.c - the board table (src/discovery/boards.c): each
  * known board's architecture and per-chip capacity as docs/tt-alloc-server.md

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_discovery_procs.c - the pids file parser (one line per fd: duplicates merge;
  * garbage lines skipped) and reading a process's facts from /proc. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_discovery_sysfs.c - the sysfs value parsers: garbage,
  * truncation and extremes must read as unknown, never as a number. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 // ttalloc.h compiles as C++ and links from C++ (extern "C" names).
 #include <ttalloc.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_lib_debuglog.c - the library's one debug printer (src/lib/debuglog.c):
  * silent unless TT_ALLOC_DEBUG is exactly "1", the environment read once

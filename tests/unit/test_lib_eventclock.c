@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_lib_eventclock.c - the record path's clock (src/lib/eventclock.c):
  * TT_ALLOC_CLOCK chooses the source, init is idempotent, readings convert

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_lib_producer.c - the public recording API without a server: argument
  * checks, TT_ALLOC_TRACKING=0 (no fd, no thread), flush -> -ENOTCONN when

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_lib_query.c - the query API's parser against a scripted peer on a real
  * Unix socket: a good snapshot, and garbage, truncation, oversized frames,

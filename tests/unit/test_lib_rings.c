@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_lib_rings.c - the per-thread rings and their merge (src/lib/rings.c, built
  * here with RINGS_TEST_HOOK so a producer can be stalled between its clock

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_lib_tally.c - the process's own tally (src/lib/tally.c): live and
  * peak bytes per (device, type) from one event order, a resize by a second

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_monitor_columns.c - the monitor's two tables as column lists
  * (src/monitor/columns.c): the layout at every width from none to far too

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_monitor_model.c - the monitor's model without a server or a screen:
  * percentages and colour thresholds, the history ring, devices from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_monitor_text.c - the monitor's numbers in words (sizes, percentages,
  * bars) and the --once frame built from a hand-made model.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_record_filter.c - which processes tt-alloc-record keeps
  * (src/record/record_filter.c): every process, a --pid list, or a command's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_report_model.c - tt-alloc-report's one pass over a recording
  * (src/report/report_model.c): per process x device x type the peak, its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_server_evloop.c - the server's event loop (src/server/evloop.c):
  * each ready descriptor runs its own handler with its owner, a quiet wait

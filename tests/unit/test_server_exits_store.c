@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_server_exits_store.c - the leak history and its state file: bounds by count
  * and age, per-uid totals, a save/load round trip, and every kind of bad

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_server_ledger.c - the server's accounting (src/server/ledger.c): allocs,
  * frees, reallocs of live keys, unknown frees, resync, peaks, device totals,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_server_metrics.c - the Prometheus page (src/server/metrics.c), rendered from
  * a snapshot's merged records (what sources_snapshot builds): label escaping

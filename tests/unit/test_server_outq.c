@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_server_outq.c - reference-counted frames and the per-connection
  * output queue (src/server/outq.c): one frame shared by many queues is freed

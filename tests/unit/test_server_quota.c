@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_server_quota.c - per-uid accounting and caps (src/server/quota.c):
  * the connection cap refuses only the uid at it and counts the refusal,

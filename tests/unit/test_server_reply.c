@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_server_reply.c - the server's answer frames (src/server/reply.c) and
  * output queue (src/server/outq.c): every frame built parses with

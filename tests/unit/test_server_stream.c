@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_server_stream.c - the server's event stream (src/server/stream.c):
  * what a new subscriber is sent, every applied change in order with the

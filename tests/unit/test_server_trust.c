@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_server_trust.c - whose device descriptions count
  * (src/server/trust.c): a description of a device sysfs shows (by ordinal,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_shm_map.c - regions to tt-kmd devices: by asic_id, by the nodes their
  * processes hold (with TT_VISIBLE_DEVICES renumbering, PCI bus order, two

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_shm_snap.c - shmusage's figures as snapshot records: match and unknown
  * flags, a remote chip with its gateway's board, one process record per PID

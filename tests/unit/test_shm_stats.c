@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_shm_stats.c - the DeviceMemoryRegion reader against hand-built byte
  * images in real files: v2 to v5 and later, half-initialised v4 and v5,

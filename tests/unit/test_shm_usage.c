@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_shm_usage.c - the rule from regions to figures: skipped PIDs and dead
  * slots never count, a gateway's remote chip is capped by what the counted

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_shm_writer.c - the TT-Metal-like writer, checked through the reader:
  * exact figures per process, chip and total; real child processes that

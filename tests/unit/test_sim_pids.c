@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_sim_pids.c - the simulator's fake tt-kmd pids files
  * (src/sim/sim_pids.c): one line per open fd (a PID twice when it opens the

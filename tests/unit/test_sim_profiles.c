@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_sim_profiles.c - the simulator's workloads (src/sim/profiles.c) and its
  * address allocator (src/sim/sim_mem.c): capacities are never exceeded, live

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_sim_sysroot.c - `tt-alloc-sim sysroot` (src/sim/sim_sysroot.c): the
  * --devices list (dense, sparse, mixed; unknown boards, duplicate, signed,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_smi_csv.c - --query-* field lists and --format parsing: garbage,
  * empty items and extremes are refused. */
 #include <errno.h>

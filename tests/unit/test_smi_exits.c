@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_smi_exits.c - the leak history in tt-smi's outputs
  * (src/smi/smi_exits.c): JSON `exits` null when no server answered and []

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* test_smi_fmt.c - tt-smi's units and JSON escaping: any byte string must
  * come out as valid JSON. */
 #include <setjmp.h>

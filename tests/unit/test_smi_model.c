@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_smi_model.c - tt-smi's model (src/smi/smi_model.c): -i selection by
  * index, bus id (with or without its domain) and serial, empty and unknown

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * test_ttrec.c - the .ttrec format: every record kind written and read back
  * exactly, deltas across frame boundaries, extremes; and the reader on hostile

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tmpdir.h - a scratch directory for a unit test's group: tmpdir_setup makes
  * /tmp/<program>.XXXXXX and leaves its path in `tmpdir`; tmpdir_teardown
