@@ -11,7 +11,10 @@ JOBS        ?= $(shell nproc)
 PYTHON      ?= /usr/bin/python3
 PREFIX      ?= /usr/local
 
-.PHONY: all build check unit e2e fuzz bench install demo deps clean help
+.PHONY: all build check unit e2e fuzz bench install demo deps clean help format format-check
+
+# The C sources clang-format keeps in the style of .clang-format.
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' '*.cpp' 2>/dev/null)
 
 all: build
 
@@ -23,6 +26,7 @@ help:
 	@echo "make demo       simulated devices, workloads and the monitor"
 	@echo "make install    install under PREFIX=$(PREFIX)"
 	@echo "make deps       install missing Debian packages"
+	@echo "make format     apply .clang-format to the C sources (make check verifies it)"
 
 deps:
 	sh scripts/deps.sh
@@ -35,8 +39,16 @@ $(CHECK_BUILD)/CMakeCache.txt:
 	cmake -S . -B $(CHECK_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTTALLOC_SANITIZE=ON >/dev/null
 
 check: $(CHECK_BUILD)/CMakeCache.txt
+	$(MAKE) --no-print-directory format-check
 	cmake --build $(CHECK_BUILD) -j$(JOBS)
 	$(MAKE) --no-print-directory unit fuzz e2e
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+# Every C source as .clang-format wants it; the first difference fails.
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
 
 unit:
 	cd $(CHECK_BUILD) && ctest --output-on-failure --timeout 300 -j$(JOBS)

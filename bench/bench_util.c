@@ -128,8 +128,7 @@ uint64_t bench_cpu_ns(pid_t pid)
     if (p == NULL)
         return 0;
     unsigned long long utime = 0, stime = 0;
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-               &stime) != 2)
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
         return 0;
     long hz = sysconf(_SC_CLK_TCK);
     return (utime + stime) * (1000000000ull / (uint64_t)(hz > 0 ? hz : 100));

@@ -79,7 +79,8 @@ static double produce(uint64_t events, double rate)
     while (done < events) {
         uint64_t n = per_ms < events - done ? per_ms : events - done;
         for (uint64_t i = 0; i < n; i += 2) {
-            uint64_t address = 0x10000000ull + ((done + i) / 2 % RECORD_BENCH_WORKING_SET) * 4096ull;
+            uint64_t address =
+                0x10000000ull + ((done + i) / 2 % RECORD_BENCH_WORKING_SET) * 4096ull;
             ttalloc_record_alloc(0, TTALLOC_DRAM, address, 4096);
             ttalloc_record_free(0, TTALLOC_DRAM, address);
         }
@@ -148,7 +149,7 @@ int main(void)
         return 1;
     }
     setenv("TT_ALLOC_SOCKET", sock, 1);
-    ttalloc_flush(5000);    /* connected before any clock starts */
+    ttalloc_flush(5000); /* connected before any clock starts */
 
     static const double rates[] = {5e6, 8e6, 12e6};
     double best = 0;
@@ -170,8 +171,8 @@ int main(void)
     bench_figure("record_events_per_sec", best, "events/s");
     if (best_events > 0 && best_cpu > 0) {
         bench_figure("record_cpu_ns_per_event", (double)best_cpu / (double)best_events, "ns");
-        bench_figure("record_capacity_events_per_sec",
-                     1e9 * (double)best_events / (double)best_cpu, "events/s");
+        bench_figure("record_capacity_events_per_sec", 1e9 * (double)best_events / (double)best_cpu,
+                     "events/s");
     }
 
     /* The server's log, socket and leak history. */

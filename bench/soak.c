@@ -181,17 +181,18 @@ int main(void)
     int alive = server.pid > 0 && kill(server.pid, 0) == 0;
     bench_server_stop(&server, SIGTERM);
     double elapsed = (double)(bench_now_ns() - start) / 1e9;
-    fprintf(stderr, "tt-alloc-soak: %.0f s, %u clients killed, 4 server restarts; last server "
-            "RSS %llu -> %llu KiB, fds %u -> %u\n", elapsed, kills,
-            (unsigned long long)(rss0 / 1024), (unsigned long long)(rss1 / 1024), fds0, fds1);
+    fprintf(stderr,
+            "tt-alloc-soak: %.0f s, %u clients killed, 4 server restarts; last server "
+            "RSS %llu -> %llu KiB, fds %u -> %u\n",
+            elapsed, kills, (unsigned long long)(rss0 / 1024), (unsigned long long)(rss1 / 1024),
+            fds0, fds1);
     if (!alive || rss0 == 0) {
         fprintf(stderr, "tt-alloc-soak: the server died during the soak (log kept)\n");
         return 1;
     }
     unlink(log_path);
     rmdir(dir);
-    bench_figure("soak_rss_growth_pct", 100.0 * ((double)rss1 - (double)rss0) / (double)rss0,
-                 "%");
+    bench_figure("soak_rss_growth_pct", 100.0 * ((double)rss1 - (double)rss0) / (double)rss0, "%");
     bench_figure("soak_fd_growth", (double)fds1 - (double)fds0, "fds");
     return 0;
 }

@@ -124,8 +124,8 @@ struct bench_recorder {
     uint32_t device;
     int events;
     pthread_barrier_t *start;
-    double ns_per_event;       /* CPU time of the thread */
-    double wall_ns_per_event;  /* elapsed time, preemptions included */
+    double ns_per_event;      /* CPU time of the thread */
+    double wall_ns_per_event; /* elapsed time, preemptions included */
 };
 
 static void *bench_record_loop(void *p)
@@ -157,8 +157,8 @@ static double bench_record_threads(int threads, int events_per_thread, double *w
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, (unsigned)threads);
     for (int t = 0; t < threads; t++) {
-        rec[t] = (struct bench_recorder){.device = 100 + (uint32_t)t, .events = events_per_thread,
-                                         .start = &start};
+        rec[t] = (struct bench_recorder){
+            .device = 100 + (uint32_t)t, .events = events_per_thread, .start = &start};
         pthread_create(&tid[t], NULL, bench_record_loop, &rec[t]);
     }
     double sum = 0, wall_sum = 0;
@@ -213,7 +213,9 @@ static void bench_client_cost(void)
     uint64_t t0 = bench_now_ns();
     for (int i = 0; i < naive_events; i++) {
         struct proto_event e = {.address = 0x20000 + (uint64_t)(i % live) * 64,
-                                .size = 64, .device = device, .type = TTALLOC_L1,
+                                .size = 64,
+                                .device = device,
+                                .type = TTALLOC_L1,
                                 .op = (i / live) % 2 ? PROTO_OP_FREE : PROTO_OP_ALLOC,
                                 .timestamp_ns = bench_now_ns()};
         size_t len = proto_put_header(frame, PROTO_EVENTS, sizeof(e));
@@ -251,8 +253,11 @@ static void bench_server_ingest(void)
     proto_put_header(alloc_frame, PROTO_EVENTS, (uint32_t)(len - sizeof(struct proto_header)));
     proto_put_header(free_frame, PROTO_EVENTS, (uint32_t)(len - sizeof(struct proto_header)));
     for (size_t i = 0; i < per_frame; i++) {
-        struct proto_event e = {.address = 0x100000 + i * 2048, .size = 2048, .device = device,
-                                .type = TTALLOC_DRAM, .op = PROTO_OP_ALLOC};
+        struct proto_event e = {.address = 0x100000 + i * 2048,
+                                .size = 2048,
+                                .device = device,
+                                .type = TTALLOC_DRAM,
+                                .op = PROTO_OP_ALLOC};
         memcpy(alloc_frame + sizeof(struct proto_header) + i * sizeof(e), &e, sizeof(e));
         e.op = PROTO_OP_FREE;
         e.size = 0;
@@ -442,9 +447,9 @@ int main(int argc, char **argv)
         const char *name;
         void (*run)(void);
     } sections[] = {
-        {"client", bench_client_cost},       {"ingest", bench_server_ingest},
-        {"staleness", bench_staleness},      {"death", bench_death_cleanup},
-        {"restart", bench_restart_resync},   {"memory", bench_server_memory},
+        {"client", bench_client_cost},     {"ingest", bench_server_ingest},
+        {"staleness", bench_staleness},    {"death", bench_death_cleanup},
+        {"restart", bench_restart_resync}, {"memory", bench_server_memory},
     };
     /* With arguments, only the sections named (e.g. `tt-alloc-bench client`). */
     for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {

@@ -63,8 +63,8 @@ static uint64_t jitter(void)
 
 struct emit_ctx {
     struct ttrec_writer *w;
-    uint64_t t;             /* CLOCK_MONOTONIC of the next event */
-    uint64_t gap_ns;        /* between events at the profile's rate */
+    uint64_t t;      /* CLOCK_MONOTONIC of the next event */
+    uint64_t gap_ns; /* between events at the profile's rate */
     int32_t pid;
     uint64_t events;
     int error;
@@ -77,8 +77,8 @@ static void emit(void *arg, const struct profiles_event *ev)
     c->t += c->gap_ns / 2 + jitter() % (c->gap_ns + 1);
     int rc = 0;
     if (ev->kind == PROFILES_ALLOC)
-        rc = ttrec_write_alloc(c->w, c->pid, ev->device, (uint8_t)ev->type, ev->address,
-                               ev->size, c->t);
+        rc = ttrec_write_alloc(c->w, c->pid, ev->device, (uint8_t)ev->type, ev->address, ev->size,
+                               c->t);
     else if (ev->kind == PROFILES_FREE)
         rc = ttrec_write_free(c->w, c->pid, ev->device, (uint8_t)ev->type, ev->address, 0, c->t);
     else
@@ -90,8 +90,8 @@ static void emit(void *arg, const struct profiles_event *ev)
 
 static int open_writer(const char *path, struct ttrec_writer **w)
 {
-    struct ttrec_start start = { .realtime_ns = 1764000000000000000ull,
-                                 .monotonic_ns = START_MONO, .host = "bench" };
+    struct ttrec_start start = {
+        .realtime_ns = 1764000000000000000ull, .monotonic_ns = START_MONO, .host = "bench"};
     return ttrec_writer_open(path, &start, NULL, w);
 }
 
@@ -113,8 +113,8 @@ static double profile_bytes_per_event(const char *name, const char *path)
         return -1;
     }
     unsigned rate = profiles_default_rate(name);
-    struct emit_ctx c = { .w = w, .t = START_MONO, .gap_ns = 1000000000ull / (rate ? rate : 1000),
-                          .pid = 4242 };
+    struct emit_ctx c = {
+        .w = w, .t = START_MONO, .gap_ns = 1000000000ull / (rate ? rate : 1000), .pid = 4242};
     while (c.events < PROFILE_EVENTS && !c.error)
         if (profiles_step(p, emit, &c) == 0)
             break;
@@ -154,8 +154,8 @@ static double write_big(const char *path, uint64_t n, double *cpu_rate)
         live_size[slot] = 1024 * (1 + jitter() % 64);
         live_addr[slot] = 0x100000 + (uint64_t)slot * 0x100000;
         if (rc == 0)
-            rc = ttrec_write_alloc(w, live_pid[slot], live_dev[slot], TTALLOC_DRAM,
-                                   live_addr[slot], live_size[slot], t);
+            rc = ttrec_write_alloc(w, live_pid[slot], live_dev[slot], TTALLOC_DRAM, live_addr[slot],
+                                   live_size[slot], t);
     }
     uint64_t events = ttrec_writer_events(w);
     int close_rc = ttrec_writer_close(w);

@@ -17,12 +17,16 @@
 #include "tracked_allocator.hpp"
 
 // First fit over [base, base + size): a stand-in for TT-Metal's BankManager.
-class ToyBank {
-public:
-    ToyBank(uint64_t base, uint64_t size) : base_(base), end_(base + size) {}
-    uint64_t allocate(uint64_t size) {
+class ToyBank
+{
+  public:
+    ToyBank(uint64_t base, uint64_t size) : base_(base), end_(base + size)
+    {
+    }
+    uint64_t allocate(uint64_t size)
+    {
         uint64_t at = base_;
-        for (const auto& [addr, len] : used_) {
+        for (const auto &[addr, len] : used_) {
             if (addr - at >= size)
                 break;
             at = addr + len;
@@ -32,31 +36,38 @@ public:
         used_[at] = size;
         return at;
     }
-    void deallocate(uint64_t address) { used_.erase(address); }
+    void deallocate(uint64_t address)
+    {
+        used_.erase(address);
+    }
 
-private:
+  private:
     uint64_t base_, end_;
     std::map<uint64_t, uint64_t> used_;
 };
 
-static void flush_or_say() {
+static void flush_or_say()
+{
     if (int rc = ttalloc_flush(5000); rc < 0)
         std::fprintf(stderr, "raii_cpp: flush: %s\n", std::strerror(-rc));
 }
 
-int main() {
+int main()
+{
     ToyBank dram(0x40000000, 1ull << 30);
     ttalloc::Tracked<ToyBank> alloc(dram, /*device=*/0, TTALLOC_DRAM);
     std::string line;
     {
-        auto a = alloc.allocate(4096);              // 0x40000000
-        auto b = alloc.allocate(8192);              // 0x40001000
-        { auto scratch = alloc.allocate(100000); }  // 0x40003000, freed at once
-        auto c = std::move(b);                      // a move records nothing
+        auto a = alloc.allocate(4096); // 0x40000000
+        auto b = alloc.allocate(8192); // 0x40001000
+        {
+            auto scratch = alloc.allocate(100000);
+        }                      // 0x40003000, freed at once
+        auto c = std::move(b); // a move records nothing
         flush_or_say();
         std::cout << "ready " << getpid() << std::endl;
         std::getline(std::cin, line);
-    }                                               // a and c freed here
+    } // a and c freed here
     flush_or_say();
     std::cout << "freed" << std::endl;
     std::getline(std::cin, line);

@@ -34,9 +34,9 @@ int main(void)
     check(ttalloc_describe_device(0, &desc), "describe_device");
     check(ttalloc_set_label("record_c example"), "set_label");
 
-    for (uint64_t i = 0; i < 3; i++)   /* DRAM 0x10000000, 0x10100000, 0x10200000 */
+    for (uint64_t i = 0; i < 3; i++) /* DRAM 0x10000000, 0x10100000, 0x10200000 */
         check(ttalloc_record_alloc(0, TTALLOC_DRAM, 0x10000000 + i * MiB, MiB), "alloc");
-    for (uint64_t i = 0; i < 2; i++)   /* L1 0x20000, 0x30000 */
+    for (uint64_t i = 0; i < 2; i++) /* L1 0x20000, 0x30000 */
         check(ttalloc_record_alloc(0, TTALLOC_L1, 0x20000 + i * 64 * KiB, 64 * KiB), "alloc");
     check(ttalloc_record_free(0, TTALLOC_DRAM, 0x10100000), "free");
 
@@ -49,7 +49,8 @@ int main(void)
     fflush(stdout);
 
     char line[16];
-    if (fgets(line, sizeof(line), stdin) == NULL) { /* EOF also means go on */ }
+    if (fgets(line, sizeof(line), stdin) == NULL) { /* EOF also means go on */
+    }
 
     check(ttalloc_record_free(0, TTALLOC_DRAM, 0x10000000), "free");
     check(ttalloc_record_free(0, TTALLOC_DRAM, 0x10200000), "free");

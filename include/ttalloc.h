@@ -80,12 +80,12 @@ int ttalloc_process_memory(uint32_t device, enum ttalloc_buffer_type type, uint6
  * id to a sysfs device and show exact allocatable sizes. Any field may be 0
  * (unknown). */
 struct ttalloc_device_desc {
-    uint64_t board_serial;                  /* tt_serial as a number */
-    uint64_t asic_id;                       /* tt_asic_id as a number */
-    uint64_t capacity[TTALLOC_NUM_TYPES];   /* allocatable bytes per type, 0 = unknown */
-    uint32_t is_remote;                     /* 1: a chip reached through another (no device node) */
+    uint64_t board_serial;                /* tt_serial as a number */
+    uint64_t asic_id;                     /* tt_asic_id as a number */
+    uint64_t capacity[TTALLOC_NUM_TYPES]; /* allocatable bytes per type, 0 = unknown */
+    uint32_t is_remote;                   /* 1: a chip reached through another (no device node) */
     uint32_t reserved;
-    char board_type[16];                    /* "n300", "p150a", ... ("" = unknown) */
+    char board_type[16]; /* "n300", "p150a", ... ("" = unknown) */
 };
 
 /* Describe `device` to the server. Never blocks; remembered and re-sent after a
@@ -106,9 +106,9 @@ int ttalloc_set_label(const char *label);
 #define TTALLOC_LABEL_MAX 64
 
 /* ttalloc_device_stats.flags */
-#define TTALLOC_DEVICE_DESCRIBED 0x1u  /* an app described it */
-#define TTALLOC_DEVICE_REMOTE 0x2u     /* no device node of its own */
-#define TTALLOC_DEVICE_SYSFS 0x4u      /* the server found it in sysfs */
+#define TTALLOC_DEVICE_DESCRIBED 0x1u /* an app described it */
+#define TTALLOC_DEVICE_REMOTE 0x2u    /* no device node of its own */
+#define TTALLOC_DEVICE_SYSFS 0x4u     /* the server found it in sysfs */
 /* How TT-Metal's SHM figures were matched to this device (at most one of the
  * three; none: no region maps to it), and whether they are unknown. */
 #define TTALLOC_DEVICE_SHM_ASIC_ID 0x8u    /* region asic_id = sysfs tt_asic_id */
@@ -117,35 +117,35 @@ int ttalloc_set_label(const char *label);
 #define TTALLOC_DEVICE_USED_UNKNOWN 0x40u  /* SHM figures implausible: `used` is unknown */
 
 struct ttalloc_device_stats {
-    uint32_t device;                        /* TT-Metal device id / tt-kmd ordinal */
-    uint32_t flags;                         /* TTALLOC_DEVICE_* */
-    uint64_t board_serial;                  /* 0 = unknown */
-    uint64_t asic_id;                       /* 0 = unknown */
-    uint64_t used[TTALLOC_NUM_TYPES];       /* bytes live now */
-    uint64_t total[TTALLOC_NUM_TYPES];      /* capacity, 0 = unknown */
-    uint64_t peak[TTALLOC_NUM_TYPES];       /* highest `used` since the server started */
-    uint64_t buffers;                       /* live buffers on this device */
-    uint32_t processes;                     /* processes with live buffers here */
+    uint32_t device;                   /* TT-Metal device id / tt-kmd ordinal */
+    uint32_t flags;                    /* TTALLOC_DEVICE_* */
+    uint64_t board_serial;             /* 0 = unknown */
+    uint64_t asic_id;                  /* 0 = unknown */
+    uint64_t used[TTALLOC_NUM_TYPES];  /* bytes live now */
+    uint64_t total[TTALLOC_NUM_TYPES]; /* capacity, 0 = unknown */
+    uint64_t peak[TTALLOC_NUM_TYPES];  /* highest `used` since the server started */
+    uint64_t buffers;                  /* live buffers on this device */
+    uint32_t processes;                /* processes with live buffers here */
     uint32_t reserved;
-    char board_type[16];                    /* "" = unknown */
+    char board_type[16]; /* "" = unknown */
 };
 
 /* ttalloc_process_info.flags */
-#define TTALLOC_PROCESS_CONNECTED 0x1u /* has a live connection to the server */
-#define TTALLOC_PROCESS_SHM 0x2u       /* figures from TT-Metal's SHM statistics */
+#define TTALLOC_PROCESS_CONNECTED 0x1u     /* has a live connection to the server */
+#define TTALLOC_PROCESS_SHM 0x2u           /* figures from TT-Metal's SHM statistics */
 #define TTALLOC_PROCESS_BYTES_UNKNOWN 0x4u /* its SHM figures are implausible: unknown */
 
 struct ttalloc_process_info {
-    int32_t pid;                            /* from the kernel, never from the client */
+    int32_t pid; /* from the kernel, never from the client */
     uint32_t uid;
-    uint32_t flags;                         /* TTALLOC_PROCESS_* */
+    uint32_t flags; /* TTALLOC_PROCESS_* */
     uint32_t reserved;
-    uint64_t buffers;                       /* live buffers, all devices */
-    uint64_t bytes;                         /* live bytes, all devices and types */
-    uint64_t peak_bytes;                    /* highest `bytes` seen */
-    uint64_t start_ns;                      /* CLOCK_REALTIME of its first connection */
-    char name[TTALLOC_NAME_MAX];            /* /proc/<pid>/comm */
-    char label[TTALLOC_LABEL_MAX];          /* ttalloc_set_label, "" if none */
+    uint64_t buffers;              /* live buffers, all devices */
+    uint64_t bytes;                /* live bytes, all devices and types */
+    uint64_t peak_bytes;           /* highest `bytes` seen */
+    uint64_t start_ns;             /* CLOCK_REALTIME of its first connection */
+    char name[TTALLOC_NAME_MAX];   /* /proc/<pid>/comm */
+    char label[TTALLOC_LABEL_MAX]; /* ttalloc_set_label, "" if none */
 };
 
 /* One process's use of one device. */
@@ -162,7 +162,7 @@ struct ttalloc_buffer {
     uint64_t address;
     uint64_t size;
     uint32_t device;
-    uint8_t type;                           /* enum ttalloc_buffer_type */
+    uint8_t type; /* enum ttalloc_buffer_type */
     uint8_t reserved[3];
 };
 
@@ -171,29 +171,29 @@ struct ttalloc_buffer {
 struct ttalloc_exit {
     int32_t pid;
     uint32_t uid;
-    uint64_t time_ns;                       /* CLOCK_REALTIME of its death */
+    uint64_t time_ns; /* CLOCK_REALTIME of its death */
     char name[TTALLOC_NAME_MAX];
     uint32_t device;
     uint32_t reserved;
     uint64_t bytes[TTALLOC_NUM_TYPES];
     uint64_t buffers[TTALLOC_NUM_TYPES];
-    char label[TTALLOC_LABEL_MAX];          /* its ttalloc_set_label, "" if none */
+    char label[TTALLOC_LABEL_MAX]; /* its ttalloc_set_label, "" if none */
 };
 
 struct ttalloc_snapshot {
-    uint64_t seq;                           /* increases by one per snapshot the server makes */
-    uint64_t timestamp_ns;                  /* CLOCK_REALTIME when it was taken */
-    uint32_t clients;                       /* connected clients (producers and consumers) */
+    uint64_t seq;          /* increases by one per snapshot the server makes */
+    uint64_t timestamp_ns; /* CLOCK_REALTIME when it was taken */
+    uint32_t clients;      /* connected clients (producers and consumers) */
     int32_t server_pid;
-    uint64_t events_total;                  /* events applied since the server started */
-    uint64_t exits_total;                   /* tracked processes that ended */
-    uint64_t leaked_exits_total;            /* ... of which with buffers still live */
+    uint64_t events_total;       /* events applied since the server started */
+    uint64_t exits_total;        /* tracked processes that ended */
+    uint64_t leaked_exits_total; /* ... of which with buffers still live */
     size_t n_devices;
-    struct ttalloc_device_stats *devices;   /* ascending device id */
+    struct ttalloc_device_stats *devices; /* ascending device id */
     size_t n_processes;
     struct ttalloc_process_info *processes; /* ascending pid */
     size_t n_usage;
-    struct ttalloc_usage *usage;            /* ascending (pid, device) */
+    struct ttalloc_usage *usage; /* ascending (pid, device) */
 };
 
 typedef struct ttalloc_conn ttalloc_conn;

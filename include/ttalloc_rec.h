@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#define TTALLOC_REC_VERSION 1u  /* the format version this library writes */
+#define TTALLOC_REC_VERSION 1u /* the format version this library writes */
 #define TTALLOC_REC_HOST_MAX 64
 
 /* What one record of a recording is. Fields of struct ttalloc_rec_event that
@@ -35,14 +35,16 @@ extern "C" {
  * (nanoseconds since the start of the recording; negative for what happened
  * before it, e.g. the alloc time of a buffer live at the start). */
 enum ttalloc_rec_kind {
-    TTALLOC_REC_ALLOC = 1,        /* pid device type address size */
-    TTALLOC_REC_FREE = 2,         /* pid device type address size (0 when the recorder did not know it) */
-    TTALLOC_REC_PEAK_RESET = 3,   /* pid: that process reset its peaks here */
-    TTALLOC_REC_LIVE_BEGIN = 4,   /* count: the full live state follows (LIVE_BUFFER x count, LIVE_END);
+    TTALLOC_REC_ALLOC = 1, /* pid device type address size */
+    TTALLOC_REC_FREE = 2,  /* pid device type address size (0 when the recorder did not know it) */
+    TTALLOC_REC_PEAK_RESET = 3, /* pid: that process reset its peaks here */
+    TTALLOC_REC_LIVE_BEGIN =
+        4, /* count: the full live state follows (LIVE_BUFFER x count, LIVE_END);
                                      it replaces whatever a reader believed was live */
-    TTALLOC_REC_LIVE_BUFFER = 5,  /* pid device type address size; time_ns = its alloc time */
-    TTALLOC_REC_LIVE_END = 6,     /* the live state is complete */
-    TTALLOC_REC_PROCESS_START = 7,/* pid parent_pid uid name label; time_ns = its start (may be < 0) */
+    TTALLOC_REC_LIVE_BUFFER = 5, /* pid device type address size; time_ns = its alloc time */
+    TTALLOC_REC_LIVE_END = 6,    /* the live state is complete */
+    TTALLOC_REC_PROCESS_START =
+        7, /* pid parent_pid uid name label; time_ns = its start (may be < 0) */
     TTALLOC_REC_PROCESS_EXIT = 8, /* pid */
     TTALLOC_REC_DEVICE = 9,       /* device desc */
     TTALLOC_REC_GAP = 10,         /* count: events lost here; a LIVE_BEGIN..LIVE_END follows */
@@ -52,31 +54,31 @@ enum ttalloc_rec_kind {
 #define TTALLOC_REC_KIND_MAX 12
 
 struct ttalloc_rec_event {
-    uint32_t kind;                          /* enum ttalloc_rec_kind */
+    uint32_t kind; /* enum ttalloc_rec_kind */
     int32_t pid;
-    int64_t time_ns;                        /* since the recording's start */
+    int64_t time_ns; /* since the recording's start */
     uint32_t device;
-    uint32_t type;                          /* enum ttalloc_buffer_type */
+    uint32_t type; /* enum ttalloc_buffer_type */
     uint64_t address;
     uint64_t size;
-    uint64_t count;                         /* GAP: events lost; LIVE_BEGIN: buffers that follow */
-    int32_t parent_pid;                     /* PROCESS_START; 0 = unknown */
-    uint32_t uid;                           /* PROCESS_START */
-    char name[TTALLOC_NAME_MAX];            /* PROCESS_START, NUL-terminated */
-    char label[TTALLOC_LABEL_MAX];          /* PROCESS_START, NUL-terminated, "" = none */
-    uint64_t bytes[TTALLOC_NUM_TYPES];      /* SHM_SAMPLE: live bytes per type */
-    double temperature_c;                   /* TELEMETRY */
-    double power_w;                         /* TELEMETRY */
-    struct ttalloc_device_desc desc;        /* DEVICE */
+    uint64_t count;                    /* GAP: events lost; LIVE_BEGIN: buffers that follow */
+    int32_t parent_pid;                /* PROCESS_START; 0 = unknown */
+    uint32_t uid;                      /* PROCESS_START */
+    char name[TTALLOC_NAME_MAX];       /* PROCESS_START, NUL-terminated */
+    char label[TTALLOC_LABEL_MAX];     /* PROCESS_START, NUL-terminated, "" = none */
+    uint64_t bytes[TTALLOC_NUM_TYPES]; /* SHM_SAMPLE: live bytes per type */
+    double temperature_c;              /* TELEMETRY */
+    double power_w;                    /* TELEMETRY */
+    struct ttalloc_device_desc desc;   /* DEVICE */
 };
 
 /* The file's header. */
 struct ttalloc_rec_info {
-    uint32_t version;                       /* format version of the file */
+    uint32_t version; /* format version of the file */
     uint32_t reserved;
-    uint64_t start_realtime_ns;             /* CLOCK_REALTIME at the start */
-    uint64_t start_monotonic_ns;            /* CLOCK_MONOTONIC at the start (time_ns 0) */
-    char host[TTALLOC_REC_HOST_MAX];        /* NUL-terminated */
+    uint64_t start_realtime_ns;      /* CLOCK_REALTIME at the start */
+    uint64_t start_monotonic_ns;     /* CLOCK_MONOTONIC at the start (time_ns 0) */
+    char host[TTALLOC_REC_HOST_MAX]; /* NUL-terminated */
 };
 
 typedef struct ttalloc_rec ttalloc_rec;

@@ -7,7 +7,7 @@ set -eu
 
 PACKAGES="build-essential cmake pkg-config libcmocka-dev libncurses-dev libsystemd-dev
 libmicrohttpd-dev python3 python3-pytest python3-pytest-timeout python3-jsonschema python3-pip python3-setuptools python3-venv tmux procps
-prometheus systemd clang libfuzzer-14-dev groff-base man-db libzstd-dev chromium"
+prometheus systemd clang clang-format libfuzzer-14-dev groff-base man-db libzstd-dev chromium"
 
 missing=""
 for pkg in $PACKAGES; do

@@ -17,7 +17,7 @@
 
 struct buftable_entry {
     uint64_t address;
-    uint64_t size;      /* 0: empty slot */
+    uint64_t size; /* 0: empty slot */
     uint32_t device;
     uint8_t type;
     uint8_t reserved[3];
@@ -25,10 +25,10 @@ struct buftable_entry {
 
 struct buftable {
     struct buftable_entry *slots;
-    size_t capacity;    /* 0 or a power of two */
+    size_t capacity; /* 0 or a power of two */
     size_t count;
-    unsigned shift;     /* 64 - log2(capacity) */
-    uint64_t seed;      /* secret key of the hash (buftable_init draws it) */
+    unsigned shift; /* 64 - log2(capacity) */
+    uint64_t seed;  /* secret key of the hash (buftable_init draws it) */
 };
 
 void buftable_init(struct buftable *table);

@@ -30,10 +30,10 @@ static int log_level;
 
 /* One call site's recent lines. */
 struct log_group {
-    const char *fmt;            /* NULL: free slot */
+    const char *fmt; /* NULL: free slot */
     uint64_t window_start_ns;
-    unsigned lines;             /* written in this window */
-    uint64_t suppressed;        /* dropped in this window */
+    unsigned lines;      /* written in this window */
+    uint64_t suppressed; /* dropped in this window */
 };
 
 static struct log_group log_groups[LOG_GROUPS];

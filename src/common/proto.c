@@ -41,10 +41,10 @@ _Static_assert(offsetof(struct ttalloc_exit, label) == 152, "ttalloc_exit.label"
 #define PROTO_HELLO_PREFIX 8u
 
 enum payload_rule {
-    PAYLOAD_EMPTY,      /* exactly 0 bytes */
-    PAYLOAD_EXACT,      /* exactly `size` bytes */
-    PAYLOAD_AT_LEAST,   /* `size` bytes or more */
-    PAYLOAD_ARRAY,      /* one or more records of `size` bytes */
+    PAYLOAD_EMPTY,    /* exactly 0 bytes */
+    PAYLOAD_EXACT,    /* exactly `size` bytes */
+    PAYLOAD_AT_LEAST, /* `size` bytes or more */
+    PAYLOAD_ARRAY,    /* one or more records of `size` bytes */
 };
 
 struct type_rule {

@@ -25,7 +25,7 @@
 #include "ttalloc.h"
 
 #define PROTO_MAGIC 0x4c415454u /* "TTAL" in little-endian memory order */
-#define PROTO_VERSION 2u   /* 2: events carry a timestamp; RESET_PEAK */
+#define PROTO_VERSION 2u        /* 2: events carry a timestamp; RESET_PEAK */
 #define PROTO_MAX_FRAME 65536u  /* header included */
 
 enum proto_msg_type {
@@ -67,17 +67,17 @@ enum proto_msg_type {
 };
 
 struct proto_header {
-    uint16_t type;      /* enum proto_msg_type */
-    uint16_t flags;     /* 0 */
-    uint32_t length;    /* payload bytes after this header */
+    uint16_t type;   /* enum proto_msg_type */
+    uint16_t flags;  /* 0 */
+    uint32_t length; /* payload bytes after this header */
 };
 
 enum proto_role { PROTO_ROLE_PRODUCER = 1, PROTO_ROLE_CONSUMER = 2 };
 
 struct proto_hello {
-    uint32_t magic;     /* PROTO_MAGIC */
-    uint16_t version;   /* PROTO_VERSION */
-    uint16_t role;      /* enum proto_role */
+    uint32_t magic;      /* PROTO_MAGIC */
+    uint16_t version;    /* PROTO_VERSION */
+    uint16_t role;       /* enum proto_role */
     int32_t claimed_pid; /* informational only: the server uses the kernel's word */
     uint32_t reserved;
     char label[TTALLOC_LABEL_MAX]; /* NUL-padded */
@@ -88,7 +88,7 @@ struct proto_hello_ack {
     uint16_t version;
     uint16_t reserved;
     int32_t server_pid;
-    int32_t peer_pid;   /* the PID the server attributes this connection to */
+    int32_t peer_pid; /* the PID the server attributes this connection to */
     uint32_t peer_uid;
     uint32_t reserved2;
     char server_version[32];
@@ -103,7 +103,7 @@ enum proto_error_code {
 };
 
 struct proto_error {
-    uint32_t code;      /* enum proto_error_code */
+    uint32_t code; /* enum proto_error_code */
     uint32_t reserved;
 };
 
@@ -120,10 +120,10 @@ enum proto_event_op { PROTO_OP_ALLOC = 1, PROTO_OP_FREE = 2, PROTO_OP_RESET_PEAK
 /* EVENTS payload: an array of these; BUFFERS uses struct ttalloc_buffer. */
 struct proto_event {
     uint64_t address;
-    uint64_t size;      /* 0 for a free */
+    uint64_t size; /* 0 for a free */
     uint32_t device;
-    uint8_t type;       /* enum ttalloc_buffer_type */
-    uint8_t op;         /* enum proto_event_op */
+    uint8_t type; /* enum ttalloc_buffer_type */
+    uint8_t op;   /* enum proto_event_op */
     uint16_t reserved;
     uint64_t timestamp_ns; /* CLOCK_MONOTONIC, taken inside the record call */
 };
@@ -143,13 +143,13 @@ struct proto_resync_end {
  * device-wide peaks never take a client's word. */
 struct proto_peak {
     uint32_t device;
-    uint8_t type;       /* enum ttalloc_buffer_type */
+    uint8_t type; /* enum ttalloc_buffer_type */
     uint8_t reserved[3];
     uint64_t peak_bytes;
 };
 
 struct proto_flush {
-    uint64_t token;     /* echoed in FLUSH_ACK */
+    uint64_t token; /* echoed in FLUSH_ACK */
 };
 
 struct proto_subscribe {
@@ -164,20 +164,21 @@ struct proto_subscribe {
  * LIVE_END), then STREAM_* frames as things happen, until the connection
  * closes. A consumer that is not root sees only processes of its own uid. */
 struct proto_stream_req {
-    uint32_t flags;     /* 0 */
+    uint32_t flags; /* 0 */
     uint32_t reserved;
 };
 
 /* What one record of a STREAM_EVENTS frame says. */
 enum proto_stream_kind {
-    PROTO_STREAM_ALLOC = 1,       /* pid device type address size */
-    PROTO_STREAM_FREE = 2,        /* pid device type address size (of the freed buffer) */
-    PROTO_STREAM_RESET_PEAK = 3,  /* pid reset its peaks */
-    PROTO_STREAM_EXIT = 4,        /* pid ended; its live buffers were left behind */
-    PROTO_STREAM_GAP = 5,         /* size: events this consumer lost; a live state follows */
-    PROTO_STREAM_LIVE_BEGIN = 6,  /* size: LIVE_BUFFER records that follow */
-    PROTO_STREAM_LIVE_BUFFER = 7, /* pid device type address size; timestamp 0 (alloc time unknown) */
-    PROTO_STREAM_LIVE_END = 8,    /* the live state is complete */
+    PROTO_STREAM_ALLOC = 1,      /* pid device type address size */
+    PROTO_STREAM_FREE = 2,       /* pid device type address size (of the freed buffer) */
+    PROTO_STREAM_RESET_PEAK = 3, /* pid reset its peaks */
+    PROTO_STREAM_EXIT = 4,       /* pid ended; its live buffers were left behind */
+    PROTO_STREAM_GAP = 5,        /* size: events this consumer lost; a live state follows */
+    PROTO_STREAM_LIVE_BEGIN = 6, /* size: LIVE_BUFFER records that follow */
+    PROTO_STREAM_LIVE_BUFFER =
+        7,                     /* pid device type address size; timestamp 0 (alloc time unknown) */
+    PROTO_STREAM_LIVE_END = 8, /* the live state is complete */
 };
 
 /* STREAM_EVENTS payload: an array of these. */
@@ -185,8 +186,8 @@ struct proto_stream_record {
     uint64_t address;
     uint64_t size;
     uint32_t device;
-    uint8_t type;       /* enum ttalloc_buffer_type */
-    uint8_t kind;       /* enum proto_stream_kind */
+    uint8_t type; /* enum ttalloc_buffer_type */
+    uint8_t kind; /* enum proto_stream_kind */
     uint16_t reserved;
     int32_t pid;
     uint32_t reserved2;
@@ -198,12 +199,12 @@ struct proto_stream_record {
 struct proto_stream_process {
     int32_t pid;
     uint32_t uid;
-    int32_t parent_pid;     /* 0 = unknown */
+    int32_t parent_pid; /* 0 = unknown */
     uint32_t reserved;
-    uint64_t start_realtime_ns; /* CLOCK_REALTIME when the server first saw it */
-    uint64_t timestamp_ns;  /* CLOCK_MONOTONIC now */
-    char name[TTALLOC_NAME_MAX];    /* NUL-padded */
-    char label[TTALLOC_LABEL_MAX];  /* NUL-padded, "" = none */
+    uint64_t start_realtime_ns;    /* CLOCK_REALTIME when the server first saw it */
+    uint64_t timestamp_ns;         /* CLOCK_MONOTONIC now */
+    char name[TTALLOC_NAME_MAX];   /* NUL-padded */
+    char label[TTALLOC_LABEL_MAX]; /* NUL-padded, "" = none */
 };
 
 /* STREAM_DEVICE: a device's description, as an app gave it and the server
@@ -211,7 +212,7 @@ struct proto_stream_process {
 struct proto_stream_device {
     uint32_t device;
     uint32_t reserved;
-    uint64_t timestamp_ns;  /* CLOCK_MONOTONIC */
+    uint64_t timestamp_ns; /* CLOCK_MONOTONIC */
     struct ttalloc_device_desc desc;
 };
 

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define SOCKPATH_MAX 108  /* sizeof(sun_path) */
+#define SOCKPATH_MAX 108 /* sizeof(sun_path) */
 #define SOCKPATH_CANDIDATES 3
 
 /* The paths to try, in order; returns how many (1 when TT_ALLOC_SOCKET is set). */

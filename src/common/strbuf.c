@@ -92,12 +92,12 @@ size_t strbuf_utf8_len(const unsigned char *s)
         return 0;
     }
     for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0u) != 0x80u)    /* also stops at the terminating NUL */
+        if ((s[i] & 0xC0u) != 0x80u) /* also stops at the terminating NUL */
             return 0;
         cp = (cp << 6) | (s[i] & 0x3Fu);
     }
     if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
         (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;   /* overlong, out of range, or a surrogate */
+        return 0; /* overlong, out of range, or a surrogate */
     return n;
 }

@@ -14,7 +14,7 @@
 #include <stddef.h>
 
 struct strbuf {
-    char *data;     /* NUL-terminated; NULL until the first append */
+    char *data; /* NUL-terminated; NULL until the first append */
     size_t len;
     size_t cap;
     int failed;

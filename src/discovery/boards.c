@@ -9,15 +9,15 @@
 #include <string.h>
 
 #define GIB (1024ull * 1024ull * 1024ull)
-#define BH_DRAM_CHANNEL 4278190080ull   /* one Blackhole DRAM channel, bytes */
-#define WH_L1 1499136ull                /* Wormhole L1 per Tensix core */
-#define BH_L1 1572864ull                /* Blackhole L1 per Tensix core */
+#define BH_DRAM_CHANNEL 4278190080ull /* one Blackhole DRAM channel, bytes */
+#define WH_L1 1499136ull              /* Wormhole L1 per Tensix core */
+#define BH_L1 1572864ull              /* Blackhole L1 per Tensix core */
 
 struct boards_entry {
     const char *card_type;
     const char *arch;
-    uint64_t dram;    /* 0 = unknown */
-    uint64_t l1;      /* cores x L1 per core, 0 = unknown */
+    uint64_t dram; /* 0 = unknown */
+    uint64_t l1;   /* cores x L1 per core, 0 = unknown */
 };
 
 static const struct boards_entry boards_table[] = {
@@ -76,10 +76,10 @@ void boards_max_capacity(uint64_t max[TTALLOC_NUM_TYPES])
     }
     memset(max, 0, TTALLOC_NUM_TYPES * sizeof(max[0]));
     max[TTALLOC_DRAM] = dram;
-    max[TTALLOC_TRACE] = dram;        /* trace buffers live in DRAM */
+    max[TTALLOC_TRACE] = dram; /* trace buffers live in DRAM */
     max[TTALLOC_SYSTEM_MEMORY] = UINT64_MAX;
     max[TTALLOC_L1] = l1;
-    max[TTALLOC_L1_SMALL] = l1;       /* L1_SMALL and CBs live in L1 */
+    max[TTALLOC_L1_SMALL] = l1; /* L1_SMALL and CBs live in L1 */
     max[TTALLOC_CB] = l1;
 }
 

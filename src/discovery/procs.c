@@ -21,8 +21,8 @@
 #include "sysfs.h"
 #include "textfile.h"
 
-#define PROCS_FILE_MAX (1u << 20)   /* a pids file or cmdline longer than this is cut */
-#define PROCS_PIDS_PER_DEVICE 4096  /* distinct holders kept per device */
+#define PROCS_FILE_MAX (1u << 20)  /* a pids file or cmdline longer than this is cut */
+#define PROCS_PIDS_PER_DEVICE 4096 /* distinct holders kept per device */
 
 /* A set of PIDs for procs_parse_pids: open addressing, 0 = empty slot
  * (PIDs are > 0). A 100k-line pids file costs one probe per line, not a
@@ -146,7 +146,7 @@ static int procs_wanted(const int *want, size_t n_want, int ordinal)
  * tenstorrent/"), keeping those to ordinals in want[]. Processes we may not
  * inspect are skipped silently (the scan is complete only as root). */
 static int procs_fd_scan_dir(const char *node_dir, const int *want, size_t n_want,
-                         struct procs_list *list)
+                             struct procs_list *list)
 {
     DIR *proc = opendir("/proc");
     if (proc == NULL)
@@ -203,8 +203,8 @@ static int procs_fd_scan_into(const char *sysroot, const int *want, size_t n_wan
     return procs_fd_scan_dir(node_dir, want, n_want, list);
 }
 
-int procs_fd_scan(const char *sysroot, const int *want, size_t n_want,
-                  struct procs_holder **out, size_t *n)
+int procs_fd_scan(const char *sysroot, const int *want, size_t n_want, struct procs_holder **out,
+                  size_t *n)
 {
     struct procs_list list = {0};
     int rc = procs_fd_scan_into(sysroot, want, n_want, &list);
@@ -361,10 +361,9 @@ int procs_environ_get(pid_t pid, const char *name, char *out, size_t cap)
     for (size_t at = 0; at < len;) {
         const char *entry = text + at;
         size_t entry_len = strnlen(entry, len - at);
-        if (entry_len > name_len && memcmp(entry, name, name_len) == 0 &&
-            entry[name_len] == '=') {
+        if (entry_len > name_len && memcmp(entry, name, name_len) == 0 && entry[name_len] == '=') {
             snprintf(out, cap, "%.*s", (int)(entry_len - name_len - 1), entry + name_len + 1);
-            found = 1;   /* the first definition, the one getenv() finds */
+            found = 1; /* the first definition, the one getenv() finds */
             break;
         }
         at += entry_len + 1;

@@ -19,8 +19,8 @@
 /* One (process, device) pair. */
 struct procs_holder {
     pid_t pid;
-    int device;      /* tt-kmd ordinal */
-    int from_pids;   /* 1: listed in the pids file; 0: found by the fd scan */
+    int device;    /* tt-kmd ordinal */
+    int from_pids; /* 1: listed in the pids file; 0: found by the fd scan */
 };
 
 /* The holders of the devices `indexes[0..n_indexes)`, ascending by (pid,
@@ -36,8 +36,8 @@ int procs_scan(const char *sysroot, const int *indexes, size_t n_indexes, pid_t 
  * tt-kmd's pids file has them; from_pids = 0). Returns 0 or a negative errno
  * (-ENOMEM, or why /proc could not be read); free() *out. The simulator uses
  * it to keep its fake pids files true. */
-int procs_fd_scan(const char *sysroot, const int *want, size_t n_want,
-                  struct procs_holder **out, size_t *n);
+int procs_fd_scan(const char *sysroot, const int *want, size_t n_want, struct procs_holder **out,
+                  size_t *n);
 
 /* Parse the text of a pids file: PIDs (> 0), one per line; blank lines and
  * garbage lines are skipped. Appends to pids (deduplicated), up to cap.
@@ -46,10 +46,10 @@ size_t procs_parse_pids(const char *text, size_t len, pid_t *pids, size_t count,
 
 struct procs_info {
     pid_t pid;
-    uid_t uid;           /* (uid_t)-1 when unknown */
-    char name[64];       /* /proc/<pid>/comm, "" when gone */
-    char user[64];       /* user name, or the uid in decimal */
-    char *cmdline;       /* arguments joined by spaces (malloc'd; "" if none) */
+    uid_t uid;     /* (uid_t)-1 when unknown */
+    char name[64]; /* /proc/<pid>/comm, "" when gone */
+    char user[64]; /* user name, or the uid in decimal */
+    char *cmdline; /* arguments joined by spaces (malloc'd; "" if none) */
 };
 
 /* Read `pid`'s facts from the real /proc. Returns 0, or -ESRCH when the

@@ -204,9 +204,9 @@ static int64_t sysfs_read_hex(int dirfd, const char *name)
 
 /* One hwmon channel we want: matched by its label, read from <prefix><n>_input/_max. */
 struct sysfs_sensor {
-    const char *prefix;   /* "temp", "in", "curr", "power", "fan" */
+    const char *prefix; /* "temp", "in", "curr", "power", "fan" */
     const char *labels[2];
-    int64_t min, max;     /* plausible range, kernel units */
+    int64_t min, max; /* plausible range, kernel units */
     int64_t *input, *limit;
 };
 
@@ -316,11 +316,11 @@ void sysfs_read_device(const char *sysroot, struct sysfs_device *dev)
     int index = dev->index;
     memset(dev, 0, sizeof(*dev));
     dev->index = index;
-    int64_t *numbers[] = {&dev->pci_vendor, &dev->pci_device, &dev->aiclk_mhz, &dev->axiclk_mhz,
-                          &dev->arcclk_mhz, &dev->heartbeat, &dev->therm_trip_count,
-                          &dev->temp_mc, &dev->temp_max_mc, &dev->vcore_mv, &dev->vcore_max_mv,
-                          &dev->current_ma, &dev->current_max_ma, &dev->power_uw,
-                          &dev->power_max_uw, &dev->fan_rpm};
+    int64_t *numbers[] = {
+        &dev->pci_vendor,     &dev->pci_device, &dev->aiclk_mhz,        &dev->axiclk_mhz,
+        &dev->arcclk_mhz,     &dev->heartbeat,  &dev->therm_trip_count, &dev->temp_mc,
+        &dev->temp_max_mc,    &dev->vcore_mv,   &dev->vcore_max_mv,     &dev->current_ma,
+        &dev->current_max_ma, &dev->power_uw,   &dev->power_max_uw,     &dev->fan_rpm};
     for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)
         *numbers[i] = SYSFS_UNKNOWN;
 
@@ -340,15 +340,13 @@ void sysfs_read_device(const char *sysroot, struct sysfs_device *dev)
 
     sysfs_read_string(dfd, "tt_card_type", 'n', dev->card_type, sizeof(dev->card_type));
     if (boards_arch(dev->card_type) == NULL)
-        dev->card_type[0] = '\0';   /* "unknown", or a name the driver never writes */
+        dev->card_type[0] = '\0'; /* "unknown", or a name the driver never writes */
     sysfs_read_string(dfd, "tt_serial", 'h', dev->serial, sizeof(dev->serial));
     sysfs_read_string(dfd, "tt_asic_id", 'h', dev->asic_id, sizeof(dev->asic_id));
-    sysfs_read_string(dfd, "tt_fw_bundle_ver", 'v', dev->fw_bundle_ver,
-                      sizeof(dev->fw_bundle_ver));
+    sysfs_read_string(dfd, "tt_fw_bundle_ver", 'v', dev->fw_bundle_ver, sizeof(dev->fw_bundle_ver));
     sysfs_read_string(dfd, "tt_arc_fw_ver", 'v', dev->arc_fw_ver, sizeof(dev->arc_fw_ver));
     sysfs_read_string(dfd, "tt_eth_fw_ver", 'v', dev->eth_fw_ver, sizeof(dev->eth_fw_ver));
-    sysfs_read_string(dfd, "tt_m3app_fw_ver", 'v', dev->m3app_fw_ver,
-                      sizeof(dev->m3app_fw_ver));
+    sysfs_read_string(dfd, "tt_m3app_fw_ver", 'v', dev->m3app_fw_ver, sizeof(dev->m3app_fw_ver));
     sysfs_read_string(dfd, "tt_m3bl_fw_ver", 'v', dev->m3bl_fw_ver, sizeof(dev->m3bl_fw_ver));
     sysfs_read_string(dfd, "tt_ttflash_ver", 'v', dev->ttflash_ver, sizeof(dev->ttflash_ver));
     dev->aiclk_mhz = sysfs_read_int(dfd, "tt_aiclk", 0, 100000);

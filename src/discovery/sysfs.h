@@ -22,8 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SYSFS_UNKNOWN INT64_MIN   /* a number nobody could read */
-#define SYSFS_MAX_DEVICES 1024    /* more ordinals than this are ignored */
+#define SYSFS_UNKNOWN INT64_MIN /* a number nobody could read */
+#define SYSFS_MAX_DEVICES 1024  /* more ordinals than this are ignored */
 
 struct sysfs_device {
     int index;                /* tt-kmd ordinal N (of /dev/tenstorrent/N); may be sparse */
@@ -47,15 +47,15 @@ struct sysfs_device {
     int64_t heartbeat;        /* tt_heartbeat */
     int64_t therm_trip_count; /* tt_therm_trip_count */
     /* hwmon, in the kernel's units; SYSFS_UNKNOWN when absent */
-    int64_t temp_mc;          /* asic temperature, millidegree C */
+    int64_t temp_mc; /* asic temperature, millidegree C */
     int64_t temp_max_mc;
-    int64_t vcore_mv;         /* core voltage, mV */
+    int64_t vcore_mv; /* core voltage, mV */
     int64_t vcore_max_mv;
-    int64_t current_ma;       /* mA */
+    int64_t current_ma; /* mA */
     int64_t current_max_ma;
-    int64_t power_uw;         /* µW */
-    int64_t power_max_uw;     /* the power limit */
-    int64_t fan_rpm;          /* Blackhole only */
+    int64_t power_uw;     /* µW */
+    int64_t power_max_uw; /* the power limit */
+    int64_t fan_rpm;      /* Blackhole only */
 };
 
 /* The devices under `sysroot`, ascending by index, in a malloc'd array the

@@ -30,8 +30,8 @@ bool eventclock_uses_tsc;
 static bool eventclock_ready;
 static uint64_t eventclock_origin_tsc, eventclock_origin_ns; /* first pair */
 static uint64_t eventclock_anchor_tsc, eventclock_anchor_ns; /* latest pair */
-static uint64_t eventclock_rate;     /* ns per tick, 32.32 fixed point */
-static uint64_t eventclock_last_out; /* highest result so far */
+static uint64_t eventclock_rate;                             /* ns per tick, 32.32 fixed point */
+static uint64_t eventclock_last_out;                         /* highest result so far */
 
 uint64_t eventclock_monotonic_ns(void)
 {
@@ -51,8 +51,8 @@ static bool eventclock_tsc_trusted(void)
     if (!__get_cpuid(0x80000007u, &eax, &ebx, &ecx, &edx) || !(edx & (1u << 8)))
         return false;
     char source[64];
-    if (textfile_read("/sys/devices/system/clocksource/clocksource0/current_clocksource",
-                      source, sizeof(source)) <= 0)
+    if (textfile_read("/sys/devices/system/clocksource/clocksource0/current_clocksource", source,
+                      sizeof(source)) <= 0)
         return false;
     source[strcspn(source, "\n")] = '\0';
     return strcmp(source, "tsc") == 0 || strcmp(source, "kvm-clock") == 0;

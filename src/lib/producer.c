@@ -21,10 +21,10 @@
 #define PRODUCER_EXIT_FLUSH_MS 100
 
 enum producer_state {
-    PRODUCER_UNINIT = 0,  /* nothing decided yet (also the child after fork) */
-    PRODUCER_ON,          /* rings ready, sender started */
-    PRODUCER_OFF,         /* TT_ALLOC_TRACKING=0, or set-up failed */
-    PRODUCER_CLOSED,      /* after the exit handler */
+    PRODUCER_UNINIT = 0, /* nothing decided yet (also the child after fork) */
+    PRODUCER_ON,         /* rings ready, sender started */
+    PRODUCER_OFF,        /* TT_ALLOC_TRACKING=0, or set-up failed */
+    PRODUCER_CLOSED,     /* after the exit handler */
 };
 
 static atomic_int producer_state;

@@ -25,13 +25,13 @@
 #include "ttalloc.h"
 
 #define QUERY_HELLO_TIMEOUT_MS 5000
-#define QUERY_REST_TIMEOUT_MS 2000  /* for the rest of a pushed snapshot */
+#define QUERY_REST_TIMEOUT_MS 2000 /* for the rest of a pushed snapshot */
 
 struct ttalloc_conn {
     int fd;
     bool broken;
     char path[SOCKPATH_MAX];
-    char *rx;                       /* PROTO_MAX_FRAME bytes */
+    char *rx; /* PROTO_MAX_FRAME bytes */
 };
 
 /* A received frame; payload points into conn->rx. */
@@ -53,8 +53,7 @@ static int64_t query_deadline(int timeout_ms)
     return timeout_ms < 0 ? -1 : query_now_ms() + timeout_ms;
 }
 
-static int query_send(ttalloc_conn *conn, enum proto_msg_type type, const void *payload,
-                      size_t len)
+static int query_send(ttalloc_conn *conn, enum proto_msg_type type, const void *payload, size_t len)
 {
     char frame[sizeof(struct proto_header) + sizeof(struct proto_hello)];
     if (conn->broken)
@@ -118,7 +117,7 @@ static int query_recv(ttalloc_conn *conn, int64_t deadline, struct query_frame *
         if (frame->hdr.type == PROTO_ERROR) {
             const char *text = (const char *)frame->payload + sizeof(struct proto_error);
             debuglog("%s: server error: %.*s", conn->path,
-                        (int)(frame->hdr.length - sizeof(struct proto_error)), text);
+                     (int)(frame->hdr.length - sizeof(struct proto_error)), text);
             conn->broken = true;
             return -EPROTO;
         }
@@ -126,11 +125,10 @@ static int query_recv(ttalloc_conn *conn, int64_t deadline, struct query_frame *
     }
 }
 
-static int query_unexpected(ttalloc_conn *conn, const struct query_frame *frame,
-                            const char *wanted)
+static int query_unexpected(ttalloc_conn *conn, const struct query_frame *frame, const char *wanted)
 {
     debuglog("%s: expected %s, got %s", conn->path, wanted,
-                proto_type_name((enum proto_msg_type)frame->hdr.type));
+             proto_type_name((enum proto_msg_type)frame->hdr.type));
     conn->broken = true;
     return -EPROTO;
 }
@@ -153,11 +151,10 @@ static int query_hello(ttalloc_conn *conn)
         return query_unexpected(conn, &frame, "HELLO_ACK");
     struct proto_hello_ack ack;
     memset(&ack, 0, sizeof(ack));
-    memcpy(&ack, frame.payload,
-           frame.hdr.length < sizeof(ack) ? frame.hdr.length : sizeof(ack));
+    memcpy(&ack, frame.payload, frame.hdr.length < sizeof(ack) ? frame.hdr.length : sizeof(ack));
     if (ack.magic != PROTO_MAGIC || ack.version != PROTO_VERSION) {
         debuglog("%s: server speaks protocol version %u, this library %u", conn->path,
-                    (unsigned)ack.version, PROTO_VERSION);
+                 (unsigned)ack.version, PROTO_VERSION);
         return -EPROTO;
     }
     return 0;
@@ -267,7 +264,7 @@ static int query_take_records(ttalloc_conn *conn, const struct query_frame *fram
     size_t k = frame->hdr.length / size;
     if (*n + k > announced) {
         debuglog("%s: more %s records than the %zu announced", conn->path,
-                    proto_type_name((enum proto_msg_type)frame->hdr.type), announced);
+                 proto_type_name((enum proto_msg_type)frame->hdr.type), announced);
         conn->broken = true;
         return -EPROTO;
     }
@@ -307,11 +304,11 @@ static int query_read_snapshot(ttalloc_conn *conn, const struct query_frame *fir
             rc = query_take_records(conn, &frame, (void **)&snap->devices, &snap->n_devices,
                                     &cap_dev, begin.n_devices);
         } else if (frame.hdr.type == PROTO_SNAP_PROCESSES) {
-            rc = query_take_records(conn, &frame, (void **)&snap->processes,
-                                    &snap->n_processes, &cap_proc, begin.n_processes);
+            rc = query_take_records(conn, &frame, (void **)&snap->processes, &snap->n_processes,
+                                    &cap_proc, begin.n_processes);
         } else if (frame.hdr.type == PROTO_SNAP_USAGE) {
-            rc = query_take_records(conn, &frame, (void **)&snap->usage, &snap->n_usage,
-                                    &cap_usage, begin.n_usage);
+            rc = query_take_records(conn, &frame, (void **)&snap->usage, &snap->n_usage, &cap_usage,
+                                    begin.n_usage);
         } else if (frame.hdr.type == PROTO_SNAP_END) {
             if (snap->n_devices != begin.n_devices || snap->n_processes != begin.n_processes ||
                 snap->n_usage != begin.n_usage) {
@@ -419,8 +416,7 @@ int ttalloc_buffers(ttalloc_conn *conn, pid_t pid, uint32_t max, int timeout_ms,
     int rc = query_send(conn, PROTO_BUFFERS_REQ, &req, sizeof(req));
     if (rc < 0)
         return rc;
-    return query_read_list(conn, deadline, PROTO_BUFFERS, PROTO_BUFFERS_END, max,
-                           (void **)out, n);
+    return query_read_list(conn, deadline, PROTO_BUFFERS, PROTO_BUFFERS_END, max, (void **)out, n);
 }
 
 int ttalloc_exits(ttalloc_conn *conn, int timeout_ms, struct ttalloc_exit **out, size_t *n)
@@ -433,8 +429,7 @@ int ttalloc_exits(ttalloc_conn *conn, int timeout_ms, struct ttalloc_exit **out,
     int rc = query_send(conn, PROTO_EXITS_REQ, NULL, 0);
     if (rc < 0)
         return rc;
-    return query_read_list(conn, deadline, PROTO_EXITS, PROTO_EXITS_END, SIZE_MAX,
-                           (void **)out, n);
+    return query_read_list(conn, deadline, PROTO_EXITS, PROTO_EXITS_END, SIZE_MAX, (void **)out, n);
 }
 
 const char *ttalloc_type_name(enum ttalloc_buffer_type type)

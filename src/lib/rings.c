@@ -40,22 +40,22 @@ struct ring {
     atomic_uint exited;              /* its thread is gone: nothing more will come */
     struct ring_chunk *write_chunk;
     uint32_t write_pos;
-    uint64_t count;                  /* the producer's copy of published */
-    struct ring_chunk *reuse;        /* spare chunks taken back, not yet used */
-    bool want_help;                  /* the last new chunk came from malloc, past the limit */
+    uint64_t count;           /* the producer's copy of published */
+    struct ring_chunk *reuse; /* spare chunks taken back, not yet used */
+    bool want_help;           /* the last new chunk came from malloc, past the limit */
 
     /* The sender's line. */
     struct ring_chunk *read_chunk __attribute__((aligned(64)));
     uint32_t read_pos;
-    uint64_t consumed;               /* events taken */
-    uint64_t last_ts;                /* timestamp of the last event taken */
-    uint64_t seen_published;         /* this round's reading of published */
-    uint64_t take_end;               /* ... capped to this round's share */
+    uint64_t consumed;       /* events taken */
+    uint64_t last_ts;        /* timestamp of the last event taken */
+    uint64_t seen_published; /* this round's reading of published */
+    uint64_t take_end;       /* ... capped to this round's share */
     bool seen_exited;
     _Atomic(struct ring_chunk *) spare; /* drained chunks for the producer to reuse (a stack) */
-    bool idle;                       /* nothing taken in the last round */
-    atomic_uint owned;               /* chunks allocated and not yet freed */
-    struct ring *next;               /* the list, under rings_lock */
+    bool idle;                          /* nothing taken in the last round */
+    atomic_uint owned;                  /* chunks allocated and not yet freed */
+    struct ring *next;                  /* the list, under rings_lock */
 };
 
 static pthread_mutex_t rings_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -250,9 +250,8 @@ static const struct proto_event *rings_take(struct ring *ring)
         struct ring_chunk *top = atomic_load_explicit(&ring->spare, memory_order_relaxed);
         do {
             used->next = top;
-        } while (!atomic_compare_exchange_weak_explicit(&ring->spare, &top, used,
-                                                        memory_order_release,
-                                                        memory_order_relaxed));
+        } while (!atomic_compare_exchange_weak_explicit(
+            &ring->spare, &top, used, memory_order_release, memory_order_relaxed));
     }
     const struct proto_event *ev = &ring->read_chunk->ev[ring->read_pos++];
     ring->consumed++;
@@ -314,8 +313,7 @@ static void rings_fence(void)
     /* Our clock reading happens before anything after this. */
     __asm__ __volatile__("lfence" : : : "memory");
 #endif
-    if (rings_membarrier &&
-        syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+    if (rings_membarrier && syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
         return;
     atomic_thread_fence(memory_order_seq_cst);
 }

@@ -48,8 +48,8 @@ struct rings_batch {
     struct proto_event *ev;
     size_t n;
     size_t cap;
-    uint64_t watermark; /* every event not returned, now or later, is >= it */
-    uint64_t left;      /* events published but held back (at or above it) */
+    uint64_t watermark;      /* every event not returned, now or later, is >= it */
+    uint64_t left;           /* events published but held back (at or above it) */
     struct proto_event *tmp; /* merge scratch */
     size_t tmp_cap;
 };

@@ -38,17 +38,17 @@
 #include "sockpath.h"
 #include "tally.h"
 
-#define SENDER_BATCH_NS 1000000LL      /* batching window after a wake-up */
+#define SENDER_BATCH_NS 1000000LL /* batching window after a wake-up */
 #define SENDER_BACKOFF_MIN_MS 10
-#define SENDER_BACKOFF_MAX_MS 1000     /* a returning server is found within 1 s */
-#define SENDER_BUSY_RETRY_MS 5         /* first retry after a full backlog (EAGAIN) */
-#define SENDER_BUSY_RETRY_MAX_MS 250   /* a full backlog drains fast; refusing us costs nothing */
-#define SENDER_STABLE_NS 1000000000LL  /* a connection this old resets the backoff */
+#define SENDER_BACKOFF_MAX_MS 1000    /* a returning server is found within 1 s */
+#define SENDER_BUSY_RETRY_MS 5        /* first retry after a full backlog (EAGAIN) */
+#define SENDER_BUSY_RETRY_MAX_MS 250  /* a full backlog drains fast; refusing us costs nothing */
+#define SENDER_STABLE_NS 1000000000LL /* a connection this old resets the backoff */
 #define SENDER_RECALIBRATE_NS 1000000000LL
 #define SENDER_SNDBUF (1 << 20)
-#define SENDER_OUTBOX_MAX (8u << 20)   /* unsent bytes before we fall back to a resync */
-#define SENDER_KEEP_BYTES (1u << 20)   /* give back buffers larger than this when idle */
-#define SENDER_WAIT_SLICE_NS 50000L    /* an implicit flush waits for a stalled producer */
+#define SENDER_OUTBOX_MAX (8u << 20) /* unsent bytes before we fall back to a resync */
+#define SENDER_KEEP_BYTES (1u << 20) /* give back buffers larger than this when idle */
+#define SENDER_WAIT_SLICE_NS 50000L  /* an implicit flush waits for a stalled producer */
 
 struct sender_desc {
     uint32_t device;
@@ -57,47 +57,47 @@ struct sender_desc {
 
 struct sender {
     pthread_mutex_t lock;
-    pthread_cond_t cond;            /* flush waiters: CLOCK_MONOTONIC */
+    pthread_cond_t cond; /* flush waiters: CLOCK_MONOTONIC */
     bool cond_ready;
-    bool tally_ready;               /* tally and rings set up */
-    bool running;                   /* the thread exists */
-    bool thread_started;            /* ... and has entered its loop */
+    bool tally_ready;    /* tally and rings set up */
+    bool running;        /* the thread exists */
+    bool thread_started; /* ... and has entered its loop */
     bool stopping;
     pthread_t thread;
     int efd;
-    int fd;                         /* -1: not connected */
+    int fd; /* -1: not connected */
 
-    bool hello_acked;               /* this connection got HELLO_ACK */
-    bool resync_due;                /* the server is not in step: a resync must come next */
-    bool connect_now;               /* a flush wants an attempt without waiting */
+    bool hello_acked; /* this connection got HELLO_ACK */
+    bool resync_due;  /* the server is not in step: a resync must come next */
+    bool connect_now; /* a flush wants an attempt without waiting */
     bool outage_reported;
     int backoff_ms;
-    int busy_ms;                    /* retry delay while the server's backlog is full */
-    bool server_busy;               /* the last attempt found a full backlog */
+    int busy_ms;      /* retry delay while the server's backlog is full */
+    bool server_busy; /* the last attempt found a full backlog */
     unsigned jitter_seed;
-    int64_t reconnect_at;           /* monotonic ns */
-    int64_t connected_at;           /* when the current connection was made */
-    int64_t drain_at;               /* 0: no drain scheduled */
+    int64_t reconnect_at; /* monotonic ns */
+    int64_t connected_at; /* when the current connection was made */
+    int64_t drain_at;     /* 0: no drain scheduled */
     int64_t recalibrate_at;
 
-    uint64_t flush_req;             /* highest token asked for */
-    uint64_t flush_sent;            /* highest token sent on this connection */
-    uint64_t flush_acked;           /* highest token the server acknowledged */
-    uint64_t connect_failures;      /* attempts that did not reach a working server */
+    uint64_t flush_req;        /* highest token asked for */
+    uint64_t flush_sent;       /* highest token sent on this connection */
+    uint64_t flush_acked;      /* highest token the server acknowledged */
+    uint64_t connect_failures; /* attempts that did not reach a working server */
     uint64_t stop_token;
     int64_t stop_deadline;
-    uint64_t last_ns;               /* timestamp of the last event merged */
+    uint64_t last_ns; /* timestamp of the last event merged */
 
-    char *out;                      /* frames waiting to be sent, back to back */
+    char *out; /* frames waiting to be sent, back to back */
     size_t out_head, out_len, out_cap;
-    struct rings_batch batch;       /* events taken by the last collect */
-    struct proto_event *resync;     /* scratch for a resync's ALLOC list */
+    struct rings_batch batch;   /* events taken by the last collect */
+    struct proto_event *resync; /* scratch for a resync's ALLOC list */
     size_t resync_cap;
     struct tally tally;
     struct sender_desc *descs;
     size_t n_descs;
     char label[TTALLOC_LABEL_MAX];
-    char *rxbuf;                    /* PROTO_MAX_FRAME bytes */
+    char *rxbuf; /* PROTO_MAX_FRAME bytes */
 };
 
 static struct sender sender = {
@@ -188,8 +188,7 @@ static int sender_put_array(enum proto_msg_type type, const void *records, size_
     const size_t per_frame = proto_records_per_frame(record_size);
     for (size_t i = 0; i < n; i += per_frame) {
         size_t k = n - i < per_frame ? n - i : per_frame;
-        int rc = sender_put_frame(type, (const char *)records + i * record_size,
-                                  k * record_size);
+        int rc = sender_put_frame(type, (const char *)records + i * record_size, k * record_size);
         if (rc < 0)
             return rc;
     }
@@ -403,8 +402,8 @@ static void sender_connect(int64_t now)
     hello.claimed_pid = (int32_t)getpid();
     int rc = sender_put_frame(PROTO_HELLO, &hello, sizeof(hello));
     for (size_t k = 0; rc == 0 && k < sender.n_descs; k++) {
-        struct proto_device_desc dd = {.device = sender.descs[k].device, .reserved = 0,
-                                       .desc = sender.descs[k].desc};
+        struct proto_device_desc dd = {
+            .device = sender.descs[k].device, .reserved = 0, .desc = sender.descs[k].desc};
         rc = sender_put_frame(PROTO_DEVICE_DESC, &dd, sizeof(dd));
     }
     if (rc < 0) {
@@ -424,8 +423,8 @@ static void sender_handle_frame(const struct proto_header *hdr, const void *payl
         memset(&ack, 0, sizeof(ack));
         memcpy(&ack, payload, hdr->length < sizeof(ack) ? hdr->length : sizeof(ack));
         if (ack.magic != PROTO_MAGIC || ack.version != PROTO_VERSION) {
-            debuglog("server speaks protocol version %u, this library %u",
-                     (unsigned)ack.version, PROTO_VERSION);
+            debuglog("server speaks protocol version %u, this library %u", (unsigned)ack.version,
+                     PROTO_VERSION);
             sender_disconnect("incompatible server", EPROTO);
             return;
         }
@@ -486,8 +485,8 @@ static void sender_send_some(void)
         struct proto_header hdr;
         memcpy(&hdr, sender.out + sender.out_head, sizeof(hdr));
         size_t size = sizeof(hdr) + hdr.length;
-        ssize_t n = send(sender.fd, sender.out + sender.out_head, size,
-                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        ssize_t n =
+            send(sender.fd, sender.out + sender.out_head, size, MSG_DONTWAIT | MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -506,8 +505,7 @@ static void sender_send_some(void)
 static bool sender_drain_due(int64_t now)
 {
     return (sender.fd >= 0 && sender.resync_due && sender_outbox_empty()) ||
-           sender.flush_req > sender.flush_sent ||
-           (sender.drain_at != 0 && now >= sender.drain_at);
+           sender.flush_req > sender.flush_sent || (sender.drain_at != 0 && now >= sender.drain_at);
 }
 
 static void sender_drain(void)
@@ -579,8 +577,7 @@ static void *sender_main(void *arg)
             eventclock_recalibrate();
             sender.recalibrate_at = now + SENDER_RECALIBRATE_NS;
         }
-        if (sender.fd < 0 && !sender.stopping &&
-            (sender.connect_now || now >= sender.reconnect_at))
+        if (sender.fd < 0 && !sender.stopping && (sender.connect_now || now >= sender.reconnect_at))
             sender_connect(now);
         if (sender.fd >= 0 && sender.out_head < sender.out_len)
             sender_send_some();

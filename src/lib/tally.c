@@ -140,9 +140,12 @@ int tally_buffers_as_events(const struct tally *tally, uint64_t timestamp_ns,
             &table->slots[(i * TALLY_WALK_STRIDE) & (table->capacity - 1)];
         if (e->size == 0)
             continue;
-        (*ev)[(*n)++] = (struct proto_event){.address = e->address, .size = e->size,
-                                             .device = e->device, .type = e->type,
-                                             .op = PROTO_OP_ALLOC, .reserved = 0,
+        (*ev)[(*n)++] = (struct proto_event){.address = e->address,
+                                             .size = e->size,
+                                             .device = e->device,
+                                             .type = e->type,
+                                             .op = PROTO_OP_ALLOC,
+                                             .reserved = 0,
                                              .timestamp_ns = timestamp_ns};
         sum += e->size;
     }

@@ -27,10 +27,10 @@ struct tally_device {
 
 struct tally {
     struct buftable buffers;
-    struct tally_device *devices;   /* ascending device id */
+    struct tally_device *devices; /* ascending device id */
     size_t n_devices;
     size_t cap_devices;
-    uint64_t lost;                  /* events not applied for lack of memory */
+    uint64_t lost; /* events not applied for lack of memory */
 };
 
 void tally_init(struct tally *tally);

@@ -73,7 +73,7 @@ static void columns_proc_buffers(char *buf, size_t cap, const void *row)
     if (p->source == MODEL_SOURCE_SERVER)
         snprintf(buf, cap, "%llu", (unsigned long long)p->buffers);
     else
-        snprintf(buf, cap, "-");  /* SHM and pids files do not count buffers */
+        snprintf(buf, cap, "-"); /* SHM and pids files do not count buffers */
 }
 
 static void columns_proc_from(char *buf, size_t cap, const void *row)
@@ -94,7 +94,8 @@ static const struct columns_def columns_proc_defs[] = {
 };
 
 const struct columns_table columns_procs = {
-    columns_proc_defs, sizeof(columns_proc_defs) / sizeof(columns_proc_defs[0]),
+    columns_proc_defs,
+    sizeof(columns_proc_defs) / sizeof(columns_proc_defs[0]),
 };
 
 /* ---- cells of the leak history ------------------------------------------- */
@@ -156,7 +157,7 @@ static void columns_exit_other(char *buf, size_t cap, const void *row)
 {
     const struct ttalloc_exit *e = columns_exit(row);
     bytesize_format(buf, cap,
-               e->bytes[TTALLOC_L1_SMALL] + e->bytes[TTALLOC_TRACE] + e->bytes[TTALLOC_CB]);
+                    e->bytes[TTALLOC_L1_SMALL] + e->bytes[TTALLOC_TRACE] + e->bytes[TTALLOC_CB]);
 }
 
 static void columns_exit_buffers(char *buf, size_t cap, const void *row)
@@ -183,7 +184,8 @@ static const struct columns_def columns_exit_defs[] = {
 };
 
 const struct columns_table columns_exits = {
-    columns_exit_defs, sizeof(columns_exit_defs) / sizeof(columns_exit_defs[0]),
+    columns_exit_defs,
+    sizeof(columns_exit_defs) / sizeof(columns_exit_defs[0]),
 };
 
 /* ---- layout and printing -------------------------------------------------- */
@@ -212,7 +214,7 @@ int columns_layout(const struct columns_table *t, int total, int widths[COLUMNS_
                 (victim == t->n || t->defs[i].drop > t->defs[victim].drop))
                 victim = i;
         if (victim == t->n)
-            break;  /* only the essential ones are left: they are cut at the edge */
+            break; /* only the essential ones are left: they are cut at the edge */
         widths[victim] = 0;
     }
     /* Spare width: shared by `grow`, one character at a time, up to each
@@ -255,9 +257,8 @@ static void columns_put(char *buf, size_t cap, size_t *len, const char *text, in
     int pad = width - n;
     if (*len >= cap)
         return;
-    int k = align == COLUMNS_RIGHT
-                ? snprintf(buf + *len, cap - *len, "%*s%.*s", pad, "", n, text)
-                : snprintf(buf + *len, cap - *len, "%.*s%*s", n, text, pad, "");
+    int k = align == COLUMNS_RIGHT ? snprintf(buf + *len, cap - *len, "%*s%.*s", pad, "", n, text)
+                                   : snprintf(buf + *len, cap - *len, "%.*s%*s", n, text, pad, "");
     if (k <= 0)
         return;
     size_t end = *len + (size_t)k < cap ? *len + (size_t)k : cap - 1;
@@ -286,7 +287,7 @@ static void columns_line(const struct columns_table *t, const int widths[COLUMNS
         columns_put(buf, cap, &len, cells[i], widths[i], t->defs[i].align);
     }
     while (len > 0 && buf[len - 1] == ' ')
-        buf[--len] = '\0';  /* no trailing blanks in logs */
+        buf[--len] = '\0'; /* no trailing blanks in logs */
 }
 
 void columns_header(const struct columns_table *t, const int widths[COLUMNS_MAX],

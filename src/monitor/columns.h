@@ -16,18 +16,18 @@
 #include "model.h"
 
 #define COLUMNS_MAX 12
-#define COLUMNS_GAP 1           /* spaces between two columns */
+#define COLUMNS_GAP 1 /* spaces between two columns */
 
 enum columns_align { COLUMNS_LEFT, COLUMNS_RIGHT };
 
 struct columns_def {
     const char *header;
     int min_width;
-    int max_width;              /* == min_width: a fixed column */
-    int grow;                   /* share of the spare width (0: none) */
-    int drop;                   /* 0: always shown; else left out when narrow, highest first */
+    int max_width; /* == min_width: a fixed column */
+    int grow;      /* share of the spare width (0: none) */
+    int drop;      /* 0: always shown; else left out when narrow, highest first */
     enum columns_align align;
-    enum model_sort sort;       /* the sort key this column shows, MODEL_SORT_COUNT: none */
+    enum model_sort sort; /* the sort key this column shows, MODEL_SORT_COUNT: none */
     /* Print `row`'s cell (a struct model_proc or a struct ttalloc_exit). */
     void (*cell)(char *buf, size_t cap, const void *row);
 };

@@ -23,16 +23,15 @@
 #include "columns.h"
 #include "text.h"
 
-enum draw_pair { PAIR_GREEN = 1, PAIR_YELLOW, PAIR_RED, PAIR_TITLE, PAIR_DIM, PAIR_LEAK,
-                 PAIR_BAD };
+enum draw_pair { PAIR_GREEN = 1, PAIR_YELLOW, PAIR_RED, PAIR_TITLE, PAIR_DIM, PAIR_LEAK, PAIR_BAD };
 
 struct draw_glyphs {
-    const wchar_t *full;        /* a used cell */
-    const wchar_t *partial[8];  /* 1/8 .. 7/8 of a cell (index 0 unused) */
-    const wchar_t *free;        /* an unused cell */
-    const wchar_t *peak;        /* the peak mark */
-    const wchar_t *graph[9];    /* graph cell filled 0/8 .. 8/8 from the bottom */
-    const wchar_t *selected;    /* marks the selected device */
+    const wchar_t *full;       /* a used cell */
+    const wchar_t *partial[8]; /* 1/8 .. 7/8 of a cell (index 0 unused) */
+    const wchar_t *free;       /* an unused cell */
+    const wchar_t *peak;       /* the peak mark */
+    const wchar_t *graph[9];   /* graph cell filled 0/8 .. 8/8 from the bottom */
+    const wchar_t *selected;   /* marks the selected device */
 };
 
 static const struct draw_glyphs draw_unicode = {
@@ -40,18 +39,13 @@ static const struct draw_glyphs draw_unicode = {
     {L"", L"\u258f", L"\u258e", L"\u258d", L"\u258c", L"\u258b", L"\u258a", L"\u2589"},
     L"\u00b7",
     L"\u2503",
-    {L" ", L"\u2581", L"\u2582", L"\u2583", L"\u2584", L"\u2585", L"\u2586", L"\u2587",
-     L"\u2588"},
+    {L" ", L"\u2581", L"\u2582", L"\u2583", L"\u2584", L"\u2585", L"\u2586", L"\u2587", L"\u2588"},
     L"\u25b6",
 };
 
 static const struct draw_glyphs draw_ascii = {
-    L"#",
-    {L"", L"#", L"#", L"#", L"#", L"#", L"#", L"#"},
-    L".",
-    L"|",
-    {L" ", L".", L".", L".", L":", L":", L":", L"#", L"#"},
-    L">",
+    L"#", {L"", L"#", L"#", L"#", L"#", L"#", L"#", L"#"},        L".",
+    L"|", {L" ", L".", L".", L".", L":", L":", L":", L"#", L"#"}, L">",
 };
 
 static const struct draw_glyphs *draw_g = &draw_ascii;
@@ -80,10 +74,14 @@ static attr_t draw_level_attr(enum model_level level)
     if (!draw_color)
         return level == MODEL_LEVEL_RED || level == MODEL_LEVEL_YELLOW ? A_BOLD : A_NORMAL;
     switch (level) {
-    case MODEL_LEVEL_GREEN: return COLOR_PAIR(PAIR_GREEN);
-    case MODEL_LEVEL_YELLOW: return COLOR_PAIR(PAIR_YELLOW) | A_BOLD;
-    case MODEL_LEVEL_RED: return COLOR_PAIR(PAIR_RED) | A_BOLD;
-    case MODEL_LEVEL_UNKNOWN: break;
+    case MODEL_LEVEL_GREEN:
+        return COLOR_PAIR(PAIR_GREEN);
+    case MODEL_LEVEL_YELLOW:
+        return COLOR_PAIR(PAIR_YELLOW) | A_BOLD;
+    case MODEL_LEVEL_RED:
+        return COLOR_PAIR(PAIR_RED) | A_BOLD;
+    case MODEL_LEVEL_UNKNOWN:
+        break;
     }
     return A_NORMAL;
 }
@@ -148,9 +146,9 @@ static void draw_bar(int y, int x, int width, uint64_t used, uint64_t peak, uint
 /* ---- device panels ------------------------------------------------------ */
 
 #define DRAW_PANEL_ROWS (1 + MODEL_NUM_BARS)
-#define DRAW_LABEL_W 11      /* "   L1_SMALL " */
-#define DRAW_AMOUNT_W 21     /* "1.50 GiB / 12.0 GiB" */
-#define DRAW_PCT_W 7         /* " 100.0%" */
+#define DRAW_LABEL_W 11  /* "   L1_SMALL " */
+#define DRAW_AMOUNT_W 21 /* "1.50 GiB / 12.0 GiB" */
+#define DRAW_PCT_W 7     /* " 100.0%" */
 
 static void draw_device_header(int y, const struct model *m, const struct model_device *d,
                                int selected)
@@ -206,7 +204,8 @@ static void draw_type_line(int y, const struct model_device *d, enum ttalloc_buf
     snprintf(line, sizeof(line), "%*s", DRAW_AMOUNT_W, amount);
     draw_text(y, x, A_NORMAL, line);
     snprintf(line, sizeof(line), "%*s", DRAW_PCT_W, pct);
-    draw_text(y, x + DRAW_AMOUNT_W, draw_level_attr(model_level(d->stats.used[t], d->stats.total[t])), line);
+    draw_text(y, x + DRAW_AMOUNT_W,
+              draw_level_attr(model_level(d->stats.used[t], d->stats.total[t])), line);
 }
 
 /* The panels in rows [top, top + height), scrolled to show the selected one. */
@@ -216,8 +215,9 @@ static void draw_devices(const struct model *m, int top, int height)
         return;
     if (m->n_visible == 0) {
         draw_text(top, 2, A_BOLD,
-                  m->n_filter ? "no devices matching -d (waiting for them to appear)"
-                              : "no Tenstorrent devices (none in sysfs, none reported by the server)");
+                  m->n_filter
+                      ? "no devices matching -d (waiting for them to appear)"
+                      : "no Tenstorrent devices (none in sysfs, none reported by the server)");
         return;
     }
     int per_screen = height / DRAW_PANEL_ROWS;
@@ -248,8 +248,8 @@ static void draw_devices(const struct model *m, int top, int height)
 #define DRAW_GRAPH_LABEL_W 10
 
 /* One series (DRAM or L1) of the selected device, `rows` high, at `top`. */
-static void draw_graph_series(const struct model_device *d, enum ttalloc_buffer_type t,
-                              int top, int rows, int64_t now_ms)
+static void draw_graph_series(const struct model_device *d, enum ttalloc_buffer_type t, int top,
+                              int rows, int64_t now_ms)
 {
     int width = COLS - DRAW_GRAPH_LABEL_W - 1;
     if (width > MODEL_HISTORY_LEN)
@@ -271,7 +271,7 @@ static void draw_graph_series(const struct model_device *d, enum ttalloc_buffer_
     if (d->stats.total[t])
         text_percent(label, sizeof(label), d->stats.used[t], d->stats.total[t]);
     else
-        bytesize_format(label, sizeof(label), scale);  /* the top of the scale */
+        bytesize_format(label, sizeof(label), scale); /* the top of the scale */
     if (rows > 1 && d->used_known)
         draw_text(top + 1, 1, A_NORMAL, label);
     int x0 = DRAW_GRAPH_LABEL_W;
@@ -281,15 +281,15 @@ static void draw_graph_series(const struct model_device *d, enum ttalloc_buffer_
         uint64_t v = t == TTALLOC_DRAM ? s.dram : s.l1;
         size_t eighths = s.valid && scale ? text_cells(v, scale, (size_t)rows * 8) : 0;
         if (s.valid && v > 0 && eighths == 0)
-            eighths = 1;  /* something, however little, shows */
+            eighths = 1; /* something, however little, shows */
         attr_t attr = d->stats.total[t] ? draw_level_attr(model_level(v, d->stats.total[t]))
-                                  : draw_pair_attr(PAIR_GREEN, A_NORMAL);
+                                        : draw_pair_attr(PAIR_GREEN, A_NORMAL);
         for (int r = 0; r < rows; r++) {
             int y = top + rows - 1 - r;
             size_t base = (size_t)r * 8;
             size_t level = eighths >= base + 8 ? 8 : eighths > base ? eighths - base : 0;
             if (level == 0 && r == 0 && !s.valid)
-                continue;  /* no data: leave a gap */
+                continue; /* no data: leave a gap */
             draw_glyph(y, x0 + col, level ? attr : draw_pair_attr(PAIR_DIM, A_DIM),
                        level ? draw_g->graph[level] : (r == 0 ? draw_g->free : L" "));
         }
@@ -307,8 +307,9 @@ static void draw_history(const struct model *m, int top, int height, int64_t now
         width = MODEL_HISTORY_LEN;
     char line[160];
     int seconds = width * MODEL_HISTORY_PERIOD_MS / 1000;
-    snprintf(line, sizeof(line), " history of device %u, last %d:%02d (one column = %d s, highest use)",
-             d->id, seconds / 60, seconds % 60, MODEL_HISTORY_PERIOD_MS / 1000);
+    snprintf(line, sizeof(line),
+             " history of device %u, last %d:%02d (one column = %d s, highest use)", d->id,
+             seconds / 60, seconds % 60, MODEL_HISTORY_PERIOD_MS / 1000);
     draw_band(top, A_REVERSE, line);
     draw_graph_series(d, TTALLOC_DRAM, top + 1, rows, now_ms);
     draw_graph_series(d, TTALLOC_L1, top + 1 + rows, rows, now_ms);
@@ -404,7 +405,8 @@ static void draw_exits(const struct model *m, int top, int height, int full)
     if (full)
         snprintf(line, sizeof(line),
                  " leak history: %zu process%s ended with buffers still live (newest first)"
-                 "   l/Esc: back", shown, shown == 1 ? "" : "es");
+                 "   l/Esc: back",
+                 shown, shown == 1 ? "" : "es");
     else
         snprintf(line, sizeof(line), " exited with buffers left behind (newest first)   l: all");
     draw_band(top, leak, line);
@@ -466,11 +468,13 @@ static void draw_status(const struct model *m, int y)
     /* The socket's path last: a long one is what gets cut at the edge. */
     if (m->filter_text[0])
         snprintf(filter, sizeof(filter), " | filter \"%s\"", m->filter_text);
-    snprintf(line, sizeof(line), " server: %s | sort %s%s%s | refresh %u ms%s | h help  q quit | %s",
-             text_server_state(m), model_sort_name(m->sort), m->reverse ? " reversed" : "",
-             filter, m->refresh_ms, m->paused ? " | PAUSED" : "",
+    snprintf(line, sizeof(line),
+             " server: %s | sort %s%s%s | refresh %u ms%s | h help  q quit | %s",
+             text_server_state(m), model_sort_name(m->sort), m->reverse ? " reversed" : "", filter,
+             m->refresh_ms, m->paused ? " | PAUSED" : "",
              m->socket_path[0] ? m->socket_path : "default socket");
-    attr_t attr = m->conn == MODEL_CONN_UP ? A_REVERSE : draw_pair_attr(PAIR_BAD, A_REVERSE | A_BOLD);
+    attr_t attr =
+        m->conn == MODEL_CONN_UP ? A_REVERSE : draw_pair_attr(PAIR_BAD, A_REVERSE | A_BOLD);
     draw_band(y, attr, line);
 }
 
@@ -538,7 +542,7 @@ void draw_frame(const struct model *m, int64_t now_ms, uint64_t now_ns)
     if (dev_h > avail)
         dev_h = avail;
     int rest = avail - dev_h;
-    int procs_want = 1 + (m->show_exits ? 1 + (int)(m->n_exits ? m->n_exits : 1)
+    int procs_want = 1 + (m->show_exits    ? 1 + (int)(m->n_exits ? m->n_exits : 1)
                           : m->buffers_pid ? 1 + (int)(m->n_buffers ? m->n_buffers : 1)
                                            : (int)(m->n_procs ? m->n_procs : 1));
     int procs_h = procs_want < 4 ? procs_want : 4;
@@ -548,7 +552,7 @@ void draw_frame(const struct model *m, int64_t now_ms, uint64_t now_ns)
     int graph_h = rest >= 16 ? 9 : rest >= 7 ? 5 : rest >= 3 ? 3 : 0;
     rest -= graph_h;
     int exits_n = m->show_exits ? 0 : (int)draw_exits_shown(m);
-    int exits_h = exits_n ? 2 + (exits_n < 4 ? exits_n : 4) : 0;  /* band, header, rows */
+    int exits_h = exits_n ? 2 + (exits_n < 4 ? exits_n : 4) : 0; /* band, header, rows */
     if (exits_h > rest)
         exits_h = rest >= 2 ? rest : 0;
     rest -= exits_h;

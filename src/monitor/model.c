@@ -26,9 +26,12 @@ static const unsigned model_refresh_steps[] = {10, 20, 50, 100, 200, 500, 1000, 
 const char *model_source_name(enum model_source source)
 {
     switch (source) {
-    case MODEL_SOURCE_SERVER: return "server";
-    case MODEL_SOURCE_SHM: return "shm";
-    case MODEL_SOURCE_PIDS: return "pids";
+    case MODEL_SOURCE_SERVER:
+        return "server";
+    case MODEL_SOURCE_SHM:
+        return "shm";
+    case MODEL_SOURCE_PIDS:
+        return "pids";
     }
     return "?";
 }
@@ -36,12 +39,18 @@ const char *model_source_name(enum model_source source)
 const char *model_sort_name(enum model_sort sort)
 {
     switch (sort) {
-    case MODEL_SORT_DRAM: return "DRAM";
-    case MODEL_SORT_L1: return "L1";
-    case MODEL_SORT_BUFFERS: return "BUFFERS";
-    case MODEL_SORT_PID: return "PID";
-    case MODEL_SORT_NAME: return "NAME";
-    case MODEL_SORT_COUNT: break;
+    case MODEL_SORT_DRAM:
+        return "DRAM";
+    case MODEL_SORT_L1:
+        return "L1";
+    case MODEL_SORT_BUFFERS:
+        return "BUFFERS";
+    case MODEL_SORT_PID:
+        return "PID";
+    case MODEL_SORT_NAME:
+        return "NAME";
+    case MODEL_SORT_COUNT:
+        break;
     }
     return "?";
 }
@@ -86,7 +95,7 @@ void model_history_add(struct model_history *h, int64_t now_ms, uint64_t dram, u
         return;
     int64_t bucket = now_ms / MODEL_HISTORY_PERIOD_MS;
     if (bucket < h->newest)
-        return;  /* the clock does not go back; ignore if it seems to */
+        return; /* the clock does not go back; ignore if it seems to */
     if (bucket > h->newest) {
         /* Clear the buckets skipped since the newest one: they had no data. */
         int64_t first = h->newest < 0 ? bucket : h->newest + 1;
@@ -197,7 +206,7 @@ static void model_device_fill_from_sysfs(struct model_device *d)
     if (d->in_snapshot || !d->in_sysfs)
         return;
     snprintf(d->board, sizeof(d->board), "%s", d->sysfs.card_type);
-    boards_capacity(d->sysfs.card_type, d->stats.total);  /* all 0 when unknown */
+    boards_capacity(d->sysfs.card_type, d->stats.total); /* all 0 when unknown */
 }
 
 /* Recompute the visible list, keeping the selected device (by id) selected. */
@@ -277,8 +286,8 @@ int model_apply_snapshot(struct model *m, const struct ttalloc_snapshot *snap, i
 {
     if (m->paused)
         return 0;
-    struct ttalloc_process_info *info = model_dup(snap->processes, snap->n_processes,
-                                                  sizeof(*info));
+    struct ttalloc_process_info *info =
+        model_dup(snap->processes, snap->n_processes, sizeof(*info));
     struct ttalloc_usage *usage = model_dup(snap->usage, snap->n_usage, sizeof(*usage));
     if ((snap->n_processes && !info) || (snap->n_usage && !usage)) {
         free(info);
@@ -287,7 +296,7 @@ int model_apply_snapshot(struct model *m, const struct ttalloc_snapshot *snap, i
     }
     free(m->procs_info);
     free(m->usage);
-    free(m->found);  /* a server answers: its figures replace what was found */
+    free(m->found); /* a server answers: its figures replace what was found */
     m->found = NULL;
     m->n_found = 0;
     m->found_shm = 0;
@@ -295,7 +304,7 @@ int model_apply_snapshot(struct model *m, const struct ttalloc_snapshot *snap, i
     m->n_procs_info = snap->n_processes;
     m->usage = usage;
     m->n_usage = snap->n_usage;
-    m->conn = MODEL_CONN_UP;  /* a snapshot: a server answers */
+    m->conn = MODEL_CONN_UP; /* a snapshot: a server answers */
     m->seq = snap->seq;
     m->timestamp_ns = snap->timestamp_ns;
     m->leaked_exits_total = snap->leaked_exits_total;
@@ -325,7 +334,7 @@ int model_apply_snapshot(struct model *m, const struct ttalloc_snapshot *snap, i
         struct model_device *d = &m->devices[i];
         if (!d->in_snapshot) {
             model_device_clear_stats(d);
-            d->used_known = d->in_sysfs;  /* the server is up: no one uses it */
+            d->used_known = d->in_sysfs; /* the server is up: no one uses it */
             model_device_fill_from_sysfs(d);
         }
         if (d->used_known)
@@ -356,7 +365,7 @@ void model_server_lost(struct model *m)
     m->n_procs_info = 0;
     m->n_usage = 0;
     model_set_buffers(m, 0, NULL, 0);
-    model_update_visible(m);  /* only shrinks: cannot fail for lack of memory */
+    model_update_visible(m); /* only shrinks: cannot fail for lack of memory */
     model_rebuild_procs(m);
 }
 

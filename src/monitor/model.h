@@ -42,11 +42,11 @@ enum model_level model_level(uint64_t used, uint64_t total);
 struct model_sample {
     uint64_t dram;
     uint64_t l1;
-    int valid;          /* 0: no data in that bucket (paused, no server) */
+    int valid; /* 0: no data in that bucket (paused, no server) */
 };
 
 struct model_history {
-    int64_t newest;     /* bucket number (time / period) of the newest sample, -1 = none */
+    int64_t newest; /* bucket number (time / period) of the newest sample, -1 = none */
     struct model_sample ring[MODEL_HISTORY_LEN];
 };
 
@@ -57,11 +57,11 @@ void model_history_add(struct model_history *h, int64_t now_ms, uint64_t dram, u
 struct model_sample model_history_get(const struct model_history *h, int64_t now_ms, int age);
 
 struct model_device {
-    uint32_t id;                            /* TT-Metal device id = tt-kmd ordinal */
-    int in_snapshot;                        /* the server reports it */
-    int in_sysfs;                           /* tt-kmd has it (sysfs is valid) */
-    int used_known;                         /* stats.used[] is known (server or SHM) */
-    char board[32];                         /* board type, "" = unknown */
+    uint32_t id;     /* TT-Metal device id = tt-kmd ordinal */
+    int in_snapshot; /* the server reports it */
+    int in_sysfs;    /* tt-kmd has it (sysfs is valid) */
+    int used_known;  /* stats.used[] is known (server or SHM) */
+    char board[32];  /* board type, "" = unknown */
     /* The server's figures, copied whole from the snapshot (total[] 0 =
      * unknown); without a server: totals from the board table, used from
      * TT-Metal's SHM statistics when there are any. */
@@ -82,9 +82,9 @@ struct model_proc {
     int32_t pid;
     uint32_t uid;
     int uid_known;
-    int connected;                          /* still has a connection to the server */
+    int connected; /* still has a connection to the server */
     enum model_source source;
-    int bytes_known;                        /* 0: it holds the device, figures unknown */
+    int bytes_known; /* 0: it holds the device, figures unknown */
     char name[TTALLOC_NAME_MAX];
     char label[TTALLOC_LABEL_MAX];
     uint64_t bytes[TTALLOC_NUM_TYPES];
@@ -98,9 +98,9 @@ struct model_found {
     uint32_t device;
     uint32_t uid;
     int uid_known;
-    enum model_source source;               /* MODEL_SOURCE_SHM or MODEL_SOURCE_PIDS */
+    enum model_source source; /* MODEL_SOURCE_SHM or MODEL_SOURCE_PIDS */
     char name[TTALLOC_NAME_MAX];
-    uint64_t bytes[TTALLOC_NUM_TYPES];      /* SHM only */
+    uint64_t bytes[TTALLOC_NUM_TYPES]; /* SHM only */
 };
 
 /* A device's use from TT-Metal's SHM statistics, without a server. */
@@ -109,8 +109,14 @@ struct model_found_device {
     uint64_t used[TTALLOC_NUM_TYPES];
 };
 
-enum model_sort { MODEL_SORT_DRAM, MODEL_SORT_L1, MODEL_SORT_BUFFERS, MODEL_SORT_PID,
-                  MODEL_SORT_NAME, MODEL_SORT_COUNT };
+enum model_sort {
+    MODEL_SORT_DRAM,
+    MODEL_SORT_L1,
+    MODEL_SORT_BUFFERS,
+    MODEL_SORT_PID,
+    MODEL_SORT_NAME,
+    MODEL_SORT_COUNT
+};
 const char *model_sort_name(enum model_sort sort);
 
 enum model_conn { MODEL_CONN_NEVER, MODEL_CONN_UP, MODEL_CONN_LOST };
@@ -125,7 +131,7 @@ enum model_conn { MODEL_CONN_NEVER, MODEL_CONN_UP, MODEL_CONN_LOST };
 
 struct model {
     /* options */
-    uint32_t filter[MODEL_MAX_FILTER];      /* -d IDs; n_filter == 0: all devices */
+    uint32_t filter[MODEL_MAX_FILTER]; /* -d IDs; n_filter == 0: all devices */
     size_t n_filter;
     unsigned refresh_ms;
 
@@ -133,22 +139,22 @@ struct model {
     int paused;
     int show_help;
     enum model_sort sort;
-    int reverse;                            /* the sort order reversed (r, I) */
-    char filter_text[MODEL_FILTER_TEXT_MAX];/* `/`: shown processes match it ("" = all) */
-    int filter_editing;                     /* the filter line is being typed */
-    int show_exits;                         /* the leak history replaces the process list */
-    int32_t kill_pid;                       /* `k`: SIGTERM to this pid, awaiting y/n (0 = no) */
+    int reverse;                             /* the sort order reversed (r, I) */
+    char filter_text[MODEL_FILTER_TEXT_MAX]; /* `/`: shown processes match it ("" = all) */
+    int filter_editing;                      /* the filter line is being typed */
+    int show_exits;                          /* the leak history replaces the process list */
+    int32_t kill_pid;                        /* `k`: SIGTERM to this pid, awaiting y/n (0 = no) */
     char kill_name[TTALLOC_NAME_MAX];
-    char message[MODEL_MESSAGE_MAX];        /* a result for the status line, until a key */
-    size_t selected;                        /* index into the visible devices */
-    uint32_t selected_id;                   /* ... and that device's id (kept across changes) */
-    int32_t selected_pid;                   /* 0 = none yet */
-    int32_t buffers_pid;                    /* buffer view open for this pid, 0 = closed */
+    char message[MODEL_MESSAGE_MAX]; /* a result for the status line, until a key */
+    size_t selected;                 /* index into the visible devices */
+    uint32_t selected_id;            /* ... and that device's id (kept across changes) */
+    int32_t selected_pid;            /* 0 = none yet */
+    int32_t buffers_pid;             /* buffer view open for this pid, 0 = closed */
 
     /* connection */
     enum model_conn conn;
-    char socket_path[128];                  /* for messages */
-    int64_t retry_at_ms;                    /* next connection attempt while not up */
+    char socket_path[128]; /* for messages */
+    int64_t retry_at_ms;   /* next connection attempt while not up */
 
     /* devices: every device ever seen (keeps history), ascending id */
     struct model_device *devices;
@@ -169,7 +175,7 @@ struct model {
     /* without a server: processes from pids files and SHM (model_set_found) */
     struct model_found *found;
     size_t n_found;
-    int found_shm;                          /* SHM figures were read */
+    int found_shm; /* SHM figures were read */
 
     /* the selected device's processes, sorted */
     struct model_proc *procs;

@@ -63,8 +63,8 @@
 #define MONITOR_EXIT_OTHER 255
 
 struct monitor_options {
-    const char *socket;     /* --socket, else NULL: TT_ALLOC_SOCKET or the default list */
-    const char *sysroot;    /* --sysroot, else $TT_SYSROOT, else "/" */
+    const char *socket;  /* --socket, else NULL: TT_ALLOC_SOCKET or the default list */
+    const char *sysroot; /* --sysroot, else $TT_SYSROOT, else "/" */
     int once;
     int color;
 };
@@ -73,12 +73,12 @@ struct monitor_options {
 struct monitor {
     struct monitor_options opt;
     struct model model;
-    ttalloc_conn *sub;          /* the subscription */
-    ttalloc_conn *query;        /* questions and answers */
+    ttalloc_conn *sub;   /* the subscription */
+    ttalloc_conn *query; /* questions and answers */
     int64_t backoff_ms;
-    uint64_t exits_seen;        /* leaked_exits_total of the last leak report fetched */
-    int64_t buffers_at_ms;      /* when the open buffer view was fetched */
-    uint64_t buffers_bytes;     /* ... and the process's bytes and buffers then */
+    uint64_t exits_seen;    /* leaked_exits_total of the last leak report fetched */
+    int64_t buffers_at_ms;  /* when the open buffer view was fetched */
+    uint64_t buffers_bytes; /* ... and the process's bytes and buffers then */
     uint64_t buffers_count;
     int dirty;                  /* the screen needs drawing */
     struct shmstats_watch *shm; /* TT-Metal's SHM statistics, read without a server */
@@ -276,9 +276,9 @@ static int monitor_found_add(struct model_found **arr, size_t *n, size_t *cap,
 
 /* TT-Metal's SHM statistics by the server's rule (shmusage.h): the devices'
  * use and the processes with figures. */
-static int monitor_discover_shm(struct monitor *mon, const struct sysfs_device *devs,
-                                size_t ndev, struct model_found **found, size_t *n_found,
-                                size_t *cap, struct model_found_device **used, size_t *n_used)
+static int monitor_discover_shm(struct monitor *mon, const struct sysfs_device *devs, size_t ndev,
+                                struct model_found **found, size_t *n_found, size_t *cap,
+                                struct model_found_device **used, size_t *n_used)
 {
     if (mon->shm == NULL)
         mon->shm = shmstats_watch_new(sysfs_sysroot(mon->opt.sysroot));
@@ -313,7 +313,7 @@ static int monitor_discover_shm(struct monitor *mon, const struct sysfs_device *
     /* Chips without a node of their own are not rows here (as in tt-smi). */
     for (size_t i = 0; rc == 0 && i < u.n_devices; i++) {
         if (u.devices[i].sysfs < 0 || u.devices[i].unknown)
-            continue;   /* unknown figures are no figures */
+            continue; /* unknown figures are no figures */
         struct model_found_device *d = &(*used)[(*n_used)++];
         d->device = (uint32_t)devs[u.devices[i].sysfs].index;
         memcpy(d->used, u.devices[i].used, sizeof(d->used));
@@ -418,8 +418,8 @@ static void monitor_fetch_buffers(struct monitor *mon, int32_t pid)
     ttalloc_conn *q = monitor_query_conn(mon);
     struct ttalloc_buffer *buffers = NULL;
     size_t n = 0;
-    if (q == NULL || ttalloc_buffers(q, pid, MONITOR_MAX_BUFFERS, MONITOR_QUERY_TIMEOUT_MS,
-                                     &buffers, &n) < 0) {
+    if (q == NULL ||
+        ttalloc_buffers(q, pid, MONITOR_MAX_BUFFERS, MONITOR_QUERY_TIMEOUT_MS, &buffers, &n) < 0) {
         if (q)
             monitor_query_failed(mon);
         model_set_buffers(&mon->model, pid, NULL, 0);
@@ -462,10 +462,9 @@ static void monitor_connect(struct monitor *mon, int64_t now)
     }
     mon->sub = conn;
     mon->backoff_ms = MONITOR_BACKOFF_MIN_MS;
-    snprintf(mon->model.socket_path, sizeof(mon->model.socket_path), "%s",
-             ttalloc_conn_path(conn));
+    snprintf(mon->model.socket_path, sizeof(mon->model.socket_path), "%s", ttalloc_conn_path(conn));
     mon->model.conn = MODEL_CONN_UP;
-    mon->exits_seen = UINT64_MAX;  /* fetch the leak report with the first snapshot */
+    mon->exits_seen = UINT64_MAX; /* fetch the leak report with the first snapshot */
     mon->dirty = 1;
 }
 
@@ -511,11 +510,10 @@ static void monitor_send_sigterm(struct model *m)
 {
     pid_t pid = (pid_t)m->kill_pid;
     m->kill_pid = 0;
-    if (pid <= 0)  /* never a process group */
+    if (pid <= 0) /* never a process group */
         return;
     if (kill(pid, SIGTERM) == 0) {
-        snprintf(m->message, sizeof(m->message), "SIGTERM sent to %d (%s)", (int)pid,
-                 m->kill_name);
+        snprintf(m->message, sizeof(m->message), "SIGTERM sent to %d (%s)", (int)pid, m->kill_name);
     } else {
         int err = errno;
         const char *code = strerrorname_np(err);
@@ -565,13 +563,13 @@ static void monitor_key(struct monitor *mon, int ch)
     struct model *m = &mon->model;
     mon->dirty = 1;
     if (ch == KEY_RESIZE)
-        return;  /* curses has the new size; the frame is redrawn */
+        return; /* curses has the new size; the frame is redrawn */
     if (m->kill_pid) {
         if (ch == 'y' || ch == 'Y') {
             monitor_send_sigterm(m);
         } else {
-            snprintf(m->message, sizeof(m->message), "SIGTERM not sent to %d (%s)",
-                     m->kill_pid, m->kill_name);
+            snprintf(m->message, sizeof(m->message), "SIGTERM not sent to %d (%s)", m->kill_pid,
+                     m->kill_name);
             m->kill_pid = 0;
         }
         return;
@@ -580,9 +578,9 @@ static void monitor_key(struct monitor *mon, int ch)
         monitor_filter_key(m, ch);
         return;
     }
-    m->message[0] = '\0';  /* a result stays on the status line until the next key */
+    m->message[0] = '\0'; /* a result stays on the status line until the next key */
     if (m->show_help) {
-        m->show_help = 0;  /* any key closes the help */
+        m->show_help = 0; /* any key closes the help */
         if (ch != 'q' && ch != 'Q')
             return;
     }
@@ -659,8 +657,7 @@ static void monitor_key(struct monitor *mon, int ch)
     case '_': {
         unsigned before = m->refresh_ms;
         model_step_refresh(m, ch == '+' || ch == '=' ? -1 : 1);
-        if (m->refresh_ms != before && mon->sub &&
-            ttalloc_subscribe(mon->sub, m->refresh_ms) < 0)
+        if (m->refresh_ms != before && mon->sub && ttalloc_subscribe(mon->sub, m->refresh_ms) < 0)
             monitor_lost(mon, monitor_now_ms());
         break;
     }
@@ -774,7 +771,7 @@ static int monitor_run(struct monitor *mon)
                     monitor_discover(mon);
             }
             next_sysfs = now + MONITOR_SYSFS_PERIOD_MS;
-            mon->dirty = 1;  /* also ticks the clock */
+            mon->dirty = 1; /* also ticks the clock */
         }
         if (mon->dirty) {
             draw_frame(&mon->model, now, monitor_realtime_ns());
@@ -800,13 +797,13 @@ static int monitor_run(struct monitor *mon)
         if (rc > 0 && mon->sub && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)))
             monitor_read_snapshots(mon, monitor_now_ms());
         if (rc > 0 && (fds[0].revents & (POLLHUP | POLLERR | POLLNVAL)))
-            break;  /* the terminal went away */
+            break; /* the terminal went away */
         if (rc > 0 && (fds[0].revents & POLLIN) && keys == 0 && monitor_input_ended())
             empty_reads++;
         else
             empty_reads = 0;
         if (empty_reads >= MONITOR_EMPTY_READS_MAX)
-            break;  /* readable, yet nothing to read, again and again: input ended */
+            break; /* readable, yet nothing to read, again and again: input ended */
     }
     endwin();
     delscreen(screen);

@@ -146,9 +146,12 @@ void text_bar(char *buf, size_t width, uint64_t used, uint64_t peak, uint64_t to
 const char *text_server_state(const struct model *m)
 {
     switch (m->conn) {
-    case MODEL_CONN_UP: return "connected";
-    case MODEL_CONN_NEVER: return "not reachable, retrying";
-    case MODEL_CONN_LOST: return "lost, retrying";
+    case MODEL_CONN_UP:
+        return "connected";
+    case MODEL_CONN_NEVER:
+        return "not reachable, retrying";
+    case MODEL_CONN_LOST:
+        return "lost, retrying";
     }
     return "?";
 }
@@ -208,8 +211,8 @@ static void text_frame_device(FILE *out, const struct model *m, const struct mod
             text_percent(pct, sizeof(pct), d->stats.used[t], d->stats.total[t]);
             fprintf(out, "  %-9s %s %21s %6s%s\n", label, bar, amount, pct, peak);
         } else {
-            fprintf(out, "  %-9s %-*s %21s %6s%s\n", label, TEXT_BAR_WIDTH,
-                     "(total unknown)", amount, "", peak);
+            fprintf(out, "  %-9s %-*s %21s %6s%s\n", label, TEXT_BAR_WIDTH, "(total unknown)",
+                    amount, "", peak);
         }
     }
 
@@ -236,7 +239,7 @@ void text_frame(FILE *out, const struct model *m, uint64_t now_ns)
     char status[200], clock[16];
     text_clock(clock, sizeof(clock), now_ns);
     text_server_status(status, sizeof(status), m);
-    if (m->conn != MODEL_CONN_UP)  /* --once does not retry */
+    if (m->conn != MODEL_CONN_UP) /* --once does not retry */
         snprintf(status, sizeof(status), "not reachable (%s)",
                  m->socket_path[0] ? m->socket_path : "default path");
     fprintf(out, "tt-alloc-monitor %s  %s  server: %s  devices: %zu\n", TTALLOC_VERSION_STRING,

@@ -60,8 +60,7 @@ int record_private_server_start(struct record_private_server *srv, int timeout_m
         tmp = "/tmp";
     snprintf(srv->dir, sizeof(srv->dir), "%s/tt-alloc-record.XXXXXX", tmp);
     if (mkdtemp(srv->dir) == NULL) {
-        snprintf(why, why_cap, "cannot make a private directory in %s: %s", tmp,
-                 strerror(errno));
+        snprintf(why, why_cap, "cannot make a private directory in %s: %s", tmp, strerror(errno));
         srv->dir[0] = '\0';
         return -errno;
     }
@@ -86,8 +85,12 @@ int record_private_server_start(struct record_private_server *srv, int timeout_m
         int null = open("/dev/null", O_RDONLY);
         if (null >= 0)
             dup2(null, STDIN_FILENO);
-        char *args[] = {binary[0] ? binary : "tt-alloc-server", "--socket", srv->socket,
-                        "--state", state, NULL};
+        char *args[] = {binary[0] ? binary : "tt-alloc-server",
+                        "--socket",
+                        srv->socket,
+                        "--state",
+                        state,
+                        NULL};
         if (binary[0])
             execv(binary, args);
         else

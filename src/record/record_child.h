@@ -13,10 +13,10 @@
 #include <sys/types.h>
 
 struct record_private_server {
-    pid_t pid;                  /* 0: none running */
-    char dir[256];              /* its private directory ("" = none) */
-    char socket[256];           /* <dir>/tt-alloc.sock */
-    char log[256];              /* <dir>/server.log: shown if it fails to start */
+    pid_t pid;        /* 0: none running */
+    char dir[256];    /* its private directory ("" = none) */
+    char socket[256]; /* <dir>/tt-alloc.sock */
+    char log[256];    /* <dir>/server.log: shown if it fails to start */
 };
 
 /* Start a private server and wait (up to timeout_ms) until it accepts.

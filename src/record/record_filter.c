@@ -114,7 +114,7 @@ static int record_filter_in_tree(struct record_filter *f, int32_t pid, int32_t p
             return 1;
         int32_t up = record_filter_parent(f->proc_root, at);
         if (up == 0 && at == pid)
-            up = parent_pid;    /* gone from /proc already: the server's word */
+            up = parent_pid; /* gone from /proc already: the server's word */
         if (up == 0 || up == at)
             return 0;
         at = up;

@@ -17,19 +17,19 @@
 #include <stdint.h>
 
 enum record_filter_mode {
-    RECORD_FILTER_ALL,          /* every process */
-    RECORD_FILTER_PIDS,         /* the --pid list */
-    RECORD_FILTER_TREE,         /* a command and its descendants */
+    RECORD_FILTER_ALL,  /* every process */
+    RECORD_FILTER_PIDS, /* the --pid list */
+    RECORD_FILTER_TREE, /* a command and its descendants */
 };
 
 struct record_filter {
     enum record_filter_mode mode;
-    int32_t root;               /* TREE: the command's pid (0: not started yet) */
-    const char *proc_root;      /* "/proc" (tests may point elsewhere) */
-    int32_t *kept;              /* open-addressing set of kept pids; 0 = empty slot */
-    size_t cap;                 /* 0 or a power of two */
+    int32_t root;          /* TREE: the command's pid (0: not started yet) */
+    const char *proc_root; /* "/proc" (tests may point elsewhere) */
+    int32_t *kept;         /* open-addressing set of kept pids; 0 = empty slot */
+    size_t cap;            /* 0 or a power of two */
     size_t count;
-    int32_t last_pid;           /* the last pid asked about, and its answer */
+    int32_t last_pid; /* the last pid asked about, and its answer */
     int last_kept;
 };
 

@@ -54,10 +54,10 @@ struct record_options {
     const char *socket;
     int32_t pids[RECORD_MAX_PIDS];
     size_t n_pids;
-    double duration_s;          /* 0: until stopped */
+    double duration_s; /* 0: until stopped */
     unsigned interval_ms;
     int quiet;
-    char **command;             /* NULL: record what the server shows */
+    char **command; /* NULL: record what the server shows */
 };
 
 static void record_usage(FILE *out)
@@ -150,13 +150,14 @@ static int record_parse_args(int argc, char **argv, struct record_options *o)
         case OPT_DURATION:
             if (record_parse_seconds(optarg, &o->duration_s) < 0) {
                 record_error("--duration '%s': not a number of seconds above 0 (at most a "
-                             "year)", optarg);
+                             "year)",
+                             optarg);
                 return 2;
             }
             break;
         case OPT_INTERVAL:
-            if (number_parse_u64(optarg, 10, RECORD_MIN_INTERVAL_MS,
-                                 RECORD_MAX_INTERVAL_MS, &value) < 0) {
+            if (number_parse_u64(optarg, 10, RECORD_MIN_INTERVAL_MS, RECORD_MAX_INTERVAL_MS,
+                                 &value) < 0) {
                 record_error("--interval '%s': not a number of milliseconds in 10..3600000",
                              optarg);
                 return 2;
@@ -190,7 +191,8 @@ static int record_parse_args(int argc, char **argv, struct record_options *o)
     if (optind < argc) {
         if (strcmp(argv[optind - 1], "--") != 0) {
             record_error("unexpected argument '%s': a command to record goes after '--' "
-                         "(tt-alloc-record -- CMD ARGS...)", argv[optind]);
+                         "(tt-alloc-record -- CMD ARGS...)",
+                         argv[optind]);
             return 2;
         }
         o->command = &argv[optind];
@@ -200,7 +202,7 @@ static int record_parse_args(int argc, char **argv, struct record_options *o)
     }
     if (o->command != NULL && o->n_pids > 0) {
         record_error("%s", "--pid and a command do not go together: the command's processes "
-                     "are the ones recorded");
+                           "are the ones recorded");
         return 2;
     }
     return 0;
@@ -248,8 +250,8 @@ struct record_run {
     struct record_progress progress;
     struct ttrec_writer *writer;
     char path[4096];
-    pid_t child;                /* 0: none (or reaped) */
-    int child_status;           /* its exit status once reaped */
+    pid_t child;      /* 0: none (or reaped) */
+    int child_status; /* its exit status once reaped */
     int child_done;
     int stop_signal;
     int sigfd, timerfd;
@@ -289,7 +291,7 @@ static void record_on_signal(struct record_run *r)
 static int record_setup(struct record_run *r)
 {
     struct record_options *o = &r->opt;
-    record_filter_init(&r->filter, o->command ? RECORD_FILTER_TREE
+    record_filter_init(&r->filter, o->command  ? RECORD_FILTER_TREE
                                    : o->n_pids ? RECORD_FILTER_PIDS
                                                : RECORD_FILTER_ALL);
     for (size_t i = 0; i < o->n_pids; i++)
@@ -315,8 +317,10 @@ static int record_setup(struct record_run *r)
             const char *where = o->socket;
             if (where == NULL && sockpath_candidates(paths) > 0)
                 where = paths[0];
-            fprintf(stderr, "tt-alloc-record: error: no tt-alloc-server at %s (start one, or "
-                    "record a command: tt-alloc-record -- CMD)\n", where ? where : "?");
+            fprintf(stderr,
+                    "tt-alloc-record: error: no tt-alloc-server at %s (start one, or "
+                    "record a command: tt-alloc-record -- CMD)\n",
+                    where ? where : "?");
         } else {
             record_error("cannot connect to tt-alloc-server: %s", r->stream.error);
         }
@@ -336,8 +340,7 @@ static int record_setup(struct record_run *r)
                                 .monotonic_ns = record_now_ns(CLOCK_MONOTONIC)};
     rc = ttrec_writer_open(r->path, &start, NULL, &r->writer);
     if (rc < 0) {
-        fprintf(stderr, "tt-alloc-record: error: cannot create %s: %s\n", r->path,
-                strerror(-rc));
+        fprintf(stderr, "tt-alloc-record: error: cannot create %s: %s\n", r->path, strerror(-rc));
         return 1;
     }
     record_stream_attach(&r->stream, r->writer, &start);
@@ -427,8 +430,7 @@ static int record_loop(struct record_run *r)
             ssize_t ignored = read(r->timerfd, &ticks, sizeof(ticks));
             (void)ignored;
             if (r->stream.writer != NULL) {
-                record_sample_take(&r->sample, r->stream.writer,
-                                   record_now_ns(CLOCK_MONOTONIC));
+                record_sample_take(&r->sample, r->stream.writer, record_now_ns(CLOCK_MONOTONIC));
                 int rc = ttrec_writer_flush(r->stream.writer);
                 if (rc < 0 && r->stream.write_error == 0) {
                     r->stream.write_error = rc;
@@ -478,16 +480,20 @@ int main(int argc, char **argv)
             bytes = (uint64_t)st.st_size;
         int write_rc = r.stream.write_error ? r.stream.write_error : close_rc;
         if (write_rc < 0) {
-            fprintf(stderr, "tt-alloc-record: error: writing %s: %s (the file holds what was "
-                    "written before)\n", r.path, strerror(-write_rc));
+            fprintf(stderr,
+                    "tt-alloc-record: error: writing %s: %s (the file holds what was "
+                    "written before)\n",
+                    r.path, strerror(-write_rc));
             failed = 1;
         }
         if (!r.opt.quiet) {
             char size[32];
             bytesize_format(size, sizeof(size), bytes);
-            fprintf(stderr, "tt-alloc-record: wrote %s: %" PRIu64 " events, %s, %" PRIu64
-                    " gap%s (%" PRIu64 " events lost)\n", r.path, events,
-                    size, r.stream.gaps, r.stream.gaps == 1 ? "" : "s", r.stream.lost);
+            fprintf(stderr,
+                    "tt-alloc-record: wrote %s: %" PRIu64 " events, %s, %" PRIu64 " gap%s (%" PRIu64
+                    " events lost)\n",
+                    r.path, events, size, r.stream.gaps, r.stream.gaps == 1 ? "" : "s",
+                    r.stream.lost);
         }
     }
     record_stream_close(&r.stream);

@@ -12,10 +12,10 @@
 
 struct record_progress {
     int enabled;
-    int shown;                  /* a line is on the terminal */
-    uint64_t last_ns;           /* when it was last drawn */
+    int shown;        /* a line is on the terminal */
+    uint64_t last_ns; /* when it was last drawn */
     uint64_t last_events;
-    double rate;                /* events per second, smoothed */
+    double rate; /* events per second, smoothed */
 };
 
 void record_progress_init(struct record_progress *p, int enabled);

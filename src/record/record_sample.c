@@ -26,14 +26,15 @@ static void record_sample_shm(struct record_sample *s, struct ttrec_writer *w, u
         return;
     struct ttalloc_snapshot *snap = NULL;
     if (ttalloc_snapshot(s->conn, RECORD_SAMPLE_TIMEOUT_MS, &snap) < 0) {
-        ttalloc_disconnect(s->conn);    /* reconnected at the next sample */
+        ttalloc_disconnect(s->conn); /* reconnected at the next sample */
         s->conn = NULL;
         return;
     }
     size_t u = 0;
     for (size_t i = 0; i < snap->n_processes; i++) {
         const struct ttalloc_process_info *p = &snap->processes[i];
-        int shm_only = (p->flags & TTALLOC_PROCESS_SHM) && !(p->flags & TTALLOC_PROCESS_CONNECTED) &&
+        int shm_only = (p->flags & TTALLOC_PROCESS_SHM) &&
+                       !(p->flags & TTALLOC_PROCESS_CONNECTED) &&
                        !(p->flags & TTALLOC_PROCESS_BYTES_UNKNOWN);
         /* usage is sorted by (pid, device), like processes by pid. */
         while (u < snap->n_usage && snap->usage[u].pid < p->pid)

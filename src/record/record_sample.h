@@ -22,12 +22,12 @@
 
 struct record_sample {
     char socket[256];
-    ttalloc_conn *conn;                 /* connected at the first sample; NULL after a failure */
+    ttalloc_conn *conn; /* connected at the first sample; NULL after a failure */
     struct record_filter *filter;
-    struct sysfs_device *devs;          /* scanned at the first sample */
+    struct sysfs_device *devs; /* scanned at the first sample */
     size_t n_devs;
     int scanned;
-    uint64_t samples;                   /* SHM samples written */
+    uint64_t samples; /* SHM samples written */
 };
 
 void record_sample_init(struct record_sample *s, const char *socket_path,

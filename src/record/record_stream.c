@@ -136,16 +136,16 @@ static void record_stream_on_process(struct record_stream *rs,
                               ? msg->start_realtime_ns - rs->realtime_offset_ns
                               : 0;
     if (rs->writer != NULL)
-        record_stream_wrote(rs, ttrec_write_process_start(rs->writer, msg->pid, parent, msg->uid,
-                                                          name, label, start_mono,
-                                                          msg->timestamp_ns));
+        record_stream_wrote(rs,
+                            ttrec_write_process_start(rs->writer, msg->pid, parent, msg->uid, name,
+                                                      label, start_mono, msg->timestamp_ns));
 }
 
 static void record_stream_on_device(struct record_stream *rs, const struct proto_stream_device *msg)
 {
     if (rs->writer != NULL)
-        record_stream_wrote(rs, ttrec_write_device(rs->writer, msg->device, &msg->desc,
-                                                   msg->timestamp_ns));
+        record_stream_wrote(
+            rs, ttrec_write_device(rs->writer, msg->device, &msg->desc, msg->timestamp_ns));
 }
 
 /* LIVE_END: the kept buffers of the state, with their count, into the file. */
@@ -187,9 +187,10 @@ static int record_stream_on_record(struct record_stream *rs, const struct proto_
         if (r->kind == PROTO_STREAM_LIVE_BUFFER && rs->live_expected > 0) {
             rs->live_expected--;
             if (r->type >= TTALLOC_NUM_TYPES || record_stream_keep_live(rs, r) < 0) {
-                record_stream_fail(rs, "%s", r->type >= TTALLOC_NUM_TYPES
-                                   ? "a live buffer of an unknown memory type"
-                                   : "out of memory holding the live state");
+                record_stream_fail(rs, "%s",
+                                   r->type >= TTALLOC_NUM_TYPES
+                                       ? "a live buffer of an unknown memory type"
+                                       : "out of memory holding the live state");
                 return -EPROTO;
             }
             return 0;

@@ -25,22 +25,22 @@
 struct record_stream {
     ttalloc_conn *conn;
     int fd;
-    unsigned char *rx;                  /* PROTO_MAX_FRAME + 1 bytes */
-    struct ttrec_writer *writer;        /* NULL: read and drop (before the file, or after an error) */
+    unsigned char *rx;           /* PROTO_MAX_FRAME + 1 bytes */
+    struct ttrec_writer *writer; /* NULL: read and drop (before the file, or after an error) */
     struct record_filter *filter;
-    uint64_t realtime_offset_ns;        /* CLOCK_REALTIME - CLOCK_MONOTONIC at the start */
-    struct proto_stream_record *live;   /* the live state being received (kept buffers) */
+    uint64_t realtime_offset_ns;      /* CLOCK_REALTIME - CLOCK_MONOTONIC at the start */
+    struct proto_stream_record *live; /* the live state being received (kept buffers) */
     size_t n_live, cap_live;
-    uint64_t live_expected;             /* LIVE_BEGIN's count; records still to come */
+    uint64_t live_expected; /* LIVE_BEGIN's count; records still to come */
     uint64_t live_time;
     int in_live;
-    int first_state_done;               /* the first live state is complete */
-    int root_seen, root_exited;         /* the filter's root process in the stream */
-    uint64_t frames;                    /* frames read */
-    uint64_t gaps;                      /* GAP records */
-    uint64_t lost;                      /* events the server dropped for us */
-    int write_error;                    /* the writer's first error (negative errno), 0 */
-    char error[256];                    /* why the stream ended, "" while it runs */
+    int first_state_done;       /* the first live state is complete */
+    int root_seen, root_exited; /* the filter's root process in the stream */
+    uint64_t frames;            /* frames read */
+    uint64_t gaps;              /* GAP records */
+    uint64_t lost;              /* events the server dropped for us */
+    int write_error;            /* the writer's first error (negative errno), 0 */
+    char error[256];            /* why the stream ended, "" while it runs */
 };
 
 /* Connect and say HELLO (socket_path NULL: TT_ALLOC_SOCKET or the defaults).

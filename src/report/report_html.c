@@ -46,11 +46,21 @@ static void html_text(struct strbuf *out, const char *s)
             continue;
         }
         switch (*p) {
-        case '<': strbuf_append(out, "&lt;", 4); break;
-        case '>': strbuf_append(out, "&gt;", 4); break;
-        case '&': strbuf_append(out, "&amp;", 5); break;
-        case '"': strbuf_append(out, "&quot;", 6); break;
-        case '\'': strbuf_append(out, "&#39;", 5); break;
+        case '<':
+            strbuf_append(out, "&lt;", 4);
+            break;
+        case '>':
+            strbuf_append(out, "&gt;", 4);
+            break;
+        case '&':
+            strbuf_append(out, "&amp;", 5);
+            break;
+        case '"':
+            strbuf_append(out, "&quot;", 6);
+            break;
+        case '\'':
+            strbuf_append(out, "&#39;", 5);
+            break;
         default:
             if (*p < 0x20)
                 strbuf_append(out, " ", 1);
@@ -94,7 +104,7 @@ static const char *process_name(const struct report_model *m, int32_t pid)
 }
 
 struct axis {
-    double t_max_ns;        /* x: 0 .. t_max */
+    double t_max_ns; /* x: 0 .. t_max */
     double x0, width;
 };
 
@@ -111,8 +121,9 @@ static void time_ticks(struct strbuf *out, const struct axis *a, double y)
     for (int i = 0; i <= 5; i++) {
         double t = a->t_max_ns * i / 5;
         double x = a->x0 + a->width * i / 5;
-        strbuf_printf(out, "<text x='%.1f' y='%.1f' class='tick' text-anchor='middle'>%.3f s</text>",
-                      x, y, t / 1e9);
+        strbuf_printf(out,
+                      "<text x='%.1f' y='%.1f' class='tick' text-anchor='middle'>%.3f s</text>", x,
+                      y, t / 1e9);
     }
 }
 
@@ -194,8 +205,9 @@ static void html_chart(struct strbuf *out, const struct report_context *ctx,
                   CHART_W, CHART_H, CHART_W, CHART_H);
     char top[16];
     fmt_bytes(y_max, top, sizeof(top));
-    strbuf_printf(out, "<text x='%d' y='14' class='tick' text-anchor='end'>%s</text>"
-                       "<text x='%d' y='%.0f' class='tick' text-anchor='end'>0</text>",
+    strbuf_printf(out,
+                  "<text x='%d' y='14' class='tick' text-anchor='end'>%s</text>"
+                  "<text x='%d' y='%.0f' class='tick' text-anchor='end'>0</text>",
                   MARGIN_L - 4, top, MARGIN_L - 4, 10 + plot_h);
     strbuf_printf(out, "<line x1='%d' y1='%.1f' x2='%d' y2='%.1f' class='axis'/>", MARGIN_L,
                   10 + plot_h, CHART_W - 10, 10 + plot_h);
@@ -205,7 +217,8 @@ static void html_chart(struct strbuf *out, const struct report_context *ctx,
         if (!layers[i])
             continue;
         const struct report_process *p = &m->processes[i];
-        strbuf_printf(out, "<polygon fill='%s' fill-opacity='0.85' data-b='", html_colors[i % N_COLORS]);
+        strbuf_printf(out, "<polygon fill='%s' fill-opacity='0.85' data-b='",
+                      html_colors[i % N_COLORS]);
         html_text(out, p->name[0] ? p->name : "?");
         strbuf_printf(out, " [%d]' points='", p->pid);
         for (size_t k = 0; k < n_points; k++) {
@@ -238,9 +251,10 @@ static void html_chart(struct strbuf *out, const struct report_context *ctx,
     fmt_bytes(d->peak[type], peak, sizeof(peak));
     double px = axis_x(a, d->peak_ns[type]);
     double py = 10 + plot_h - plot_h * (double)d->peak[type] / (double)y_max;
-    strbuf_printf(out, "<line x1='%.1f' y1='10' x2='%.1f' y2='%.1f' class='peak'/>"
-                       "<circle cx='%.1f' cy='%.1f' r='4' class='peakdot'/>"
-                       "<text x='%.1f' y='%.1f' class='peaklabel'%s>peak %s at %.3f s</text>",
+    strbuf_printf(out,
+                  "<line x1='%.1f' y1='10' x2='%.1f' y2='%.1f' class='peak'/>"
+                  "<circle cx='%.1f' cy='%.1f' r='4' class='peakdot'/>"
+                  "<text x='%.1f' y='%.1f' class='peaklabel'%s>peak %s at %.3f s</text>",
                   px, px, 10 + plot_h, px, py, px + (px > CHART_W / 2 ? -6 : 6), py < 24 ? 24 : py,
                   px > CHART_W / 2 ? " text-anchor='end'" : "", peak,
                   (double)d->peak_ns[type] / 1e9);
@@ -327,8 +341,9 @@ static void html_map(struct strbuf *out, const struct report_context *ctx,
     double span = (double)(hi - lo);
     strbuf_printf(out, "<svg class='map' viewBox='0 0 %d %d' width='%d' height='%d' role='img'>",
                   CHART_W, MAP_H, CHART_W, MAP_H);
-    strbuf_printf(out, "<text x='%d' y='14' class='tick' text-anchor='end'>0x%llx</text>"
-                       "<text x='%d' y='%.0f' class='tick' text-anchor='end'>0x%llx</text>",
+    strbuf_printf(out,
+                  "<text x='%d' y='14' class='tick' text-anchor='end'>0x%llx</text>"
+                  "<text x='%d' y='%.0f' class='tick' text-anchor='end'>0x%llx</text>",
                   MARGIN_L - 4, (unsigned long long)hi, MARGIN_L - 4, 10 + plot_h,
                   (unsigned long long)lo);
     strbuf_printf(out, "<line x1='%d' y1='%.1f' x2='%d' y2='%.1f' class='axis'/>", MARGIN_L,
@@ -363,8 +378,9 @@ static void html_map(struct strbuf *out, const struct report_context *ctx,
                       10 + plot_h);
     }
     time_ticks(out, a, MAP_H - 6);
-    strbuf_printf(out, "</svg>\n<p class='note'>%zu of %llu buffers drawn: every buffer live at "
-                       "the peak, at the end or leaked, then the largest others",
+    strbuf_printf(out,
+                  "</svg>\n<p class='note'>%zu of %llu buffers drawn: every buffer live at "
+                  "the peak, at the end or leaked, then the largest others",
                   drawn, (unsigned long long)d->buffers_seen[type]);
     if ((uint64_t)drawn < d->buffers_seen[type])
         strbuf_printf(out, "; %llu smaller buffers left out",
@@ -385,8 +401,9 @@ static void html_buffer_rows(struct strbuf *out, const struct report_model *m,
         fmt_bytes(b->size, size, sizeof(size));
         strbuf_printf(out, "<tr><td>%d</td><td>", b->pid);
         html_text(out, process_name(m, b->pid));
-        strbuf_printf(out, "</td><td>%u</td><td>%s</td><td>0x%llx</td><td>%s</td><td>%llu</td>"
-                           "<td>%.6f</td></tr>\n",
+        strbuf_printf(out,
+                      "</td><td>%u</td><td>%s</td><td>0x%llx</td><td>%s</td><td>%llu</td>"
+                      "<td>%.6f</td></tr>\n",
                       b->device, type_name(b->type), (unsigned long long)b->address, size,
                       (unsigned long long)b->size, (double)b->alloc_ns / 1e9);
     }
@@ -399,11 +416,14 @@ static const char html_style[] =
     "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fff}"
     "h1{font-size:20px}h2{font-size:17px;margin-top:32px;border-bottom:1px solid #ccc}"
     "h3{font-size:15px;margin:18px 0 4px}"
-    "table{border-collapse:collapse;margin:6px 0}td,th{padding:2px 10px;border-bottom:1px solid #eee;"
+    "table{border-collapse:collapse;margin:6px 0}td,th{padding:2px 10px;border-bottom:1px solid "
+    "#eee;"
     "text-align:right}td:nth-child(2),th:nth-child(2){text-align:left}"
     ".tick{font-size:11px;fill:#555}.axis{stroke:#999}.peak{stroke:#d00;stroke-dasharray:4 3}"
-    ".envelope{fill:none;stroke:#333;stroke-width:1}.peakdot{fill:#d00}.peaklabel{font-size:12px;fill:#d00;font-weight:bold}"
-    ".map rect{stroke:#fff;stroke-width:0.3}.map rect:hover,polygon:hover{stroke:#000;stroke-width:1.5}"
+    ".envelope{fill:none;stroke:#333;stroke-width:1}.peakdot{fill:#d00}.peaklabel{font-size:12px;"
+    "fill:#d00;font-weight:bold}"
+    ".map rect{stroke:#fff;stroke-width:0.3}.map "
+    "rect:hover,polygon:hover{stroke:#000;stroke-width:1.5}"
     ".note{color:#666;font-size:12px}.legend span{display:inline-block;margin-right:14px}"
     ".legend i{display:inline-block;width:10px;height:10px;margin-right:4px}"
     "#tip{position:fixed;display:none;background:#222;color:#fff;padding:4px 8px;border-radius:4px;"
@@ -428,12 +448,14 @@ void report_html(struct strbuf *out, const struct report_context *ctx)
                        "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">\n"
                        "<title>tt-alloc report: ");
     html_text(out, ctx->path);
-    strbuf_printf(out, "</title>\n<style>%s</style></head><body>\n<h1>tt-alloc report: ", html_style);
+    strbuf_printf(out,
+                  "</title>\n<style>%s</style></head><body>\n<h1>tt-alloc report: ", html_style);
     html_text(out, ctx->path);
     strbuf_printf(out, "</h1>\n<p>host ");
     html_text(out, ctx->info->host);
-    strbuf_printf(out, ", started %s; %.3f s, %zu processes, %llu events, %llu gaps "
-                       "(%llu events lost).</p>\n",
+    strbuf_printf(out,
+                  ", started %s; %.3f s, %zu processes, %llu events, %llu gaps "
+                  "(%llu events lost).</p>\n",
                   start, (double)report_model_duration(m) / 1e9, m->n_processes,
                   (unsigned long long)m->events, (unsigned long long)m->gaps,
                   (unsigned long long)m->lost_events);
@@ -455,12 +477,13 @@ void report_html(struct strbuf *out, const struct report_context *ctx)
     }
     strbuf_printf(out, "</p>\n");
     if (m->curves_left_out)
-        strbuf_printf(out, "<p class='note'>More process curves than %d: the charts stack the "
-                           "first %d; the device totals (the line) include every process.</p>\n",
+        strbuf_printf(out,
+                      "<p class='note'>More process curves than %d: the charts stack the "
+                      "first %d; the device totals (the line) include every process.</p>\n",
                       REPORT_MAX_CURVES, REPORT_MAX_CURVES);
 
-    struct axis a = { (double)(report_model_duration(m) > 0 ? report_model_duration(m) : 1),
-                      MARGIN_L, CHART_W - MARGIN_L - 40 };
+    struct axis a = {(double)(report_model_duration(m) > 0 ? report_model_duration(m) : 1),
+                     MARGIN_L, CHART_W - MARGIN_L - 40};
     for (size_t i = 0; i < m->n_devices; i++) {
         const struct report_device *d = &m->devices[i];
         strbuf_printf(out, "<h2>device %u", d->device);
@@ -477,9 +500,10 @@ void report_html(struct strbuf *out, const struct report_context *ctx)
             fmt_bytes(d->peak[t], peak, sizeof(peak));
             strbuf_printf(out, "<h3>%s: peak %s (%llu bytes) at %.6f s</h3>\n", type_name(t), peak,
                           (unsigned long long)d->peak[t], (double)d->peak_ns[t] / 1e9);
-            strbuf_printf(out, "<p class='note'>memory over time: the areas stack what each "
-                               "process held at each instant; the line is the device's highest total "
-                               "between two instants</p>\n");
+            strbuf_printf(out,
+                          "<p class='note'>memory over time: the areas stack what each "
+                          "process held at each instant; the line is the device's highest total "
+                          "between two instants</p>\n");
             html_chart(out, ctx, d, t, &a);
             strbuf_printf(out, "<p class='note'>address over time: one box per buffer, from its "
                                "alloc to its free; hover for details</p>\n");

@@ -46,10 +46,10 @@ static void json_process(struct strbuf *out, const struct report_process *p, siz
     strbuf_printf(out, ",\n      \"memory\": [");
     for (size_t j = 0; j < p->n_memory; j++) {
         const struct report_memory *mem = &p->memory[j];
-        strbuf_printf(out, "%s{\"device\": %u, \"type\": \"%s\", \"peak_bytes\": %llu, \"peak_s\": ",
-                      j ? ",\n        " : " ", mem->device,
-                      ttalloc_type_name((enum ttalloc_buffer_type)mem->type),
-                      (unsigned long long)mem->peak);
+        strbuf_printf(
+            out, "%s{\"device\": %u, \"type\": \"%s\", \"peak_bytes\": %llu, \"peak_s\": ",
+            j ? ",\n        " : " ", mem->device,
+            ttalloc_type_name((enum ttalloc_buffer_type)mem->type), (unsigned long long)mem->peak);
         json_seconds(out, mem->peak_ns);
         strbuf_printf(out, ", \"final_bytes\": %llu, \"allocs\": %llu, \"frees\": %llu}",
                       (unsigned long long)mem->live, (unsigned long long)mem->allocs,
@@ -87,9 +87,9 @@ void report_json(struct strbuf *out, const struct report_context *ctx)
         for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
             if (!d->used_type[t])
                 continue;
-            strbuf_printf(out, "%s{\"type\": \"%s\", \"peak_bytes\": %llu, \"peak_s\": ",
-                          first ? " " : ", ", ttalloc_type_name((enum ttalloc_buffer_type)t),
-                          (unsigned long long)d->peak[t]);
+            strbuf_printf(
+                out, "%s{\"type\": \"%s\", \"peak_bytes\": %llu, \"peak_s\": ", first ? " " : ", ",
+                ttalloc_type_name((enum ttalloc_buffer_type)t), (unsigned long long)d->peak[t]);
             json_seconds(out, d->peak_ns[t]);
             strbuf_printf(out, "}");
             first = 0;
@@ -114,8 +114,9 @@ void report_json_at(struct strbuf *out, const struct report_context *ctx)
     size_t shown = m->n_at_buffers < ctx->top ? m->n_at_buffers : ctx->top;
     for (size_t i = 0; i < shown; i++) {
         const struct report_buffer *b = &m->at_buffers[i];
-        strbuf_printf(out, "%s{\"pid\": %d, \"device\": %u, \"type\": \"%s\", \"address\": \"0x%llx\", "
-                           "\"size\": %llu, \"alloc_s\": ",
+        strbuf_printf(out,
+                      "%s{\"pid\": %d, \"device\": %u, \"type\": \"%s\", \"address\": \"0x%llx\", "
+                      "\"size\": %llu, \"alloc_s\": ",
                       i ? ",\n    " : "\n    ", b->pid, b->device,
                       ttalloc_type_name((enum ttalloc_buffer_type)b->type),
                       (unsigned long long)b->address, (unsigned long long)b->size);

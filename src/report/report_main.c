@@ -83,16 +83,16 @@ static int report_parse_args(int argc, char **argv, struct report_options *o)
 {
     enum { OPT_JSON = 256, OPT_HTML, OPT_PERFETTO, OPT_CSV, OPT_AT, OPT_TOP, OPT_PID };
     static const struct option longopts[] = {
-        { "json", no_argument, NULL, OPT_JSON },
-        { "html", required_argument, NULL, OPT_HTML },
-        { "perfetto", required_argument, NULL, OPT_PERFETTO },
-        { "csv", required_argument, NULL, OPT_CSV },
-        { "at", required_argument, NULL, OPT_AT },
-        { "top", required_argument, NULL, OPT_TOP },
-        { "pid", required_argument, NULL, OPT_PID },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 },
+        {"json", no_argument, NULL, OPT_JSON},
+        {"html", required_argument, NULL, OPT_HTML},
+        {"perfetto", required_argument, NULL, OPT_PERFETTO},
+        {"csv", required_argument, NULL, OPT_CSV},
+        {"at", required_argument, NULL, OPT_AT},
+        {"top", required_argument, NULL, OPT_TOP},
+        {"pid", required_argument, NULL, OPT_PID},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
     o->top = REPORT_DEFAULT_TOP;
@@ -276,8 +276,12 @@ int main(int argc, char **argv)
 
     if (status == REPORT_EXIT_OK) {
         struct report_context ctx = {
-            .path = o.file, .info = ttalloc_rec_info(rec), .model = &model, .top = o.top,
-            .truncated = ttalloc_rec_truncated(rec), .stopped_why = stopped_why,
+            .path = o.file,
+            .info = ttalloc_rec_info(rec),
+            .model = &model,
+            .top = o.top,
+            .truncated = ttalloc_rec_truncated(rec),
+            .stopped_why = stopped_why,
         };
         struct strbuf page;
         if (o.html) {

@@ -131,7 +131,7 @@ static int live_grow(struct report_live *t)
     struct report_buffer *slots = calloc(cap, sizeof(*slots));
     if (!slots)
         return -ENOMEM;
-    struct report_live n = { slots, cap, 0 };
+    struct report_live n = {slots, cap, 0};
     for (size_t i = 0; i < t->capacity; i++) {
         const struct report_buffer *b = &t->slots[i];
         if (b->size == 0)
@@ -508,10 +508,10 @@ static int take_at_snapshot(struct report_model *m)
 static int push_instant(struct report_model *m, uint32_t kind, int32_t pid, uint64_t count,
                         int64_t time_ns)
 {
-    if (grow_array((void **)&m->instants, &m->cap_instants, m->n_instants,
-                   sizeof(*m->instants)) < 0)
+    if (grow_array((void **)&m->instants, &m->cap_instants, m->n_instants, sizeof(*m->instants)) <
+        0)
         return -ENOMEM;
-    m->instants[m->n_instants++] = (struct report_instant){ time_ns, kind, pid, count };
+    m->instants[m->n_instants++] = (struct report_instant){time_ns, kind, pid, count};
     return 0;
 }
 
@@ -522,14 +522,18 @@ static int apply_alloc(struct report_model *m, const struct ttalloc_rec_event *e
     if (!mem)
         return -ENOMEM;
     mem->allocs++;
-    struct report_buffer *old = live_find(&m->live, ev->pid, ev->device, (uint8_t)ev->type,
-                                          ev->address);
+    struct report_buffer *old =
+        live_find(&m->live, ev->pid, ev->device, (uint8_t)ev->type, ev->address);
     if (old && model_remove(m, mem, old, ev->time_ns) < 0)
         return -ENOMEM;
     if (ev->size == 0)
         return 0;
-    struct report_buffer b = { .address = ev->address, .size = ev->size, .alloc_ns = ev->time_ns,
-                               .pid = ev->pid, .device = ev->device, .type = (uint8_t)ev->type };
+    struct report_buffer b = {.address = ev->address,
+                              .size = ev->size,
+                              .alloc_ns = ev->time_ns,
+                              .pid = ev->pid,
+                              .device = ev->device,
+                              .type = (uint8_t)ev->type};
     return model_add(m, p, mem, &b, ev->time_ns);
 }
 
@@ -540,8 +544,8 @@ static int apply_free(struct report_model *m, const struct ttalloc_rec_event *ev
     if (!mem)
         return -ENOMEM;
     mem->frees++;
-    struct report_buffer *b = live_find(&m->live, ev->pid, ev->device, (uint8_t)ev->type,
-                                        ev->address);
+    struct report_buffer *b =
+        live_find(&m->live, ev->pid, ev->device, (uint8_t)ev->type, ev->address);
     if (!b) {
         m->unknown_frees++;
         *size = ev->size;
@@ -557,8 +561,8 @@ static int apply_free(struct report_model *m, const struct ttalloc_rec_event *ev
  * it adds enters them (no peak made of both). */
 static int apply_live_buffer(struct report_model *m, const struct ttalloc_rec_event *ev)
 {
-    struct report_buffer *old = live_find(&m->live, ev->pid, ev->device, (uint8_t)ev->type,
-                                          ev->address);
+    struct report_buffer *old =
+        live_find(&m->live, ev->pid, ev->device, (uint8_t)ev->type, ev->address);
     if (old && old->size == ev->size) {
         old->generation = m->generation;
         return 0;
@@ -567,9 +571,12 @@ static int apply_live_buffer(struct report_model *m, const struct ttalloc_rec_ev
         return 0;
     if (grow_array((void **)&m->pending, &m->cap_pending, m->n_pending, sizeof(*m->pending)) < 0)
         return -ENOMEM;
-    m->pending[m->n_pending++] = (struct report_buffer){
-        .address = ev->address, .size = ev->size, .alloc_ns = ev->time_ns, .pid = ev->pid,
-        .device = ev->device, .type = (uint8_t)ev->type };
+    m->pending[m->n_pending++] = (struct report_buffer){.address = ev->address,
+                                                        .size = ev->size,
+                                                        .alloc_ns = ev->time_ns,
+                                                        .pid = ev->pid,
+                                                        .device = ev->device,
+                                                        .type = (uint8_t)ev->type};
     return 0;
 }
 
@@ -590,8 +597,8 @@ static int apply_live_end(struct report_model *m, int64_t time_ns)
             gone[n++] = m->live.slots[i];
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        struct report_buffer *b = live_find(&m->live, gone[i].pid, gone[i].device, gone[i].type,
-                                            gone[i].address);
+        struct report_buffer *b =
+            live_find(&m->live, gone[i].pid, gone[i].device, gone[i].type, gone[i].address);
         struct report_process *p = report_model_process(m, gone[i].pid);
         struct report_memory *mem = p ? memory_get(p, gone[i].device, gone[i].type) : NULL;
         if (b)
@@ -601,7 +608,7 @@ static int apply_live_end(struct report_model *m, int64_t time_ns)
     for (size_t i = 0; i < m->n_pending && rc == 0; i++) {
         struct report_buffer b = m->pending[i];
         if (live_find(&m->live, b.pid, b.device, b.type, b.address))
-            continue;   /* listed twice */
+            continue; /* listed twice */
         struct report_process *p = process_get(m, b.pid, b.alloc_ns);
         struct report_memory *mem = p ? memory_get(p, b.device, b.type) : NULL;
         rc = mem ? model_add(m, p, mem, &b, m->live_state_ns) : -ENOMEM;
@@ -647,7 +654,7 @@ static int apply_exit(struct report_model *m, const struct ttalloc_rec_event *ev
 static int apply_start(struct report_model *m, const struct ttalloc_rec_event *ev)
 {
     struct report_process *p = report_model_process(m, ev->pid);
-    if (!p || p->exited)   /* a reused pid is a new process */
+    if (!p || p->exited) /* a reused pid is a new process */
         p = process_new(m, ev->pid, ev->time_ns);
     if (!p)
         return -ENOMEM;
@@ -667,8 +674,7 @@ static int model_apply(struct report_model *m, const struct ttalloc_rec_event *e
 {
     int ordered = ev->kind != TTALLOC_REC_LIVE_BUFFER && ev->kind != TTALLOC_REC_PROCESS_START;
     if (ordered) {
-        if (m->at_ns >= 0 && !m->at_taken && ev->time_ns > m->at_ns &&
-            take_at_snapshot(m) < 0)
+        if (m->at_ns >= 0 && !m->at_taken && ev->time_ns > m->at_ns && take_at_snapshot(m) < 0)
             return -ENOMEM;
         if (!m->any_record || ev->time_ns > m->last_ns)
             m->last_ns = ev->time_ns;
@@ -717,7 +723,7 @@ static int model_apply(struct report_model *m, const struct ttalloc_rec_event *e
         m->lost_events += ev->count;
         return push_instant(m, TTALLOC_REC_GAP, 0, ev->count, ev->time_ns);
     default:
-        return 0;   /* peak resets, SHM samples, telemetry: not in the summary */
+        return 0; /* peak resets, SHM samples, telemetry: not in the summary */
     }
 }
 

@@ -16,12 +16,12 @@
 #include "ttalloc_rec.h"
 
 struct report_context {
-    const char *path;                       /* the recording, for titles */
+    const char *path; /* the recording, for titles */
     const struct ttalloc_rec_info *info;
     const struct report_model *model;
-    size_t top;                             /* --top N */
-    int truncated;                          /* the file was cut short */
-    const char *stopped_why;                /* a corrupt tail, or NULL */
+    size_t top;              /* --top N */
+    int truncated;           /* the file was cut short */
+    const char *stopped_why; /* a corrupt tail, or NULL */
 };
 
 void report_text_summary(struct strbuf *out, const struct report_context *ctx);

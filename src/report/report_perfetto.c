@@ -29,8 +29,9 @@ static void perfetto_ts(struct strbuf *out, int64_t ns)
 static void perfetto_counter(struct strbuf *out, int32_t pid, const struct report_memory *mem,
                              int64_t ns, uint64_t bytes)
 {
-    strbuf_printf(out, ",\n{\"ph\": \"C\", \"pid\": %d, \"tid\": %d, \"name\": \"dev%u %s\", \"ts\": ",
-                  pid, pid, mem->device, ttalloc_type_name((enum ttalloc_buffer_type)mem->type));
+    strbuf_printf(
+        out, ",\n{\"ph\": \"C\", \"pid\": %d, \"tid\": %d, \"name\": \"dev%u %s\", \"ts\": ", pid,
+        pid, mem->device, ttalloc_type_name((enum ttalloc_buffer_type)mem->type));
     perfetto_ts(out, ns);
     strbuf_printf(out, ", \"args\": {\"bytes\": %llu}}", (unsigned long long)bytes);
 }
@@ -40,8 +41,10 @@ void report_perfetto(struct strbuf *out, const struct report_context *ctx)
     const struct report_model *m = ctx->model;
     char start[32];
     report_fmt_utc(ctx->info->start_realtime_ns, start, sizeof(start));
-    strbuf_printf(out, "{\"displayTimeUnit\": \"ms\", \"otherData\": {\"source\": \"tt-alloc-report\", "
-                       "\"recording_start\": \"%s\", \"host\": ", start);
+    strbuf_printf(out,
+                  "{\"displayTimeUnit\": \"ms\", \"otherData\": {\"source\": \"tt-alloc-report\", "
+                  "\"recording_start\": \"%s\", \"host\": ",
+                  start);
     smi_json_string(out, ctx->info->host);
     strbuf_printf(out, "},\n\"traceEvents\": [\n{\"ph\": \"M\", \"pid\": 0, \"tid\": 0, "
                        "\"name\": \"process_name\", \"args\": {\"name\": \"tt-alloc recording\"}}");
@@ -50,11 +53,15 @@ void report_perfetto(struct strbuf *out, const struct report_context *ctx)
         char name[TTALLOC_NAME_MAX + TTALLOC_LABEL_MAX + 32];
         snprintf(name, sizeof(name), "%s%s%s%s [%d]", p->name[0] ? p->name : "pid",
                  p->label[0] ? " (" : "", p->label, p->label[0] ? ")" : "", p->pid);
-        strbuf_printf(out, ",\n{\"ph\": \"M\", \"pid\": %d, \"tid\": %d, \"name\": \"process_name\", "
-                           "\"args\": {\"name\": ", p->pid, p->pid);
+        strbuf_printf(out,
+                      ",\n{\"ph\": \"M\", \"pid\": %d, \"tid\": %d, \"name\": \"process_name\", "
+                      "\"args\": {\"name\": ",
+                      p->pid, p->pid);
         smi_json_string(out, name);
-        strbuf_printf(out, "}},\n{\"ph\": \"M\", \"pid\": %d, \"tid\": %d, \"name\": \"thread_name\", "
-                           "\"args\": {\"name\": \"memory\"}}", p->pid, p->pid);
+        strbuf_printf(out,
+                      "}},\n{\"ph\": \"M\", \"pid\": %d, \"tid\": %d, \"name\": \"thread_name\", "
+                      "\"args\": {\"name\": \"memory\"}}",
+                      p->pid, p->pid);
         for (size_t j = 0; j < p->n_memory; j++) {
             const struct report_memory *mem = &p->memory[j];
             if (!mem->series)
@@ -73,14 +80,18 @@ void report_perfetto(struct strbuf *out, const struct report_context *ctx)
     for (size_t i = 0; i < m->n_instants; i++) {
         const struct report_instant *e = &m->instants[i];
         if (e->kind == TTALLOC_REC_GAP) {
-            strbuf_printf(out, ",\n{\"ph\": \"i\", \"s\": \"g\", \"pid\": 0, \"tid\": 0, "
-                               "\"name\": \"gap: %llu events lost\", \"ts\": ",
+            strbuf_printf(out,
+                          ",\n{\"ph\": \"i\", \"s\": \"g\", \"pid\": 0, \"tid\": 0, "
+                          "\"name\": \"gap: %llu events lost\", \"ts\": ",
                           (unsigned long long)e->count);
             perfetto_ts(out, e->time_ns);
-            strbuf_printf(out, ", \"args\": {\"lost_events\": %llu}}", (unsigned long long)e->count);
+            strbuf_printf(out, ", \"args\": {\"lost_events\": %llu}}",
+                          (unsigned long long)e->count);
         } else {
-            strbuf_printf(out, ",\n{\"ph\": \"i\", \"s\": \"p\", \"pid\": %d, \"tid\": %d, "
-                               "\"name\": \"exit\", \"ts\": ", e->pid, e->pid);
+            strbuf_printf(out,
+                          ",\n{\"ph\": \"i\", \"s\": \"p\", \"pid\": %d, \"tid\": %d, "
+                          "\"name\": \"exit\", \"ts\": ",
+                          e->pid, e->pid);
             perfetto_ts(out, e->time_ns);
             strbuf_printf(out, ", \"args\": {\"leaked_buffers\": %llu}}",
                           (unsigned long long)e->count);

@@ -67,8 +67,10 @@ void report_text_summary(struct strbuf *out, const struct report_context *ctx)
         strbuf_printf(out, "note: the file is cut short (a crash, or still being written): "
                            "this is its readable prefix\n");
     if (ctx->stopped_why)
-        strbuf_printf(out, "note: reading stopped at a corrupt frame (%s): this is the prefix "
-                           "before it\n", ctx->stopped_why);
+        strbuf_printf(out,
+                      "note: reading stopped at a corrupt frame (%s): this is the prefix "
+                      "before it\n",
+                      ctx->stopped_why);
 
     strbuf_printf(out, "\n%-8s %-16s %-3s %-13s %8s %10s %8s %10s %10s\n", "PID", "NAME", "DEV",
                   "TYPE", "PEAK", "PEAK_AT_S", "FINAL", "ALLOCS", "FREES");
@@ -81,9 +83,8 @@ void report_text_summary(struct strbuf *out, const struct report_context *ctx)
             smi_fmt_bytes(mem->live, fin, sizeof(fin));
             fmt_ms(mem->peak_ns, when, sizeof(when));
             strbuf_printf(out, "%-8d %-16.16s %-3u %-13s %8s %10s %8s %10llu %10llu\n", p->pid,
-                          p->name[0] ? p->name : "?", mem->device, type_name(mem->type), peak,
-                          when, fin, (unsigned long long)mem->allocs,
-                          (unsigned long long)mem->frees);
+                          p->name[0] ? p->name : "?", mem->device, type_name(mem->type), peak, when,
+                          fin, (unsigned long long)mem->allocs, (unsigned long long)mem->frees);
         }
     }
 

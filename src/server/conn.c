@@ -115,11 +115,9 @@ void conn_hangup(struct server *s, struct conn *c)
 {
     s->disconnects[METRICS_REASON_EOF]++;
     if (c->state == CONN_PRODUCER)
-        log_info("client disconnected: pid %d (%s), %s", (int)c->pid, c->name,
-                 conn_role_name(c));
+        log_info("client disconnected: pid %d (%s), %s", (int)c->pid, c->name, conn_role_name(c));
     else
-        log_debug("client disconnected: pid %d (%s), %s", (int)c->pid, c->name,
-                  conn_role_name(c));
+        log_debug("client disconnected: pid %d (%s), %s", (int)c->pid, c->name, conn_role_name(c));
     conn_close(s, c);
 }
 
@@ -138,12 +136,13 @@ int conn_flush(struct server *s, struct conn *c)
         evloop_modify(&s->loop, c->fd, EPOLLIN | (want_out ? EPOLLOUT : 0), &c->handler);
         c->want_out = want_out;
     }
-    size_t limit = c->streaming ? stream_queue_limit(&c->sub, s->config->max_queue)
-                                : s->config->max_queue;
+    size_t limit =
+        c->streaming ? stream_queue_limit(&c->sub, s->config->max_queue) : s->config->max_queue;
     size_t held = c->streaming ? stream_held_bytes(&c->sub) : c->out.bytes;
     if (held > limit) {
         log_warnx("dropping slow client pid %d (%s): %zu bytes queued, over the %zu-byte "
-                  "limit (--max-queue)", (int)c->pid, c->name, held, limit);
+                  "limit (--max-queue)",
+                  (int)c->pid, c->name, held, limit);
         s->disconnects[METRICS_REASON_SLOW]++;
         conn_close(s, c);
         return -ENOBUFS;
@@ -164,8 +163,8 @@ int conn_send_reply(struct server *s, struct conn *c, const struct reply *r)
     return conn_flush(s, c);
 }
 
-int conn_send_frame(struct server *s, struct conn *c, enum proto_msg_type type,
-                             const void *payload, size_t len)
+int conn_send_frame(struct server *s, struct conn *c, enum proto_msg_type type, const void *payload,
+                    size_t len)
 {
     struct reply r;
     reply_init(&r);
@@ -180,7 +179,7 @@ int conn_send_frame(struct server *s, struct conn *c, enum proto_msg_type type,
 
 /* Tell the client why (an ERROR frame, if its socket takes it) and close. */
 static void conn_kick(struct server *s, struct conn *c, enum proto_error_code code,
-                        const char *text)
+                      const char *text)
 {
     unsigned char frame[sizeof(struct proto_header) + sizeof(struct proto_error) + 512];
     size_t len = proto_put_error(frame, sizeof(frame), code, "%s", text);
@@ -196,20 +195,20 @@ static void conn_kick(struct server *s, struct conn *c, enum proto_error_code co
 
 /* A producer that broke a rule: log, tell it, drop its buffers, close. */
 void conn_kick_producer(struct server *s, struct conn *c, enum proto_error_code code,
-                                 const char *text)
+                        const char *text)
 {
     uint64_t dropped = 0;
     if (c->proc != NULL) {
         ledger_take_fault(&s->ledger, c->proc, NULL);
         dropped = ledger_forget(&s->ledger, c->proc);
     }
-    log_warnx("pid %d (%s): %s; disconnecting it and dropping its %" PRIu64 " buffers",
-              (int)c->pid, c->name, text, dropped);
+    log_warnx("pid %d (%s): %s; disconnecting it and dropping its %" PRIu64 " buffers", (int)c->pid,
+              c->name, text, dropped);
     conn_kick(s, c, code, text);
 }
 
 void conn_kick_client(struct server *s, struct conn *c, enum proto_error_code code,
-                               const char *text)
+                      const char *text)
 {
     log_warnx("pid %d (%s): %s; disconnecting it", (int)c->pid, c->name, text);
     conn_kick(s, c, code, text);
@@ -242,8 +241,8 @@ void conn_read_frames(struct server *s, struct conn *c, size_t max_frames)
         }
         if ((size_t)n > PROTO_MAX_FRAME) {
             char text[128];
-            snprintf(text, sizeof(text), "frame of %zd bytes is larger than the %u-byte maximum",
-                     n, PROTO_MAX_FRAME);
+            snprintf(text, sizeof(text), "frame of %zd bytes is larger than the %u-byte maximum", n,
+                     PROTO_MAX_FRAME);
             conn_bad_frame(s, c, text);
             return;
         }
@@ -309,8 +308,10 @@ static void conn_accept_one(struct server *s, int fd)
     }
     if (s->n_conns >= s->max_clients) {
         char text[96];
-        snprintf(text, sizeof(text), "server has reached its limit of %u clients "
-                 "(--max-clients)", s->max_clients);
+        snprintf(text, sizeof(text),
+                 "server has reached its limit of %u clients "
+                 "(--max-clients)",
+                 s->max_clients);
         log_warnx("refused pid %d: %s", (int)pid, text);
         conn_refuse(fd, text);
         return;
@@ -320,8 +321,10 @@ static void conn_accept_one(struct server *s, int fd)
     if (qrc < 0) {
         char text[128];
         if (qrc == -EUSERS)
-            snprintf(text, sizeof(text), "uid %u has reached its limit of %u connections "
-                     "(--max-conns-per-uid)", (unsigned)uid, s->ledger.quota.limits.max_conns);
+            snprintf(text, sizeof(text),
+                     "uid %u has reached its limit of %u connections "
+                     "(--max-conns-per-uid)",
+                     (unsigned)uid, s->ledger.quota.limits.max_conns);
         else
             snprintf(text, sizeof(text), "server out of memory");
         log_warnx("refused pid %d: %s", (int)pid, text);

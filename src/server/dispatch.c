@@ -40,7 +40,7 @@ static void dispatch_hello(struct server *s, struct conn *c, const void *payload
     if (hello.role == PROTO_ROLE_PRODUCER) {
         if (c->pidfd < 0) {
             conn_kick_client(s, c, PROTO_ERR_MALFORMED,
-                               "cannot watch this process (no pidfd); it may have ended");
+                             "cannot watch this process (no pidfd); it may have ended");
             return;
         }
         /* A process of the same PID that ended but whose pidfd has not been
@@ -71,14 +71,14 @@ static void dispatch_hello(struct server *s, struct conn *c, const void *payload
             return;
         }
         if (ledger_stream_open(&s->ledger, p, &c->stream) < 0) {
-            c->proc = p;    /* detached when closed */
+            c->proc = p; /* detached when closed */
             conn_kick_client(s, c, PROTO_ERR_LIMIT, "server out of memory");
             return;
         }
         c->proc = p;
         if (w != NULL) {
             p->watch = w;
-            c->pidfd = -1;  /* now the watch's */
+            c->pidfd = -1; /* now the watch's */
         }
         c->state = CONN_PRODUCER;
         log_info("client connected: pid %d (%s), uid %u, producer%s%s", (int)c->pid, c->name,
@@ -88,8 +88,7 @@ static void dispatch_hello(struct server *s, struct conn *c, const void *payload
                                    server_now_ns(CLOCK_MONOTONIC));
     } else {
         c->state = CONN_CONSUMER;
-        log_debug("client connected: pid %d (%s), uid %u, consumer", (int)c->pid, c->name,
-                  c->uid);
+        log_debug("client connected: pid %d (%s), uid %u, consumer", (int)c->pid, c->name, c->uid);
     }
     if (c->pidfd >= 0) {
         close(c->pidfd);
@@ -110,7 +109,7 @@ static void dispatch_hello(struct server *s, struct conn *c, const void *payload
 /* Why a producer's event could not be applied (rc from the ledger), for the
  * log and its ERROR frame; then kick it. */
 void dispatch_producer_fault(struct server *s, struct conn *c, int rc,
-                                  const struct proto_event *bad)
+                             const struct proto_event *bad)
 {
     struct ledger *l = &s->ledger;
     char text[192];
@@ -123,24 +122,29 @@ void dispatch_producer_fault(struct server *s, struct conn *c, int rc,
         conn_kick_producer(s, c, PROTO_ERR_MALFORMED, text);
         return;
     case -E2BIG:
-        snprintf(text, sizeof(text), "over the limit of %zu live buffers per process "
-                 "(--max-buffers)", l->limits.max_buffers);
+        snprintf(text, sizeof(text),
+                 "over the limit of %zu live buffers per process "
+                 "(--max-buffers)",
+                 l->limits.max_buffers);
         conn_kick_producer(s, c, PROTO_ERR_LIMIT, text);
         return;
     case -ENOSPC:
-        snprintf(text, sizeof(text), "device %u would exceed the server's %zu devices",
-                 bad->device, l->limits.max_devices);
+        snprintf(text, sizeof(text), "device %u would exceed the server's %zu devices", bad->device,
+                 l->limits.max_devices);
         conn_kick_producer(s, c, PROTO_ERR_LIMIT, text);
         return;
     case -EDQUOT:
-        snprintf(text, sizeof(text), "uid %u is over its limit of %" PRIu64 " live buffers "
-                 "(--max-buffers-per-uid)", c->uid, l->quota.limits.max_buffers);
+        snprintf(text, sizeof(text),
+                 "uid %u is over its limit of %" PRIu64 " live buffers "
+                 "(--max-buffers-per-uid)",
+                 c->uid, l->quota.limits.max_buffers);
         conn_kick_producer(s, c, PROTO_ERR_LIMIT, text);
         return;
     case -EXFULL:
-        snprintf(text, sizeof(text), "device %u is past uid %u's limit of %u devices "
-                 "(--max-devices-per-uid)", bad->device, c->uid,
-                 l->quota.limits.max_devices);
+        snprintf(text, sizeof(text),
+                 "device %u is past uid %u's limit of %u devices "
+                 "(--max-devices-per-uid)",
+                 bad->device, c->uid, l->quota.limits.max_devices);
         conn_kick_producer(s, c, PROTO_ERR_LIMIT, text);
         return;
     default:
@@ -159,8 +163,8 @@ static void dispatch_report_order(struct ledger_process *p)
     p->order_reported = 1;
     log_warnx("pid %d (%s): clamped event timestamps (%" PRIu64 " in the future, %" PRIu64
               " going backwards, %" PRIu64 " behind the merge); only its own figures are "
-              "affected (said once per process)", (int)p->pid, p->name, o->future,
-              o->backwards, o->late);
+              "affected (said once per process)",
+              (int)p->pid, p->name, o->future, o->backwards, o->late);
 }
 
 /* Send the stream frames queued so far (full batches), without the turn's
@@ -169,7 +173,7 @@ static void dispatch_push_streams(struct server *s)
 {
     struct stream_sub *sub = s->stream.subs;
     while (sub != NULL) {
-        struct stream_sub *next = sub->next;    /* sub may be dropped below */
+        struct stream_sub *next = sub->next; /* sub may be dropped below */
         if (sub->dirty && !sub->failed) {
             sub->dirty = 0;
             conn_flush(s, sub->owner);
@@ -189,8 +193,8 @@ static void dispatch_events(struct server *s, struct conn *c, const void *payloa
 
     int rc = ledger_submit(l, c->stream, events, n, server_now_ns(CLOCK_MONOTONIC), &bad);
     if (l->counters.unknown_frees != unknown_before)
-        log_debug("pid %d (%s): %" PRIu64 " free(s) of buffers that were not live",
-                  (int)c->pid, c->name, l->counters.unknown_frees - unknown_before);
+        log_debug("pid %d (%s): %" PRIu64 " free(s) of buffers that were not live", (int)c->pid,
+                  c->name, l->counters.unknown_frees - unknown_before);
     if (l->counters.live_reallocs != realloc_before)
         log_debug("pid %d (%s): %" PRIu64 " alloc(s) of buffers already live (size replaced)",
                   (int)c->pid, c->name, l->counters.live_reallocs - realloc_before);
@@ -213,10 +217,10 @@ static void dispatch_peaks(struct server *s, struct conn *c, const void *payload
     else if (rc == -EINVAL)
         conn_kick_producer(s, c, PROTO_ERR_MALFORMED, "PEAKS with an unknown memory type");
     else if (rc == -ENOSPC || rc == -EXFULL)
-        conn_kick_producer(s, c, PROTO_ERR_LIMIT, rc == -ENOSPC
-                             ? "PEAKS name more devices than the server keeps"
-                             : "PEAKS name more devices than its uid may use "
-                               "(--max-devices-per-uid)");
+        conn_kick_producer(s, c, PROTO_ERR_LIMIT,
+                           rc == -ENOSPC ? "PEAKS name more devices than the server keeps"
+                                         : "PEAKS name more devices than its uid may use "
+                                           "(--max-devices-per-uid)");
     else if (rc < 0)
         conn_kick_producer(s, c, PROTO_ERR_LIMIT, "server out of memory");
 }
@@ -237,7 +241,7 @@ void dispatch_settle_faults(struct server *s)
             int rc = c->proc->fault;
             bad = c->proc->fault_event;
             dispatch_producer_fault(s, c, rc, &bad);
-            next = s->conns;    /* the list may have changed: rescan */
+            next = s->conns; /* the list may have changed: rescan */
         }
         c = next;
     }
@@ -246,7 +250,8 @@ void dispatch_settle_faults(struct server *s)
         if (ledger_take_fault(l, p, NULL) != 0) {
             uint64_t dropped = ledger_forget(l, p);
             log_warnx("pid %d (%s): an event could not be applied; dropping its %" PRIu64
-                      " buffers", (int)p->pid, p->name, dropped);
+                      " buffers",
+                      (int)p->pid, p->name, dropped);
         }
     }
 }
@@ -298,15 +303,14 @@ void dispatch_answer_flushes(struct server *s)
     struct conn *c = s->conns;
     while (c != NULL && s->flushes_waiting > 0) {
         struct conn *next = c->next;
-        if (c->n_flushes > 0 && ledger_stream_synced(c->stream) &&
-            dispatch_ack_flushes(s, c) < 0)
-            next = s->conns;    /* c was closed: rescan */
+        if (c->n_flushes > 0 && ledger_stream_synced(c->stream) && dispatch_ack_flushes(s, c) < 0)
+            next = s->conns; /* c was closed: rescan */
         c = next;
     }
 }
 
 static void dispatch_producer_frame(struct server *s, struct conn *c,
-                                     const struct proto_header *hdr, const void *payload)
+                                    const struct proto_header *hdr, const void *payload)
 {
     switch (hdr->type) {
     case PROTO_EVENTS:
@@ -316,11 +320,10 @@ static void dispatch_producer_frame(struct server *s, struct conn *c,
         struct proto_device_desc desc;
         char why[160];
         memcpy(&desc, payload, sizeof(desc));
-        if (!trust_may_describe(s->config->sysroot, s->sources.devs, s->sources.n_devs,
-                                &s->ledger, c->pid, desc.device, &desc.desc, why,
-                                sizeof(why))) {
-            log_info("pid %d (%s), uid %u: description of device %u not applied: %s",
-                     (int)c->pid, c->name, c->uid, desc.device, why);
+        if (!trust_may_describe(s->config->sysroot, s->sources.devs, s->sources.n_devs, &s->ledger,
+                                c->pid, desc.device, &desc.desc, why, sizeof(why))) {
+            log_info("pid %d (%s), uid %u: description of device %u not applied: %s", (int)c->pid,
+                     c->name, c->uid, desc.device, why);
             return;
         }
         int rc = ledger_describe(&s->ledger, c->pid, desc.device, &desc.desc);
@@ -337,8 +340,8 @@ static void dispatch_producer_frame(struct server *s, struct conn *c,
     }
     case PROTO_RESYNC_BEGIN: {
         uint64_t dropped = ledger_resync_begin(&s->ledger, c->stream);
-        log_debug("pid %d (%s): resync begins, forgot %" PRIu64 " buffers", (int)c->pid,
-                  c->name, dropped);
+        log_debug("pid %d (%s): resync begins, forgot %" PRIu64 " buffers", (int)c->pid, c->name,
+                  dropped);
         return;
     }
     case PROTO_RESYNC_END: {
@@ -346,8 +349,9 @@ static void dispatch_producer_frame(struct server *s, struct conn *c,
         memcpy(&end, payload, sizeof(end));
         if (ledger_resync_end(&s->ledger, c->stream, end.buffers, end.bytes) < 0)
             log_warnx("pid %d (%s): resync mismatch: client sent %" PRIu64 " buffers, %" PRIu64
-                      " bytes; server has %zu buffers, %" PRIu64 " bytes", (int)c->pid,
-                      c->name, end.buffers, end.bytes, c->proc->table.count, c->proc->bytes);
+                      " bytes; server has %zu buffers, %" PRIu64 " bytes",
+                      (int)c->pid, c->name, end.buffers, end.bytes, c->proc->table.count,
+                      c->proc->bytes);
         else
             log_debug("pid %d (%s): resync done, %" PRIu64 " buffers", (int)c->pid, c->name,
                       end.buffers);
@@ -361,8 +365,7 @@ static void dispatch_producer_frame(struct server *s, struct conn *c,
         return;
     default: {
         char text[128];
-        snprintf(text, sizeof(text), "a producer may not send %s",
-                 proto_type_name(hdr->type));
+        snprintf(text, sizeof(text), "a producer may not send %s", proto_type_name(hdr->type));
         conn_kick_producer(s, c, PROTO_ERR_ROLE, text);
         return;
     }
@@ -430,12 +433,12 @@ static void dispatch_buffers_req(struct server *s, struct conn *c, const void *p
     struct proto_buffers_req req;
     memcpy(&req, payload, sizeof(req));
     const struct ledger_process *p = ledger_find(&s->ledger, req.pid);
-    size_t max = req.max == 0 || req.max > SERVER_MAX_BUFFERS_REPLY ? SERVER_MAX_BUFFERS_REPLY
-                                                                    : req.max;
+    size_t max =
+        req.max == 0 || req.max > SERVER_MAX_BUFFERS_REPLY ? SERVER_MAX_BUFFERS_REPLY : req.max;
     /* Buffer lists are for root and the process's own user. */
     if (p != NULL && c->uid != 0 && c->uid != p->uid) {
-        log_debug("pid %d (%s): not shown the buffers of pid %d (uid %u)", (int)c->pid,
-                  c->name, (int)p->pid, p->uid);
+        log_debug("pid %d (%s): not shown the buffers of pid %d (uid %u)", (int)c->pid, c->name,
+                  (int)p->pid, p->uid);
         p = NULL;
     }
     struct reply r;
@@ -477,8 +480,8 @@ static void dispatch_stream_req(struct server *s, struct conn *c, const void *pa
         conn_kick_client(s, c, PROTO_ERR_MALFORMED, "a second STREAM_REQ");
         return;
     }
-    if (stream_subscribe(&s->stream, &c->sub, &c->out, c->uid,
-                         server_now_ns(CLOCK_MONOTONIC)) < 0) {
+    if (stream_subscribe(&s->stream, &c->sub, &c->out, c->uid, server_now_ns(CLOCK_MONOTONIC)) <
+        0) {
         conn_kick_client(s, c, PROTO_ERR_LIMIT, "server out of memory starting a stream");
         return;
     }
@@ -498,7 +501,7 @@ void dispatch_send_streams(struct server *s)
     stream_flush(&s->stream, server_now_ns(CLOCK_MONOTONIC));
     struct stream_sub *sub = s->stream.subs;
     while (sub != NULL) {
-        struct stream_sub *next = sub->next;    /* sub may be unsubscribed below */
+        struct stream_sub *next = sub->next; /* sub may be unsubscribed below */
         struct conn *c = sub->owner;
         if (sub->failed) {
             conn_kick_client(s, c, PROTO_ERR_LIMIT, "server out of memory queueing the stream");
@@ -511,7 +514,7 @@ void dispatch_send_streams(struct server *s)
 }
 
 static void dispatch_consumer_frame(struct server *s, struct conn *c,
-                                     const struct proto_header *hdr, const void *payload)
+                                    const struct proto_header *hdr, const void *payload)
 {
     switch (hdr->type) {
     case PROTO_STREAM_REQ:
@@ -539,7 +542,7 @@ static void dispatch_consumer_frame(struct server *s, struct conn *c,
 }
 
 void dispatch_frame(struct server *s, struct conn *c, const struct proto_header *hdr,
-                            const void *payload)
+                    const void *payload)
 {
     if (c->state == CONN_HELLO) {
         if (hdr->type != PROTO_HELLO) {

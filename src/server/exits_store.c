@@ -38,9 +38,9 @@ struct exits_file_header {
 _Static_assert(sizeof(struct exits_file_header) == 32, "exits_file_header layout");
 _Static_assert(sizeof(struct exits_uid_total) == 56, "exits_uid_total layout");
 
-#define EXITS_FILE_MAX_SIZE                                                                  \
-    (sizeof(struct exits_file_header) +                                                      \
-     (size_t)EXITS_STORE_LIMIT_MAX * sizeof(struct ttalloc_exit) +                           \
+#define EXITS_FILE_MAX_SIZE                                        \
+    (sizeof(struct exits_file_header) +                            \
+     (size_t)EXITS_STORE_LIMIT_MAX * sizeof(struct ttalloc_exit) + \
      (size_t)EXITS_STORE_MAX_UIDS * sizeof(struct exits_uid_total))
 
 static uint64_t exits_fnv1a(const unsigned char *data, size_t len)
@@ -259,7 +259,7 @@ static int exits_store_save(struct exits_store *s)
         free(buf);
         return -ENAMETOOLONG;
     }
-    int fd = mkostemp(tmp, O_CLOEXEC);     /* mode 0600, created exclusively */
+    int fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600, created exclusively */
     if (fd < 0) {
         free(buf);
         return -errno;
@@ -319,7 +319,7 @@ int exits_store_open(struct exits_store *s, const char *path, size_t max_records
     if (s->path != NULL)
         exits_store_load(s);
     exits_store_prune(s, now_realtime_ns);
-    s->dirty = 0;   /* what was pruned at load goes with the next real change */
+    s->dirty = 0; /* what was pruned at load goes with the next real change */
     return 0;
 }
 
@@ -338,7 +338,7 @@ void exits_store_add(struct exits_store *s, const struct ttalloc_exit *records, 
         s->records[s->n_records++] = records[i];
         struct exits_uid_total *u = exits_store_uid(s, records[i].uid);
         if (u == NULL)
-            continue;   /* more uids than the table holds: not counted */
+            continue; /* more uids than the table holds: not counted */
         for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
             uint64_t sum = u->bytes[t] + records[i].bytes[t];
             u->bytes[t] = sum < u->bytes[t] ? UINT64_MAX : sum;

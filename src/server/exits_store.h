@@ -34,16 +34,16 @@ struct exits_uid_total {
 };
 
 struct exits_store {
-    char *path;                         /* NULL: kept in memory only */
+    char *path; /* NULL: kept in memory only */
     size_t max_records;
     uint64_t max_age_ns;
-    struct ttalloc_exit *records;       /* oldest first */
+    struct ttalloc_exit *records; /* oldest first */
     size_t n_records;
-    struct exits_uid_total *uids;       /* ascending uid */
+    struct exits_uid_total *uids; /* ascending uid */
     size_t n_uids;
-    int dirty;                          /* changed since the last save */
-    uint64_t last_save_ns;              /* CLOCK_MONOTONIC */
-    int save_failing;                   /* the last save failed (logged once) */
+    int dirty;             /* changed since the last save */
+    uint64_t last_save_ns; /* CLOCK_MONOTONIC */
+    int save_failing;      /* the last save failed (logged once) */
 };
 
 /* Set up the store and load `path` (NULL: memory only). max_records and

@@ -54,7 +54,7 @@ static void ledger_free_process(struct ledger *l, struct ledger_process *p)
     quota_release(&l->quota, p->user);
     buftable_destroy(&p->table);
     for (size_t i = 0; i < p->n_streams; i++)
-        p->streams[i]->proc = NULL;     /* the caller still owns its stream */
+        p->streams[i]->proc = NULL; /* the caller still owns its stream */
     free(p->streams);
     free(p->pending);
     free(p->usage);
@@ -175,8 +175,8 @@ static struct ledger_device *ledger_get_device(struct ledger *l, uint32_t device
     return dev;
 }
 
-int ledger_attach(struct ledger *l, int32_t pid, uint32_t uid, const char *name,
-                  const char *label, uint64_t now_ns, struct ledger_process **out)
+int ledger_attach(struct ledger *l, int32_t pid, uint32_t uid, const char *name, const char *label,
+                  uint64_t now_ns, struct ledger_process **out)
 {
     int found;
     size_t i = ledger_proc_index(l, pid, &found);
@@ -185,8 +185,7 @@ int ledger_attach(struct ledger *l, int32_t pid, uint32_t uid, const char *name,
     if (found) {
         p = l->procs[i];
     } else {
-        if (ledger_reserve((void **)&l->procs, &l->cap_procs, l->n_procs,
-                           sizeof(l->procs[0])) < 0)
+        if (ledger_reserve((void **)&l->procs, &l->cap_procs, l->n_procs, sizeof(l->procs[0])) < 0)
             return -ENOMEM;
         struct quota_user *user = quota_get(&l->quota, uid);
         if (user == NULL)
@@ -238,8 +237,8 @@ static struct ledger_usage *ledger_get_usage(struct ledger *l, struct ledger_pro
     int found;
     size_t i = ledger_usage_index(p, device, &found);
     if (!found) {
-        if (ledger_reserve((void **)&p->usage, &p->cap_usage, p->n_usage,
-                           sizeof(p->usage[0])) < 0) {
+        if (ledger_reserve((void **)&p->usage, &p->cap_usage, p->n_usage, sizeof(p->usage[0])) <
+            0) {
             *rc = -ENOMEM;
             return NULL;
         }
@@ -259,7 +258,7 @@ static struct ledger_usage *ledger_get_usage(struct ledger *l, struct ledger_pro
             quota_device_unref(p->user, device);
             return NULL;
         }
-        i = ledger_usage_index(p, device, &found);  /* a sweep may have moved it */
+        i = ledger_usage_index(p, device, &found); /* a sweep may have moved it */
         memmove(&p->usage[i + 1], &p->usage[i], (p->n_usage - i) * sizeof(p->usage[0]));
         memset(&p->usage[i], 0, sizeof(p->usage[i]));
         p->usage[i].device = device;
@@ -302,8 +301,8 @@ static void ledger_sub_bytes(struct ledger_process *p, struct ledger_usage *u, u
     p->bytes -= size;
 }
 
-static void ledger_add_buffer(struct ledger *l, struct ledger_process *p,
-                              struct ledger_usage *u, unsigned type)
+static void ledger_add_buffer(struct ledger *l, struct ledger_process *p, struct ledger_usage *u,
+                              unsigned type)
 {
     p->user->buffers++;
     u->buffers[type]++;
@@ -313,8 +312,8 @@ static void ledger_add_buffer(struct ledger *l, struct ledger_process *p,
     l->live_buffers++;
 }
 
-static void ledger_sub_buffer(struct ledger *l, struct ledger_process *p,
-                              struct ledger_usage *u, unsigned type)
+static void ledger_sub_buffer(struct ledger *l, struct ledger_process *p, struct ledger_usage *u,
+                              unsigned type)
 {
     p->user->buffers--;
     u->buffers[type]--;
@@ -453,8 +452,8 @@ static void ledger_pending_swap(struct ledger_pending *a, struct ledger_pending 
 static int ledger_pending_push(struct ledger *l, struct ledger_process *p,
                                const struct proto_event *ev)
 {
-    if (ledger_reserve((void **)&p->pending, &p->cap_pending, p->n_pending,
-                       sizeof(p->pending[0])) < 0)
+    if (ledger_reserve((void **)&p->pending, &p->cap_pending, p->n_pending, sizeof(p->pending[0])) <
+        0)
         return -ENOMEM;
     size_t i = p->n_pending++;
     p->pending[i].ev = *ev;
@@ -537,8 +536,8 @@ static void ledger_set_fault(struct ledger *l, struct ledger_process *p, int rc,
 
 /* Apply p's queued events with a timestamp up to `upto`, or whose hold has
  * run out at now_ns. Returns 0 or the fault (with the event in *bad). */
-static int ledger_drain(struct ledger *l, struct ledger_process *p, uint64_t upto,
-                        uint64_t now_ns, struct proto_event *bad)
+static int ledger_drain(struct ledger *l, struct ledger_process *p, uint64_t upto, uint64_t now_ns,
+                        struct proto_event *bad)
 {
     uint64_t hold = l->limits.hold_ns;
     uint64_t expired = now_ns > hold ? now_ns - hold : 0;
@@ -562,8 +561,8 @@ static int ledger_drain(struct ledger *l, struct ledger_process *p, uint64_t upt
 int ledger_stream_open(struct ledger *l, struct ledger_process *p, struct ledger_stream **out)
 {
     (void)l;
-    if (ledger_reserve((void **)&p->streams, &p->cap_streams, p->n_streams,
-                       sizeof(p->streams[0])) < 0)
+    if (ledger_reserve((void **)&p->streams, &p->cap_streams, p->n_streams, sizeof(p->streams[0])) <
+        0)
         return -ENOMEM;
     struct ledger_stream *s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -603,8 +602,8 @@ static int ledger_event_valid(const struct proto_event *ev)
 
 /* The timestamp to order ev by: what the client sent, clamped to what it can
  * have taken. Counts every clamp on p. */
-static uint64_t ledger_clamp_timestamp(struct ledger *l, struct ledger_stream *s,
-                                       uint64_t ts, uint64_t now_ns)
+static uint64_t ledger_clamp_timestamp(struct ledger *l, struct ledger_stream *s, uint64_t ts,
+                                       uint64_t now_ns)
 {
     struct ledger_process *p = s->proc;
     if (ts > now_ns) {
@@ -839,8 +838,7 @@ uint64_t ledger_forget(struct ledger *l, struct ledger_process *p)
     return dropped;
 }
 
-int ledger_resync_end(struct ledger *l, struct ledger_stream *s, uint64_t buffers,
-                      uint64_t bytes)
+int ledger_resync_end(struct ledger *l, struct ledger_stream *s, uint64_t buffers, uint64_t bytes)
 {
     const struct ledger_process *p = s->proc;
     s->in_resync = 0;
@@ -933,8 +931,7 @@ size_t ledger_sweep(struct ledger *l)
     size_t kept = 0, dropped = 0;
     for (size_t i = 0; i < l->n_devs; i++) {
         struct ledger_device *dev = l->devs[i];
-        int describer_alive = dev->described_by >= 0 &&
-                              ledger_find(l, dev->described_by) != NULL;
+        int describer_alive = dev->described_by >= 0 && ledger_find(l, dev->described_by) != NULL;
         if (dev->usages == 0 && dev->buffers == 0 && !describer_alive) {
             free(dev);
             dropped++;
@@ -1057,8 +1054,7 @@ static void ledger_heap_up(struct ttalloc_buffer *heap, size_t i)
     }
 }
 
-size_t ledger_top_buffers(const struct ledger_process *p, size_t max,
-                          struct ttalloc_buffer *out)
+size_t ledger_top_buffers(const struct ledger_process *p, size_t max, struct ttalloc_buffer *out)
 {
     size_t n = 0, pos = 0;
     const struct buftable_entry *e;

@@ -44,17 +44,17 @@
 #include "ttalloc.h"
 
 struct ledger_limits {
-    size_t max_buffers;     /* live buffers per process */
-    size_t max_devices;     /* distinct device ids, all processes together */
-    size_t exit_ring;       /* exit records kept (one per process and device) */
-    uint64_t hold_ns;       /* longest an event waits for the other streams of its process */
-    const struct quota_limits *per_uid;     /* NULL: quota.h's defaults */
+    size_t max_buffers; /* live buffers per process */
+    size_t max_devices; /* distinct device ids, all processes together */
+    size_t exit_ring;   /* exit records kept (one per process and device) */
+    uint64_t hold_ns;   /* longest an event waits for the other streams of its process */
+    const struct quota_limits *per_uid; /* NULL: quota.h's defaults */
 };
 
 #define LEDGER_DEFAULT_MAX_BUFFERS (4u * 1024u * 1024u)
 #define LEDGER_DEFAULT_MAX_DEVICES 256u
 #define LEDGER_DEFAULT_EXIT_RING 256u
-#define LEDGER_DEFAULT_HOLD_NS 10000000ull   /* 10 ms */
+#define LEDGER_DEFAULT_HOLD_NS 10000000ull /* 10 ms */
 /* Most live bytes one process holds of one type on one device (1 TiB). */
 #define LEDGER_MAX_BYTES (1ull << 40)
 
@@ -66,67 +66,67 @@ struct ledger_usage {
     uint64_t bytes[TTALLOC_NUM_TYPES];
     uint64_t peak[TTALLOC_NUM_TYPES];
     uint64_t buffers[TTALLOC_NUM_TYPES];
-    uint64_t total_buffers;             /* sum of buffers[] */
+    uint64_t total_buffers; /* sum of buffers[] */
 };
 
 struct ledger_device {
     uint32_t device;
-    uint32_t flags;                     /* TTALLOC_DEVICE_* */
+    uint32_t flags; /* TTALLOC_DEVICE_* */
     uint64_t board_serial;
     uint64_t asic_id;
     uint64_t used[TTALLOC_NUM_TYPES];
     uint64_t total[TTALLOC_NUM_TYPES];
     uint64_t peak[TTALLOC_NUM_TYPES];
     uint64_t buffers;
-    uint32_t processes;                 /* processes with live buffers here */
-    uint32_t usages;                    /* usage records pointing here */
-    int32_t described_by;               /* pid of its describer (kept while alive) */
+    uint32_t processes;   /* processes with live buffers here */
+    uint32_t usages;      /* usage records pointing here */
+    int32_t described_by; /* pid of its describer (kept while alive) */
     char board_type[16];
 };
 
 /* Timestamps a process sent that it cannot have taken, clamped (per process). */
 struct ledger_order_counters {
-    uint64_t future;                    /* later than the server's clock at arrival */
-    uint64_t backwards;                 /* earlier than the same stream's previous event */
-    uint64_t late;                      /* earlier than what the merge already applied */
+    uint64_t future;    /* later than the server's clock at arrival */
+    uint64_t backwards; /* earlier than the same stream's previous event */
+    uint64_t late;      /* earlier than what the merge already applied */
 };
 
 /* An event waiting in a process's merge queue. */
 struct ledger_pending {
-    struct proto_event ev;              /* timestamp_ns clamped */
-    uint64_t seq;                       /* arrival order: breaks ties of equal timestamps */
+    struct proto_event ev; /* timestamp_ns clamped */
+    uint64_t seq;          /* arrival order: breaks ties of equal timestamps */
 };
 
 /* One connection's stream of events, in the process it belongs to. */
 struct ledger_stream {
     struct ledger_process *proc;
-    uint64_t watermark;                 /* its latest timestamp (clamped), once it sent one */
-    uint64_t position;                  /* where its latest event was queued: the watermark,
+    uint64_t watermark; /* its latest timestamp (clamped), once it sent one */
+    uint64_t position;  /* where its latest event was queued: the watermark,
                                            or later when that was behind the merge */
     int has_watermark;
-    int in_resync;                      /* between RESYNC_BEGIN and RESYNC_END */
+    int in_resync; /* between RESYNC_BEGIN and RESYNC_END */
 };
 
 struct ledger_process {
     int32_t pid;
     uint32_t uid;
     uint64_t start_ns;
-    unsigned connections;               /* producer connections attached */
-    void *watch;                        /* the caller's (its pidfd watch); the ledger only keeps it */
-    struct quota_user *user;            /* its uid's record */
+    unsigned connections;    /* producer connections attached */
+    void *watch;             /* the caller's (its pidfd watch); the ledger only keeps it */
+    struct quota_user *user; /* its uid's record */
     char name[TTALLOC_NAME_MAX];
     char label[TTALLOC_LABEL_MAX];
-    struct buftable table;              /* live buffers */
-    uint64_t bytes;                     /* live bytes, all devices and types */
+    struct buftable table; /* live buffers */
+    uint64_t bytes;        /* live bytes, all devices and types */
     uint64_t peak_bytes;
-    struct ledger_usage *usage;         /* ascending device */
+    struct ledger_usage *usage; /* ascending device */
     size_t n_usage;
     size_t cap_usage;
-    size_t last_usage;                  /* index of the last usage touched (a cache) */
-    struct ledger_stream **streams;     /* its open streams */
+    size_t last_usage;              /* index of the last usage touched (a cache) */
+    struct ledger_stream **streams; /* its open streams */
     size_t n_streams;
     size_t cap_streams;
-    struct ledger_pending *pending;     /* merge queue: a min-heap by (timestamp, seq) */
+    struct ledger_pending *pending; /* merge queue: a min-heap by (timestamp, seq) */
     size_t n_pending;
     size_t cap_pending;
     uint64_t next_seq;
@@ -139,16 +139,16 @@ struct ledger_process {
 
 /* Counters of odd but tolerated input, for logs and tests. */
 struct ledger_counters {
-    uint64_t events_total;              /* events applied */
-    uint64_t exits_total;               /* tracked processes that ended */
-    uint64_t leaked_exits_total;        /* ... with buffers still live */
-    uint64_t unknown_frees;             /* frees of buffers that were not live */
-    uint64_t live_reallocs;             /* allocs of keys that were live */
-    uint64_t resync_mismatches;         /* RESYNC_END sums that did not match */
-    uint64_t dropped_buffers;           /* buffers forgotten by ledger_forget */
-    uint64_t peak_resets;               /* RESET_PEAK events applied */
-    uint64_t clamped_timestamps;        /* all processes' ledger_order_counters together */
-    uint64_t swept_devices;             /* device entries dropped when unused */
+    uint64_t events_total;       /* events applied */
+    uint64_t exits_total;        /* tracked processes that ended */
+    uint64_t leaked_exits_total; /* ... with buffers still live */
+    uint64_t unknown_frees;      /* frees of buffers that were not live */
+    uint64_t live_reallocs;      /* allocs of keys that were live */
+    uint64_t resync_mismatches;  /* RESYNC_END sums that did not match */
+    uint64_t dropped_buffers;    /* buffers forgotten by ledger_forget */
+    uint64_t peak_resets;        /* RESET_PEAK events applied */
+    uint64_t clamped_timestamps; /* all processes' ledger_order_counters together */
+    uint64_t swept_devices;      /* device entries dropped when unused */
 };
 
 /* Told of every change to live buffers the ledger makes, in the order it
@@ -170,21 +170,21 @@ struct ledger_watcher {
 
 struct ledger {
     struct ledger_limits limits;
-    const struct ledger_watcher *watcher;   /* NULL: nobody watches (no cost) */
-    struct ledger_process **procs;      /* ascending pid */
+    const struct ledger_watcher *watcher; /* NULL: nobody watches (no cost) */
+    struct ledger_process **procs;        /* ascending pid */
     size_t n_procs;
     size_t cap_procs;
-    struct ledger_device **devs;        /* ascending device id */
+    struct ledger_device **devs; /* ascending device id */
     size_t n_devs;
     size_t cap_devs;
-    struct ttalloc_exit *exits;         /* ring of limits.exit_ring records */
-    size_t exit_first;                  /* index of the oldest */
+    struct ttalloc_exit *exits; /* ring of limits.exit_ring records */
+    size_t exit_first;          /* index of the oldest */
     size_t n_exits;
-    uint64_t live_buffers;              /* all processes */
-    size_t pending_events;              /* in every merge queue */
-    size_t faulted;                     /* processes whose fault is set */
-    struct quota quota;                 /* per uid */
-    size_t sweepable;                   /* usage records emptied since the last sweep */
+    uint64_t live_buffers; /* all processes */
+    size_t pending_events; /* in every merge queue */
+    size_t faulted;        /* processes whose fault is set */
+    struct quota quota;    /* per uid */
+    size_t sweepable;      /* usage records emptied since the last sweep */
     struct ledger_counters counters;
 };
 
@@ -202,8 +202,8 @@ struct ledger_process *ledger_find(const struct ledger *l, int32_t pid);
  * name and label may be NULL; a non-empty label replaces the old one.
  * Returns 0 and *out, or -ENOMEM. A new process has watch NULL. A process
  * keeps the uid it was created with. */
-int ledger_attach(struct ledger *l, int32_t pid, uint32_t uid, const char *name,
-                  const char *label, uint64_t now_ns, struct ledger_process **out);
+int ledger_attach(struct ledger *l, int32_t pid, uint32_t uid, const char *name, const char *label,
+                  uint64_t now_ns, struct ledger_process **out);
 
 /* One connection of p went away; p stays until ledger_exit. */
 void ledger_detach(struct ledger *l, struct ledger_process *p);
@@ -281,8 +281,6 @@ uint64_t ledger_next_release(const struct ledger *l);
  * queued events; the caller drops its buffers (ledger_forget) and tells it. */
 int ledger_take_fault(struct ledger *l, struct ledger_process *p, struct proto_event *bad);
 
-
-
 /* Drop every buffer of p from every total, and its queued events (a kicked
  * producer). The process and its peaks stay. Returns how many buffers were
  * dropped. */
@@ -290,8 +288,7 @@ uint64_t ledger_forget(struct ledger *l, struct ledger_process *p);
 
 /* RESYNC_END on s: 0 when its process's live buffers and bytes equal the
  * sums the client sent, -EBADMSG (counted in resync_mismatches) when not. */
-int ledger_resync_end(struct ledger *l, struct ledger_stream *s, uint64_t buffers,
-                      uint64_t bytes);
+int ledger_resync_end(struct ledger *l, struct ledger_stream *s, uint64_t buffers, uint64_t bytes);
 
 /* Process p has ended: count the exit, put one exit record per device it
  * still held buffers on into the ring, drop its buffers and free it.
@@ -311,8 +308,7 @@ void ledger_fill_usage(const struct ledger *l, struct ttalloc_usage *out);
 
 /* p's live buffers, largest first (ties: device, type, address ascending),
  * at most max; out has room for max. Returns how many were written. */
-size_t ledger_top_buffers(const struct ledger_process *p, size_t max,
-                          struct ttalloc_buffer *out);
+size_t ledger_top_buffers(const struct ledger_process *p, size_t max, struct ttalloc_buffer *out);
 
 /* The exit records, oldest first: fills out[0..n_exits). */
 void ledger_fill_exits(const struct ledger *l, struct ttalloc_exit *out);

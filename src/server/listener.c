@@ -24,18 +24,19 @@ static int listener_from_systemd(struct listener *lis, char *why, size_t why_cap
 {
     int n = sd_listen_fds(1);
     if (n <= 0)
-        return n;   /* 0: not socket-activated; negative: an error */
+        return n; /* 0: not socket-activated; negative: an error */
     int fd = SD_LISTEN_FDS_START;
     if (n > 1 || sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) <= 0) {
-        snprintf(why, why_cap, "systemd passed %d socket(s); expected one listening "
-                 "SOCK_SEQPACKET Unix socket", n);
+        snprintf(why, why_cap,
+                 "systemd passed %d socket(s); expected one listening "
+                 "SOCK_SEQPACKET Unix socket",
+                 n);
         return -EINVAL;
     }
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
         int err = errno;
-        snprintf(why, why_cap, "cannot make the systemd socket non-blocking: %s",
-                 strerror(err));
+        snprintf(why, why_cap, "cannot make the systemd socket non-blocking: %s", strerror(err));
         return -err;
     }
     struct sockaddr_un addr;

@@ -14,10 +14,10 @@
 #include "sockpath.h"
 
 struct listener {
-    int fd;                     /* non-blocking, close-on-exec */
-    int activated;              /* 1: from systemd, we do not own the path */
+    int fd;        /* non-blocking, close-on-exec */
+    int activated; /* 1: from systemd, we do not own the path */
     char path[SOCKPATH_MAX];
-    dev_t dev;                  /* the socket file we made, to remove only ours */
+    dev_t dev; /* the socket file we made, to remove only ours */
     ino_t ino;
 };
 

@@ -58,7 +58,7 @@ void metrics_buf_label(struct strbuf *b, const char *value)
     while (*s != '\0') {
         size_t n = strbuf_utf8_len(s);
         if (n == 0) {
-            strbuf_append(b, "\xEF\xBF\xBD", 3);   /* U+FFFD */
+            strbuf_append(b, "\xEF\xBF\xBD", 3); /* U+FFFD */
             s++;
         } else if (*s == '\\') {
             strbuf_append(b, "\\\\", 2);
@@ -81,11 +81,10 @@ void metrics_buf_label(struct strbuf *b, const char *value)
 /* One device as the page shows it: its merged record, and what sysfs says of it. */
 struct metrics_dev {
     const struct ttalloc_device_stats *st;
-    const struct sysfs_device *sd;      /* NULL: not in sysfs (or no scan) */
+    const struct sysfs_device *sd; /* NULL: not in sysfs (or no scan) */
 };
 
-static void metrics_family(struct strbuf *b, const char *name, const char *type,
-                           const char *help)
+static void metrics_family(struct strbuf *b, const char *name, const char *type, const char *help)
 {
     strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -131,16 +130,17 @@ static const char *metrics_board_type(const struct metrics_dev *d, char *buf, si
     return buf;
 }
 
-static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
-                                  struct strbuf *b)
+static void metrics_render_memory(const struct metrics_dev *devs, size_t n, struct strbuf *b)
 {
     metrics_family(b, "ttalloc_device_memory_used_bytes", "gauge",
                    "Device memory held by tracked processes, per device and memory type.");
     for (size_t i = 0; i < n; i++) {
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
-            strbuf_printf(b, "ttalloc_device_memory_used_bytes{device=\"%u\",type=\"%s\"} "
-                               "%" PRIu64 "\n", devs[i].st->device, buftype_key(buftype_device[t]),
-                               devs[i].st->used[buftype_device[t]]);
+            strbuf_printf(b,
+                          "ttalloc_device_memory_used_bytes{device=\"%u\",type=\"%s\"} "
+                          "%" PRIu64 "\n",
+                          devs[i].st->device, buftype_key(buftype_device[t]),
+                          devs[i].st->used[buftype_device[t]]);
     }
 
     metrics_family(b, "ttalloc_device_memory_total_bytes", "gauge",
@@ -151,9 +151,10 @@ static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++) {
             uint64_t total = devs[i].st->total[buftype_device[t]];
             if (total != 0)
-                strbuf_printf(b, "ttalloc_device_memory_total_bytes{device=\"%u\","
-                                   "type=\"%s\"} %" PRIu64 "\n", devs[i].st->device,
-                                   buftype_key(buftype_device[t]), total);
+                strbuf_printf(b,
+                              "ttalloc_device_memory_total_bytes{device=\"%u\","
+                              "type=\"%s\"} %" PRIu64 "\n",
+                              devs[i].st->device, buftype_key(buftype_device[t]), total);
         }
     }
 
@@ -161,9 +162,11 @@ static void metrics_render_memory(const struct metrics_dev *devs, size_t n,
                    "Highest device memory held since the server started, per device and type.");
     for (size_t i = 0; i < n; i++) {
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
-            strbuf_printf(b, "ttalloc_device_memory_peak_bytes{device=\"%u\",type=\"%s\"} "
-                               "%" PRIu64 "\n", devs[i].st->device, buftype_key(buftype_device[t]),
-                               devs[i].st->peak[buftype_device[t]]);
+            strbuf_printf(b,
+                          "ttalloc_device_memory_peak_bytes{device=\"%u\",type=\"%s\"} "
+                          "%" PRIu64 "\n",
+                          devs[i].st->device, buftype_key(buftype_device[t]),
+                          devs[i].st->peak[buftype_device[t]]);
     }
 }
 
@@ -196,26 +199,26 @@ static void metrics_render_info(const struct metrics_dev *devs, size_t n, struct
     for (size_t i = 0; i < n; i++) {
         if (devs[i].sd != NULL && devs[i].sd->temp_mc != SYSFS_UNKNOWN)
             strbuf_printf(b, "ttalloc_device_temperature_celsius{device=\"%u\"} %.3f\n",
-                               devs[i].st->device, (double)devs[i].sd->temp_mc / 1000.0);
+                          devs[i].st->device, (double)devs[i].sd->temp_mc / 1000.0);
     }
     metrics_family(b, "ttalloc_device_power_watts", "gauge", "Board power (hwmon power1_input).");
     for (size_t i = 0; i < n; i++) {
         if (devs[i].sd != NULL && devs[i].sd->power_uw != SYSFS_UNKNOWN)
-            strbuf_printf(b, "ttalloc_device_power_watts{device=\"%u\"} %.6f\n",
-                               devs[i].st->device, (double)devs[i].sd->power_uw / 1e6);
+            strbuf_printf(b, "ttalloc_device_power_watts{device=\"%u\"} %.6f\n", devs[i].st->device,
+                          (double)devs[i].sd->power_uw / 1e6);
     }
     metrics_family(b, "ttalloc_device_power_limit_watts", "gauge",
                    "Board power limit (hwmon power1_max).");
     for (size_t i = 0; i < n; i++) {
         if (devs[i].sd != NULL && devs[i].sd->power_max_uw != SYSFS_UNKNOWN)
             strbuf_printf(b, "ttalloc_device_power_limit_watts{device=\"%u\"} %.6f\n",
-                               devs[i].st->device, (double)devs[i].sd->power_max_uw / 1e6);
+                          devs[i].st->device, (double)devs[i].sd->power_max_uw / 1e6);
     }
     metrics_family(b, "ttalloc_device_aiclk_hertz", "gauge", "AI clock (tt_aiclk).");
     for (size_t i = 0; i < n; i++) {
         if (devs[i].sd != NULL && devs[i].sd->aiclk_mhz != SYSFS_UNKNOWN)
             strbuf_printf(b, "ttalloc_device_aiclk_hertz{device=\"%u\"} %" PRId64 "\n",
-                               devs[i].st->device, devs[i].sd->aiclk_mhz * 1000000);
+                          devs[i].st->device, devs[i].sd->aiclk_mhz * 1000000);
     }
 }
 
@@ -249,8 +252,8 @@ static int metrics_dev_cmp(const void *key, const void *element)
 /* Index of `device` in in->devices (ascending), or n_devices. */
 static size_t metrics_dev_index(const struct metrics_input *in, uint32_t device)
 {
-    size_t lo = lowerbound(&device, in->devices, in->n_devices, sizeof(*in->devices),
-                           metrics_dev_cmp);
+    size_t lo =
+        lowerbound(&device, in->devices, in->n_devices, sizeof(*in->devices), metrics_dev_cmp);
     return lo < in->n_devices && in->devices[lo].device == device ? lo : in->n_devices;
 }
 
@@ -331,7 +334,7 @@ static int metrics_render_processes(const struct metrics_input *in, struct strbu
             if (i >= in->top) {
                 size_t d = metrics_dev_index(in, u->device);
                 if (d >= in->n_devices)
-                    continue;   /* not expected: every usage has its device */
+                    continue; /* not expected: every usage has its device */
                 touched[d] = 1;
                 for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
                     other[d * METRICS_NUM_TYPES + t] += u->bytes[buftype_device[t]];
@@ -348,10 +351,11 @@ static int metrics_render_processes(const struct metrics_input *in, struct strbu
         if (!touched[d])
             continue;
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
-            strbuf_printf(b, "ttalloc_process_memory_used_bytes{device=\"%u\",type=\"%s\","
-                               "pid=\"other\",comm=\"other\"} %" PRIu64 "\n",
-                               in->devices[d].device, buftype_key(buftype_device[t]),
-                               other[d * METRICS_NUM_TYPES + t]);
+            strbuf_printf(b,
+                          "ttalloc_process_memory_used_bytes{device=\"%u\",type=\"%s\","
+                          "pid=\"other\",comm=\"other\"} %" PRIu64 "\n",
+                          in->devices[d].device, buftype_key(buftype_device[t]),
+                          other[d * METRICS_NUM_TYPES + t]);
     }
     metrics_render_process_peaks(in, procs, b);
     free(procs);
@@ -362,7 +366,7 @@ static int metrics_render_processes(const struct metrics_input *in, struct strbu
 
 static void metrics_render_server(const struct metrics_input *in, struct strbuf *b)
 {
-    uint64_t buffers = 0;   /* SHM-only processes have none */
+    uint64_t buffers = 0; /* SHM-only processes have none */
     for (size_t i = 0; i < in->n_processes; i++)
         buffers += in->processes[i].buffers;
     metrics_family(b, "ttalloc_clients", "gauge", "Connections to the server now.");
@@ -376,24 +380,24 @@ static void metrics_render_server(const struct metrics_input *in, struct strbuf 
     metrics_family(b, "ttalloc_process_exits_total", "counter",
                    "Tracked processes that ended; leaked=\"true\": with buffers still live.");
     strbuf_printf(b, "ttalloc_process_exits_total{leaked=\"true\"} %" PRIu64 "\n",
-                       in->leaked_exits_total);
+                  in->leaked_exits_total);
     strbuf_printf(b, "ttalloc_process_exits_total{leaked=\"false\"} %" PRIu64 "\n",
-                       in->exits_total - in->leaked_exits_total);
+                  in->exits_total - in->leaked_exits_total);
     metrics_family(b, "ttalloc_leaked_bytes_total", "counter",
                    "Bytes left live by processes that ended, by their uid and memory type "
                    "(the leak history; kept across server restarts).");
     for (size_t i = 0; i < in->n_leaked; i++) {
         for (size_t t = 0; t < METRICS_NUM_TYPES; t++)
             strbuf_printf(b, "ttalloc_leaked_bytes_total{uid=\"%u\",type=\"%s\"} %" PRIu64 "\n",
-                               (unsigned)in->leaked[i].uid, buftype_key(buftype_device[t]),
-                               in->leaked[i].bytes[buftype_device[t]]);
+                          (unsigned)in->leaked[i].uid, buftype_key(buftype_device[t]),
+                          in->leaked[i].bytes[buftype_device[t]]);
     }
     metrics_family(b, "ttalloc_client_disconnects_total", "counter",
                    "Client connections closed, by reason.");
     for (unsigned r = 0; r < METRICS_NUM_REASONS; r++)
         strbuf_printf(b, "ttalloc_client_disconnects_total{reason=\"%s\"} %" PRIu64 "\n",
-                           metrics_reason_name((enum metrics_reason)r),
-                           in->disconnects ? in->disconnects[r] : 0);
+                      metrics_reason_name((enum metrics_reason)r),
+                      in->disconnects ? in->disconnects[r] : 0);
     metrics_family(b, "ttalloc_build_info", "gauge", "The server's version (always 1).");
     strbuf_printf(b, "ttalloc_build_info{version=\"%s\"} 1\n", TTALLOC_VERSION_STRING);
 }
@@ -428,8 +432,7 @@ int metrics_parse_addr(const char *text, struct sockaddr_storage *out, socklen_t
         port_text = close + 2;
     } else {
         const char *colon = strrchr(text, ':');
-        if (colon == NULL || strchr(text, ':') != colon ||
-            (size_t)(colon - text) >= sizeof(host))
+        if (colon == NULL || strchr(text, ':') != colon || (size_t)(colon - text) >= sizeof(host))
             return -EINVAL;
         memcpy(host, text, (size_t)(colon - text));
         host[colon - text] = '\0';
@@ -499,8 +502,8 @@ static int metrics_render_now(struct metrics *m, struct strbuf *page)
 static enum MHD_Result metrics_respond(struct MHD_Connection *conn, unsigned status,
                                        const char *text, const char *allow)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text,
-                                                             MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
     if (r == NULL)
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
@@ -526,8 +529,7 @@ static enum MHD_Result metrics_handler(void *cls, struct MHD_Connection *conn, c
         return metrics_respond(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n",
                                "GET, HEAD");
     if (strcmp(url, "/") == 0)
-        return metrics_respond(conn, MHD_HTTP_OK, "tt-alloc-server: metrics at /metrics\n",
-                               NULL);
+        return metrics_respond(conn, MHD_HTTP_OK, "tt-alloc-server: metrics at /metrics\n", NULL);
     if (strcmp(url, "/metrics") != 0)
         return metrics_respond(conn, MHD_HTTP_NOT_FOUND, "not found: try /metrics\n", NULL);
 
@@ -540,8 +542,8 @@ static enum MHD_Result metrics_handler(void *cls, struct MHD_Connection *conn, c
     }
     m->scrapes++;
     /* MHD takes the buffer and free()s it once sent. */
-    struct MHD_Response *r = MHD_create_response_from_buffer(page.len, page.data,
-                                                             MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(page.len, page.data, MHD_RESPMEM_MUST_FREE);
     if (r == NULL) {
         strbuf_release(&page);
         return MHD_NO;
@@ -566,8 +568,8 @@ static void metrics_mhd_log(void *cls, const char *fmt, va_list ap)
 /* The listening socket, bound by us rather than by MHD: exclusive (no
  * SO_REUSEPORT, so a second server cannot share the port) and with an
  * error that names the port. Returns the fd or a negative errno. */
-static int metrics_listen(const char *addr, const struct sockaddr_storage *sa,
-                          socklen_t sa_len, char *why, size_t why_cap)
+static int metrics_listen(const char *addr, const struct sockaddr_storage *sa, socklen_t sa_len,
+                          char *why, size_t why_cap)
 {
     int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -588,8 +590,10 @@ static int metrics_listen(const char *addr, const struct sockaddr_storage *sa,
         int err = errno;
         close(fd);
         if (err == EADDRINUSE)
-            snprintf(why, why_cap, "--metrics %s: port %u is already in use (another "
-                     "tt-alloc-server, or another program, listens there)", addr, port);
+            snprintf(why, why_cap,
+                     "--metrics %s: port %u is already in use (another "
+                     "tt-alloc-server, or another program, listens there)",
+                     addr, port);
         else
             snprintf(why, why_cap, "--metrics %s: cannot listen on port %u: %s", addr, port,
                      strerror(err));
@@ -607,8 +611,10 @@ int metrics_open(struct metrics *m, const char *addr, unsigned top, char *why, s
     struct sockaddr_storage sa;
     socklen_t sa_len;
     if (metrics_parse_addr(addr, &sa, &sa_len) < 0) {
-        snprintf(why, why_cap, "--metrics %s: not ADDR:PORT (e.g. 127.0.0.1:9464 or "
-                 "[::1]:9464)", addr);
+        snprintf(why, why_cap,
+                 "--metrics %s: not ADDR:PORT (e.g. 127.0.0.1:9464 or "
+                 "[::1]:9464)",
+                 addr);
         return -EINVAL;
     }
     int fd = metrics_listen(addr, &sa, sa_len, why, why_cap);
@@ -617,15 +623,12 @@ int metrics_open(struct metrics *m, const char *addr, unsigned top, char *why, s
     unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     if (sa.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    m->daemon = MHD_start_daemon(flags, 0, NULL, NULL, metrics_handler, m,
-                                 MHD_OPTION_EXTERNAL_LOGGER, metrics_mhd_log, NULL,
-                                 MHD_OPTION_LISTEN_SOCKET, fd,
-                                 MHD_OPTION_CONNECTION_LIMIT, METRICS_MAX_CONNECTIONS,
-                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                                 METRICS_PER_ADDR_CONNECTIONS,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, METRICS_CONN_TIMEOUT_S,
-                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)METRICS_CONN_MEMORY,
-                                 MHD_OPTION_END);
+    m->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, metrics_handler, m, MHD_OPTION_EXTERNAL_LOGGER, metrics_mhd_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_LIMIT, METRICS_MAX_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, METRICS_PER_ADDR_CONNECTIONS,
+        MHD_OPTION_CONNECTION_TIMEOUT, METRICS_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)METRICS_CONN_MEMORY, MHD_OPTION_END);
     if (m->daemon == NULL) {
         close(fd);
         snprintf(why, why_cap, "--metrics %s: libmicrohttpd could not start", addr);

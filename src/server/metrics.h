@@ -32,13 +32,13 @@ struct exits_uid_total;
 
 /* Why the server closed a client connection: ttalloc_client_disconnects_total{reason}. */
 enum metrics_reason {
-    METRICS_REASON_EOF,         /* the client hung up (or its socket failed) */
-    METRICS_REASON_MALFORMED,   /* bad frame, bad event, no HELLO in time */
-    METRICS_REASON_VERSION,     /* another protocol version */
-    METRICS_REASON_ROLE,        /* a message of the other role */
-    METRICS_REASON_LIMIT,       /* a server limit (buffers, devices, memory, interval) */
-    METRICS_REASON_SLOW,        /* its answers piled up past --max-queue */
-    METRICS_REASON_EXIT,        /* its process ended */
+    METRICS_REASON_EOF,       /* the client hung up (or its socket failed) */
+    METRICS_REASON_MALFORMED, /* bad frame, bad event, no HELLO in time */
+    METRICS_REASON_VERSION,   /* another protocol version */
+    METRICS_REASON_ROLE,      /* a message of the other role */
+    METRICS_REASON_LIMIT,     /* a server limit (buffers, devices, memory, interval) */
+    METRICS_REASON_SLOW,      /* its answers piled up past --max-queue */
+    METRICS_REASON_EXIT,      /* its process ended */
     METRICS_NUM_REASONS
 };
 
@@ -55,23 +55,23 @@ void metrics_buf_label(struct strbuf *b, const char *value);
  * sources_snapshot builds them: ledger + sysfs + SHM-only processes and
  * remote chips), sysfs telemetry, and the server's counters. */
 struct metrics_input {
-    const struct ttalloc_device_stats *devices;   /* ascending device; one row each on the page */
+    const struct ttalloc_device_stats *devices; /* ascending device; one row each on the page */
     size_t n_devices;
     const struct ttalloc_process_info *processes; /* ascending pid */
     size_t n_processes;
-    const struct ttalloc_usage *usage;            /* ascending (pid, device) */
+    const struct ttalloc_usage *usage; /* ascending (pid, device) */
     size_t n_usage;
-    const struct sysfs_device *devs;    /* telemetry and identity by ordinal, ascending
+    const struct sysfs_device *devs; /* telemetry and identity by ordinal, ascending
                                            index; may be NULL */
     size_t n_devs;
-    unsigned clients;                   /* connections now */
-    uint64_t events_total;              /* the ledger's counters */
+    unsigned clients;      /* connections now */
+    uint64_t events_total; /* the ledger's counters */
     uint64_t exits_total;
     uint64_t leaked_exits_total;
-    const uint64_t *disconnects;        /* [METRICS_NUM_REASONS]; NULL = all 0 */
-    const struct exits_uid_total *leaked;   /* bytes leaked per uid, ascending uid */
+    const uint64_t *disconnects;          /* [METRICS_NUM_REASONS]; NULL = all 0 */
+    const struct exits_uid_total *leaked; /* bytes leaked per uid, ascending uid */
     size_t n_leaked;
-    unsigned top;                       /* processes shown by PID; the rest are "other" */
+    unsigned top; /* processes shown by PID; the rest are "other" */
 };
 
 /* Render the whole page into out (appended). Returns 0 or -ENOMEM. */
@@ -88,24 +88,24 @@ struct MHD_Daemon;
 /* What a scrape renders: the server's state, lent to metrics_run for the
  * length of one run (metrics keeps no pointer into the server). */
 struct metrics_view {
-    const struct sources *sources;      /* sysfs devices (telemetry), SHM regions */
+    const struct sources *sources; /* sysfs devices (telemetry), SHM regions */
     const struct ledger *ledger;
-    unsigned clients;                   /* connections now */
-    const uint64_t *disconnects;        /* [METRICS_NUM_REASONS] */
-    const struct exits_store *exits;    /* the leak history; NULL: none */
+    unsigned clients;                /* connections now */
+    const uint64_t *disconnects;     /* [METRICS_NUM_REASONS] */
+    const struct exits_store *exits; /* the leak history; NULL: none */
 };
 
 /* Limits of the endpoint against idle floods and slow clients. */
-#define METRICS_MAX_CONNECTIONS 128u    /* at once, all addresses */
+#define METRICS_MAX_CONNECTIONS 128u     /* at once, all addresses */
 #define METRICS_PER_ADDR_CONNECTIONS 64u /* at once, from one address: half the total */
-#define METRICS_CONN_TIMEOUT_S 10u      /* idle seconds before a connection is closed */
+#define METRICS_CONN_TIMEOUT_S 10u       /* idle seconds before a connection is closed */
 
 struct metrics {
     struct MHD_Daemon *daemon;
-    int epoll_fd;                       /* MHD's; registered by the caller */
-    uint64_t deadline_ns;               /* CLOCK_MONOTONIC of MHD's next timeout; 0 = none */
+    int epoll_fd;         /* MHD's; registered by the caller */
+    uint64_t deadline_ns; /* CLOCK_MONOTONIC of MHD's next timeout; 0 = none */
     unsigned top;
-    const struct metrics_view *view;    /* during metrics_run only */
+    const struct metrics_view *view; /* during metrics_run only */
     uint64_t scrapes;
 };
 

@@ -15,7 +15,7 @@
 
 struct outq_frame {
     unsigned refs;
-    uint32_t len;               /* bytes in data: header and payload */
+    uint32_t len; /* bytes in data: header and payload */
     unsigned char data[];
 };
 
@@ -26,10 +26,10 @@ void outq_frame_unref(struct outq_frame *frame);
 
 struct outq {
     struct outq_frame **ring;
-    size_t cap;                 /* 0 or a power of two */
-    size_t head;                /* index of the oldest frame */
+    size_t cap;  /* 0 or a power of two */
+    size_t head; /* index of the oldest frame */
     size_t count;
-    size_t bytes;               /* sum of the queued frames' len */
+    size_t bytes; /* sum of the queued frames' len */
 };
 
 void outq_init(struct outq *q);

@@ -121,8 +121,8 @@ static int quota_device_cmp(const void *key, const void *element)
 
 static size_t quota_device_index(const struct quota_user *u, uint32_t device, int *found)
 {
-    size_t lo = lowerbound(&device, u->devices, u->n_devices, sizeof(*u->devices),
-                           quota_device_cmp);
+    size_t lo =
+        lowerbound(&device, u->devices, u->n_devices, sizeof(*u->devices), quota_device_cmp);
     *found = lo < u->n_devices && u->devices[lo].device == device;
     return lo;
 }
@@ -135,8 +135,7 @@ int quota_device_ref(struct quota *q, struct quota_user *u, uint32_t device)
         u->devices[i].refs++;
         return 0;
     }
-    if (q->limits.max_devices != 0 && u->n_devices >= q->limits.max_devices &&
-        !quota_exempt(u)) {
+    if (q->limits.max_devices != 0 && u->n_devices >= q->limits.max_devices && !quota_exempt(u)) {
         u->refusals++;
         return -EXFULL;
     }
@@ -162,8 +161,7 @@ void quota_device_unref(struct quota_user *u, uint32_t device)
     if (!found)
         return;
     if (--u->devices[i].refs == 0) {
-        memmove(&u->devices[i], &u->devices[i + 1],
-                (u->n_devices - i - 1) * sizeof(u->devices[0]));
+        memmove(&u->devices[i], &u->devices[i + 1], (u->n_devices - i - 1) * sizeof(u->devices[0]));
         u->n_devices--;
     }
 }

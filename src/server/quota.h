@@ -16,9 +16,9 @@
 
 /* Per-uid caps; 0 in a field means unlimited. */
 struct quota_limits {
-    unsigned max_conns;             /* connections at once */
-    uint64_t max_buffers;           /* live buffers, all its processes together */
-    unsigned max_devices;           /* distinct device ids its processes use */
+    unsigned max_conns;   /* connections at once */
+    uint64_t max_buffers; /* live buffers, all its processes together */
+    unsigned max_devices; /* distinct device ids its processes use */
 };
 
 #define QUOTA_DEFAULT_MAX_CONNS 64u
@@ -28,23 +28,23 @@ struct quota_limits {
 /* One device a user's processes use, and how many of them do. */
 struct quota_device {
     uint32_t device;
-    uint32_t refs;                  /* usage records of this user's processes */
+    uint32_t refs; /* usage records of this user's processes */
 };
 
 struct quota_user {
     uint32_t uid;
     unsigned conns;
-    unsigned procs;                 /* ledger processes of this uid */
-    uint64_t buffers;               /* live buffers */
-    struct quota_device *devices;   /* ascending device */
+    unsigned procs;               /* ledger processes of this uid */
+    uint64_t buffers;             /* live buffers */
+    struct quota_device *devices; /* ascending device */
     size_t n_devices;
     size_t cap_devices;
-    uint64_t refusals;              /* times a cap refused it */
+    uint64_t refusals; /* times a cap refused it */
 };
 
 struct quota {
     struct quota_limits limits;
-    struct quota_user **users;      /* ascending uid */
+    struct quota_user **users; /* ascending uid */
     size_t n_users;
     size_t cap_users;
 };

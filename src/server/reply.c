@@ -101,8 +101,7 @@ int reply_snapshot(struct reply *r, const struct ledger *l, const struct proto_s
         ledger_fill_devices(l, devs);
         ledger_fill_processes(l, procs);
         ledger_fill_usage(l, usage);
-        rc = reply_snapshot_records(r, l, head, devs, l->n_devs, procs, l->n_procs, usage,
-                                    n_usage);
+        rc = reply_snapshot_records(r, l, head, devs, l->n_devs, procs, l->n_procs, usage, n_usage);
     }
     free(devs);
     free(procs);

@@ -88,7 +88,7 @@ void server_process_ended(struct server *s, struct ledger_process *p)
                 s->disconnects[METRICS_REASON_EXIT]++;
                 conn_close(s, c);
             }
-            next = s->conns;    /* the list may have changed: rescan */
+            next = s->conns; /* the list may have changed: rescan */
         }
         c = next;
     }
@@ -129,7 +129,7 @@ static void server_on_pidfd(void *watch, uint32_t events)
     struct server *s = w->server;
     (void)events;
     if (w->fd < 0)
-        return;     /* already handled in this batch */
+        return; /* already handled in this batch */
     struct ledger_process *p = ledger_find(&s->ledger, w->pid);
     if (p != NULL && p->watch == w) {
         server_process_ended(s, p);
@@ -206,7 +206,7 @@ static void server_on_timer(void *server, uint32_t events)
 
     struct conn *c = s->conns;
     while (c != NULL) {
-        struct conn *next = c->next;    /* c may be closed below */
+        struct conn *next = c->next; /* c may be closed below */
         if (c->state == CONN_HELLO && c->hello_deadline_ns <= now) {
             conn_kick_client(s, c, PROTO_ERR_MALFORMED, "no HELLO within 5 seconds");
         } else if (c->sub_interval_ms != 0 && c->sub_next_ns <= now) {
@@ -417,8 +417,8 @@ static int server_setup(struct server *s, const struct server_config *config, ch
     if (evloop_add(&s->loop, s->listener.fd, EPOLLIN, &s->listener_handler) < 0 ||
         evloop_add(&s->loop, s->sigfd, EPOLLIN, &s->signal_handler) < 0 ||
         evloop_add(&s->loop, s->timerfd, EPOLLIN, &s->timer_handler) < 0 ||
-        evloop_add(&s->loop, sources_timer_fd(&s->sources), EPOLLIN,
-                   &s->sources_timer_handler) < 0 ||
+        evloop_add(&s->loop, sources_timer_fd(&s->sources), EPOLLIN, &s->sources_timer_handler) <
+            0 ||
         evloop_add(&s->loop, sources_inotify_fd(&s->sources), EPOLLIN,
                    &s->sources_inotify_handler) < 0) {
         snprintf(why, why_cap, "epoll_ctl: %s", strerror(errno));
@@ -429,8 +429,8 @@ static int server_setup(struct server *s, const struct server_config *config, ch
                           config->metrics_top ? config->metrics_top : METRICS_DEFAULT_TOP, why,
                           why_cap);
         s->metrics_handler = (struct evloop_handler){server_on_metrics, s};
-        if (rc == 0 && evloop_add(&s->loop, metrics_fd(&s->metrics), EPOLLIN,
-                                  &s->metrics_handler) < 0) {
+        if (rc == 0 &&
+            evloop_add(&s->loop, metrics_fd(&s->metrics), EPOLLIN, &s->metrics_handler) < 0) {
             snprintf(why, why_cap, "epoll_ctl: %s", strerror(errno));
             rc = -EIO;
         }
@@ -469,8 +469,7 @@ int server_run(const struct server_config *config)
         fatalx("%s", why);
     }
     log_info("listening on %s%s (tt-alloc %s, protocol %u)", s.listener.path,
-             s.listener.activated ? " (from systemd)" : "", TTALLOC_VERSION_STRING,
-             PROTO_VERSION);
+             s.listener.activated ? " (from systemd)" : "", TTALLOC_VERSION_STRING, PROTO_VERSION);
     sd_notify(0, "READY=1");
 
     while (s.stop_signal == 0) {
@@ -486,7 +485,7 @@ int server_run(const struct server_config *config)
         }
         evloop_dispatch(&s.loop);
         struct metrics_view view = server_metrics_view(&s);
-        metrics_run(&s.metrics, 0, &view);  /* its timeouts (runs only when one is due) */
+        metrics_run(&s.metrics, 0, &view); /* its timeouts (runs only when one is due) */
         dispatch_settle_faults(&s);
         dispatch_answer_flushes(&s);
         dispatch_send_streams(&s);

@@ -14,18 +14,18 @@
 #include "quota.h"
 
 struct server_config {
-    const char *socket_path;    /* NULL: TT_ALLOC_SOCKET or the default list */
-    const char *sysroot;        /* NULL or "/": the real system */
-    unsigned max_clients;       /* connections at once */
-    size_t max_buffers;         /* live buffers per process */
-    size_t max_queue;           /* bytes queued to one client before it is dropped */
-    const char *metrics_addr;   /* NULL: no Prometheus endpoint; else "ADDR:PORT" */
-    unsigned metrics_top;       /* processes shown by PID in the metrics (0: default) */
-    unsigned order_hold_ms;     /* merge hold of a process's connections (0: default) */
-    struct quota_limits per_uid;    /* caps per uid (0 = unlimited); root has none */
-    const char *state_path;     /* leak history file; NULL: beside the socket */
-    size_t exits_max;           /* leak records kept (0: default) */
-    uint64_t exits_max_age_s;   /* and for how long (0: default) */
+    const char *socket_path;     /* NULL: TT_ALLOC_SOCKET or the default list */
+    const char *sysroot;         /* NULL or "/": the real system */
+    unsigned max_clients;        /* connections at once */
+    size_t max_buffers;          /* live buffers per process */
+    size_t max_queue;            /* bytes queued to one client before it is dropped */
+    const char *metrics_addr;    /* NULL: no Prometheus endpoint; else "ADDR:PORT" */
+    unsigned metrics_top;        /* processes shown by PID in the metrics (0: default) */
+    unsigned order_hold_ms;      /* merge hold of a process's connections (0: default) */
+    struct quota_limits per_uid; /* caps per uid (0 = unlimited); root has none */
+    const char *state_path;      /* leak history file; NULL: beside the socket */
+    size_t exits_max;            /* leak records kept (0: default) */
+    uint64_t exits_max_age_s;    /* and for how long (0: default) */
 };
 
 #define SERVER_DEFAULT_MAX_CLIENTS 1024u

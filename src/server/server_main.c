@@ -94,9 +94,22 @@ static unsigned long long main_cap(const char *flag, const char *arg, unsigned l
 
 int main(int argc, char **argv)
 {
-    enum { OPT_SOCKET = 256, OPT_SYSROOT, OPT_MAX_CLIENTS, OPT_MAX_BUFFERS, OPT_MAX_QUEUE, OPT_METRICS,
-           OPT_METRICS_TOP, OPT_ORDER_HOLD, OPT_CONNS_PER_UID, OPT_BUFFERS_PER_UID,
-           OPT_DEVICES_PER_UID, OPT_STATE, OPT_EXITS_MAX, OPT_EXITS_MAX_AGE };
+    enum {
+        OPT_SOCKET = 256,
+        OPT_SYSROOT,
+        OPT_MAX_CLIENTS,
+        OPT_MAX_BUFFERS,
+        OPT_MAX_QUEUE,
+        OPT_METRICS,
+        OPT_METRICS_TOP,
+        OPT_ORDER_HOLD,
+        OPT_CONNS_PER_UID,
+        OPT_BUFFERS_PER_UID,
+        OPT_DEVICES_PER_UID,
+        OPT_STATE,
+        OPT_EXITS_MAX,
+        OPT_EXITS_MAX_AGE
+    };
     static const struct option options[] = {
         {"socket", required_argument, NULL, OPT_SOCKET},
         {"sysroot", required_argument, NULL, OPT_SYSROOT},
@@ -155,7 +168,8 @@ int main(int argc, char **argv)
             socklen_t sa_len;
             if (metrics_parse_addr(optarg, &sa, &sa_len) < 0)
                 main_bad_usage("--metrics needs ADDR:PORT, e.g. 127.0.0.1:9464 or [::1]:9464, "
-                               "not %s", optarg);
+                               "not %s",
+                               optarg);
             config.metrics_addr = optarg;
             break;
         }
@@ -172,8 +186,8 @@ int main(int argc, char **argv)
             config.per_uid.max_buffers = main_cap("--max-buffers-per-uid", optarg, 1ull << 40);
             break;
         case OPT_DEVICES_PER_UID:
-            config.per_uid.max_devices = (unsigned)main_cap("--max-devices-per-uid", optarg,
-                                                            1000000);
+            config.per_uid.max_devices =
+                (unsigned)main_cap("--max-devices-per-uid", optarg, 1000000);
             break;
         case OPT_STATE:
             if (optarg[0] == '\0')
@@ -203,7 +217,7 @@ int main(int argc, char **argv)
         main_bad_usage("unexpected argument %s", argv[optind]);
 
     log_init("tt-alloc-server", verbose);
-    log_rate_limit(1);      /* clients must not be able to fill the disk */
+    log_rate_limit(1); /* clients must not be able to fill the disk */
     if (config.sysroot != NULL && config.sysroot[0] != '\0')
         log_debug("sysroot %s", config.sysroot);
     return server_run(&config);

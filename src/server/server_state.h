@@ -52,33 +52,33 @@ struct server;
 enum conn_state { CONN_HELLO, CONN_PRODUCER, CONN_CONSUMER };
 
 struct conn {
-    struct evloop_handler handler;      /* conn_on_ready */
+    struct evloop_handler handler; /* conn_on_ready */
     struct server *server;
-    struct conn *prev, *next;           /* live list, or the graveyard (next only) */
+    struct conn *prev, *next; /* live list, or the graveyard (next only) */
     int fd;
-    int pidfd;                          /* held from accept until HELLO decides */
-    int dead;                           /* closed; freed after this batch */
-    int want_out;                       /* EPOLLOUT is registered */
+    int pidfd;    /* held from accept until HELLO decides */
+    int dead;     /* closed; freed after this batch */
+    int want_out; /* EPOLLOUT is registered */
     enum conn_state state;
-    int32_t pid;                        /* from the kernel */
+    int32_t pid; /* from the kernel */
     uint32_t uid;
-    struct quota_user *user;            /* its uid's connection count (quota.h) */
-    char name[TTALLOC_NAME_MAX];        /* /proc/<pid>/comm at accept */
-    struct ledger_process *proc;        /* producers */
-    struct ledger_stream *stream;       /* producers: its events in its process's merge */
+    struct quota_user *user;              /* its uid's connection count (quota.h) */
+    char name[TTALLOC_NAME_MAX];          /* /proc/<pid>/comm at accept */
+    struct ledger_process *proc;          /* producers */
+    struct ledger_stream *stream;         /* producers: its events in its process's merge */
     uint64_t flushes[SERVER_MAX_FLUSHES]; /* FLUSH tokens waiting for the merge, in order */
     unsigned n_flushes;
     struct outq out;
-    uint32_t sub_interval_ms;           /* 0: not subscribed */
-    uint64_t sub_next_ns;               /* CLOCK_MONOTONIC of its next snapshot */
-    uint64_t hello_deadline_ns;         /* CLOCK_MONOTONIC; closed if no HELLO by then */
-    int streaming;                      /* consumers: sent STREAM_REQ; `sub` is subscribed */
+    uint32_t sub_interval_ms;   /* 0: not subscribed */
+    uint64_t sub_next_ns;       /* CLOCK_MONOTONIC of its next snapshot */
+    uint64_t hello_deadline_ns; /* CLOCK_MONOTONIC; closed if no HELLO by then */
+    int streaming;              /* consumers: sent STREAM_REQ; `sub` is subscribed */
     struct stream_sub sub;
 };
 
 /* A tracked process's pidfd; readable once the process has ended. */
 struct pidwatch {
-    struct evloop_handler handler;      /* server_on_pidfd */
+    struct evloop_handler handler; /* server_on_pidfd */
     struct server *server;
     struct pidwatch *next_dead;
     int fd;
@@ -89,32 +89,32 @@ struct server {
     const struct server_config *config;
     struct evloop loop;
     struct listener listener;
-    struct evloop_handler listener_handler;     /* conn_on_listener */
+    struct evloop_handler listener_handler; /* conn_on_listener */
     int sigfd;
-    struct evloop_handler signal_handler;       /* SIGTERM, SIGINT */
+    struct evloop_handler signal_handler; /* SIGTERM, SIGINT */
     int timerfd;
-    struct evloop_handler timer_handler;        /* subscriptions, HELLO deadlines */
-    uint64_t timer_armed_ns;            /* 0: disarmed */
-    unsigned max_clients;               /* --max-clients, lowered to fit the fd limit */
-    int spare_fd;                       /* closed to accept when out of fds */
-    struct conn *conns;                 /* live connections */
+    struct evloop_handler timer_handler; /* subscriptions, HELLO deadlines */
+    uint64_t timer_armed_ns;             /* 0: disarmed */
+    unsigned max_clients;                /* --max-clients, lowered to fit the fd limit */
+    int spare_fd;                        /* closed to accept when out of fds */
+    struct conn *conns;                  /* live connections */
     unsigned n_conns;
     struct conn *dead_conns;
     struct pidwatch *dead_watches;
     struct ledger ledger;
-    struct sources sources;             /* sysfs devices, TT-Metal SHM regions */
-    struct evloop_handler sources_timer_handler;    /* the periodic re-read */
-    struct evloop_handler sources_inotify_handler;  /* the SHM directory changed */
-    unsigned char *rxbuf;               /* PROTO_MAX_FRAME + 1 bytes */
+    struct sources sources;                        /* sysfs devices, TT-Metal SHM regions */
+    struct evloop_handler sources_timer_handler;   /* the periodic re-read */
+    struct evloop_handler sources_inotify_handler; /* the SHM directory changed */
+    unsigned char *rxbuf;                          /* PROTO_MAX_FRAME + 1 bytes */
     uint64_t snap_seq;
     int32_t pid;
     int stop_signal;
-    struct metrics metrics;             /* --metrics; daemon NULL when off */
+    struct metrics metrics; /* --metrics; daemon NULL when off */
     struct evloop_handler metrics_handler;
     uint64_t disconnects[METRICS_NUM_REASONS];
-    unsigned flushes_waiting;           /* connections with n_flushes > 0 */
-    struct exits_store exits;           /* the leak history, kept across restarts */
-    struct stream stream;               /* the event stream's subscribers (tt-alloc-record) */
+    unsigned flushes_waiting; /* connections with n_flushes > 0 */
+    struct exits_store exits; /* the leak history, kept across restarts */
+    struct stream stream;     /* the event stream's subscribers (tt-alloc-record) */
 };
 
 /* ---- server.c ---- */
@@ -138,8 +138,8 @@ void conn_close(struct server *s, struct conn *c);
 void conn_hangup(struct server *s, struct conn *c);
 int conn_flush(struct server *s, struct conn *c);
 int conn_send_reply(struct server *s, struct conn *c, const struct reply *r);
-int conn_send_frame(struct server *s, struct conn *c, enum proto_msg_type type,
-                    const void *payload, size_t len);
+int conn_send_frame(struct server *s, struct conn *c, enum proto_msg_type type, const void *payload,
+                    size_t len);
 void conn_kick_producer(struct server *s, struct conn *c, enum proto_error_code code,
                         const char *text);
 void conn_kick_client(struct server *s, struct conn *c, enum proto_error_code code,

@@ -20,8 +20,8 @@
 #include "shmsnap.h"
 #include "shmusage.h"
 
-#define SOURCES_INOTIFY_MASK                                                                  \
-    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF |  \
+#define SOURCES_INOTIFY_MASK                                                                 \
+    (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE_SELF | \
      IN_MOVE_SELF | IN_ONLYDIR)
 
 /* ---- reading the sources ---- */
@@ -34,7 +34,7 @@ static void sources_scan_sysfs(struct sources *s)
     if (rc < 0) {
         if (rc != -ENOENT)
             log_debug("sysfs scan: %s", strerror(-rc));
-        return;     /* keep the last good scan */
+        return; /* keep the last good scan */
     }
     if (n != s->n_devs)
         log_info("%zu Tenstorrent device%s in sysfs", n, n == 1 ? "" : "s");
@@ -47,7 +47,7 @@ static void sources_scan_sysfs(struct sources *s)
  * last look, neither have the processes to ask about. */
 static uint64_t sources_pids_key(const struct sources *s)
 {
-    uint64_t key = 1469598103934665603ull;   /* FNV-1a over the PIDs in file order */
+    uint64_t key = 1469598103934665603ull; /* FNV-1a over the PIDs in file order */
     for (size_t r = 0; r < s->n_regions; r++) {
         for (size_t k = 0; k < s->regions[r].n_processes; k++) {
             key ^= (uint64_t)(uint32_t)s->regions[r].processes[k].pid;
@@ -97,8 +97,7 @@ static void sources_refresh_shm(struct sources *s)
         good += f->status == 0;
     }
     if (good > s->n_regions || s->regions == NULL) {
-        struct shmstats_region *bigger =
-            realloc(s->regions, (good ? good : 1) * sizeof(*bigger));
+        struct shmstats_region *bigger = realloc(s->regions, (good ? good : 1) * sizeof(*bigger));
         if (bigger == NULL) {
             log_warnx("out of memory reading TT-Metal SHM files");
             return;

@@ -29,32 +29,32 @@
 #include "ttalloc.h"
 
 #define SOURCES_TICK_MS 200u
-#define SOURCES_SYSFS_TICKS 10u      /* sysfs rescans every 2 s */
+#define SOURCES_SYSFS_TICKS 10u /* sysfs rescans every 2 s */
 
 struct sources {
     char sysroot[SHMSTATS_PATH_MAX];
-    struct sysfs_device *devs;       /* last scan, ascending index */
+    struct sysfs_device *devs; /* last scan, ascending index */
     size_t n_devs;
     struct shmstats_watch *watch;
     struct shmstats_region *regions; /* readable regions of the last refresh */
     size_t n_regions;
-    struct shmmap_proc *procs;       /* their processes: nodes held, TT_VISIBLE_DEVICES */
+    struct shmmap_proc *procs; /* their processes: nodes held, TT_VISIBLE_DEVICES */
     size_t n_procs;
-    uint64_t procs_key;              /* the regions' PIDs procs was found for */
+    uint64_t procs_key; /* the regions' PIDs procs was found for */
     int timerfd;
     int inotify_fd;
-    int shm_wd;                      /* -1: the SHM directory is not watched (yet) */
+    int shm_wd; /* -1: the SHM directory is not watched (yet) */
     unsigned ticks;
-    uint32_t last_stale;             /* for the debug line when it changes */
+    uint32_t last_stale; /* for the debug line when it changes */
 };
 
 /* A snapshot's records, malloc'd; free with sources_snap_free. */
 struct sources_snap {
-    struct ttalloc_device_stats *devices;    /* ascending device */
+    struct ttalloc_device_stats *devices; /* ascending device */
     size_t n_devices;
-    struct ttalloc_process_info *processes;  /* ascending pid */
+    struct ttalloc_process_info *processes; /* ascending pid */
     size_t n_processes;
-    struct ttalloc_usage *usage;             /* ascending (pid, device) */
+    struct ttalloc_usage *usage; /* ascending (pid, device) */
     size_t n_usage;
 };
 

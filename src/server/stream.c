@@ -136,8 +136,8 @@ static void stream_queue_live_state(struct stream *st, struct stream_sub *sub, u
         size_t pos = 0;
         const struct buftable_entry *e;
         while ((e = buftable_next(&p->table, &pos)) != NULL) {
-            rec = stream_record(PROTO_STREAM_LIVE_BUFFER, p->pid, e->device, e->type,
-                                e->address, e->size, 0);
+            rec = stream_record(PROTO_STREAM_LIVE_BUFFER, p->pid, e->device, e->type, e->address,
+                                e->size, 0);
             stream_add_record(sub, &rec);
         }
     }
@@ -177,8 +177,7 @@ static int stream_has_pending_exit(const struct stream_sub *sub, int32_t pid)
 }
 
 /* p ended while sub was behind: keep its EXIT and what it held for the gap. */
-static int stream_hold_exit(struct stream_sub *sub, const struct ledger_process *p,
-                            uint64_t now_ns)
+static int stream_hold_exit(struct stream_sub *sub, const struct ledger_process *p, uint64_t now_ns)
 {
     size_t need = sub->n_exit_buffers + p->table.count;
     if (need > sub->cap_exit_buffers) {
@@ -221,8 +220,8 @@ static void stream_on_applied(void *ctx, const struct ledger_process *p,
     enum proto_stream_kind kind = ev->op == PROTO_OP_ALLOC  ? PROTO_STREAM_ALLOC
                                   : ev->op == PROTO_OP_FREE ? PROTO_STREAM_FREE
                                                             : PROTO_STREAM_RESET_PEAK;
-    struct proto_stream_record rec = stream_record(kind, p->pid, ev->device, ev->type,
-                                                   ev->address, size, ev->timestamp_ns);
+    struct proto_stream_record rec =
+        stream_record(kind, p->pid, ev->device, ev->type, ev->address, size, ev->timestamp_ns);
     for (struct stream_sub *sub = st->subs; sub != NULL; sub = sub->next)
         if (stream_may_see(sub, p->uid))
             stream_add_droppable(st, sub, &rec);
@@ -239,8 +238,7 @@ static void stream_on_dropping(void *ctx, const struct ledger_process *p)
         const struct buftable_entry *e;
         while ((e = buftable_next(&p->table, &pos)) != NULL) {
             struct proto_stream_record rec = stream_record(
-                PROTO_STREAM_FREE, p->pid, e->device, e->type, e->address, e->size,
-                p->applied_ns);
+                PROTO_STREAM_FREE, p->pid, e->device, e->type, e->address, e->size, p->applied_ns);
             stream_add_droppable(st, sub, &rec);
         }
     }
@@ -341,7 +339,7 @@ int stream_subscribe(struct stream *st, struct stream_sub *sub, struct outq *out
 void stream_unsubscribe(struct stream *st, struct stream_sub *sub)
 {
     if (sub->batch == NULL)
-        return;     /* never subscribed, or already gone */
+        return; /* never subscribed, or already gone */
     if (sub->prev != NULL)
         sub->prev->next = sub->next;
     else
@@ -361,8 +359,8 @@ void stream_unsubscribe(struct stream *st, struct stream_sub *sub)
         ledger_set_watcher(st->ledger, NULL);
 }
 
-void stream_process_started(struct stream *st, const struct ledger_process *p,
-                            int32_t parent_pid, uint64_t now_ns)
+void stream_process_started(struct stream *st, const struct ledger_process *p, int32_t parent_pid,
+                            uint64_t now_ns)
 {
     for (struct stream_sub *sub = st->subs; sub != NULL; sub = sub->next) {
         if (!stream_may_see(sub, p->uid))

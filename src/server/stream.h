@@ -39,23 +39,23 @@
 struct stream_exit {
     int32_t pid;
     uint64_t timestamp_ns;
-    size_t first;                       /* its buffers: exit_buffers[first .. first + n) */
+    size_t first; /* its buffers: exit_buffers[first .. first + n) */
     size_t n;
 };
 
 struct stream_sub {
     struct stream_sub *prev, *next;
-    void *owner;                        /* the caller's (its connection); set after subscribing */
-    struct outq *out;                   /* the subscriber connection's queue */
-    uint32_t uid;                       /* 0: sees every process */
-    int dirty;                          /* frames were queued since the server last sent */
-    int failed;                         /* out of memory: the server drops the subscriber */
-    struct outq_frame *batch;           /* STREAM_EVENTS being filled, or NULL */
+    void *owner;              /* the caller's (its connection); set after subscribing */
+    struct outq *out;         /* the subscriber connection's queue */
+    uint32_t uid;             /* 0: sees every process */
+    int dirty;                /* frames were queued since the server last sent */
+    int failed;               /* out of memory: the server drops the subscriber */
+    struct outq_frame *batch; /* STREAM_EVENTS being filled, or NULL */
     size_t batch_records;
-    uint64_t lost;                      /* records dropped since the last gap */
-    size_t state_bytes;                 /* bytes of the last live state queued */
-    uint64_t gaps;                      /* gaps this subscriber had */
-    struct stream_exit *exits;          /* ended while behind, in order */
+    uint64_t lost;             /* records dropped since the last gap */
+    size_t state_bytes;        /* bytes of the last live state queued */
+    uint64_t gaps;             /* gaps this subscriber had */
+    struct stream_exit *exits; /* ended while behind, in order */
     size_t n_exits, cap_exits;
     struct proto_stream_record *exit_buffers;
     size_t n_exit_buffers, cap_exit_buffers;
@@ -63,11 +63,11 @@ struct stream_sub {
 
 struct stream {
     struct ledger *ledger;
-    struct ledger_watcher watcher;      /* set on the ledger while anyone subscribes */
+    struct ledger_watcher watcher; /* set on the ledger while anyone subscribes */
     struct stream_sub *subs;
     size_t n_subs;
-    size_t events_max;                  /* queued bytes past which records are dropped */
-    uint64_t lost_total;                /* all subscribers, all time */
+    size_t events_max;   /* queued bytes past which records are dropped */
+    uint64_t lost_total; /* all subscribers, all time */
 };
 
 void stream_init(struct stream *st, struct ledger *l, size_t events_max);
@@ -81,8 +81,8 @@ int stream_subscribe(struct stream *st, struct stream_sub *sub, struct outq *out
 void stream_unsubscribe(struct stream *st, struct stream_sub *sub);
 
 /* A process the ledger tracks now for the first time. */
-void stream_process_started(struct stream *st, const struct ledger_process *p,
-                            int32_t parent_pid, uint64_t now_ns);
+void stream_process_started(struct stream *st, const struct ledger_process *p, int32_t parent_pid,
+                            uint64_t now_ns);
 /* A device description the server applied. */
 void stream_device_described(struct stream *st, uint32_t device,
                              const struct ttalloc_device_desc *desc, uint64_t now_ns);

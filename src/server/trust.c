@@ -28,8 +28,8 @@ int trust_holds_device(const char *sysroot, int32_t pid, int index)
 
 /* The sysfs device the description is about: the same ordinal, else the
  * same serial or asic id. NULL: none. */
-static const struct sysfs_device *trust_sysfs_match(const struct sysfs_device *devs,
-                                                    size_t n_devs, uint32_t device,
+static const struct sysfs_device *trust_sysfs_match(const struct sysfs_device *devs, size_t n_devs,
+                                                    uint32_t device,
                                                     const struct ttalloc_device_desc *desc)
 {
     for (size_t i = 0; i < n_devs; i++) {
@@ -54,8 +54,10 @@ int trust_may_describe(const char *sysroot, const struct sysfs_device *devs, siz
     if (sys != NULL) {
         if (trust_holds_device(sysroot, pid, sys->index))
             return 1;
-        snprintf(why, why_cap, "it concerns /dev/tenstorrent/%d, which the process does not "
-                 "have open", sys->index);
+        snprintf(why, why_cap,
+                 "it concerns /dev/tenstorrent/%d, which the process does not "
+                 "have open",
+                 sys->index);
         return 0;
     }
     for (size_t i = 0; i < l->n_devs; i++) {

@@ -33,15 +33,13 @@
 #include "shmwriter.h"
 #include "sysfs.h"
 
-
 static void shm_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: tt-alloc-shm dump [--json] [--sysroot DIR] [FILE|DIR...]\n"
-            "       tt-alloc-shm map [--json] [--sysroot DIR]\n"
-            "       tt-alloc-shm write --dir DIR --chip-id N [--device D] [--version 3|4]\n"
-            "                          [--chip ID[:remote]]... [--alloc TYPE:SIZE[@CHIP]]...\n"
-            "types: dram l1 l1_small trace cb system_memory\n");
+    fprintf(f, "usage: tt-alloc-shm dump [--json] [--sysroot DIR] [FILE|DIR...]\n"
+               "       tt-alloc-shm map [--json] [--sysroot DIR]\n"
+               "       tt-alloc-shm write --dir DIR --chip-id N [--device D] [--version 3|4]\n"
+               "                          [--chip ID[:remote]]... [--alloc TYPE:SIZE[@CHIP]]...\n"
+               "types: dram l1 l1_small trace cb system_memory\n");
 }
 
 /* Numbers in decimal, 0x hexadecimal or 0 octal, as strtoull reads them. */
@@ -197,10 +195,17 @@ static int shm_parse_common(int argc, char **argv, struct shm_opts *o)
     optind = 1;
     while ((c = getopt_long(argc, argv, "js:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'j': o->json = 1; break;
-        case 's': o->sysroot = optarg; break;
-        case 'h': shm_usage(stdout); exit(0);
-        default: return -EINVAL;
+        case 'j':
+            o->json = 1;
+            break;
+        case 's':
+            o->sysroot = optarg;
+            break;
+        case 'h':
+            shm_usage(stdout);
+            exit(0);
+        default:
+            return -EINVAL;
         }
     }
     return 0;
@@ -353,8 +358,8 @@ static void shm_on_signal(int sig)
 }
 
 /* "TYPE:SIZE[@CHIP]" */
-static int shm_parse_op(char *spec, enum ttalloc_buffer_type *type, uint64_t *size,
-                        uint32_t *chip, uint32_t default_chip)
+static int shm_parse_op(char *spec, enum ttalloc_buffer_type *type, uint64_t *size, uint32_t *chip,
+                        uint32_t default_chip)
 {
     char *colon = strchr(spec, ':');
     if (colon == NULL)
@@ -409,14 +414,10 @@ static int shm_command(struct shmwriter *w, char *line, uint32_t device)
 static int shm_write(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"dir", required_argument, NULL, 'd'},
-        {"chip-id", required_argument, NULL, 'c'},
-        {"device", required_argument, NULL, 'D'},
-        {"version", required_argument, NULL, 'V'},
-        {"chip", required_argument, NULL, 'C'},
-        {"alloc", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"dir", required_argument, NULL, 'd'},    {"chip-id", required_argument, NULL, 'c'},
+        {"device", required_argument, NULL, 'D'}, {"version", required_argument, NULL, 'V'},
+        {"chip", required_argument, NULL, 'C'},   {"alloc", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *dir = NULL;
     uint64_t chip_unique_id = 0;
@@ -430,14 +431,31 @@ static int shm_write(int argc, char **argv)
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:c:D:V:C:a:h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'd': dir = optarg; break;
-        case 'c': bad |= shm_parse_u64(optarg, &chip_unique_id) != 0; have_id = 1; break;
-        case 'D': bad |= shm_parse_u32(optarg, &device) != 0; break;
-        case 'V': bad |= shm_parse_u32(optarg, &version) != 0 || (version != 3 && version != 4); break;
-        case 'C': chips[nchips++] = optarg; break;
-        case 'a': allocs[nallocs++] = optarg; break;
-        case 'h': shm_usage(stdout); exit(0);
-        default: bad = 1; break;
+        case 'd':
+            dir = optarg;
+            break;
+        case 'c':
+            bad |= shm_parse_u64(optarg, &chip_unique_id) != 0;
+            have_id = 1;
+            break;
+        case 'D':
+            bad |= shm_parse_u32(optarg, &device) != 0;
+            break;
+        case 'V':
+            bad |= shm_parse_u32(optarg, &version) != 0 || (version != 3 && version != 4);
+            break;
+        case 'C':
+            chips[nchips++] = optarg;
+            break;
+        case 'a':
+            allocs[nallocs++] = optarg;
+            break;
+        case 'h':
+            shm_usage(stdout);
+            exit(0);
+        default:
+            bad = 1;
+            break;
         }
     }
     if (bad || dir == NULL || !have_id || optind != argc) {
@@ -450,8 +468,7 @@ static int shm_write(int argc, char **argv)
     struct shmwriter *w = NULL;
     int rc = shmwriter_attach(dir, chip_unique_id, device, version, &w);
     if (rc != 0) {
-        log_warnx("attach %s/tt_device_%" PRIu64 "_memory: %s", dir, chip_unique_id,
-                  strerror(-rc));
+        log_warnx("attach %s/tt_device_%" PRIu64 "_memory: %s", dir, chip_unique_id, strerror(-rc));
         free(chips);
         free(allocs);
         return 1;

@@ -23,10 +23,14 @@ uint64_t shmmap_parse_hex16(const char *text)
 const char *shmmap_match_name(enum shmmap_match how)
 {
     switch (how) {
-    case SHMMAP_ASIC_ID: return "asic_id";
-    case SHMMAP_HOLDERS: return "holders";
-    case SHMMAP_DEVICE_ID: return "device_id";
-    default: return NULL;
+    case SHMMAP_ASIC_ID:
+        return "asic_id";
+    case SHMMAP_HOLDERS:
+        return "holders";
+    case SHMMAP_DEVICE_ID:
+        return "device_id";
+    default:
+        return NULL;
     }
 }
 
@@ -129,7 +133,7 @@ int shmmap_visible_order(const char *visible, const struct sysfs_device *devs, s
 /* ---- the holders rule ---- */
 
 static const struct shmmap_proc *shmmap_find_proc(const struct shmmap_proc *procs, size_t n,
-                                                   pid_t pid)
+                                                  pid_t pid)
 {
     for (size_t i = 0; i < n; i++) {
         if (procs[i].pid == pid)
@@ -168,7 +172,7 @@ static int shmmap_proc_order(const struct shmmap_proc *p, const struct sysfs_dev
         int got = shmmap_visible_order(p->visible ? p->visible : "", devs, ndev, order);
         if (got > 0) {
             n = (size_t)got;
-            if (n_held > 0) {   /* what it opened is what it holds */
+            if (n_held > 0) { /* what it opened is what it holds */
                 size_t kept = 0;
                 for (size_t i = 0; i < n; i++) {
                     if (held[order[i]])
@@ -210,8 +214,8 @@ static size_t shmmap_local_ids(const struct shmstats_region *r, uint32_t *ids)
  * nodes: a remote chip), 0 when nothing is. *gateway: the one node all its
  * processes hold, else -1. */
 static int shmmap_holders(const struct shmstats_region *r, const struct sysfs_device *devs,
-                          size_t ndev, const struct shmmap_proc *procs, size_t nprocs,
-                          char *cand, int *remote, int *gateway)
+                          size_t ndev, const struct shmmap_proc *procs, size_t nprocs, char *cand,
+                          int *remote, int *gateway)
 {
     *remote = 0;
     *gateway = -1;
@@ -254,7 +258,7 @@ static int shmmap_holders(const struct shmstats_region *r, const struct sysfs_de
     }
     size_t n_common = 0;
     for (size_t d = 0; d < ndev; d++) {
-        cand[d] &= common[d];   /* one chip: every process attached to it holds it */
+        cand[d] &= common[d]; /* one chip: every process attached to it holds it */
         if (known && common[d]) {
             n_common++;
             *gateway = (int)d;
@@ -426,19 +430,19 @@ static void shmmap_claim(const struct shmstats_region *regions, size_t i, int ca
     remote[i] = 0;
 }
 
-int shmmap_build(const struct shmstats_region *regions, size_t n,
-                 const struct sysfs_device *devs, size_t ndev, const struct shmmap_proc *procs,
-                 size_t nprocs, struct shmmap_row **out, size_t *nrows)
+int shmmap_build(const struct shmstats_region *regions, size_t n, const struct sysfs_device *devs,
+                 size_t ndev, const struct shmmap_proc *procs, size_t nprocs,
+                 struct shmmap_row **out, size_t *nrows)
 {
     *out = NULL;
     *nrows = 0;
     size_t max_rows = n * SHMSTATS_MAX_CHIPS + n;
     uint64_t *asic = calloc(ndev + 1, sizeof(uint64_t));
-    int *node = malloc((n + 1) * sizeof(int));          /* region -> sysfs index */
+    int *node = malloc((n + 1) * sizeof(int)); /* region -> sysfs index */
     enum shmmap_match *how = calloc(n + 1, sizeof(*how));
     int *board = malloc((n + 1) * sizeof(int));
-    int *remote = calloc(n + 1, sizeof(int));            /* settled as a remote chip */
-    int *claimed = calloc(ndev + 1, sizeof(int));        /* 1 + region index, 0 = free */
+    int *remote = calloc(n + 1, sizeof(int));     /* settled as a remote chip */
+    int *claimed = calloc(ndev + 1, sizeof(int)); /* 1 + region index, 0 = free */
     char *drop = malloc(SHMSTATS_MAX_CHIPS);
     struct shmmap_row *rows = calloc(max_rows + 1, sizeof(*rows));
     if (!asic || !node || !how || !board || !remote || !claimed || !drop || !rows) {
@@ -493,8 +497,7 @@ int shmmap_build(const struct shmstats_region *regions, size_t n,
         shmmap_settle(cands, n, ndev, taken, settled);
         for (size_t i = 0; i < n; i++) {
             if (node[i] < 0 && settled[i] >= 0)
-                shmmap_claim(regions, i, settled[i], SHMMAP_HOLDERS, node, how, remote,
-                             claimed);
+                shmmap_claim(regions, i, settled[i], SHMMAP_HOLDERS, node, how, remote, claimed);
         }
     }
     free(taken), free(cands), free(settled);
@@ -532,7 +535,7 @@ int shmmap_build(const struct shmstats_region *regions, size_t n,
         own->board_sysfs = node[i] >= 0 ? node[i] : board[i];
         memcpy(own->bytes, r->totals, sizeof(own->bytes));
         if (r->unknown)
-            continue;   /* its chip entries may be garbage too: no rows from them */
+            continue; /* its chip entries may be garbage too: no rows from them */
         shmmap_extra_counted_elsewhere(regions, n, i, node, drop);
         for (size_t c = 0; c < r->n_chips; c++) {
             const struct shmstats_chip *chip = &r->chips[c];
@@ -541,7 +544,7 @@ int shmmap_build(const struct shmstats_region *regions, size_t n,
             for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
                 own->bytes[t] = own->bytes[t] > chip->bytes[t] ? own->bytes[t] - chip->bytes[t] : 0;
             if (drop[c])
-                continue;   /* a chip that publishes a region of its own is shown from there */
+                continue; /* a chip that publishes a region of its own is shown from there */
             struct shmmap_row *row = &rows[k++];
             row->region = i;
             row->own = 0;

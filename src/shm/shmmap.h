@@ -44,7 +44,7 @@
 #include "ttalloc.h"
 
 enum shmmap_match {
-    SHMMAP_NONE = 0,      /* no node: a chip of its own */
+    SHMMAP_NONE = 0, /* no node: a chip of its own */
     SHMMAP_ASIC_ID = 1,
     SHMMAP_HOLDERS = 2,
     SHMMAP_DEVICE_ID = 3, /* a guess */
@@ -53,22 +53,22 @@ enum shmmap_match {
 /* What the rule needs to know about one process (a region's live PID). */
 struct shmmap_proc {
     pid_t pid;
-    const int *held;           /* tt-kmd ordinals it holds; NULL/0 = unknown */
+    const int *held; /* tt-kmd ordinals it holds; NULL/0 = unknown */
     size_t n_held;
-    int has_visible;           /* 1: its TT_VISIBLE_DEVICES is set (maybe "") */
-    const char *visible;       /* the value */
+    int has_visible;     /* 1: its TT_VISIBLE_DEVICES is set (maybe "") */
+    const char *visible; /* the value */
 };
 
 struct shmmap_row {
-    size_t region;             /* index into the regions given */
-    int own;                   /* 1: the region's own chip (its processes are here) */
-    uint32_t chip_id;          /* TT-Metal chip id (device_id for an own row) */
-    int remote;                /* 1: reached through another chip (no node) */
-    int sysfs;                 /* index into the sysfs array, -1 = no node */
-    int board_sysfs;           /* a node of the same board (gateway), -1 unknown */
-    enum shmmap_match how;     /* how the row's node (or its being remote) was found */
-    int unknown;               /* the region's figures are unknown */
-    uint32_t device;           /* id to show: the node's ordinal, else the chip id when
+    size_t region;         /* index into the regions given */
+    int own;               /* 1: the region's own chip (its processes are here) */
+    uint32_t chip_id;      /* TT-Metal chip id (device_id for an own row) */
+    int remote;            /* 1: reached through another chip (no node) */
+    int sysfs;             /* index into the sysfs array, -1 = no node */
+    int board_sysfs;       /* a node of the same board (gateway), -1 unknown */
+    enum shmmap_match how; /* how the row's node (or its being remote) was found */
+    int unknown;           /* the region's figures are unknown */
+    uint32_t device;       /* id to show: the node's ordinal, else the chip id when
                                   free, else a free id above every ordinal */
     uint64_t bytes[TTALLOC_NUM_TYPES];
 };
@@ -77,9 +77,9 @@ struct shmmap_row {
  * regions' processes (`procs`, any order; may be NULL). Rows: matched ones
  * ascending by node ordinal, then the others ascending by (device, region).
  * free() *out. Returns 0 or -ENOMEM. */
-int shmmap_build(const struct shmstats_region *regions, size_t n,
-                 const struct sysfs_device *devs, size_t ndev, const struct shmmap_proc *procs,
-                 size_t nprocs, struct shmmap_row **out, size_t *nrows);
+int shmmap_build(const struct shmstats_region *regions, size_t n, const struct sysfs_device *devs,
+                 size_t ndev, const struct shmmap_proc *procs, size_t nprocs,
+                 struct shmmap_row **out, size_t *nrows);
 
 /* "asic_id", "holders", "device_id", or NULL for SHMMAP_NONE. */
 const char *shmmap_match_name(enum shmmap_match how);

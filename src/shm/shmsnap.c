@@ -14,10 +14,14 @@
 static uint32_t shmsnap_match_flag(enum shmmap_match how)
 {
     switch (how) {
-    case SHMMAP_ASIC_ID: return TTALLOC_DEVICE_SHM_ASIC_ID;
-    case SHMMAP_HOLDERS: return TTALLOC_DEVICE_SHM_HOLDERS;
-    case SHMMAP_DEVICE_ID: return TTALLOC_DEVICE_SHM_DEVICE_ID;
-    default: return 0;
+    case SHMMAP_ASIC_ID:
+        return TTALLOC_DEVICE_SHM_ASIC_ID;
+    case SHMMAP_HOLDERS:
+        return TTALLOC_DEVICE_SHM_HOLDERS;
+    case SHMMAP_DEVICE_ID:
+        return TTALLOC_DEVICE_SHM_DEVICE_ID;
+    default:
+        return 0;
     }
 }
 
@@ -43,7 +47,9 @@ static struct ttalloc_process_info *shmsnap_process(struct shmsnap *s,
     int rc = procs_info_read(sp->pid, &info);
     p->uid = rc == 0 ? (uint32_t)info.uid : UINT32_MAX;
     shmsnap_copy_text(p->name, sizeof(p->name),
-                      sp->name[0] != '\0' ? sp->name : rc == 0 ? info.name : "");
+                      sp->name[0] != '\0' ? sp->name
+                      : rc == 0           ? info.name
+                                          : "");
     procs_info_free(&info);
     return p;
 }

@@ -27,11 +27,11 @@
 #include "ttalloc.h"
 
 struct shmsnap {
-    struct ttalloc_device_stats *devices;    /* ascending device */
+    struct ttalloc_device_stats *devices; /* ascending device */
     size_t n_devices;
-    struct ttalloc_process_info *processes;  /* ascending pid */
+    struct ttalloc_process_info *processes; /* ascending pid */
     size_t n_processes;
-    struct ttalloc_usage *usage;             /* ascending (pid, device) */
+    struct ttalloc_usage *usage; /* ascending (pid, device) */
     size_t n_usage;
 };
 

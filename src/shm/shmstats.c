@@ -99,7 +99,8 @@ static void shmstats_copy(const unsigned char *base, struct shmstats_raw *raw)
     }
 
     for (size_t i = 0; i < SHMSTATS_MAX_PROCESSES; i++) {
-        size_t p = offsetof(struct shmstats_raw, processes) + i * sizeof(struct shmstats_raw_process);
+        size_t p =
+            offsetof(struct shmstats_raw, processes) + i * sizeof(struct shmstats_raw_process);
         struct shmstats_raw_process *proc = &raw->processes[i];
         proc->pid = (int32_t)shmstats_load32(base, p + offsetof(struct shmstats_raw_process, pid));
         proc->dram = shmstats_load64(base, p + offsetof(struct shmstats_raw_process, dram));
@@ -107,8 +108,8 @@ static void shmstats_copy(const unsigned char *base, struct shmstats_raw *raw)
         proc->l1_small = shmstats_load64(base, p + offsetof(struct shmstats_raw_process, l1_small));
         proc->trace = shmstats_load64(base, p + offsetof(struct shmstats_raw_process, trace));
         proc->cb = shmstats_load64(base, p + offsetof(struct shmstats_raw_process, cb));
-        proc->last_update_timestamp = shmstats_load64(
-            base, p + offsetof(struct shmstats_raw_process, last_update_timestamp));
+        proc->last_update_timestamp =
+            shmstats_load64(base, p + offsetof(struct shmstats_raw_process, last_update_timestamp));
         size_t n = p + offsetof(struct shmstats_raw_process, process_name);
         for (size_t k = 0; k < SHMSTATS_NAME_MAX; k++)
             proc->process_name[k] =
@@ -201,7 +202,7 @@ static void shmstats_unknown(struct shmstats_region *r, const char *fmt, ...)
 static void shmstats_unknown(struct shmstats_region *r, const char *fmt, ...)
 {
     if (r->unknown)
-        return;     /* the first reason is the one reported */
+        return; /* the first reason is the one reported */
     r->unknown = 1;
     va_list ap;
     va_start(ap, fmt);
@@ -235,15 +236,18 @@ static void shmstats_check_sane(struct shmstats_region *r)
         uint64_t bound = max[t] > UINT64_MAX / chips ? UINT64_MAX : max[t] * chips;
         int type = t; /* enum ttalloc_buffer_type: 0 DRAM, 1 L1, 3 L1_SMALL, 4 TRACE, 5 CB */
         if (r->totals[t] > bound)
-            shmstats_unknown(r, "total of buffer type %d, %" PRIu64 " B, is above any board's capacity (%" PRIu64
-                             " B for %" PRIu64 " chip%s)", type, r->totals[t], bound, chips,
-                             chips == 1 ? "" : "s");
+            shmstats_unknown(r,
+                             "total of buffer type %d, %" PRIu64
+                             " B, is above any board's capacity (%" PRIu64 " B for %" PRIu64
+                             " chip%s)",
+                             type, r->totals[t], bound, chips, chips == 1 ? "" : "s");
         uint64_t chip_sum = 0, proc_sum = 0;
         for (size_t c = 0; c < r->n_chips; c++) {
             uint64_t v = r->chips[c].bytes[t];
             if (v > max[t])
-                shmstats_unknown(r, "chip %u holds %" PRIu64 " B of buffer type %d, above any board's capacity",
-                                 r->chips[c].chip_id, v, type);
+                shmstats_unknown(
+                    r, "chip %u holds %" PRIu64 " B of buffer type %d, above any board's capacity",
+                    r->chips[c].chip_id, v, type);
             if (chip_sum > UINT64_MAX - v)
                 shmstats_unknown(r, "the chips' figures of buffer type %d wrap when summed", type);
             chip_sum += v;
@@ -251,14 +255,17 @@ static void shmstats_check_sane(struct shmstats_region *r)
         for (size_t k = 0; k < r->n_processes; k++) {
             uint64_t v = r->processes[k].bytes[t];
             if (proc_sum > UINT64_MAX - v) {
-                shmstats_unknown(r, "the processes' figures of buffer type %d wrap when summed", type);
+                shmstats_unknown(r, "the processes' figures of buffer type %d wrap when summed",
+                                 type);
                 break;
             }
             proc_sum += v;
         }
         if (proc_sum > r->totals[t])
-            shmstats_unknown(r, "live processes hold %" PRIu64 " B of buffer type %d, more than the "
-                             "total %" PRIu64 " B", proc_sum, type, r->totals[t]);
+            shmstats_unknown(r,
+                             "live processes hold %" PRIu64 " B of buffer type %d, more than the "
+                             "total %" PRIu64 " B",
+                             proc_sum, type, r->totals[t]);
     }
 }
 
@@ -283,8 +290,9 @@ int shmstats_parse(const void *mem, size_t len, const char *path, struct shmstat
     }
     if (len < SHMSTATS_REGION_SIZE) {
         if (why)
-            snprintf(why, cap, "%.120s: %zu bytes, smaller than a DeviceMemoryRegion (%u): truncated",
-                     name, len, SHMSTATS_REGION_SIZE);
+            snprintf(why, cap,
+                     "%.120s: %zu bytes, smaller than a DeviceMemoryRegion (%u): truncated", name,
+                     len, SHMSTATS_REGION_SIZE);
         return -EBADMSG;
     }
 
@@ -298,8 +306,7 @@ int shmstats_parse(const void *mem, size_t len, const char *path, struct shmstat
         uint32_t version = shmstats_load32_acquire(base, offsetof(struct shmstats_raw, version));
         uint32_t init = shmstats_load32_acquire(base, offsetof(struct shmstats_raw, init_state));
         if (version == 0 || (version >= SHMSTATS_VERSION_INIT_STATE &&
-                             version <= SHMSTATS_VERSION_SANE_MAX &&
-                             init != SHMSTATS_INIT_READY)) {
+                             version <= SHMSTATS_VERSION_SANE_MAX && init != SHMSTATS_INIT_READY)) {
             if (why)
                 snprintf(why, cap,
                          "%.120s: not initialised yet (version %u, init_state 0x%08x, want 'REDY')",
@@ -331,7 +338,8 @@ int shmstats_parse(const void *mem, size_t len, const char *path, struct shmstat
             __ATOMIC_ACQUIRE);
         shmstats_copy(base, raw);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        uint64_t after = shmstats_load64(base, offsetof(struct shmstats_raw, last_update_timestamp));
+        uint64_t after =
+            shmstats_load64(base, offsetof(struct shmstats_raw, last_update_timestamp));
         if (before == after && raw->version == version &&
             (version < SHMSTATS_VERSION_INIT_STATE || raw->init_state == SHMSTATS_INIT_READY)) {
             torn = 0;
@@ -340,8 +348,7 @@ int shmstats_parse(const void *mem, size_t len, const char *path, struct shmstat
     }
     if (rc == 0 && torn &&
         (raw->version < SHMSTATS_VERSION_MIN || raw->version > SHMSTATS_VERSION_SANE_MAX ||
-         (raw->version >= SHMSTATS_VERSION_INIT_STATE &&
-          raw->init_state != SHMSTATS_INIT_READY))) {
+         (raw->version >= SHMSTATS_VERSION_INIT_STATE && raw->init_state != SHMSTATS_INIT_READY))) {
         if (why)
             snprintf(why, cap, "%.120s: region re-initialised while being read", name);
         rc = -EAGAIN;
@@ -465,8 +472,7 @@ static int shmstats_read_fd(int fd, const char *path, struct shmstats_raw *buf,
         }
         if ((size_t)got < SHMSTATS_REGION_SIZE) {
             if (why)
-                snprintf(why, cap,
-                         "%.120s: %zd bytes, smaller than a DeviceMemoryRegion (%u): %s",
+                snprintf(why, cap, "%.120s: %zd bytes, smaller than a DeviceMemoryRegion (%u): %s",
                          shmstats_base(path), got, SHMSTATS_REGION_SIZE,
                          got == 0 ? "empty" : "truncated");
             return -EBADMSG;

@@ -31,93 +31,93 @@
 #define SHMSTATS_MAX_PROCESSES 64
 #define SHMSTATS_NAME_MAX 64
 #define SHMSTATS_CHIP_UNUSED UINT32_MAX   /* chip_stats[].chip_id of an empty entry */
-#define SHMSTATS_PID_RELEASING (-1)        /* processes[].pid of a slot being released */
-#define SHMSTATS_INIT_READY 0x52454459u    /* v4 init_state 'REDY' */
-#define SHMSTATS_VERSION_MIN 2u            /* v1 had another layout */
-#define SHMSTATS_VERSION_INIT_STATE 4u     /* from v4 on, init_state says 'REDY' */
-#define SHMSTATS_VERSION_SANE_MAX 0xffffu  /* above: not a version, garbage */
-#define SHMSTATS_CHIP_ID_MAX 0xffffu       /* larger chip or device ids: garbage */
+#define SHMSTATS_PID_RELEASING (-1)       /* processes[].pid of a slot being released */
+#define SHMSTATS_INIT_READY 0x52454459u   /* v4 init_state 'REDY' */
+#define SHMSTATS_VERSION_MIN 2u           /* v1 had another layout */
+#define SHMSTATS_VERSION_INIT_STATE 4u    /* from v4 on, init_state says 'REDY' */
+#define SHMSTATS_VERSION_SANE_MAX 0xffffu /* above: not a version, garbage */
+#define SHMSTATS_CHIP_ID_MAX 0xffffu      /* larger chip or device ids: garbage */
 #define SHMSTATS_PATH_MAX 512
 #define SHMSTATS_WHY_MAX 256
-#define SHMSTATS_READ_RETRIES 8            /* re-copies when the timestamp moves */
+#define SHMSTATS_READ_RETRIES 8 /* re-copies when the timestamp moves */
 
 /* ---- the bytes in the file (native byte order, natural alignment) ---- */
 
 struct shmstats_raw_chip {
-    uint32_t chip_id;                 /* SHMSTATS_CHIP_UNUSED = empty */
+    uint32_t chip_id; /* SHMSTATS_CHIP_UNUSED = empty */
     uint32_t is_remote;
     uint64_t dram, l1, l1_small, trace, cb;
 };
 
 struct shmstats_raw_process {
-    int32_t pid;                      /* 0 = free, -1 = being released */
+    int32_t pid; /* 0 = free, -1 = being released */
     uint64_t dram, l1, l1_small, trace, cb;
-    uint64_t last_update_timestamp;   /* CLOCK_REALTIME ns */
+    uint64_t last_update_timestamp; /* CLOCK_REALTIME ns */
     char process_name[SHMSTATS_NAME_MAX];
 };
 
 struct shmstats_raw {
     _Alignas(64) uint32_t version;
     uint32_t num_active_processes;
-    uint64_t last_update_timestamp;   /* CLOCK_REALTIME ns */
+    uint64_t last_update_timestamp; /* CLOCK_REALTIME ns */
     uint32_t reference_count;
-    uint64_t board_serial;            /* TT-Metal writes 0 (reserved) today */
-    uint64_t asic_id;                 /* UMD chip_unique_id, as in the file name */
-    uint32_t device_id;               /* TT-Metal logical device id */
+    uint64_t board_serial; /* TT-Metal writes 0 (reserved) today */
+    uint64_t asic_id;      /* UMD chip_unique_id, as in the file name */
+    uint32_t device_id;    /* TT-Metal logical device id */
     uint64_t total_dram, total_l1, total_l1_small, total_trace, total_cb;
     struct shmstats_raw_chip chip_stats[SHMSTATS_MAX_CHIPS];
     struct shmstats_raw_process processes[SHMSTATS_MAX_PROCESSES];
-    uint32_t init_state;              /* v4 on; in v2 and v3 this is tail padding */
+    uint32_t init_state; /* v4 on; in v2 and v3 this is tail padding */
 };
 
-#define SHMSTATS_REGION_SIZE 8576u    /* sizeof(struct shmstats_raw), v2 to v4 alike */
+#define SHMSTATS_REGION_SIZE 8576u /* sizeof(struct shmstats_raw), v2 to v4 alike */
 
 /* ---- what the reader hands out ---- */
 
 struct shmstats_chip {
     uint32_t chip_id;
     uint32_t is_remote;
-    uint64_t bytes[TTALLOC_NUM_TYPES];      /* indexed by enum ttalloc_buffer_type */
+    uint64_t bytes[TTALLOC_NUM_TYPES]; /* indexed by enum ttalloc_buffer_type */
 };
 
 struct shmstats_process {
     pid_t pid;
-    uint64_t bytes[TTALLOC_NUM_TYPES];      /* this process, all chips of the region */
+    uint64_t bytes[TTALLOC_NUM_TYPES]; /* this process, all chips of the region */
     uint64_t last_update_ns;
-    char name[SHMSTATS_NAME_MAX];           /* printable, NUL-terminated */
+    char name[SHMSTATS_NAME_MAX]; /* printable, NUL-terminated */
 };
 
 struct shmstats_stale_slot {
-    pid_t pid;                              /* no longer runs */
-    char name[SHMSTATS_NAME_MAX];           /* printable, NUL-terminated */
+    pid_t pid;                    /* no longer runs */
+    char name[SHMSTATS_NAME_MAX]; /* printable, NUL-terminated */
 };
 
 struct shmstats_region {
     char path[SHMSTATS_PATH_MAX];
-    uint64_t chip_unique_id;                /* from the file name; 0 if not a number */
-    uint32_t version;                       /* 2 or later */
+    uint64_t chip_unique_id; /* from the file name; 0 if not a number */
+    uint32_t version;        /* 2 or later */
     uint32_t device_id;
-    uint64_t board_serial;                  /* 0 = unknown */
-    uint64_t asic_id;                       /* 0 = unknown */
-    uint32_t num_active_processes;          /* as the writers counted */
+    uint64_t board_serial;         /* 0 = unknown */
+    uint64_t asic_id;              /* 0 = unknown */
+    uint32_t num_active_processes; /* as the writers counted */
     uint32_t reference_count;
     uint64_t last_update_ns;
-    uint64_t totals[TTALLOC_NUM_TYPES];     /* device-wide, every process and chip */
+    uint64_t totals[TTALLOC_NUM_TYPES]; /* device-wide, every process and chip */
     size_t n_chips;
-    struct shmstats_chip chips[SHMSTATS_MAX_CHIPS];            /* used entries, slot order */
+    struct shmstats_chip chips[SHMSTATS_MAX_CHIPS]; /* used entries, slot order */
     size_t n_processes;
-    struct shmstats_process processes[SHMSTATS_MAX_PROCESSES]; /* live PIDs, slot order */
-    uint32_t stale;                         /* slots whose PID is dead */
+    struct shmstats_process processes[SHMSTATS_MAX_PROCESSES];     /* live PIDs, slot order */
+    uint32_t stale;                                                /* slots whose PID is dead */
     struct shmstats_stale_slot stale_pids[SHMSTATS_MAX_PROCESSES]; /* [0, stale) */
-    uint64_t stale_bytes[TTALLOC_NUM_TYPES];/* what those slots still claim */
-    uint32_t invalid;                       /* slots with an impossible PID (garbage) */
-    int torn;                               /* 1: counters kept moving; each value is real
+    uint64_t stale_bytes[TTALLOC_NUM_TYPES]; /* what those slots still claim */
+    uint32_t invalid;                        /* slots with an impossible PID (garbage) */
+    int torn;                                /* 1: counters kept moving; each value is real
                                                but they may come from different instants */
-    int unknown;                            /* 1: the figures cannot be true (garbage or
+    int unknown;                             /* 1: the figures cannot be true (garbage or
                                                an inconsistent region): every byte count
                                                of this region is unknown, its chips are
                                                not shown; identity and PIDs still hold */
-    char unknown_why[160];                  /* one line saying why, when unknown */
+    char unknown_why[160];                   /* one line saying why, when unknown */
 };
 
 /* Errors (negative errno), stable for callers that log once per file:
@@ -152,8 +152,8 @@ uint64_t shmstats_sum(const uint64_t bytes[TTALLOC_NUM_TYPES]);
 
 struct shmstats_file {
     char path[SHMSTATS_PATH_MAX];
-    int status;                  /* 0 or a negative errno as above */
-    int complain;                /* 1 on the refresh where `status` became this error,
+    int status;   /* 0 or a negative errno as above */
+    int complain; /* 1 on the refresh where `status` became this error,
                                     or where the region's figures became unknown:
                                     log `why` then, and only then */
     char why[SHMSTATS_WHY_MAX];

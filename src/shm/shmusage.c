@@ -11,7 +11,7 @@
 
 #include "procs.h"
 
-#define SHMUSAGE_VISIBLE_MAX 256   /* a TT_VISIBLE_DEVICES value longer than this is cut */
+#define SHMUSAGE_VISIBLE_MAX 256 /* a TT_VISIBLE_DEVICES value longer than this is cut */
 
 static int shmusage_device_cmp(const void *x, const void *y)
 {
@@ -83,9 +83,9 @@ static struct shmusage_device *shmusage_add_device(struct shmusage *u, const str
     return d;
 }
 
-int shmusage_build(const struct shmstats_region *regions, size_t n,
-                   const struct sysfs_device *devs, size_t ndev, const struct shmmap_proc *procs,
-                   size_t nprocs, shmusage_skip_fn skip, void *ctx, struct shmusage *out)
+int shmusage_build(const struct shmstats_region *regions, size_t n, const struct sysfs_device *devs,
+                   size_t ndev, const struct shmmap_proc *procs, size_t nprocs,
+                   shmusage_skip_fn skip, void *ctx, struct shmusage *out)
 {
     memset(out, 0, sizeof(*out));
     struct shmmap_row *rows = NULL;
@@ -119,7 +119,7 @@ int shmusage_build(const struct shmstats_region *regions, size_t n,
                 own = &rows[i];
         }
         if (own == NULL)
-            continue;   /* garbage nobody uses: not shown */
+            continue; /* garbage nobody uses: not shown */
         /* S: the totals less what dead and skipped slots still claim */
         uint64_t left[TTALLOC_NUM_TYPES];
         memcpy(left, reg->totals, sizeof(left));
@@ -140,7 +140,7 @@ int shmusage_build(const struct shmstats_region *regions, size_t n,
             if (row->region != r || row->own)
                 continue;
             if (row->sysfs < 0 && reg->n_processes == 0)
-                continue;   /* a stale file's chip without a node: not a device */
+                continue; /* a stale file's chip without a node: not a device */
             struct shmusage_device *d = shmusage_add_device(out, row);
             for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
                 uint64_t v = row->bytes[t] < left[t] ? row->bytes[t] : left[t];
@@ -248,7 +248,7 @@ int shmusage_procs(const char *sysroot, const struct shmstats_region *regions, s
         struct shmmap_proc *p = &procs[i];
         p->pid = pids[i];
         p->held = held + used_held;
-        for (size_t h = 0; h < n_holders; h++) {   /* holders ascend by pid */
+        for (size_t h = 0; h < n_holders; h++) { /* holders ascend by pid */
             if (holders[h].pid == p->pid)
                 held[used_held + p->n_held++] = holders[h].device;
         }

@@ -37,41 +37,41 @@
 #include "ttalloc.h"
 
 struct shmusage_device {
-    uint32_t device;                    /* id to show (shmmap_row.device) */
-    int sysfs;                          /* index into the sysfs array, -1 = no node */
-    int board_sysfs;                    /* a node on the same board, -1 = unknown */
-    enum shmmap_match how;              /* how the row's node was found */
-    int unknown;                        /* used[] is unknown (reported as null) */
-    uint32_t processes;                 /* counted processes on this row */
+    uint32_t device;       /* id to show (shmmap_row.device) */
+    int sysfs;             /* index into the sysfs array, -1 = no node */
+    int board_sysfs;       /* a node on the same board, -1 = unknown */
+    enum shmmap_match how; /* how the row's node was found */
+    int unknown;           /* used[] is unknown (reported as null) */
+    uint32_t processes;    /* counted processes on this row */
     uint64_t used[TTALLOC_NUM_TYPES];
 };
 
 struct shmusage_process {
     pid_t pid;
-    uint32_t device;                    /* as in shmusage_device.device */
-    int sysfs;                          /* index into the sysfs array, -1 = no node */
-    char name[SHMSTATS_NAME_MAX];       /* from the region ("" = none given) */
-    int unknown;                        /* bytes[] unknown: the region's figures are */
+    uint32_t device;              /* as in shmusage_device.device */
+    int sysfs;                    /* index into the sysfs array, -1 = no node */
+    char name[SHMSTATS_NAME_MAX]; /* from the region ("" = none given) */
+    int unknown;                  /* bytes[] unknown: the region's figures are */
     uint64_t bytes[TTALLOC_NUM_TYPES];
 };
 
 /* A slot whose PID no longer runs: not a user; shown as stale. */
 struct shmusage_stale {
     pid_t pid;
-    uint32_t device;                    /* the region's own row's device */
-    int sysfs;                          /* index into the sysfs array, -1 = no node */
+    uint32_t device; /* the region's own row's device */
+    int sysfs;       /* index into the sysfs array, -1 = no node */
     char name[SHMSTATS_NAME_MAX];
 };
 
 struct shmusage {
-    struct shmusage_device *devices;    /* ascending device */
+    struct shmusage_device *devices; /* ascending device */
     size_t n_devices;
     struct shmusage_process *processes; /* ascending (pid, device) */
     size_t n_processes;
-    struct shmusage_stale *stale_pids;  /* ascending (pid, device) */
+    struct shmusage_stale *stale_pids; /* ascending (pid, device) */
     size_t n_stale_pids;
-    uint32_t stale;                     /* slots of dead PIDs, ignored */
-    uint32_t skipped;                   /* slots of PIDs the caller counts itself */
+    uint32_t stale;   /* slots of dead PIDs, ignored */
+    uint32_t skipped; /* slots of PIDs the caller counts itself */
 };
 
 /* Return 1 to leave pid's slots out (the caller has its figures). */
@@ -81,9 +81,9 @@ typedef int (*shmusage_skip_fn)(void *ctx, pid_t pid);
  * known of the regions' processes (shmmap.h; may be NULL). skip may be
  * NULL. Returns 0, or -ENOMEM (then *out is empty). Free with
  * shmusage_free. */
-int shmusage_build(const struct shmstats_region *regions, size_t n,
-                   const struct sysfs_device *devs, size_t ndev, const struct shmmap_proc *procs,
-                   size_t nprocs, shmusage_skip_fn skip, void *ctx, struct shmusage *out);
+int shmusage_build(const struct shmstats_region *regions, size_t n, const struct sysfs_device *devs,
+                   size_t ndev, const struct shmmap_proc *procs, size_t nprocs,
+                   shmusage_skip_fn skip, void *ctx, struct shmusage *out);
 
 /* What shmmap needs about the live processes of `regions`: the nodes each
  * holds (tt-kmd's pids files under `sysroot`, else its fds in the real /proc)

@@ -74,43 +74,60 @@ static void shmwriter_sat_sub32(uint32_t *p, uint32_t amount)
 static uint64_t *shmwriter_total(struct shmstats_raw *r, enum ttalloc_buffer_type type)
 {
     switch (type) {
-    case TTALLOC_DRAM: return &r->total_dram;
-    case TTALLOC_L1: return &r->total_l1;
-    case TTALLOC_L1_SMALL: return &r->total_l1_small;
-    case TTALLOC_TRACE: return &r->total_trace;
-    case TTALLOC_CB: return &r->total_cb;
-    default: return NULL;
+    case TTALLOC_DRAM:
+        return &r->total_dram;
+    case TTALLOC_L1:
+        return &r->total_l1;
+    case TTALLOC_L1_SMALL:
+        return &r->total_l1_small;
+    case TTALLOC_TRACE:
+        return &r->total_trace;
+    case TTALLOC_CB:
+        return &r->total_cb;
+    default:
+        return NULL;
     }
 }
 
 static uint64_t *shmwriter_chip_field(struct shmstats_raw_chip *c, enum ttalloc_buffer_type type)
 {
     switch (type) {
-    case TTALLOC_DRAM: return &c->dram;
-    case TTALLOC_L1: return &c->l1;
-    case TTALLOC_L1_SMALL: return &c->l1_small;
-    case TTALLOC_TRACE: return &c->trace;
-    case TTALLOC_CB: return &c->cb;
-    default: return NULL;
+    case TTALLOC_DRAM:
+        return &c->dram;
+    case TTALLOC_L1:
+        return &c->l1;
+    case TTALLOC_L1_SMALL:
+        return &c->l1_small;
+    case TTALLOC_TRACE:
+        return &c->trace;
+    case TTALLOC_CB:
+        return &c->cb;
+    default:
+        return NULL;
     }
 }
 
 static uint64_t *shmwriter_proc_field(struct shmstats_raw_process *p, enum ttalloc_buffer_type type)
 {
     switch (type) {
-    case TTALLOC_DRAM: return &p->dram;
-    case TTALLOC_L1: return &p->l1;
-    case TTALLOC_L1_SMALL: return &p->l1_small;
-    case TTALLOC_TRACE: return &p->trace;
-    case TTALLOC_CB: return &p->cb;
-    default: return NULL;
+    case TTALLOC_DRAM:
+        return &p->dram;
+    case TTALLOC_L1:
+        return &p->l1;
+    case TTALLOC_L1_SMALL:
+        return &p->l1_small;
+    case TTALLOC_TRACE:
+        return &p->trace;
+    case TTALLOC_CB:
+        return &p->cb;
+    default:
+        return NULL;
     }
 }
 
 /* The five counted types, for loops. */
-static const enum ttalloc_buffer_type shmwriter_types[5] = {TTALLOC_DRAM, TTALLOC_L1,
-                                                            TTALLOC_L1_SMALL, TTALLOC_TRACE,
-                                                            TTALLOC_CB};
+static const enum ttalloc_buffer_type shmwriter_types[5] = {
+    TTALLOC_DRAM, TTALLOC_L1, TTALLOC_L1_SMALL, TTALLOC_TRACE, TTALLOC_CB};
 
 static void shmwriter_own_name(char name[SHMSTATS_NAME_MAX])
 {
@@ -280,8 +297,8 @@ static int shmwriter_init_v4(struct shmwriter *w)
     return -ETIMEDOUT;
 }
 
-int shmwriter_attach(const char *dir, uint64_t chip_unique_id, uint32_t device_id,
-                     uint32_t version, struct shmwriter **out)
+int shmwriter_attach(const char *dir, uint64_t chip_unique_id, uint32_t device_id, uint32_t version,
+                     struct shmwriter **out)
 {
     *out = NULL;
     if (version != 3 && version != 4)
@@ -319,7 +336,8 @@ int shmwriter_attach(const char *dir, uint64_t chip_unique_id, uint32_t device_i
         rc = -errno;
         goto fail;
     }
-    void *map = mmap(NULL, sizeof(struct shmstats_raw), PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0);
+    void *map =
+        mmap(NULL, sizeof(struct shmstats_raw), PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0);
     if (map == MAP_FAILED) {
         rc = -errno;
         goto fail;

@@ -33,8 +33,8 @@ struct shmwriter;
  * finished, -EINVAL for a bad version, or what open/mmap said. The process
  * table may be full: attach still succeeds (as in TT-Metal) and
  * shmwriter_has_slot() says 0; alloc/free then return -ENOSPC. */
-int shmwriter_attach(const char *dir, uint64_t chip_unique_id, uint32_t device_id,
-                     uint32_t version, struct shmwriter **out);
+int shmwriter_attach(const char *dir, uint64_t chip_unique_id, uint32_t device_id, uint32_t version,
+                     struct shmwriter **out);
 
 /* Record `size` bytes of `type` allocated (or freed) on chip `chip_id` (the
  * gateway's own chip is its device_id). SYSTEM_MEMORY is accepted and, as in

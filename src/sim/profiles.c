@@ -15,8 +15,8 @@
 
 #define KIB (1024ull)
 #define MIB (1024ull * 1024ull)
-#define TILE_BYTES 2048ull          /* one bf16 32x32 tile: TT-Metal's usual page */
-#define KV_BLOCK_TOKENS 32          /* tokens per paged-attention KV block */
+#define TILE_BYTES 2048ull /* one bf16 32x32 tile: TT-Metal's usual page */
+#define KV_BLOCK_TOKENS 32 /* tokens per paged-attention KV block */
 #define MSG_CAP 512
 
 enum profiles_id { PROFILE_LLM, PROFILE_CNN, PROFILE_TRAIN, PROFILE_LEAKY, PROFILE_CHURN };
@@ -35,8 +35,21 @@ struct profiles_vec {
 };
 
 /* Roles, in the order a clean exit frees them. */
-enum profiles_role { ROLE_TEMP, ROLE_ACT, ROLE_IO, ROLE_SAVED, ROLE_GRAD, ROLE_KV, ROLE_TRACE,
-                     ROLE_OPT, ROLE_SMALL, ROLE_CHURN, ROLE_WEIGHT, ROLE_LEAKED, ROLE_COUNT };
+enum profiles_role {
+    ROLE_TEMP,
+    ROLE_ACT,
+    ROLE_IO,
+    ROLE_SAVED,
+    ROLE_GRAD,
+    ROLE_KV,
+    ROLE_TRACE,
+    ROLE_OPT,
+    ROLE_SMALL,
+    ROLE_CHURN,
+    ROLE_WEIGHT,
+    ROLE_LEAKED,
+    ROLE_COUNT
+};
 
 struct profiles_dev {
     uint32_t id;
@@ -50,16 +63,16 @@ struct profiles {
     size_t n_devs;
     struct profiles_dev *devs;
     uint64_t ooms;
-    int failed;                 /* host out of memory: stop generating */
+    int failed; /* host out of memory: stop generating */
     char msg[MSG_CAP];
-    profiles_emit_fn emit;      /* valid during a step */
+    profiles_emit_fn emit; /* valid during a step */
     void *ctx;
-    size_t events;              /* emitted in this step */
+    size_t events; /* emitted in this step */
     /* workload state, shared by all devices (they move in lockstep) */
     int phase;
     unsigned layers, layer, layer_step;
     uint64_t token, request_len, max_seq;
-    double frac;                /* a profile-specific fraction drawn at creation */
+    double frac; /* a profile-specific fraction drawn at creation */
     int opt_ready;
 };
 
@@ -112,8 +125,8 @@ static int profiles_alloc(struct profiles *p, struct profiles_dev *d, enum profi
         page = size;
     int rc = sim_mem_alloc(d->mem, type, size, page, &b, p->msg, sizeof(p->msg));
     if (rc < 0) {
-        struct profiles_event ev = {.kind = PROFILES_OOM, .device = d->id, .type = type,
-                                    .size = size, .message = p->msg};
+        struct profiles_event ev = {
+            .kind = PROFILES_OOM, .device = d->id, .type = type, .size = size, .message = p->msg};
         p->ooms++;
         p->events++;
         p->emit(p->ctx, &ev);
@@ -123,9 +136,13 @@ static int profiles_alloc(struct profiles *p, struct profiles_dev *d, enum profi
         sim_mem_free(d->mem, type, b.address);
         return -ENOMEM;
     }
-    struct profiles_event ev = {.kind = PROFILES_ALLOC, .device = d->id, .type = type,
-                                .address = b.address, .size = b.size,
-                                .bank_bytes = b.bank_bytes, .banks = b.banks};
+    struct profiles_event ev = {.kind = PROFILES_ALLOC,
+                                .device = d->id,
+                                .type = type,
+                                .address = b.address,
+                                .size = b.size,
+                                .bank_bytes = b.bank_bytes,
+                                .banks = b.banks};
     p->events++;
     p->emit(p->ctx, &ev);
     return 0;
@@ -140,26 +157,29 @@ static void profiles_release_at(struct profiles *p, struct profiles_dev *d, enum
     struct profiles_buf b = vec->v[i];
     vec->v[i] = vec->v[--vec->n];
     sim_mem_free(d->mem, b.type, b.address);
-    struct profiles_event ev = {.kind = PROFILES_FREE, .device = d->id, .type = b.type,
-                                .address = b.address};
+    struct profiles_event ev = {
+        .kind = PROFILES_FREE, .device = d->id, .type = b.type, .address = b.address};
     p->events++;
     p->emit(p->ctx, &ev);
 }
 
-static void profiles_release_last(struct profiles *p, struct profiles_dev *d, enum profiles_role role)
+static void profiles_release_last(struct profiles *p, struct profiles_dev *d,
+                                  enum profiles_role role)
 {
     if (d->role[role].n > 0)
         profiles_release_at(p, d, role, d->role[role].n - 1);
 }
 
-static void profiles_release_all(struct profiles *p, struct profiles_dev *d, enum profiles_role role)
+static void profiles_release_all(struct profiles *p, struct profiles_dev *d,
+                                 enum profiles_role role)
 {
     while (d->role[role].n > 0)
         profiles_release_last(p, d, role);
 }
 
 /* Forget (leak) the most recent buffer of a role: it stays live for ever. */
-static void profiles_forget_last(struct profiles *p, struct profiles_dev *d, enum profiles_role role)
+static void profiles_forget_last(struct profiles *p, struct profiles_dev *d,
+                                 enum profiles_role role)
 {
     struct profiles_vec *vec = &d->role[role];
     if (vec->n == 0)
@@ -213,7 +233,7 @@ static void llm_setup(struct profiles *p)
     static const uint64_t seq_choices[] = {1024, 2048, 4096};
     p->layers = layer_choices[profiles_range(p, 0, 2)];
     p->max_seq = seq_choices[profiles_range(p, 0, 2)];
-    p->frac = 0.30 + (double)profiles_range(p, 0, 20) / 100.0;   /* weights: 30-50 % */
+    p->frac = 0.30 + (double)profiles_range(p, 0, 20) / 100.0; /* weights: 30-50 % */
     p->phase = LLM_LOAD;
 }
 
@@ -230,7 +250,7 @@ static void llm_step_device(struct profiles *p, struct profiles_dev *d)
             profiles_alloc(p, d, ROLE_WEIGHT, TTALLOC_DRAM, sz ? sz : TILE_BYTES, TILE_BYTES);
         }
         break;
-    case LLM_EMBED:   /* embedding table and lm_head */
+    case LLM_EMBED: /* embedding table and lm_head */
         profiles_alloc(p, d, ROLE_WEIGHT, TTALLOC_DRAM, layer_bytes / TILE_BYTES * TILE_BYTES,
                        TILE_BYTES);
         profiles_alloc(p, d, ROLE_WEIGHT, TTALLOC_DRAM, layer_bytes / TILE_BYTES * TILE_BYTES,
@@ -251,7 +271,7 @@ static void llm_step_device(struct profiles *p, struct profiles_dev *d)
                            TILE_BYTES);
         break;
     }
-    default: {        /* one decode token */
+    default: { /* one decode token */
         if (p->token % KV_BLOCK_TOKENS == 0) {
             /* a new KV block per layer, K and V; the KV budget is 20 % of
              * DRAM for max_seq tokens */
@@ -296,7 +316,7 @@ static void llm_step(struct profiles *p)
         p->token = 0;
         break;
     default:
-        if (++p->token >= p->request_len) {   /* request done: its KV cache goes */
+        if (++p->token >= p->request_len) { /* request done: its KV cache goes */
             for (size_t i = 0; i < p->n_devs; i++)
                 profiles_release_all(p, &p->devs[i], ROLE_KV);
             p->token = 0;
@@ -312,7 +332,7 @@ enum { CNN_LOAD, CNN_TRACE, CNN_RUN };
 static void cnn_setup(struct profiles *p)
 {
     p->layers = (unsigned)profiles_range(p, 16, 24);
-    p->frac = 0.005 + (double)profiles_range(p, 0, 15) / 1000.0;  /* weights: 0.5-2 % of DRAM */
+    p->frac = 0.005 + (double)profiles_range(p, 0, 15) / 1000.0; /* weights: 0.5-2 % of DRAM */
     p->phase = CNN_LOAD;
 }
 
@@ -320,12 +340,12 @@ static void cnn_step_device(struct profiles *p, struct profiles_dev *d)
 {
     uint32_t cores = profiles_cores(d);
     switch (p->phase) {
-    case CNN_LOAD: {  /* one conv: weights and bias in DRAM, its config tensor in L1_SMALL */
+    case CNN_LOAD: { /* one conv: weights and bias in DRAM, its config tensor in L1_SMALL */
         uint64_t w = (uint64_t)((double)profiles_dram(d) * p->frac) / p->layers;
         w = w / 100 * profiles_range(p, 50, 150) / TILE_BYTES * TILE_BYTES;
         profiles_alloc(p, d, ROLE_WEIGHT, TTALLOC_DRAM, w ? w : TILE_BYTES, TILE_BYTES);
         profiles_alloc(p, d, ROLE_WEIGHT, TTALLOC_DRAM, 4 * TILE_BYTES, TILE_BYTES);
-        uint64_t per_core = profiles_range(p, 16, 64) * 16;   /* reader indices */
+        uint64_t per_core = profiles_range(p, 16, 64) * 16; /* reader indices */
         profiles_alloc(p, d, ROLE_SMALL, TTALLOC_L1_SMALL, per_core * cores, per_core);
         break;
     }
@@ -339,11 +359,11 @@ static void cnn_step_device(struct profiles *p, struct profiles_dev *d)
         break;
     }
     default:
-        if (p->layer == 0)   /* a new batch of images, in DRAM */
+        if (p->layer == 0) /* a new batch of images, in DRAM */
             profiles_alloc(p, d, ROLE_IO, TTALLOC_DRAM, profiles_range(p, 1, 8) * 1204224,
                            TILE_BYTES);
         profiles_l1_op(p, d, (unsigned)profiles_range(p, 2, 4), 96 * KIB, 320 * KIB);
-        if (p->layer + 1 == p->layers) {   /* the output goes back to the host */
+        if (p->layer + 1 == p->layers) { /* the output goes back to the host */
             profiles_alloc(p, d, ROLE_IO, TTALLOC_DRAM, 64 * KIB, TILE_BYTES);
             profiles_release_all(p, d, ROLE_ACT);
             profiles_release_all(p, d, ROLE_IO);
@@ -379,7 +399,7 @@ enum { TRAIN_LOAD, TRAIN_FWD, TRAIN_BWD, TRAIN_OPT };
 static void train_setup(struct profiles *p)
 {
     p->layers = (unsigned)profiles_range(p, 8, 16);
-    p->frac = 0.06 + (double)profiles_range(p, 0, 4) / 100.0;   /* weights: 6-10 % */
+    p->frac = 0.06 + (double)profiles_range(p, 0, 4) / 100.0; /* weights: 6-10 % */
     p->phase = TRAIN_LOAD;
 }
 
@@ -403,12 +423,12 @@ static void train_step_device(struct profiles *p, struct profiles_dev *d)
         profiles_alloc(p, d, ROLE_SAVED, TTALLOC_DRAM, act ? act : TILE_BYTES, TILE_BYTES);
         break;
     }
-    case TRAIN_BWD:   /* gradient of this layer; its saved activation is consumed */
+    case TRAIN_BWD: /* gradient of this layer; its saved activation is consumed */
         profiles_l1_op(p, d, 4, 96 * KIB, 160 * KIB);
         profiles_alloc(p, d, ROLE_GRAD, TTALLOC_DRAM, lb, TILE_BYTES);
         profiles_release_last(p, d, ROLE_SAVED);
         break;
-    default:          /* Adam: two moments per weight, made once; gradients go */
+    default: /* Adam: two moments per weight, made once; gradients go */
         if (!p->opt_ready) {
             for (unsigned l = 0; l < p->layers; l++) {
                 profiles_alloc(p, d, ROLE_OPT, TTALLOC_DRAM, lb, TILE_BYTES);
@@ -450,7 +470,7 @@ static void train_step(struct profiles *p)
 
 static void leaky_setup(struct profiles *p)
 {
-    p->frac = 0.002 + (double)profiles_range(p, 0, 8) / 1000.0;   /* request: 0.2-1 % of DRAM */
+    p->frac = 0.002 + (double)profiles_range(p, 0, 8) / 1000.0; /* request: 0.2-1 % of DRAM */
 }
 
 static void leaky_step_device(struct profiles *p, struct profiles_dev *d)
@@ -459,11 +479,11 @@ static void leaky_step_device(struct profiles *p, struct profiles_dev *d)
                   profiles_range(p, 50, 150) / TILE_BYTES * TILE_BYTES;
     int ok = profiles_alloc(p, d, ROLE_IO, TTALLOC_DRAM, sz ? sz : TILE_BYTES, TILE_BYTES) == 0;
     profiles_l1_op(p, d, 2, 64 * KIB, 64 * KIB);
-    int scratch = profiles_alloc(p, d, ROLE_TEMP, TTALLOC_L1, 16 * KIB * profiles_cores(d),
-                                 TILE_BYTES) == 0;
+    int scratch =
+        profiles_alloc(p, d, ROLE_TEMP, TTALLOC_L1, 16 * KIB * profiles_cores(d), TILE_BYTES) == 0;
     profiles_release_all(p, d, ROLE_ACT);
     if (scratch && profiles_chance(p, 16))
-        profiles_forget_last(p, d, ROLE_TEMP);     /* the bug: never freed */
+        profiles_forget_last(p, d, ROLE_TEMP); /* the bug: never freed */
     profiles_release_all(p, d, ROLE_TEMP);
     if (ok && profiles_chance(p, 4))
         profiles_forget_last(p, d, ROLE_IO);
@@ -538,8 +558,8 @@ int profiles_create(const char *name, uint64_t seed, const struct profiles_devic
     uint64_t small_per_core = p->id == PROFILE_CNN ? 24 * KIB : 0;
     for (size_t i = 0; i < n_devs; i++) {
         p->devs[i].id = devs[i].id;
-        p->devs[i].mem = sim_mem_new(&devs[i].geometry, trace,
-                                     small_per_core * devs[i].geometry.l1_banks);
+        p->devs[i].mem =
+            sim_mem_new(&devs[i].geometry, trace, small_per_core * devs[i].geometry.l1_banks);
         if (p->devs[i].mem == NULL) {
             int rc = errno == ENOMEM ? -ENOMEM : -EINVAL;
             profiles_destroy(p);

@@ -39,21 +39,21 @@ enum profiles_kind { PROFILES_ALLOC, PROFILES_FREE, PROFILES_OOM };
 
 struct profiles_event {
     enum profiles_kind kind;
-    uint32_t device;               /* TT-Metal device id */
+    uint32_t device; /* TT-Metal device id */
     enum ttalloc_buffer_type type;
-    uint64_t address;              /* ALLOC, FREE */
-    uint64_t size;                 /* ALLOC, OOM: requested bytes */
-    uint64_t bank_bytes;           /* ALLOC: bytes taken in each bank */
-    uint32_t banks;                /* ALLOC: banks it spans */
-    const char *message;           /* OOM: TT-Metal's message */
+    uint64_t address;    /* ALLOC, FREE */
+    uint64_t size;       /* ALLOC, OOM: requested bytes */
+    uint64_t bank_bytes; /* ALLOC: bytes taken in each bank */
+    uint32_t banks;      /* ALLOC: banks it spans */
+    const char *message; /* OOM: TT-Metal's message */
 };
 
 /* Called for every event, in order. */
 typedef void (*profiles_emit_fn)(void *ctx, const struct profiles_event *ev);
 
 struct profiles_device {
-    uint32_t id;                       /* TT-Metal device id */
-    struct sim_mem_geometry geometry;  /* its memory (sim_mem_geometry_for) */
+    uint32_t id;                      /* TT-Metal device id */
+    struct sim_mem_geometry geometry; /* its memory (sim_mem_geometry_for) */
 };
 
 struct profiles;

@@ -20,33 +20,35 @@ struct sim_mem_board {
     const char *board;
     uint32_t dram_banks;
     uint32_t dram_align;
-    uint32_t grid_x, grid_y;   /* grid_x * grid_y Tensix worker cores */
+    uint32_t grid_x, grid_y; /* grid_x * grid_y Tensix worker cores */
     uint64_t l1_base;
 };
 
 static const struct sim_mem_board sim_mem_boards[] = {
-    {"e150", 8, 32, 12, 10, 0x19000},
-    {"n150", 12, 32, 8, 9, 0x16600},
-    {"n300", 12, 32, 8, 8, 0x16600},
-    {"p100a", 7, 64, 12, 10, 0x19600},
-    {"p150a", 8, 64, 14, 10, 0x19600},
-    {"p150b", 8, 64, 14, 10, 0x19600},
+    {"e150", 8, 32, 12, 10, 0x19000},  {"n150", 12, 32, 8, 9, 0x16600},
+    {"n300", 12, 32, 8, 8, 0x16600},   {"p100a", 7, 64, 12, 10, 0x19600},
+    {"p150a", 8, 64, 14, 10, 0x19600}, {"p150b", 8, 64, 14, 10, 0x19600},
     {"p150c", 8, 64, 14, 10, 0x19600},
 };
 
-#define SIM_MEM_DRAM_BASE 0x400u   /* barrier and profiler words at the bottom of each bank */
+#define SIM_MEM_DRAM_BASE 0x400u /* barrier and profiler words at the bottom of each bank */
 
-enum sim_mem_region_id { SIM_MEM_R_DRAM, SIM_MEM_R_TRACE, SIM_MEM_R_L1, SIM_MEM_R_L1_SMALL,
-                         SIM_MEM_REGIONS };
+enum sim_mem_region_id {
+    SIM_MEM_R_DRAM,
+    SIM_MEM_R_TRACE,
+    SIM_MEM_R_L1,
+    SIM_MEM_R_L1_SMALL,
+    SIM_MEM_REGIONS
+};
 
 struct sim_mem_live {
-    uint64_t start, end;       /* [start, end) in every bank */
-    uint64_t size;             /* requested size */
+    uint64_t start, end; /* [start, end) in every bank */
+    uint64_t size;       /* requested size */
     uint8_t type;
 };
 
 struct sim_mem_region {
-    uint64_t start, end;       /* allocatable range in each bank */
+    uint64_t start, end; /* allocatable range in each bank */
     uint32_t banks;
     uint32_t align;
     struct sim_mem_live *blocks; /* sorted by start, disjoint */
@@ -57,7 +59,7 @@ struct sim_mem {
     struct sim_mem_geometry g;
     struct sim_mem_region r[SIM_MEM_REGIONS];
     uint64_t used[TTALLOC_NUM_TYPES];
-    uint64_t programs;         /* counter for CB messages, like TT-Metal's program ids */
+    uint64_t programs; /* counter for CB messages, like TT-Metal's program ids */
 };
 
 static uint64_t sim_mem_align_up(uint64_t v, uint64_t a)
@@ -115,10 +117,10 @@ struct sim_mem *sim_mem_new(const struct sim_mem_geometry *g, uint64_t trace_reg
         errno = EINVAL;
         return NULL;
     }
-    uint64_t trace_per_bank = sim_mem_align_up((trace_region + g->dram_banks - 1) / g->dram_banks,
-                                               g->dram_align);
-    uint64_t small_per_bank = sim_mem_align_up((l1_small_region + g->l1_banks - 1) / g->l1_banks,
-                                               g->l1_align);
+    uint64_t trace_per_bank =
+        sim_mem_align_up((trace_region + g->dram_banks - 1) / g->dram_banks, g->dram_align);
+    uint64_t small_per_bank =
+        sim_mem_align_up((l1_small_region + g->l1_banks - 1) / g->l1_banks, g->l1_align);
     if (g->dram_base + trace_per_bank >= g->dram_bank_size ||
         g->l1_base + small_per_bank >= g->l1_bank_size) {
         errno = EINVAL;
@@ -128,18 +130,22 @@ struct sim_mem *sim_mem_new(const struct sim_mem_geometry *g, uint64_t trace_reg
     if (m == NULL)
         return NULL;
     m->g = *g;
-    m->r[SIM_MEM_R_DRAM] = (struct sim_mem_region){
-        .start = g->dram_base, .end = g->dram_bank_size - trace_per_bank,
-        .banks = g->dram_banks, .align = g->dram_align};
-    m->r[SIM_MEM_R_TRACE] = (struct sim_mem_region){
-        .start = g->dram_bank_size - trace_per_bank, .end = g->dram_bank_size,
-        .banks = g->dram_banks, .align = g->dram_align};
-    m->r[SIM_MEM_R_L1] = (struct sim_mem_region){
-        .start = g->l1_base, .end = g->l1_bank_size - small_per_bank,
-        .banks = g->l1_banks, .align = g->l1_align};
-    m->r[SIM_MEM_R_L1_SMALL] = (struct sim_mem_region){
-        .start = g->l1_bank_size - small_per_bank, .end = g->l1_bank_size,
-        .banks = g->l1_banks, .align = g->l1_align};
+    m->r[SIM_MEM_R_DRAM] = (struct sim_mem_region){.start = g->dram_base,
+                                                   .end = g->dram_bank_size - trace_per_bank,
+                                                   .banks = g->dram_banks,
+                                                   .align = g->dram_align};
+    m->r[SIM_MEM_R_TRACE] = (struct sim_mem_region){.start = g->dram_bank_size - trace_per_bank,
+                                                    .end = g->dram_bank_size,
+                                                    .banks = g->dram_banks,
+                                                    .align = g->dram_align};
+    m->r[SIM_MEM_R_L1] = (struct sim_mem_region){.start = g->l1_base,
+                                                 .end = g->l1_bank_size - small_per_bank,
+                                                 .banks = g->l1_banks,
+                                                 .align = g->l1_align};
+    m->r[SIM_MEM_R_L1_SMALL] = (struct sim_mem_region){.start = g->l1_bank_size - small_per_bank,
+                                                       .end = g->l1_bank_size,
+                                                       .banks = g->l1_banks,
+                                                       .align = g->l1_align};
     return m;
 }
 
@@ -254,24 +260,24 @@ static void sim_mem_oom_message(struct sim_mem *m, const struct sim_mem_region *
         if (r->start + need > m->g.l1_bank_size || l1_low == r->end)
             snprintf(msg, cap,
                      "Statically allocated circular buffers on core range [(x=0,y=0) - "
-                     "(x=%u,y=%u)] grow to %" PRIu64 " B which is beyond max L1 size of %"
-                     PRIu64 " B", m->g.grid_x - 1, m->g.grid_y - 1, cb_top + need,
-                     r->end);
+                     "(x=%u,y=%u)] grow to %" PRIu64 " B which is beyond max L1 size of %" PRIu64
+                     " B",
+                     m->g.grid_x - 1, m->g.grid_y - 1, cb_top + need, r->end);
         else
             snprintf(msg, cap,
                      "Statically allocated circular buffers in program %" PRIu64
                      " clash with L1 buffers on core range [(x=0,y=0) - (x=%u,y=%u)]. L1 buffer "
-                     "allocated at %" PRIu64 " and static circular buffer region ends at %"
-                     PRIu64, m->programs, m->g.grid_x - 1, m->g.grid_y - 1, l1_low,
-                     cb_top + need);
+                     "allocated at %" PRIu64 " and static circular buffer region ends at %" PRIu64,
+                     m->programs, m->g.grid_x - 1, m->g.grid_y - 1, l1_low, cb_top + need);
         return;
     }
     snprintf(msg, cap,
              "Out of Memory: Not enough space to allocate %" PRIu64 " B %s buffer across %u "
              "banks, where each bank needs to store %" PRIu64 " B, but bank size is %" PRIu64
              " B (allocated: %" PRIu64 " B, free: %" PRIu64 " B, largest free block: %" PRIu64
-             " B)", size, sim_mem_type_name(type), r->banks, need, r->end - r->start, allocated,
-             free_b, largest);
+             " B)",
+             size, sim_mem_type_name(type), r->banks, need, r->end - r->start, allocated, free_b,
+             largest);
 }
 
 int sim_mem_alloc(struct sim_mem *m, enum ttalloc_buffer_type type, uint64_t size,
@@ -308,12 +314,12 @@ int sim_mem_alloc(struct sim_mem *m, enum ttalloc_buffer_type type, uint64_t siz
         r->cap = cap;
     }
     memmove(&r->blocks[index + 1], &r->blocks[index], (r->n - index) * sizeof(r->blocks[0]));
-    r->blocks[index] = (struct sim_mem_live){.start = at, .end = at + need, .size = size,
-                                             .type = (uint8_t)type};
+    r->blocks[index] =
+        (struct sim_mem_live){.start = at, .end = at + need, .size = size, .type = (uint8_t)type};
     r->n++;
     m->used[type] += size;
-    *out = (struct sim_mem_block){.address = at, .size = size, .bank_bytes = need,
-                                  .banks = r->banks};
+    *out =
+        (struct sim_mem_block){.address = at, .size = size, .bank_bytes = need, .banks = r->banks};
     return 0;
 }
 

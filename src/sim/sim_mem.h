@@ -22,16 +22,16 @@
 
 /* The shape of one chip's memory. */
 struct sim_mem_geometry {
-    char board[16];            /* tt_card_type */
-    uint32_t dram_banks;       /* DRAM channels (interleaving banks) */
-    uint64_t dram_bank_size;   /* bytes per DRAM bank */
-    uint64_t dram_base;        /* first allocatable byte of each DRAM bank */
-    uint32_t dram_align;       /* DRAM alignment: 32 B Wormhole/Grayskull, 64 B Blackhole */
-    uint32_t l1_banks;         /* Tensix worker cores */
-    uint32_t grid_x, grid_y;   /* their grid (for messages) */
-    uint64_t l1_bank_size;     /* L1 bytes per core */
-    uint64_t l1_base;          /* first allocatable L1 byte (firmware, mailboxes below) */
-    uint32_t l1_align;         /* 16 B */
+    char board[16];          /* tt_card_type */
+    uint32_t dram_banks;     /* DRAM channels (interleaving banks) */
+    uint64_t dram_bank_size; /* bytes per DRAM bank */
+    uint64_t dram_base;      /* first allocatable byte of each DRAM bank */
+    uint32_t dram_align;     /* DRAM alignment: 32 B Wormhole/Grayskull, 64 B Blackhole */
+    uint32_t l1_banks;       /* Tensix worker cores */
+    uint32_t grid_x, grid_y; /* their grid (for messages) */
+    uint64_t l1_bank_size;   /* L1 bytes per core */
+    uint64_t l1_base;        /* first allocatable L1 byte (firmware, mailboxes below) */
+    uint32_t l1_align;       /* 16 B */
 };
 
 /* The geometry of `board` (per chip, from boards.h). Returns 0 or -ENOENT for
@@ -58,10 +58,10 @@ void sim_mem_capacity(const struct sim_mem *m, uint64_t cap[TTALLOC_NUM_TYPES]);
 
 /* What one allocation took. */
 struct sim_mem_block {
-    uint64_t address;          /* offset in every bank */
-    uint64_t size;             /* the requested size (what TT-Metal reports) */
-    uint64_t bank_bytes;       /* bytes taken in each bank */
-    uint32_t banks;            /* how many banks */
+    uint64_t address;    /* offset in every bank */
+    uint64_t size;       /* the requested size (what TT-Metal reports) */
+    uint64_t bank_bytes; /* bytes taken in each bank */
+    uint32_t banks;      /* how many banks */
 };
 
 /* Allocate `size` bytes of `type` (DRAM, L1, L1_SMALL, TRACE or CB) in pages

@@ -89,7 +89,7 @@ static int sim_pids_update(const char *sysroot, int index, pid_t add, pid_t drop
         rc = -errno;
     else
         rc = sim_pids_rewrite(dir, add, drop);
-    close(dfd);   /* releases the lock */
+    close(dfd); /* releases the lock */
     return rc;
 }
 

@@ -32,41 +32,41 @@
 #include "sysfs.h"
 #include "ttalloc.h"
 
-#define SIM_RUN_OOM_SHOWN 5       /* first OOM messages shown in full, then every 100th */
+#define SIM_RUN_OOM_SHOWN 5 /* first OOM messages shown in full, then every 100th */
 
 struct sim_run_opts {
     struct sim_run_device devs[SIM_RUN_MAX_DEVICES];
     int n_devs;
     const char *profile;
-    double duration;           /* seconds, 0 = until a signal */
-    double rate;               /* events per second, 0 = unlimited, < 0 = the profile's */
+    double duration; /* seconds, 0 = until a signal */
+    double rate;     /* events per second, 0 = unlimited, < 0 = the profile's */
     uint64_t seed;
     int have_seed;
-    double crash_after;        /* seconds, < 0 = never */
+    double crash_after; /* seconds, < 0 = never */
     const char *label;
     const char *sysroot;
     const char *socket;
-    unsigned share;            /* percent of each device's memory this process may use */
-    uint64_t steps;            /* 0 = no limit */
+    unsigned share; /* percent of each device's memory this process may use */
+    uint64_t steps; /* 0 = no limit */
     int print_events;
     int quiet;
-    int shm;                   /* --shm: write TT-Metal's SHM statistics too */
-    int no_ttalloc;            /* --no-ttalloc: only SHM, like an unmodified TT-Metal app */
-    const char *visible;       /* --visible-devices: TT_VISIBLE_DEVICES for this process */
-    const char *record;        /* --record FILE: run under tt-alloc-record */
-    int device_given;          /* --device was given */
+    int shm;             /* --shm: write TT-Metal's SHM statistics too */
+    int no_ttalloc;      /* --no-ttalloc: only SHM, like an unmodified TT-Metal app */
+    const char *visible; /* --visible-devices: TT_VISIBLE_DEVICES for this process */
+    const char *record;  /* --record FILE: run under tt-alloc-record */
+    int device_given;    /* --device was given */
     uint32_t logical[SIM_RUN_MAX_DEVICES]; /* TT-Metal's logical id of devs[i] */
 };
 
 struct sim_run_ctx {
     int print;
     int quiet;
-    int ttalloc;                                   /* record through libttalloc */
-    struct shmwriter *shm[SIM_RUN_MAX_DEVICES];    /* --shm: one region per device */
-    uint32_t shm_device[SIM_RUN_MAX_DEVICES];      /* ... of this tt-kmd ordinal */
-    uint32_t shm_logical[SIM_RUN_MAX_DEVICES];     /* ... which TT-Metal numbers so */
+    int ttalloc;                                /* record through libttalloc */
+    struct shmwriter *shm[SIM_RUN_MAX_DEVICES]; /* --shm: one region per device */
+    uint32_t shm_device[SIM_RUN_MAX_DEVICES];   /* ... of this tt-kmd ordinal */
+    uint32_t shm_logical[SIM_RUN_MAX_DEVICES];  /* ... which TT-Metal numbers so */
     int n_shm;
-    struct buftable sizes;                         /* --shm: live buffer sizes, for frees */
+    struct buftable sizes; /* --shm: live buffer sizes, for frees */
     uint64_t ooms;
     uint64_t events;
 };
@@ -89,8 +89,8 @@ int sim_run_parse_devices(const char *list, struct sim_run_device *out, size_t c
         char *end;
         errno = 0;
         long idx = strtol(s, &end, 10);
-        if (end == s || errno != 0 || idx < 0 || idx > 4095 || n == cap || *s == '-' ||
-            *s == '+' || *s == ' ')
+        if (end == s || errno != 0 || idx < 0 || idx > 4095 || n == cap || *s == '-' || *s == '+' ||
+            *s == ' ')
             return -EINVAL;
         out[n].index = (int)idx;
         out[n].board[0] = '\0';
@@ -307,7 +307,8 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
     o->n_devs = sim_run_parse_devices(devices, o->devs, SIM_RUN_MAX_DEVICES);
     if (o->n_devs < 0) {
         log_warnx("--device '%s': want ordinals like 0,1 or 0:n150,2:p150a (distinct, "
-                  "0..4095, at most %d)", devices, SIM_RUN_MAX_DEVICES);
+                  "0..4095, at most %d)",
+                  devices, SIM_RUN_MAX_DEVICES);
         return -EINVAL;
     }
     if (profiles_default_rate(o->profile) == 0) {
@@ -321,7 +322,7 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
         return -EINVAL;
     }
     for (int i = 0; i < o->n_devs; i++)
-        o->logical[i] = (uint32_t)o->devs[i].index;   /* no renumbering */
+        o->logical[i] = (uint32_t)o->devs[i].index; /* no renumbering */
     if (o->visible != NULL && (o->device_given || o->print_events)) {
         log_warnx("--visible-devices picks the devices: leave out --device and --print-events");
         return -EINVAL;
@@ -361,22 +362,21 @@ static void sim_run_shm_event(struct sim_run_ctx *c, const struct profiles_event
         return;
     uint64_t size = 0;
     if (ev->kind == PROFILES_ALLOC) {
-        int rc = buftable_insert(&c->sizes, ev->device, (uint8_t)ev->type, ev->address,
-                                 ev->size, &size);
+        int rc =
+            buftable_insert(&c->sizes, ev->device, (uint8_t)ev->type, ev->address, ev->size, &size);
         if (rc == 1)
-            shmwriter_free(w, ev->type, size, chip);   /* replaced a live one */
+            shmwriter_free(w, ev->type, size, chip); /* replaced a live one */
         if (rc >= 0)
             shmwriter_alloc(w, ev->type, ev->size, chip);
-    } else if (buftable_remove(&c->sizes, ev->device, (uint8_t)ev->type, ev->address,
-                               &size) == 1) {
+    } else if (buftable_remove(&c->sizes, ev->device, (uint8_t)ev->type, ev->address, &size) == 1) {
         shmwriter_free(w, ev->type, size, chip);
     }
 }
 
 /* --shm: attach to one region per device, named by its tt_asic_id as a
  * number (so tools match it to the node for certain), else its ordinal. */
-static int sim_run_shm_attach(struct sim_run_ctx *c, const struct sim_run_opts *o,
-                              const char *root, const struct sysfs_device *sd)
+static int sim_run_shm_attach(struct sim_run_ctx *c, const struct sim_run_opts *o, const char *root,
+                              const struct sysfs_device *sd)
 {
     char dir[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/dev", root);
@@ -399,15 +399,15 @@ static int sim_run_shm_attach(struct sim_run_ctx *c, const struct sim_run_opts *
             chip = (uint64_t)sd[i].index;
         int rc = shmwriter_attach(dir, chip, o->logical[i], 4, &c->shm[c->n_shm]);
         if (rc < 0) {
-            log_warnx("device %d: cannot attach to its SHM statistics in %s: %s", sd[i].index,
-                      dir, strerror(-rc));
+            log_warnx("device %d: cannot attach to its SHM statistics in %s: %s", sd[i].index, dir,
+                      strerror(-rc));
             return rc;
         }
         c->shm_logical[c->n_shm] = o->logical[i];
         c->shm_device[c->n_shm++] = (uint32_t)sd[i].index;
         if (!shmwriter_has_slot(c->shm[c->n_shm - 1]))
-            log_warnx("device %d: %s has no free process slot: not counted there",
-                      sd[i].index, shmwriter_path(c->shm[c->n_shm - 1]));
+            log_warnx("device %d: %s has no free process slot: not counted there", sd[i].index,
+                      shmwriter_path(c->shm[c->n_shm - 1]));
     }
     return 0;
 }
@@ -457,9 +457,9 @@ static double sim_run_now(const struct timespec *t0)
 static void sim_run_sleep(double seconds)
 {
     if (seconds > 0.25)
-        seconds = 0.25;   /* stay responsive to deadlines even if a signal is missed */
+        seconds = 0.25; /* stay responsive to deadlines even if a signal is missed */
     struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    nanosleep(&ts, NULL);  /* EINTR: a signal, the loop looks at the flag */
+    nanosleep(&ts, NULL); /* EINTR: a signal, the loop looks at the flag */
 }
 
 /* The geometry of each device, scaled to --share. */
@@ -472,7 +472,7 @@ static int sim_run_geometry(const struct sim_run_opts *o, const char *root,
         if (o->devs[i].board[0] != '\0') {
             snprintf(sd[i].card_type, sizeof(sd[i].card_type), "%s", o->devs[i].board);
             if (!o->print_events)
-                sysfs_read_device(root, &sd[i]);   /* serial, asic id when present */
+                sysfs_read_device(root, &sd[i]); /* serial, asic id when present */
             snprintf(sd[i].card_type, sizeof(sd[i].card_type), "%s", o->devs[i].board);
         } else if (o->print_events) {
             log_warnx("--print-events: give each device's board (--device N:BOARD)");
@@ -481,14 +481,16 @@ static int sim_run_geometry(const struct sim_run_opts *o, const char *root,
             sysfs_read_device(root, &sd[i]);
             if (sd[i].card_type[0] == '\0') {
                 log_warnx("device %d: no tt_card_type under '%s'; give the board as "
-                          "--device %d:BOARD", sd[i].index, root[0] ? root : "/", sd[i].index);
+                          "--device %d:BOARD",
+                          sd[i].index, root[0] ? root : "/", sd[i].index);
                 return -ENOENT;
             }
         }
         pd[i].id = (uint32_t)sd[i].index;
         if (sim_mem_geometry_for(sd[i].card_type, &pd[i].geometry) < 0) {
             log_warnx("device %d: board '%s' has no known memory size (see boards.h): "
-                      "nothing to simulate", sd[i].index, sd[i].card_type);
+                      "nothing to simulate",
+                      sd[i].index, sd[i].card_type);
             return -ENOENT;
         }
         struct sim_mem_geometry *g = &pd[i].geometry;
@@ -506,7 +508,7 @@ static void sim_run_describe(const struct sim_run_opts *o, const struct profiles
         uint64_t board_cap[TTALLOC_NUM_TYPES], region_cap[TTALLOC_NUM_TYPES];
         memset(&desc, 0, sizeof(desc));
         size_t len = strnlen(sd[i].card_type, sizeof(desc.board_type) - 1);
-        memcpy(desc.board_type, sd[i].card_type, len);   /* known boards are short */
+        memcpy(desc.board_type, sd[i].card_type, len); /* known boards are short */
         if (sd[i].serial[0] != '\0')
             desc.board_serial = strtoull(sd[i].serial, NULL, 16);
         if (sd[i].asic_id[0] != '\0')
@@ -515,7 +517,7 @@ static void sim_run_describe(const struct sim_run_opts *o, const struct profiles
         profiles_capacity(p, (size_t)i, region_cap);
         desc.capacity[TTALLOC_DRAM] = board_cap[TTALLOC_DRAM];
         desc.capacity[TTALLOC_L1] = board_cap[TTALLOC_L1];
-        desc.capacity[TTALLOC_CB] = board_cap[TTALLOC_L1];   /* CBs live in L1 */
+        desc.capacity[TTALLOC_CB] = board_cap[TTALLOC_L1]; /* CBs live in L1 */
         /* TRACE and L1_SMALL regions are sized by each process when it opens
          * the device, so they are the device's only when this process has it
          * to itself; a share of the device leaves them unknown rather than
@@ -624,8 +626,8 @@ static int sim_run_record(const struct sim_run_opts *o, struct profiles *p, cons
                 if (ctx.ttalloc)
                     ttalloc_flush(2000);
                 if (!o->quiet) {
-                    printf("tt-alloc-sim run: pid %d crashing (SIGKILL) after %.1f s\n",
-                           (int)self, now);
+                    printf("tt-alloc-sim run: pid %d crashing (SIGKILL) after %.1f s\n", (int)self,
+                           now);
                     fflush(stdout);
                 }
                 kill(self, SIGKILL);
@@ -664,14 +666,15 @@ static int sim_run_record(const struct sim_run_opts *o, struct profiles *p, cons
         if (frc < 0 && frc != -ENOTCONN)
             log_warnx("flush: %s", strerror(-frc));
         if (!o->quiet) {
-            printf("tt-alloc-sim run: pid %d done: %" PRIu64 " steps, %" PRIu64
-                   " events, %" PRIu64 " out of memory%s\n", (int)self, steps, ctx.events,
-                   ctx.ooms, frc == -ENOTCONN ? " (no server reached)" : "");
+            printf("tt-alloc-sim run: pid %d done: %" PRIu64 " steps, %" PRIu64 " events, %" PRIu64
+                   " out of memory%s\n",
+                   (int)self, steps, ctx.events, ctx.ooms,
+                   frc == -ENOTCONN ? " (no server reached)" : "");
             fflush(stdout);
         }
     }
     for (int i = 0; i < ctx.n_shm; i++)
-        shmwriter_detach(ctx.shm[i]);    /* a clean end: our slots go */
+        shmwriter_detach(ctx.shm[i]); /* a clean end: our slots go */
     buftable_destroy(&ctx.sizes);
     for (int i = 0; i < o->n_devs; i++) {
         if (pids_kept[i]) {
@@ -732,8 +735,7 @@ static int sim_run_visible_devices(struct sim_run_opts *o, const char *root)
         return rc;
     }
     int order[SIM_RUN_MAX_DEVICES];
-    int got = n <= SIM_RUN_MAX_DEVICES ? shmmap_visible_order(o->visible, devs, n, order)
-                                       : -E2BIG;
+    int got = n <= SIM_RUN_MAX_DEVICES ? shmmap_visible_order(o->visible, devs, n, order) : -E2BIG;
     if (got <= 0) {
         log_warnx("--visible-devices '%s': %s", o->visible,
                   got == 0 ? "names no device" : "an item matches no device (UMD refuses it)");
@@ -803,7 +805,7 @@ static int sim_run_exec_recorder(const struct sim_run_opts *o, int argc, char **
     args[n++] = (char *)"run";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--record") == 0) {
-            i++;    /* and its value */
+            i++; /* and its value */
             continue;
         }
         if (strncmp(argv[i], "--record=", 9) == 0)
@@ -865,7 +867,8 @@ int sim_run_main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     if (!o.quiet && !o.print_events) {
         printf("tt-alloc-sim run: pid %d, profile %s, seed %" PRIu64 ", rate %g events/s,"
-               " devices", (int)getpid(), o.profile, o.seed, o.rate);
+               " devices",
+               (int)getpid(), o.profile, o.seed, o.rate);
         for (int i = 0; i < o.n_devs; i++)
             printf(" %d:%s", sd[i].index, sd[i].card_type);
         if (o.visible != NULL) {

@@ -18,8 +18,8 @@
 #define SIM_RUN_MAX_DEVICES 32
 
 struct sim_run_device {
-    int index;          /* tt-kmd ordinal = TT-Metal device id */
-    char board[32];     /* "" = read from sysfs */
+    int index;      /* tt-kmd ordinal = TT-Metal device id */
+    char board[32]; /* "" = read from sysfs */
 };
 
 /* Parse "0,2" or "0:n150,2:p150a" (ordinals, each with an optional board).

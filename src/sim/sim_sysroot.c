@@ -32,8 +32,8 @@
 #include "sysfs.h"
 
 struct sim_board {
-    const char *name;         /* tt_card_type */
-    const char *arch;         /* hwmon name */
+    const char *name; /* tt_card_type */
+    const char *arch; /* hwmon name */
     unsigned pci_device;
     int aiclk_mhz;
     int power_limit_w;
@@ -199,7 +199,8 @@ static int sim_write_telemetry(const struct sim_device *d, long t)
     rc |= sim_writef(d->hwmon_dir, "in0_input", "%d\n", vcore_mv);
     rc |= sim_writef(d->hwmon_dir, "curr1_input", "%d\n", power_w * 1000000 / vcore_mv);
     if (b->has_fan)
-        rc |= sim_writef(d->hwmon_dir, "fan1_input", "%d\n", 1500 + (live ? sim_wave(t, 0, 900) : 0));
+        rc |=
+            sim_writef(d->hwmon_dir, "fan1_input", "%d\n", 1500 + (live ? sim_wave(t, 0, 900) : 0));
     rc |= sim_writef(d->class_dir, "tt_heartbeat", "%ld\n", 1000 + t);
     return rc < 0 ? -EIO : 0;
 }
@@ -210,8 +211,8 @@ static int sim_create_device(const char *root, struct sim_device *d, int no_pids
     int rc = 0;
     int bus = d->index + 1;
     snprintf(d->bus_id, sizeof(d->bus_id), "0000:%02x:00.0", bus & 0xff);
-    snprintf(d->pci_dir, sizeof(d->pci_dir), "%s/sys/devices/pci0000:00/0000:00:%02x.%d/%s",
-             root, (d->index / 8 + 1) & 0x1f, d->index % 8, d->bus_id);
+    snprintf(d->pci_dir, sizeof(d->pci_dir), "%s/sys/devices/pci0000:00/0000:00:%02x.%d/%s", root,
+             (d->index / 8 + 1) & 0x1f, d->index % 8, d->bus_id);
     snprintf(d->hwmon_dir, sizeof(d->hwmon_dir), "%s/hwmon/hwmon%d", d->pci_dir, d->index + 2);
     snprintf(d->class_dir, sizeof(d->class_dir), "%s/tenstorrent/tenstorrent!%d", d->pci_dir,
              d->index);
@@ -243,8 +244,7 @@ static int sim_create_device(const char *root, struct sim_device *d, int no_pids
     /* tt-kmd shows tt_asic_id only where the firmware publishes the ASIC_ID
      * telemetry tag: Blackhole, not Wormhole (docs/tt-metal-shm.md) */
     if (strcmp(b->arch, "blackhole") == 0)
-        rc |= sim_writef(d->class_dir, "tt_asic_id", "%016llX\n",
-                         serial ^ 0x00000A5A5A5A0000ull);
+        rc |= sim_writef(d->class_dir, "tt_asic_id", "%016llX\n", serial ^ 0x00000A5A5A5A0000ull);
     rc |= sim_writef(d->class_dir, "tt_aiclk", "%d\n", b->aiclk_mhz);
     rc |= sim_writef(d->class_dir, "tt_axiclk", "%d\n", 900);
     rc |= sim_writef(d->class_dir, "tt_arcclk", "%d\n", 540);
@@ -268,7 +268,8 @@ static int sim_create_device(const char *root, struct sim_device *d, int no_pids
     snprintf(path, sizeof(path), "%s/sys/class/tenstorrent/tenstorrent!%d", root, d->index);
     char target[PATH_MAX];
     /* relative, from sys/class/tenstorrent/ to the device's class dir */
-    snprintf(target, sizeof(target), "../../devices/pci0000:00/0000:00:%02x.%d/%s/tenstorrent/tenstorrent!%d",
+    snprintf(target, sizeof(target),
+             "../../devices/pci0000:00/0000:00:%02x.%d/%s/tenstorrent/tenstorrent!%d",
              (d->index / 8 + 1) & 0x1f, d->index % 8, d->bus_id, d->index);
     if ((rc = sim_symlink(target, path)) < 0)
         return rc;
@@ -325,11 +326,10 @@ static void sim_on_signal(int sig)
 
 static void sim_sysroot_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: tt-alloc-sim sysroot DIR --devices LIST [--live] [--interval MS]\n"
-            "                    [--no-pids] [--driver-version V]\n"
-            "  LIST: boards, e.g. n150,n300,p150a or sparse 0:n150,3:p150a\n"
-            "  boards:");
+    fprintf(out, "usage: tt-alloc-sim sysroot DIR --devices LIST [--live] [--interval MS]\n"
+                 "                    [--no-pids] [--driver-version V]\n"
+                 "  LIST: boards, e.g. n150,n300,p150a or sparse 0:n150,3:p150a\n"
+                 "  boards:");
     for (size_t i = 0; i < sizeof(sim_boards) / sizeof(sim_boards[0]); i++)
         fprintf(out, " %s", sim_boards[i].name);
     fprintf(out, "\n"
@@ -395,7 +395,8 @@ int sim_sysroot_main(int argc, char **argv)
     int n = sim_sysroot_parse_devices(devices, specs, SIM_SYSROOT_MAX_DEVICES);
     if (n < 0) {
         log_warnx("--devices '%s': want boards like n150,p150a or 0:n150,3:p150a "
-                  "(distinct ordinals 0..4095, at most %d)", devices, SIM_SYSROOT_MAX_DEVICES);
+                  "(distinct ordinals 0..4095, at most %d)",
+                  devices, SIM_SYSROOT_MAX_DEVICES);
         return 2;
     }
 

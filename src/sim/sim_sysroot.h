@@ -15,8 +15,8 @@
 #define SIM_SYSROOT_MAX_DEVICES 256
 
 struct sim_sysroot_spec {
-    int index;                /* tt-kmd ordinal */
-    const char *board;        /* points into a static table */
+    int index;         /* tt-kmd ordinal */
+    const char *board; /* points into a static table */
 };
 
 /* Parse "n150,p150a" (ordinals 0,1,...) or "0:n150,3:p150a" (sparse; the two

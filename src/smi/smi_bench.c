@@ -110,8 +110,9 @@ int main(int argc, char **argv)
     pid_t kids[BENCH_PROCS];
     int n_kids = 0, hold[2] = {-1, -1}, ready[2] = {-1, -1};
 
-    char *sim_argv[] = {(char *)sim, "sysroot", root, "--devices",
-                        "n150,n150,n300,n300,p150a,p150a,p100a,e150", NULL};
+    char *sim_argv[] = {
+        (char *)sim, "sysroot", root, "--devices", "n150,n150,n300,n300,p150a,p150a,p100a,e150",
+        NULL};
     if (bench_wait(bench_spawn(sim_argv, -1)) != 0) {
         fprintf(stderr, "tt-smi-bench: %s sysroot failed\n", sim);
         goto out;
@@ -119,7 +120,7 @@ int main(int argc, char **argv)
     char *server_argv[] = {(char *)server, "--socket", sock, NULL};
     int quiet = open("/dev/null", O_WRONLY | O_CLOEXEC);
     int saved_err = dup(STDERR_FILENO);
-    dup2(quiet, STDERR_FILENO);   /* the server's log is not the figure */
+    dup2(quiet, STDERR_FILENO); /* the server's log is not the figure */
     server_pid = bench_spawn(server_argv, quiet);
     dup2(saved_err, STDERR_FILENO);
     close(saved_err);
@@ -190,7 +191,7 @@ int main(int argc, char **argv)
     status = 0;
 out:
     if (hold[1] >= 0)
-        close(hold[1]);   /* the producers end */
+        close(hold[1]); /* the producers end */
     for (int i = 0; i < n_kids; i++)
         bench_wait(kids[i]);
     if (server_pid > 0) {

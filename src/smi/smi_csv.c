@@ -11,20 +11,44 @@
 #include <time.h>
 
 enum smi_csv_value {
-    SMI_V_INDEX, SMI_V_NAME, SMI_V_ARCH, SMI_V_BUS_ID, SMI_V_SERIAL, SMI_V_ASIC_ID, SMI_V_FIRMWARE,
-    SMI_V_DRIVER, SMI_V_TEMP, SMI_V_TEMP_MAX, SMI_V_POWER, SMI_V_POWER_LIMIT, SMI_V_VOLTAGE,
-    SMI_V_CURRENT, SMI_V_FAN, SMI_V_AICLK, SMI_V_AXICLK, SMI_V_ARCCLK,
-    SMI_V_MEM_TOTAL, SMI_V_MEM_USED, SMI_V_MEM_FREE, /* + buffer type */
-    SMI_V_PID, SMI_V_PROCESS_NAME, SMI_V_USER, SMI_V_DEVICE, SMI_V_APP_BUS_ID, SMI_V_APP_USED,
-    SMI_V_TRACKED, SMI_V_LABEL, SMI_V_TIMESTAMP,
+    SMI_V_INDEX,
+    SMI_V_NAME,
+    SMI_V_ARCH,
+    SMI_V_BUS_ID,
+    SMI_V_SERIAL,
+    SMI_V_ASIC_ID,
+    SMI_V_FIRMWARE,
+    SMI_V_DRIVER,
+    SMI_V_TEMP,
+    SMI_V_TEMP_MAX,
+    SMI_V_POWER,
+    SMI_V_POWER_LIMIT,
+    SMI_V_VOLTAGE,
+    SMI_V_CURRENT,
+    SMI_V_FAN,
+    SMI_V_AICLK,
+    SMI_V_AXICLK,
+    SMI_V_ARCCLK,
+    SMI_V_MEM_TOTAL,
+    SMI_V_MEM_USED,
+    SMI_V_MEM_FREE, /* + buffer type */
+    SMI_V_PID,
+    SMI_V_PROCESS_NAME,
+    SMI_V_USER,
+    SMI_V_DEVICE,
+    SMI_V_APP_BUS_ID,
+    SMI_V_APP_USED,
+    SMI_V_TRACKED,
+    SMI_V_LABEL,
+    SMI_V_TIMESTAMP,
 };
 
 struct smi_csv_field {
     const char *name;
-    const char *unit;     /* "" = none */
+    const char *unit; /* "" = none */
     int apps;
     enum smi_csv_value value;
-    int type;             /* buffer type for memory fields */
+    int type; /* buffer type for memory fields */
 };
 
 static const struct smi_csv_field smi_csv_fields[] = {
@@ -125,8 +149,8 @@ void smi_csv_list_fields(int apps, struct strbuf *out)
     for (size_t i = 0; i < SMI_CSV_N_FIELDS; i++) {
         if (smi_csv_fields[i].apps == apps)
             strbuf_printf(out, "  %s%s%s%s\n", smi_csv_fields[i].name,
-                           smi_csv_fields[i].unit[0] ? " [" : "", smi_csv_fields[i].unit,
-                           smi_csv_fields[i].unit[0] ? "]" : "");
+                          smi_csv_fields[i].unit[0] ? " [" : "", smi_csv_fields[i].unit,
+                          smi_csv_fields[i].unit[0] ? "]" : "");
     }
 }
 
@@ -136,8 +160,7 @@ void smi_csv_list_fields(int apps, struct strbuf *out)
 static void smi_csv_number(struct strbuf *b, const struct smi_csv_query *q,
                            const struct smi_csv_field *f, const char *number)
 {
-    strbuf_printf(b, "%s%s%s", number, q->units && f->unit[0] ? " " : "",
-                   q->units ? f->unit : "");
+    strbuf_printf(b, "%s%s%s", number, q->units && f->unit[0] ? " " : "", q->units ? f->unit : "");
 }
 
 static void smi_csv_fixed(struct strbuf *b, const struct smi_csv_query *q,
@@ -187,7 +210,8 @@ static void smi_csv_timestamp(struct strbuf *b, const struct smi_model *m)
     time_t t = (time_t)m->time;
     struct tm tm;
     char text[48];
-    if (localtime_r(&t, &tm) == NULL || strftime(text, sizeof(text), "%Y/%m/%d %H:%M:%S", &tm) == 0) {
+    if (localtime_r(&t, &tm) == NULL ||
+        strftime(text, sizeof(text), "%Y/%m/%d %H:%M:%S", &tm) == 0) {
         strbuf_printf(b, SMI_NA);
         return;
     }
@@ -201,34 +225,78 @@ static void smi_csv_device_value(struct strbuf *b, const struct smi_model *m,
     const struct sysfs_device *s = &d->sys;
     uint64_t total = d->total[f->type], used = d->used[f->type];
     switch (f->value) {
-    case SMI_V_TIMESTAMP: smi_csv_timestamp(b, m); break;
-    case SMI_V_INDEX: strbuf_printf(b, "%d", s->index); break;
-    case SMI_V_NAME: smi_csv_text(b, s->card_type); break;
-    case SMI_V_ARCH: smi_csv_text(b, s->arch); break;
-    case SMI_V_BUS_ID: smi_csv_text(b, s->bus_id); break;
-    case SMI_V_SERIAL: smi_csv_text(b, s->serial); break;
-    case SMI_V_ASIC_ID: smi_csv_text(b, s->asic_id); break;
-    case SMI_V_FIRMWARE: smi_csv_text(b, s->fw_bundle_ver); break;
-    case SMI_V_DRIVER: smi_csv_text(b, m->driver_version); break;
-    case SMI_V_TEMP: smi_csv_fixed(b, q, f, s->temp_mc, 3); break;
-    case SMI_V_TEMP_MAX: smi_csv_fixed(b, q, f, s->temp_max_mc, 3); break;
-    case SMI_V_POWER: smi_csv_fixed(b, q, f, s->power_uw, 6); break;
-    case SMI_V_POWER_LIMIT: smi_csv_fixed(b, q, f, s->power_max_uw, 6); break;
-    case SMI_V_VOLTAGE: smi_csv_fixed(b, q, f, s->vcore_mv, 3); break;
-    case SMI_V_CURRENT: smi_csv_fixed(b, q, f, s->current_ma, 3); break;
-    case SMI_V_FAN: smi_csv_fixed(b, q, f, s->fan_rpm, 0); break;
-    case SMI_V_AICLK: smi_csv_fixed(b, q, f, s->aiclk_mhz, 0); break;
-    case SMI_V_AXICLK: smi_csv_fixed(b, q, f, s->axiclk_mhz, 0); break;
-    case SMI_V_ARCCLK: smi_csv_fixed(b, q, f, s->arcclk_mhz, 0); break;
-    case SMI_V_MEM_TOTAL: smi_csv_mib(b, q, f, total != 0, total); break;
-    case SMI_V_MEM_USED: smi_csv_mib(b, q, f, d->used_known, used); break;
+    case SMI_V_TIMESTAMP:
+        smi_csv_timestamp(b, m);
+        break;
+    case SMI_V_INDEX:
+        strbuf_printf(b, "%d", s->index);
+        break;
+    case SMI_V_NAME:
+        smi_csv_text(b, s->card_type);
+        break;
+    case SMI_V_ARCH:
+        smi_csv_text(b, s->arch);
+        break;
+    case SMI_V_BUS_ID:
+        smi_csv_text(b, s->bus_id);
+        break;
+    case SMI_V_SERIAL:
+        smi_csv_text(b, s->serial);
+        break;
+    case SMI_V_ASIC_ID:
+        smi_csv_text(b, s->asic_id);
+        break;
+    case SMI_V_FIRMWARE:
+        smi_csv_text(b, s->fw_bundle_ver);
+        break;
+    case SMI_V_DRIVER:
+        smi_csv_text(b, m->driver_version);
+        break;
+    case SMI_V_TEMP:
+        smi_csv_fixed(b, q, f, s->temp_mc, 3);
+        break;
+    case SMI_V_TEMP_MAX:
+        smi_csv_fixed(b, q, f, s->temp_max_mc, 3);
+        break;
+    case SMI_V_POWER:
+        smi_csv_fixed(b, q, f, s->power_uw, 6);
+        break;
+    case SMI_V_POWER_LIMIT:
+        smi_csv_fixed(b, q, f, s->power_max_uw, 6);
+        break;
+    case SMI_V_VOLTAGE:
+        smi_csv_fixed(b, q, f, s->vcore_mv, 3);
+        break;
+    case SMI_V_CURRENT:
+        smi_csv_fixed(b, q, f, s->current_ma, 3);
+        break;
+    case SMI_V_FAN:
+        smi_csv_fixed(b, q, f, s->fan_rpm, 0);
+        break;
+    case SMI_V_AICLK:
+        smi_csv_fixed(b, q, f, s->aiclk_mhz, 0);
+        break;
+    case SMI_V_AXICLK:
+        smi_csv_fixed(b, q, f, s->axiclk_mhz, 0);
+        break;
+    case SMI_V_ARCCLK:
+        smi_csv_fixed(b, q, f, s->arcclk_mhz, 0);
+        break;
+    case SMI_V_MEM_TOTAL:
+        smi_csv_mib(b, q, f, total != 0, total);
+        break;
+    case SMI_V_MEM_USED:
+        smi_csv_mib(b, q, f, d->used_known, used);
+        break;
     case SMI_V_MEM_FREE: {
         uint64_t free_bytes = 0;
         int known = smi_model_free_bytes(d, f->type, &free_bytes) == 0;
         smi_csv_mib(b, q, f, known, free_bytes);
         break;
     }
-    default: strbuf_printf(b, SMI_NA); break;
+    default:
+        strbuf_printf(b, SMI_NA);
+        break;
     }
 }
 
@@ -238,18 +306,36 @@ static void smi_csv_app_value(struct strbuf *b, const struct smi_model *m,
 {
     const struct smi_usage *u = smi_model_usage(p, d->sys.index);
     switch (f->value) {
-    case SMI_V_TIMESTAMP: smi_csv_timestamp(b, m); break;
-    case SMI_V_PID: strbuf_printf(b, "%d", (int)p->pid); break;
-    case SMI_V_PROCESS_NAME: smi_csv_text(b, p->name); break;
-    case SMI_V_LABEL: smi_csv_text(b, p->label); break;
-    case SMI_V_USER: smi_csv_text(b, p->user); break;
-    case SMI_V_DEVICE: strbuf_printf(b, "%d", d->sys.index); break;
-    case SMI_V_APP_BUS_ID: smi_csv_text(b, d->sys.bus_id); break;
-    case SMI_V_TRACKED: strbuf_printf(b, "%s", p->tracked ? "yes" : "no"); break;
+    case SMI_V_TIMESTAMP:
+        smi_csv_timestamp(b, m);
+        break;
+    case SMI_V_PID:
+        strbuf_printf(b, "%d", (int)p->pid);
+        break;
+    case SMI_V_PROCESS_NAME:
+        smi_csv_text(b, p->name);
+        break;
+    case SMI_V_LABEL:
+        smi_csv_text(b, p->label);
+        break;
+    case SMI_V_USER:
+        smi_csv_text(b, p->user);
+        break;
+    case SMI_V_DEVICE:
+        strbuf_printf(b, "%d", d->sys.index);
+        break;
+    case SMI_V_APP_BUS_ID:
+        smi_csv_text(b, d->sys.bus_id);
+        break;
+    case SMI_V_TRACKED:
+        strbuf_printf(b, "%s", p->tracked ? "yes" : "no");
+        break;
     case SMI_V_APP_USED:
         smi_csv_mib(b, q, f, smi_model_usage_known(m, p, u), u ? u->bytes[f->type] : 0);
         break;
-    default: strbuf_printf(b, SMI_NA); break;
+    default:
+        strbuf_printf(b, SMI_NA);
+        break;
     }
 }
 
@@ -278,7 +364,7 @@ void smi_csv_render(const struct smi_model *m, const struct smi_csv_query *q, st
         for (int i = 0; i < q->n_fields; i++) {
             const struct smi_csv_field *f = &smi_csv_fields[q->fields[i]];
             strbuf_printf(out, "%s%s%s%s%s", i ? ", " : "", f->name, f->unit[0] ? " [" : "",
-                           f->unit, f->unit[0] ? "]" : "");
+                          f->unit, f->unit[0] ? "]" : "");
         }
         strbuf_printf(out, "\n");
     }

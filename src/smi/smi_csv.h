@@ -13,11 +13,11 @@
 #define SMI_CSV_MAX_FIELDS 64
 
 struct smi_csv_query {
-    int apps;                         /* 0: --query-device, 1: --query-apps */
-    int fields[SMI_CSV_MAX_FIELDS];   /* indexes into the field table */
+    int apps;                       /* 0: --query-device, 1: --query-apps */
+    int fields[SMI_CSV_MAX_FIELDS]; /* indexes into the field table */
     int n_fields;
-    int header;                       /* print the header line */
-    int units;                        /* print units after values */
+    int header; /* print the header line */
+    int units;  /* print units after values */
 };
 
 /* Parse "index,name,..." for devices (apps = 0) or apps. Returns 0, or

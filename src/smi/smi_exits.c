@@ -38,7 +38,6 @@ static uint64_t smi_exits_buffers(const struct ttalloc_exit *e)
     return sum;
 }
 
-
 void smi_exits_json(const struct smi_model *m, struct strbuf *b)
 {
     if (!m->exits_known) {
@@ -64,7 +63,8 @@ void smi_exits_json(const struct smi_model *m, struct strbuf *b)
         strbuf_printf(b, ", \"device\": %u", (unsigned)e->device);
         for (size_t k = 0; k < BUFTYPE_N_DEVICE; k++) {
             int t = buftype_device[k];
-            strbuf_printf(b, ", \"%s_bytes\": %llu", buftype_key(t), (unsigned long long)e->bytes[t]);
+            strbuf_printf(b, ", \"%s_bytes\": %llu", buftype_key(t),
+                          (unsigned long long)e->bytes[t]);
         }
         strbuf_printf(b, ", \"buffers\": %llu}", (unsigned long long)smi_exits_buffers(e));
     }
@@ -100,8 +100,7 @@ void smi_exits_query(const struct smi_model *m, struct strbuf *out)
         for (size_t k = 0; k < BUFTYPE_N_DEVICE; k++) {
             int t = buftype_device[k];
             strbuf_printf(out, "        %-22s: %llu MiB (%llu B)\n", buftype_title(t),
-                          (unsigned long long)(e->bytes[t] >> 20),
-                          (unsigned long long)e->bytes[t]);
+                          (unsigned long long)(e->bytes[t] >> 20), (unsigned long long)e->bytes[t]);
         }
     }
 }

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 void smi_fmt_bytes(uint64_t bytes, char *out, size_t cap)
 {
     static const char units[] = "KMGTPE";

@@ -11,7 +11,6 @@
 
 #include "strbuf.h"
 
-
 /* Bytes in binary units, at most 5 characters: "512B", "1.5K", "12.0G", "103M". */
 void smi_fmt_bytes(uint64_t bytes, char *out, size_t cap);
 

@@ -47,7 +47,6 @@ static void smi_json_u64(struct strbuf *b, int known, uint64_t value)
         strbuf_printf(b, "null");
 }
 
-
 static void smi_json_device(struct strbuf *b, const struct smi_device *d)
 {
     const struct sysfs_device *s = &d->sys;
@@ -174,7 +173,8 @@ void smi_json_render(const struct smi_model *m, struct strbuf *b)
     smi_json_string(b, m->hostname);
     strbuf_printf(b, ", \"driver_version\": ");
     smi_json_opt_string(b, m->driver_version);
-    strbuf_printf(b, ",\n  \"tracking\": {\"server\": %s, \"socket\": ", m->server ? "true" : "false");
+    strbuf_printf(b,
+                  ",\n  \"tracking\": {\"server\": %s, \"socket\": ", m->server ? "true" : "false");
     if (m->socket[0])
         smi_json_string(b, m->socket);
     else

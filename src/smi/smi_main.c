@@ -43,7 +43,7 @@ struct smi_options {
     struct smi_csv_query csv;
     int have_query;
     const char *format;
-    int refresh_given;              /* -r MS was given */
+    int refresh_given; /* -r MS was given */
 };
 
 static volatile sig_atomic_t smi_stop, smi_resized;
@@ -59,30 +59,30 @@ static void smi_on_signal(int sig)
 static void smi_usage(FILE *out)
 {
     fprintf(out,
-        "usage: tt-smi [OPTIONS]\n"
-        "Show Tenstorrent devices, their telemetry, and which process uses how much\n"
-        "of their memory (figures from tt-alloc-server).\n\n"
-        "  -w, --watch                 redraw in place until Ctrl-C (with --json: NDJSON,\n"
-        "                              one object per line; with --format=csv: one header)\n"
-        "  -r, --refresh MS            watch refresh period (default 1000); only with -w\n"
-        "                              or -l (it never resets a device)\n"
-        "  -l, --loop SEC              watch, every SEC seconds\n"
-        "  -i, --id LIST               devices by index, bus id or serial (comma-separated)\n"
-        "  -q, --query                 every known field per device\n"
-        "      --json                  one JSON object (schema_version 1)\n"
-        "  -s, --snapshot              the same JSON object\n"
-        "      --query-device=FIELDS   CSV of device fields (--help-query lists them)\n"
-        "      --query-gpu=FIELDS      the same (nvidia-smi's spelling)\n"
-        "      --query-apps=FIELDS     CSV of process fields\n"
-        "      --query-compute-apps=FIELDS  the same (nvidia-smi's spelling)\n"
-        "      --format=csv[,noheader][,nounits]\n"
-        "      --sysroot DIR           read sys/, dev/ and proc/driver/ under DIR\n"
-        "      --socket PATH           the tt-alloc-server socket\n"
-        "      --help-query            list the query fields\n"
-        "  -h, --help                  this help\n"
-        "  -V, --version               version\n\n"
-        "Environment: TT_SYSROOT, TT_ALLOC_SOCKET, NO_COLOR.\n"
-        "Exit: 0 ok, 2 bad argument, 6 device not found, 9 no driver/devices, 255 other.\n");
+            "usage: tt-smi [OPTIONS]\n"
+            "Show Tenstorrent devices, their telemetry, and which process uses how much\n"
+            "of their memory (figures from tt-alloc-server).\n\n"
+            "  -w, --watch                 redraw in place until Ctrl-C (with --json: NDJSON,\n"
+            "                              one object per line; with --format=csv: one header)\n"
+            "  -r, --refresh MS            watch refresh period (default 1000); only with -w\n"
+            "                              or -l (it never resets a device)\n"
+            "  -l, --loop SEC              watch, every SEC seconds\n"
+            "  -i, --id LIST               devices by index, bus id or serial (comma-separated)\n"
+            "  -q, --query                 every known field per device\n"
+            "      --json                  one JSON object (schema_version 1)\n"
+            "  -s, --snapshot              the same JSON object\n"
+            "      --query-device=FIELDS   CSV of device fields (--help-query lists them)\n"
+            "      --query-gpu=FIELDS      the same (nvidia-smi's spelling)\n"
+            "      --query-apps=FIELDS     CSV of process fields\n"
+            "      --query-compute-apps=FIELDS  the same (nvidia-smi's spelling)\n"
+            "      --format=csv[,noheader][,nounits]\n"
+            "      --sysroot DIR           read sys/, dev/ and proc/driver/ under DIR\n"
+            "      --socket PATH           the tt-alloc-server socket\n"
+            "      --help-query            list the query fields\n"
+            "  -h, --help                  this help\n"
+            "  -V, --version               version\n\n"
+            "Environment: TT_SYSROOT, TT_ALLOC_SOCKET, NO_COLOR.\n"
+            "Exit: 0 ok, 2 bad argument, 6 device not found, 9 no driver/devices, 255 other.\n");
 }
 
 /* Connect and merge one snapshot into the model; a missing server is normal. */
@@ -142,8 +142,8 @@ static int smi_collect(const struct smi_options *o, const struct smi_csv_query *
     struct smi_model m;
     int rc = smi_model_load(&m, o->sysroot, getpid());
     if (rc == -ENOENT || (rc == 0 && m.n_devices == 0)) {
-        log_errorx("no Tenstorrent driver or device found%s%s",
-                  o->sysroot ? " under " : "", o->sysroot ? o->sysroot : "");
+        log_errorx("no Tenstorrent driver or device found%s%s", o->sysroot ? " under " : "",
+                   o->sysroot ? o->sysroot : "");
         /* A program reading --json still gets an object: "devices": []. */
         if (o->mode == SMI_JSON)
             smi_json_render(&m, out);
@@ -159,8 +159,7 @@ static int smi_collect(const struct smi_options *o, const struct smi_csv_query *
     size_t bad_len;
     rc = smi_model_select(&m, o->select, &bad, &bad_len);
     if (rc < 0) {
-        log_errorx("-i: no device '%.*s' (give an index, a bus id or a serial)", (int)bad_len,
-                  bad);
+        log_errorx("-i: no device '%.*s' (give an index, a bus id or a serial)", (int)bad_len, bad);
         smi_model_free(&m);
         return rc == -EINVAL ? SMI_EXIT_USAGE : SMI_EXIT_NOT_FOUND;
     }
@@ -231,18 +230,18 @@ static int smi_run(const struct smi_options *o)
     int in_place = o->watch && tty && o->mode == SMI_TABLE;
     struct strbuf frame = {0}, screen = {0};
     int rc = SMI_EXIT_OK;
-    struct smi_csv_query csv = o->csv;     /* the header goes out with the first frame only */
+    struct smi_csv_query csv = o->csv; /* the header goes out with the first frame only */
 
     if (o->watch) {
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = smi_on_signal;   /* no SA_RESTART: poll() wakes up */
+        sa.sa_handler = smi_on_signal; /* no SA_RESTART: poll() wakes up */
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGWINCH, &sa, NULL);
     }
     if (in_place)
-        smi_write_all("\033[?25l\033[2J", 10);   /* hide the cursor, clear once */
+        smi_write_all("\033[?25l\033[2J", 10); /* hide the cursor, clear once */
     do {
         frame.len = 0;
         if (frame.data)
@@ -334,7 +333,7 @@ int main(int argc, char **argv)
         case 'l':
             if (smi_parse_ms(optarg, c == 'l' ? 1000 : 1, &o.interval_ms) < 0) {
                 log_errorx("-%c: want a positive number of %s, got '%s'", c,
-                          c == 'l' ? "seconds" : "milliseconds (>= 10)", optarg);
+                           c == 'l' ? "seconds" : "milliseconds (>= 10)", optarg);
                 return SMI_EXIT_USAGE;
             }
             if (c == 'l')
@@ -358,7 +357,7 @@ int main(int argc, char **argv)
         case OPT_QAPPS:
             if (smi_csv_parse_fields(&o.csv, c == OPT_QAPPS, optarg, &bad, &bad_len) < 0) {
                 log_errorx("unknown field '%.*s' (tt-smi --help-query lists them)", (int)bad_len,
-                          bad);
+                           bad);
                 return SMI_EXIT_USAGE;
             }
             o.mode = SMI_CSV;

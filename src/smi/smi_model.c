@@ -84,8 +84,8 @@ int smi_model_load(struct smi_model *m, const char *sysroot, pid_t self)
     else if (gethostname(m->hostname, sizeof(m->hostname) - 1) < 0)
         m->hostname[0] = '\0';
     const char *test_time = getenv("TTSMI_TEST_TIME");
-    int64_t fixed = test_time ? sysfs_parse_int(test_time, strlen(test_time), 0, INT32_MAX)
-                              : SYSFS_UNKNOWN;
+    int64_t fixed =
+        test_time ? sysfs_parse_int(test_time, strlen(test_time), 0, INT32_MAX) : SYSFS_UNKNOWN;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     m->time = fixed != SYSFS_UNKNOWN ? fixed : (int64_t)now.tv_sec;
@@ -234,23 +234,23 @@ static int smi_model_merge_records(struct smi_model *m, const struct ttalloc_sna
         const struct ttalloc_device_stats *d = &snap->devices[i];
         struct smi_device *dev = smi_model_device(m, smi_model_map_device(m, d));
         if (dev == NULL)
-            continue;   /* remote chips and ids without a node are not shown */
+            continue; /* remote chips and ids without a node are not shown */
         if (!from_server)
             dev->used_known = 1;
         size_t di = (size_t)(dev - m->devices);
         if (mapped[di]++ == 0)
             memcpy(dev->peak, d->peak, sizeof(dev->peak));
         else
-            dev->peak_known = 0;    /* two ids' peaks need not have coincided */
+            dev->peak_known = 0; /* two ids' peaks need not have coincided */
         for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {
             dev->used[t] += d->used[t];
             if (d->total[t] != 0)
-                dev->total[t] = d->total[t];   /* the app's description wins */
+                dev->total[t] = d->total[t]; /* the app's description wins */
         }
         if (smi_model_match_of(d->flags) != NULL)
             dev->shm_match = smi_model_match_of(d->flags);
         if (d->flags & TTALLOC_DEVICE_USED_UNKNOWN)
-            dev->used_known = 0;   /* part of it is unknown: all of it is */
+            dev->used_known = 0; /* part of it is unknown: all of it is */
     }
     for (size_t i = 0; i < snap->n_usage; i++) {
         const struct ttalloc_usage *u = &snap->usage[i];
@@ -283,7 +283,7 @@ static int smi_model_merge_records(struct smi_model *m, const struct ttalloc_sna
     /* Processes the server tracks but that hold no device yet still count. */
     for (size_t k = 0; k < snap->n_processes; k++) {
         if (snap->processes[k].flags & TTALLOC_PROCESS_SHM)
-            m->shm = 1;     /* the server read TT-Metal's SHM statistics */
+            m->shm = 1; /* the server read TT-Metal's SHM statistics */
         for (size_t i = 0; i < m->n_processes; i++) {
             if (m->processes[i].pid != snap->processes[k].pid)
                 continue;
@@ -296,8 +296,7 @@ static int smi_model_merge_records(struct smi_model *m, const struct ttalloc_sna
     return 0;
 }
 
-int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot *snap,
-                             pid_t self)
+int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot *snap, pid_t self)
 {
     m->server = 1;
     return smi_model_merge_records(m, snap, self, 1);
@@ -375,9 +374,12 @@ int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self, in
     rc = shmsnap_build(&u, devs, m->n_devices, &ss);
     if (rc < 0)
         goto out;
-    struct ttalloc_snapshot snap = {.n_devices = ss.n_devices, .devices = ss.devices,
-                                    .n_processes = ss.n_processes, .processes = ss.processes,
-                                    .n_usage = ss.n_usage, .usage = ss.usage};
+    struct ttalloc_snapshot snap = {.n_devices = ss.n_devices,
+                                    .devices = ss.devices,
+                                    .n_processes = ss.n_processes,
+                                    .processes = ss.processes,
+                                    .n_usage = ss.n_usage,
+                                    .usage = ss.usage};
     m->shm = 1;
     rc = smi_model_merge_records(m, &snap, self, 0);
     shmsnap_free(&ss);
@@ -512,7 +514,7 @@ int smi_model_free_bytes(const struct smi_device *d, int type, uint64_t *out)
     }
     for (int i = 0; i < 2; i++) {
         if (parts[i] < 0 || d->total[parts[i]] != 0)
-            continue;       /* a region of its own: its own free figure */
+            continue; /* a region of its own: its own free figure */
         if (used + d->used[parts[i]] < used)
             return -ENODATA;
         used += d->used[parts[i]];

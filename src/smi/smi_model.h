@@ -18,63 +18,63 @@
 
 struct smi_device {
     struct sysfs_device sys;
-    int used_known;                         /* 1 when a server or SHM gave used[] */
-    const char *shm_match;                  /* "asic_id", "holders", "device_id", NULL */
+    int used_known;        /* 1 when a server or SHM gave used[] */
+    const char *shm_match; /* "asic_id", "holders", "device_id", NULL */
     uint64_t used[TTALLOC_NUM_TYPES];
-    uint64_t total[TTALLOC_NUM_TYPES];      /* 0 = unknown */
-    int peak_known;                         /* 1 when peak[] is the server's figure */
-    uint64_t peak[TTALLOC_NUM_TYPES];       /* highest used since the server started */
+    uint64_t total[TTALLOC_NUM_TYPES]; /* 0 = unknown */
+    int peak_known;                    /* 1 when peak[] is the server's figure */
+    uint64_t peak[TTALLOC_NUM_TYPES];  /* highest used since the server started */
     int selected;
 };
 
 struct smi_usage {
-    int device;                             /* tt-kmd ordinal */
-    int unknown;                            /* bytes[] unknown (implausible SHM figures) */
+    int device;  /* tt-kmd ordinal */
+    int unknown; /* bytes[] unknown (implausible SHM figures) */
     uint64_t bytes[TTALLOC_NUM_TYPES];
-    int peak_known;                         /* 1: peak[] is the server's exact figure */
-    uint64_t peak[TTALLOC_NUM_TYPES];       /* since the process started or reset */
+    int peak_known;                   /* 1: peak[] is the server's exact figure */
+    uint64_t peak[TTALLOC_NUM_TYPES]; /* since the process started or reset */
 };
 
 struct smi_process {
     pid_t pid;
     uid_t uid;
     char name[64];
-    char label[64];                         /* ttalloc_set_label, "" if none */
+    char label[64]; /* ttalloc_set_label, "" if none */
     char user[64];
     char *cmdline;
-    int tracked;                            /* the server knows it */
-    int shm_only;                           /* ... from TT-Metal's SHM statistics only */
-    int *devices;                           /* ordinals it holds or uses, ascending */
+    int tracked;  /* the server knows it */
+    int shm_only; /* ... from TT-Metal's SHM statistics only */
+    int *devices; /* ordinals it holds or uses, ascending */
     size_t n_devices;
-    struct smi_usage *usage;                /* from the server, ascending device */
+    struct smi_usage *usage; /* from the server, ascending device */
     size_t n_usage;
 };
 
 /* A PID left in a TT-Metal SHM region that no longer runs: not a user. */
 struct smi_stale {
     pid_t pid;
-    int device;                             /* tt-kmd ordinal, -1 = a chip without a node */
+    int device; /* tt-kmd ordinal, -1 = a chip without a node */
     char name[64];
 };
 
 struct smi_model {
-    char driver_version[64];                /* "" = unknown */
+    char driver_version[64]; /* "" = unknown */
     char hostname[256];
-    int64_t time;                           /* seconds since the epoch */
-    int time_ms;                            /* and milliseconds, 0..999 */
-    int server;                             /* a server answered */
-    int shm;                                /* figures from TT-Metal's SHM statistics */
-    char socket[128];                       /* its path, or the one tried */
+    int64_t time;     /* seconds since the epoch */
+    int time_ms;      /* and milliseconds, 0..999 */
+    int server;       /* a server answered */
+    int shm;          /* figures from TT-Metal's SHM statistics */
+    char socket[128]; /* its path, or the one tried */
     int used_pids_files;
     int used_fd_scan;
-    struct smi_device *devices;             /* ascending index */
+    struct smi_device *devices; /* ascending index */
     size_t n_devices;
-    struct smi_process *processes;          /* ascending pid */
+    struct smi_process *processes; /* ascending pid */
     size_t n_processes;
-    int exits_known;                        /* the server answered the exit query */
-    struct ttalloc_exit *exits;             /* leak history, oldest first */
+    int exits_known;            /* the server answered the exit query */
+    struct ttalloc_exit *exits; /* leak history, oldest first */
     size_t n_exits;
-    struct smi_stale *stale;                /* ascending (pid, device) */
+    struct smi_stale *stale; /* ascending (pid, device) */
     size_t n_stale;
 };
 
@@ -90,8 +90,7 @@ int smi_model_load(struct smi_model *m, const char *sysroot, pid_t self);
  * unless two server device ids stand for the one device. SHM-only processes
  * have none.
  * Returns 0 or -ENOMEM. */
-int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot *snap,
-                             pid_t self);
+int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot *snap, pid_t self);
 
 /* TT-Metal's SHM regions under `sysroot`, by the server's rule
  * (shmusage.h): their stale PIDs always; without a server (`figures` 1)

@@ -49,10 +49,10 @@ void smi_table_render(const struct smi_model *m, int colour, struct strbuf *out)
     char when[64];
     smi_table_time(m->time, when, sizeof(when));
     strbuf_printf(out, "%s%-28.28s %-24.24s Driver: %.16s%s\n", bold, when, m->hostname,
-                   m->driver_version[0] ? m->driver_version : "N/A", reset);
+                  m->driver_version[0] ? m->driver_version : "N/A", reset);
     strbuf_printf(out, "%s\n", SMI_RULE);
-    strbuf_printf(out, "%s%3s %-9s %-12s %6s %11s %7s %12s %12s%s\n", bold, "ID", "Board",
-                   "Bus Id", "Temp", "Power/Limit", "AICLK", "DRAM Use/Tot", "L1 Use/Tot", reset);
+    strbuf_printf(out, "%s%3s %-9s %-12s %6s %11s %7s %12s %12s%s\n", bold, "ID", "Board", "Bus Id",
+                  "Temp", "Power/Limit", "AICLK", "DRAM Use/Tot", "L1 Use/Tot", reset);
     strbuf_printf(out, "%s\n", SMI_THIN);
     size_t shown = 0;
     for (size_t i = 0; i < m->n_devices; i++) {
@@ -76,15 +76,15 @@ void smi_table_render(const struct smi_model *m, int colour, struct strbuf *out)
         char pl[72];
         snprintf(pl, sizeof(pl), "%s/%s", power, limit);
         strbuf_printf(out, "%3d %-9.9s %-12.12s %s%6s%s %11s %7s %12s %12s\n", s->index,
-                       s->card_type[0] ? s->card_type : "N/A", s->bus_id[0] ? s->bus_id : "N/A",
-                       hot ? red : "", temp, hot ? reset : "", pl, clk, dram, l1);
+                      s->card_type[0] ? s->card_type : "N/A", s->bus_id[0] ? s->bus_id : "N/A",
+                      hot ? red : "", temp, hot ? reset : "", pl, clk, dram, l1);
     }
     if (shown == 0)
         strbuf_printf(out, "  No devices.\n");
     strbuf_printf(out, "%s\n", SMI_RULE);
     strbuf_printf(out, "%sProcesses:%s\n", bold, reset);
     strbuf_printf(out, "%s%4s %8s %-10s %-22s %10s %8s%s\n", bold, "Dev", "PID", "User", "Name",
-                   "DRAM", "L1", reset);
+                  "DRAM", "L1", reset);
     strbuf_printf(out, "%s\n", SMI_THIN);
     size_t rows = 0;
     for (size_t i = 0; i < m->n_processes; i++) {
@@ -110,8 +110,8 @@ void smi_table_render(const struct smi_model *m, int colour, struct strbuf *out)
                 snprintf(shown, sizeof(shown), "%s (%s)", p->label, p->name);
             else
                 snprintf(shown, sizeof(shown), "%s", p->name);
-            strbuf_printf(out, "%4d %8d %-10.10s %-22.22s %10s %8s\n", p->devices[k],
-                           (int)p->pid, p->user, shown, dram, l1);
+            strbuf_printf(out, "%4d %8d %-10.10s %-22.22s %10s %8s\n", p->devices[k], (int)p->pid,
+                          p->user, shown, dram, l1);
             rows++;
         }
     }
@@ -120,17 +120,17 @@ void smi_table_render(const struct smi_model *m, int colour, struct strbuf *out)
     strbuf_printf(out, "%s\n", SMI_RULE);
     if (!m->server && !m->shm)
         strbuf_printf(out, "Memory: unknown, no tt-alloc-server answered (start tt-alloc-server;\n"
-                            "apps report through libttalloc).\n");
+                           "apps report through libttalloc).\n");
 }
 
 static void smi_q_str(struct strbuf *out, int indent, const char *key, const char *value)
 {
     strbuf_printf(out, "%*s%-*s: %s\n", indent, "", 30 - indent, key,
-                   value && value[0] ? value : "N/A");
+                  value && value[0] ? value : "N/A");
 }
 
-static void smi_q_num(struct strbuf *out, int indent, const char *key, int64_t value,
-                      int digits, const char *unit)
+static void smi_q_num(struct strbuf *out, int indent, const char *key, int64_t value, int digits,
+                      const char *unit)
 {
     char text[48];
     if (value == SYSFS_UNKNOWN) {
@@ -147,8 +147,7 @@ static void smi_q_num(struct strbuf *out, int indent, const char *key, int64_t v
     smi_q_str(out, indent, key, text);
 }
 
-static void smi_q_bytes(struct strbuf *out, int indent, const char *key, int known,
-                        uint64_t bytes)
+static void smi_q_bytes(struct strbuf *out, int indent, const char *key, int known, uint64_t bytes)
 {
     char text[48];
     if (!known) {

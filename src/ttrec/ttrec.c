@@ -32,7 +32,7 @@
 #define TTREC_HEADER_LEN 128
 #define TTREC_FRAME_MAGIC 0x46525454u /* "TTRF" in file byte order */
 #define TTREC_FRAME_HEADER_LEN 16
-#define TTREC_MAX_RECORD 256          /* no record encodes longer than this */
+#define TTREC_MAX_RECORD 256 /* no record encodes longer than this */
 #define TTREC_MIN_FRAME_BYTES 4096
 
 /* Record head byte: the kind in bits 0-3; for ALLOC, FREE and LIVE_BUFFER
@@ -48,15 +48,17 @@
 #define TELEMETRY_HAS_POWER 0x2u
 
 /* The public records travel to Python through ctypes: pin their layout. */
-_Static_assert(sizeof(struct ttalloc_rec_event) == 304, "ttalloc_rec_event layout (ttalloc/_recording.py)");
-_Static_assert(sizeof(struct ttalloc_rec_info) == 88, "ttalloc_rec_info layout (ttalloc/_recording.py)");
+_Static_assert(sizeof(struct ttalloc_rec_event) == 304,
+               "ttalloc_rec_event layout (ttalloc/_recording.py)");
+_Static_assert(sizeof(struct ttalloc_rec_info) == 88,
+               "ttalloc_rec_info layout (ttalloc/_recording.py)");
 
 /* The state both ends keep per frame: the previous values deltas are taken from. */
 struct delta_context {
     int64_t time_ns;
     int64_t pid;
     uint32_t device;
-    int owner_valid;                          /* pid/device above came from a buffer record */
+    int owner_valid; /* pid/device above came from a buffer record */
     uint64_t address[TTALLOC_NUM_TYPES];
 };
 
@@ -131,14 +133,14 @@ static unsigned char *put_varint(unsigned char *p, uint64_t v)
 struct ttrec_writer {
     int fd;
     int owns_fd;
-    int error;                  /* sticky negative errno */
+    int error; /* sticky negative errno */
     int64_t start_mono;
     struct delta_context delta;
-    unsigned char *raw;         /* the frame being filled */
+    unsigned char *raw; /* the frame being filled */
     size_t raw_len;
     size_t frame_bytes;
     uint32_t raw_records;
-    unsigned char *packed;      /* frame header + compressed frame */
+    unsigned char *packed; /* frame header + compressed frame */
     size_t packed_cap;
     ZSTD_CCtx *cctx;
     uint64_t events;
@@ -280,10 +282,22 @@ int ttrec_writer_close(struct ttrec_writer *w)
     return rc;
 }
 
-uint64_t ttrec_writer_events(const struct ttrec_writer *w) { return w ? w->events : 0; }
-uint64_t ttrec_writer_records(const struct ttrec_writer *w) { return w ? w->records : 0; }
-uint64_t ttrec_writer_bytes(const struct ttrec_writer *w) { return w ? w->bytes : 0; }
-uint64_t ttrec_writer_gaps(const struct ttrec_writer *w) { return w ? w->gaps : 0; }
+uint64_t ttrec_writer_events(const struct ttrec_writer *w)
+{
+    return w ? w->events : 0;
+}
+uint64_t ttrec_writer_records(const struct ttrec_writer *w)
+{
+    return w ? w->records : 0;
+}
+uint64_t ttrec_writer_bytes(const struct ttrec_writer *w)
+{
+    return w ? w->bytes : 0;
+}
+uint64_t ttrec_writer_gaps(const struct ttrec_writer *w)
+{
+    return w ? w->gaps : 0;
+}
 
 static size_t bounded_strlen(const char *s, size_t max)
 {
@@ -474,8 +488,8 @@ int ttrec_write_peak_reset(struct ttrec_writer *w, int32_t pid, uint64_t mono_ns
 {
     if (!w)
         return -EINVAL;
-    struct ttalloc_rec_event ev = { .kind = TTALLOC_REC_PEAK_RESET, .pid = pid,
-                                    .time_ns = writer_rel_time(w, mono_ns) };
+    struct ttalloc_rec_event ev = {
+        .kind = TTALLOC_REC_PEAK_RESET, .pid = pid, .time_ns = writer_rel_time(w, mono_ns)};
     return ttrec_writer_write(w, &ev);
 }
 
@@ -501,8 +515,8 @@ int ttrec_write_live_begin(struct ttrec_writer *w, uint64_t mono_ns, uint64_t bu
 {
     if (!w)
         return -EINVAL;
-    struct ttalloc_rec_event ev = { .kind = TTALLOC_REC_LIVE_BEGIN, .count = buffers,
-                                    .time_ns = writer_rel_time(w, mono_ns) };
+    struct ttalloc_rec_event ev = {
+        .kind = TTALLOC_REC_LIVE_BEGIN, .count = buffers, .time_ns = writer_rel_time(w, mono_ns)};
     return ttrec_writer_write(w, &ev);
 }
 
@@ -519,19 +533,19 @@ int ttrec_write_live_end(struct ttrec_writer *w, uint64_t mono_ns)
 {
     if (!w)
         return -EINVAL;
-    struct ttalloc_rec_event ev = { .kind = TTALLOC_REC_LIVE_END,
-                                    .time_ns = writer_rel_time(w, mono_ns) };
+    struct ttalloc_rec_event ev = {.kind = TTALLOC_REC_LIVE_END,
+                                   .time_ns = writer_rel_time(w, mono_ns)};
     return ttrec_writer_write(w, &ev);
 }
 
-int ttrec_write_process_start(struct ttrec_writer *w, int32_t pid, int32_t parent_pid,
-                              uint32_t uid, const char *name, const char *label,
-                              uint64_t start_mono_ns, uint64_t mono_ns)
+int ttrec_write_process_start(struct ttrec_writer *w, int32_t pid, int32_t parent_pid, uint32_t uid,
+                              const char *name, const char *label, uint64_t start_mono_ns,
+                              uint64_t mono_ns)
 {
     if (!w)
         return -EINVAL;
-    struct ttalloc_rec_event ev = { .kind = TTALLOC_REC_PROCESS_START, .pid = pid,
-                                    .parent_pid = parent_pid, .uid = uid };
+    struct ttalloc_rec_event ev = {
+        .kind = TTALLOC_REC_PROCESS_START, .pid = pid, .parent_pid = parent_pid, .uid = uid};
     ev.time_ns = writer_rel_time(w, start_mono_ns ? start_mono_ns : mono_ns);
     snprintf(ev.name, sizeof(ev.name), "%s", name ? name : "");
     snprintf(ev.label, sizeof(ev.label), "%s", label ? label : "");
@@ -542,8 +556,8 @@ int ttrec_write_process_exit(struct ttrec_writer *w, int32_t pid, uint64_t mono_
 {
     if (!w)
         return -EINVAL;
-    struct ttalloc_rec_event ev = { .kind = TTALLOC_REC_PROCESS_EXIT, .pid = pid,
-                                    .time_ns = writer_rel_time(w, mono_ns) };
+    struct ttalloc_rec_event ev = {
+        .kind = TTALLOC_REC_PROCESS_EXIT, .pid = pid, .time_ns = writer_rel_time(w, mono_ns)};
     return ttrec_writer_write(w, &ev);
 }
 
@@ -552,8 +566,8 @@ int ttrec_write_device(struct ttrec_writer *w, uint32_t device,
 {
     if (!w || !desc)
         return -EINVAL;
-    struct ttalloc_rec_event ev = { .kind = TTALLOC_REC_DEVICE, .device = device,
-                                    .time_ns = writer_rel_time(w, mono_ns) };
+    struct ttalloc_rec_event ev = {
+        .kind = TTALLOC_REC_DEVICE, .device = device, .time_ns = writer_rel_time(w, mono_ns)};
     ev.desc = *desc;
     return ttrec_writer_write(w, &ev);
 }
@@ -562,8 +576,8 @@ int ttrec_write_gap(struct ttrec_writer *w, uint64_t lost, uint64_t mono_ns)
 {
     if (!w)
         return -EINVAL;
-    struct ttalloc_rec_event ev = { .kind = TTALLOC_REC_GAP, .count = lost,
-                                    .time_ns = writer_rel_time(w, mono_ns) };
+    struct ttalloc_rec_event ev = {
+        .kind = TTALLOC_REC_GAP, .count = lost, .time_ns = writer_rel_time(w, mono_ns)};
     return ttrec_writer_write(w, &ev);
 }
 
@@ -572,8 +586,10 @@ int ttrec_write_shm_sample(struct ttrec_writer *w, int32_t pid, uint32_t device,
 {
     if (!w || !bytes)
         return -EINVAL;
-    struct ttalloc_rec_event ev = { .kind = TTALLOC_REC_SHM_SAMPLE, .pid = pid, .device = device,
-                                    .time_ns = writer_rel_time(w, mono_ns) };
+    struct ttalloc_rec_event ev = {.kind = TTALLOC_REC_SHM_SAMPLE,
+                                   .pid = pid,
+                                   .device = device,
+                                   .time_ns = writer_rel_time(w, mono_ns)};
     memcpy(ev.bytes, bytes, sizeof(ev.bytes));
     return ttrec_writer_write(w, &ev);
 }
@@ -583,9 +599,11 @@ int ttrec_write_telemetry(struct ttrec_writer *w, uint32_t device, double temper
 {
     if (!w)
         return -EINVAL;
-    struct ttalloc_rec_event ev = { .kind = TTALLOC_REC_TELEMETRY, .device = device,
-                                    .temperature_c = temperature_c, .power_w = power_w,
-                                    .time_ns = writer_rel_time(w, mono_ns) };
+    struct ttalloc_rec_event ev = {.kind = TTALLOC_REC_TELEMETRY,
+                                   .device = device,
+                                   .temperature_c = temperature_c,
+                                   .power_w = power_w,
+                                   .time_ns = writer_rel_time(w, mono_ns)};
     return ttrec_writer_write(w, &ev);
 }
 
@@ -594,13 +612,13 @@ int ttrec_write_telemetry(struct ttrec_writer *w, uint32_t device, double temper
 enum reader_state { READER_OK, READER_END, READER_FAILED };
 
 struct ttalloc_rec {
-    int fd;                     /* -1 when reading memory */
+    int fd; /* -1 when reading memory */
     const unsigned char *mem;
     size_t mem_len;
-    uint64_t offset;            /* bytes of the file consumed */
+    uint64_t offset; /* bytes of the file consumed */
     struct ttalloc_rec_info info;
     enum reader_state state;
-    int error;                  /* the negative errno ttalloc_rec_next repeats */
+    int error; /* the negative errno ttalloc_rec_next repeats */
     int truncated;
     char message[256];
     ZSTD_DCtx *dctx;
@@ -610,9 +628,9 @@ struct ttalloc_rec {
     size_t raw_cap;
     size_t raw_len;
     size_t raw_pos;
-    uint32_t frame_records;     /* declared by the frame header */
-    uint32_t frame_read;        /* records decoded so far */
-    uint64_t frame_offset;      /* where the current frame starts in the file */
+    uint32_t frame_records; /* declared by the frame header */
+    uint32_t frame_read;    /* records decoded so far */
+    uint64_t frame_offset;  /* where the current frame starts in the file */
     struct delta_context delta;
 };
 
@@ -835,8 +853,8 @@ static int reader_next_frame(struct ttalloc_rec *r)
         return -EBADMSG;
     }
     if (rlen == 0 || rlen > TTREC_MAX_FRAME_BYTES || records == 0 || records > rlen) {
-        reader_fail(r, -EBADMSG, "frame at offset %llu: implausible sizes (raw %u, records %u)",
-                    at, rlen, records);
+        reader_fail(r, -EBADMSG, "frame at offset %llu: implausible sizes (raw %u, records %u)", at,
+                    rlen, records);
         return -EBADMSG;
     }
     if (clen == 0 || clen > ZSTD_compressBound(TTREC_MAX_FRAME_BYTES)) {
@@ -971,7 +989,7 @@ int ttalloc_rec_next(ttalloc_rec *r, struct ttalloc_rec_event *ev)
             return rc;
     }
 
-    struct cursor c = { r->raw + r->raw_pos, r->raw + r->raw_len, 0 };
+    struct cursor c = {r->raw + r->raw_pos, r->raw + r->raw_len, 0};
     struct delta_context *d = &r->delta;
     unsigned char head = cursor_byte(&c);
     uint32_t kind = head & HEAD_KIND_MASK;
@@ -1079,8 +1097,9 @@ int ttalloc_rec_next(ttalloc_rec *r, struct ttalloc_rec_event *ev)
 const char *ttalloc_rec_kind_name(uint32_t kind)
 {
     static const char *const names[] = {
-        NULL, "alloc", "free", "peak_reset", "live_begin", "live_buffer", "live_end",
-        "process_start", "process_exit", "device", "gap", "shm_sample", "telemetry",
+        NULL,          "alloc",      "free",          "peak_reset",   "live_begin",
+        "live_buffer", "live_end",   "process_start", "process_exit", "device",
+        "gap",         "shm_sample", "telemetry",
     };
     return kind < sizeof(names) / sizeof(names[0]) ? names[kind] : NULL;
 }

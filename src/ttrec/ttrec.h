@@ -41,18 +41,18 @@ struct proto_event;
 
 /* The file header's content. */
 struct ttrec_start {
-    uint64_t realtime_ns;       /* CLOCK_REALTIME at the start */
-    uint64_t monotonic_ns;      /* CLOCK_MONOTONIC at the same moment: relative time 0 */
-    const char *host;           /* NULL: gethostname() */
+    uint64_t realtime_ns;  /* CLOCK_REALTIME at the start */
+    uint64_t monotonic_ns; /* CLOCK_MONOTONIC at the same moment: relative time 0 */
+    const char *host;      /* NULL: gethostname() */
 };
 
 struct ttrec_writer_options {
-    size_t frame_bytes;         /* raw bytes per frame before it is compressed and written;
+    size_t frame_bytes; /* raw bytes per frame before it is compressed and written;
                                    0 = TTREC_DEFAULT_FRAME_BYTES */
-    int zstd_level;             /* 0 = TTREC_DEFAULT_LEVEL */
+    int zstd_level;     /* 0 = TTREC_DEFAULT_LEVEL */
 };
 #define TTREC_DEFAULT_FRAME_BYTES (1u << 20)
-#define TTREC_MAX_FRAME_BYTES (8u << 20)    /* the reader refuses larger frames */
+#define TTREC_MAX_FRAME_BYTES (8u << 20) /* the reader refuses larger frames */
 #define TTREC_DEFAULT_LEVEL 1
 
 struct ttrec_writer;
@@ -85,9 +85,9 @@ int ttrec_write_live_buffer(struct ttrec_writer *w, int32_t pid, uint32_t device
 int ttrec_write_live_end(struct ttrec_writer *w, uint64_t mono_ns);
 
 /* start_mono_ns: when the process started (0 = unknown: stored as mono_ns). */
-int ttrec_write_process_start(struct ttrec_writer *w, int32_t pid, int32_t parent_pid,
-                              uint32_t uid, const char *name, const char *label,
-                              uint64_t start_mono_ns, uint64_t mono_ns);
+int ttrec_write_process_start(struct ttrec_writer *w, int32_t pid, int32_t parent_pid, uint32_t uid,
+                              const char *name, const char *label, uint64_t start_mono_ns,
+                              uint64_t mono_ns);
 int ttrec_write_process_exit(struct ttrec_writer *w, int32_t pid, uint64_t mono_ns);
 int ttrec_write_device(struct ttrec_writer *w, uint32_t device,
                        const struct ttalloc_device_desc *desc, uint64_t mono_ns);
@@ -111,9 +111,9 @@ int ttrec_writer_flush(struct ttrec_writer *w);
 int ttrec_writer_close(struct ttrec_writer *w);
 
 /* Figures for progress and the final line. */
-uint64_t ttrec_writer_events(const struct ttrec_writer *w);   /* allocs + frees */
-uint64_t ttrec_writer_records(const struct ttrec_writer *w);  /* every record */
-uint64_t ttrec_writer_bytes(const struct ttrec_writer *w);    /* bytes written to the file */
+uint64_t ttrec_writer_events(const struct ttrec_writer *w);  /* allocs + frees */
+uint64_t ttrec_writer_records(const struct ttrec_writer *w); /* every record */
+uint64_t ttrec_writer_bytes(const struct ttrec_writer *w);   /* bytes written to the file */
 uint64_t ttrec_writer_gaps(const struct ttrec_writer *w);
 
 #endif /* TTALLOC_TTREC_H */

@@ -47,7 +47,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     rmdir(root);
     char why[256];
-    for (unsigned port = 20000 + (unsigned)getpid() % 20000; ; port++) {
+    for (unsigned port = 20000 + (unsigned)getpid() % 20000;; port++) {
         char addr[32];
         snprintf(addr, sizeof(addr), "127.0.0.1:%u", port);
         if (metrics_open(&fuzz_metrics, addr, 20, why, sizeof(why)) == 0) {
@@ -67,7 +67,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static int fuzz_exchange(const uint8_t *request, size_t len, int rounds)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fuzz_port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)fuzz_port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         perror("fuzz_http: connect");
@@ -85,7 +86,7 @@ static int fuzz_exchange(const uint8_t *request, size_t len, int rounds)
         metrics_run(&fuzz_metrics, 1, &view);
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (poll(&p, 1, 1) <= 0) {
-            quiet += got > 0;   /* an answer came and nothing more follows */
+            quiet += got > 0; /* an answer came and nothing more follows */
             continue;
         }
         char buf[4096];
@@ -122,8 +123,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (status != 200) {
         const union MHD_DaemonInfo *info =
             MHD_get_daemon_info(fuzz_metrics.daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-        fprintf(stderr, "fuzz_http: GET /metrics answered %d after this input (%u connections "
-                "open)\n", status, info != NULL ? info->num_connections : 0u);
+        fprintf(stderr,
+                "fuzz_http: GET /metrics answered %d after this input (%u connections "
+                "open)\n",
+                status, info != NULL ? info->num_connections : 0u);
         abort();
     }
     return 0;

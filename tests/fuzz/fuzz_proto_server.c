@@ -29,10 +29,10 @@
  * process 101 really held each time it ended, to check its EXIT against. */
 struct fuzz_view {
     struct buftable table[2];
-    int in_gap;                 /* between GAP and its LIVE_END: records are state */
+    int in_gap; /* between GAP and its LIVE_END: records are state */
     struct buftable exits[FUZZ_MAX_EXITS];
-    size_t n_exits;             /* ends recorded */
-    size_t n_checked;           /* EXITs the stream has brought */
+    size_t n_exits;   /* ends recorded */
+    size_t n_checked; /* EXITs the stream has brought */
 };
 
 /* Does `mine` hold exactly what `truth` holds? */
@@ -66,7 +66,7 @@ static void fuzz_view_expect_exit(struct fuzz_view *v, const struct buftable *ta
 static struct buftable *fuzz_view_table(struct fuzz_view *v, int32_t pid)
 {
     if (pid != 100 && pid != 101)
-        abort();                /* the stream named a process that does not exist */
+        abort(); /* the stream named a process that does not exist */
     return &v->table[pid - 100];
 }
 
@@ -76,14 +76,14 @@ static void fuzz_view_apply(struct fuzz_view *v, const struct proto_stream_recor
     switch (r->kind) {
     case PROTO_STREAM_ALLOC:
     case PROTO_STREAM_LIVE_BUFFER:
-        if (buftable_insert(fuzz_view_table(v, r->pid), r->device, r->type, r->address,
-                            r->size, &size) < 0)
+        if (buftable_insert(fuzz_view_table(v, r->pid), r->device, r->type, r->address, r->size,
+                            &size) < 0)
             abort();
         break;
     case PROTO_STREAM_FREE:
-        if (!buftable_remove(fuzz_view_table(v, r->pid), r->device, r->type, r->address,
-                             &size) || size != r->size)
-            abort();            /* a free of something it was never told of */
+        if (!buftable_remove(fuzz_view_table(v, r->pid), r->device, r->type, r->address, &size) ||
+            size != r->size)
+            abort(); /* a free of something it was never told of */
         break;
     case PROTO_STREAM_EXIT:
         /* Its leaks as the subscriber knows them must be what it held. */
@@ -118,7 +118,7 @@ static void fuzz_view_read(struct fuzz_view *v, struct outq *q)
         const void *payload;
         const char *why;
         if (proto_parse_frame(f->data, f->len, &hdr, &payload, &why) < 0)
-            abort();            /* the server built a frame that does not parse */
+            abort(); /* the server built a frame that does not parse */
         if (hdr.type != PROTO_STREAM_EVENTS)
             continue;
         const struct proto_stream_record *r = payload;
@@ -175,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (q != NULL)
         ledger_stream_open(&l, q, &streams[2]);
-    uint64_t now = 1000000000ull;   /* the server's clock, moving on per frame */
+    uint64_t now = 1000000000ull; /* the server's clock, moving on per frame */
     struct stream st;
     stream_init(&st, &l, 2048);
     struct outq out;
@@ -275,7 +275,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (q != NULL && size == 0) {
         fuzz_view_expect_exit(&view, &q->table);
-        ledger_exit(&l, q, 2);      /* the stream hears of it from the ledger */
+        ledger_exit(&l, q, 2); /* the stream hears of it from the ledger */
     }
     fuzz_check_totals(&l);
     if (subscribed) {

@@ -28,8 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
     struct record_filter filter;
     /* The first byte picks the filter: everything, a pid list, or a tree. */
-    enum record_filter_mode mode = size > 0 ? (enum record_filter_mode)(data[0] % 3)
-                                            : RECORD_FILTER_ALL;
+    enum record_filter_mode mode =
+        size > 0 ? (enum record_filter_mode)(data[0] % 3) : RECORD_FILTER_ALL;
     record_filter_init(&filter, mode);
     if (mode == RECORD_FILTER_PIDS)
         record_filter_add(&filter, 100);
@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (record_stream_read(&rs, 64) < 0) {
             stopped = 1;
             if (rs.error[0] == '\0')
-                abort();        /* it stopped without saying why */
+                abort(); /* it stopped without saying why */
         }
     }
     if (!stopped) {

@@ -14,14 +14,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    void *copy = malloc(size + 8);      /* 8-byte aligned, as the reader's copy is */
+    void *copy = malloc(size + 8); /* 8-byte aligned, as the reader's copy is */
     if (copy == NULL)
         return 0;
     memcpy(copy, data, size);
     struct shmstats_region region;
     char why[256];
-    int rc = shmstats_parse(copy, size, "/dev/shm/tt_device_1_memory", &region, why,
-                            sizeof(why));
+    int rc = shmstats_parse(copy, size, "/dev/shm/tt_device_1_memory", &region, why, sizeof(why));
     free(copy);
     if (rc == 0) {
         struct shmusage u;

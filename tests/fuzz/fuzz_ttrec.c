@@ -23,13 +23,14 @@ static unsigned char file_buf[128 + 16 + 70000];
 /* A valid file around `raw` as one frame of `records` records. */
 static size_t wrap_records(const uint8_t *raw, size_t len, uint32_t records)
 {
-    static const unsigned char header[16] = { 'T', 'T', 'R', 'E', 'C', '\r', '\n', 0x1a, 1, 0, 128, 0 };
+    static const unsigned char header[16] = {'T',  'T',  'R', 'E', 'C', '\r',
+                                             '\n', 0x1a, 1,   0,   128, 0};
     memset(file_buf, 0, 128);
     memcpy(file_buf, header, sizeof(header));
     size_t clen = ZSTD_compress(file_buf + 144, sizeof(file_buf) - 144, raw, len, 1);
     if (ZSTD_isError(clen))
         return 0;
-    uint32_t fields[4] = { 0x46525454u, (uint32_t)clen, (uint32_t)len, records };
+    uint32_t fields[4] = {0x46525454u, (uint32_t)clen, (uint32_t)len, records};
     for (int f = 0; f < 4; f++)
         for (int i = 0; i < 4; i++)
             file_buf[128 + 4 * f + i] = (unsigned char)(fields[f] >> (8 * i));
@@ -63,7 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             !ttalloc_rec_kind_name(ev.kind))
             abort();
         if ((ev.kind == TTALLOC_REC_ALLOC || ev.kind == TTALLOC_REC_FREE ||
-             ev.kind == TTALLOC_REC_LIVE_BUFFER) && ev.type >= TTALLOC_NUM_TYPES)
+             ev.kind == TTALLOC_REC_LIVE_BUFFER) &&
+            ev.type >= TTALLOC_NUM_TYPES)
             abort();
         if (ev.kind == TTALLOC_REC_PROCESS_START &&
             (strnlen(ev.name, sizeof(ev.name)) == sizeof(ev.name) ||
@@ -75,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (rc < 0 && ttalloc_rec_error_message(rec)[0] == '\0')
         abort();
-    if (ttalloc_rec_next(rec, &ev) != rc)   /* the end repeats */
+    if (ttalloc_rec_next(rec, &ev) != rc) /* the end repeats */
         abort();
     ttalloc_rec_close(rec);
     return 0;

@@ -163,8 +163,8 @@ int main(int argc, char **argv)
         } else {
             printf("{\"pid\":%lld,\"buffers\":[", pid);
             for (size_t k = 0; k < n; k++)
-                printf("%s{\"device\":%u,\"type\":\"%s\",\"address\":%" PRIu64
-                       ",\"size\":%" PRIu64 "}",
+                printf("%s{\"device\":%u,\"type\":\"%s\",\"address\":%" PRIu64 ",\"size\":%" PRIu64
+                       "}",
                        k ? "," : "", bufs[k].device,
                        ttalloc_type_name((enum ttalloc_buffer_type)bufs[k].type)
                            ? ttalloc_type_name((enum ttalloc_buffer_type)bufs[k].type)

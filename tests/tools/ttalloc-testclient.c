@@ -208,8 +208,12 @@ static void run_command(char *line)
         struct bulk b[64];
         pthread_t th[64];
         for (uint64_t i = 0; i < t; i++) {
-            b[i] = (struct bulk){.n = n, .dev = (uint32_t)dev, .type = type,
-                                 .base = addr + i * n * size, .size = size, .rc = 0};
+            b[i] = (struct bulk){.n = n,
+                                 .dev = (uint32_t)dev,
+                                 .type = type,
+                                 .base = addr + i * n * size,
+                                 .size = size,
+                                 .rc = 0};
             pthread_create(&th[i], NULL, bulk_run, &b[i]);
         }
         int rc = 0;
@@ -258,8 +262,12 @@ static void run_command(char *line)
         struct bulk b[64];
         pthread_t th[64];
         for (uint64_t i = 0; i < t; i++) {
-            b[i] = (struct bulk){.n = n, .dev = (uint32_t)dev, .type = type,
-                                 .base = addr + i * n * size, .size = size, .rc = 0};
+            b[i] = (struct bulk){.n = n,
+                                 .dev = (uint32_t)dev,
+                                 .type = type,
+                                 .base = addr + i * n * size,
+                                 .size = size,
+                                 .rc = 0};
             pthread_create(&th[i], NULL, churn_run, &b[i]);
         }
         int rc = 0;
@@ -275,8 +283,8 @@ static void run_command(char *line)
             reply("error usage");
             return;
         }
-        int rc = ttalloc_process_memory((uint32_t)dev, (enum ttalloc_buffer_type)type, &live,
-                                        &peak);
+        int rc =
+            ttalloc_process_memory((uint32_t)dev, (enum ttalloc_buffer_type)type, &live, &peak);
         rc == 0 ? reply("memory %" PRIu64 " %" PRIu64, live, peak) : reply("error %d", rc);
     } else if (strcmp(cmd, "reset") == 0) {
         int rc = ttalloc_reset_peak();

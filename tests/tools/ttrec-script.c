@@ -32,7 +32,7 @@ static int parse_type(const char *name)
 
 static int script_line(struct ttrec_writer *w, char *line, int lineno)
 {
-    char *words[8] = { 0 };
+    char *words[8] = {0};
     int n = 0;
     for (char *tok = strtok(line, " \t\r\n"); tok && n < 8; tok = strtok(NULL, " \t\r\n"))
         words[n++] = tok;
@@ -46,8 +46,9 @@ static int script_line(struct ttrec_writer *w, char *line, int lineno)
     const char *op = words[0];
     int need = 2;
     if (!strcmp(op, "alloc") || !strcmp(op, "free") || !strcmp(op, "live")) {
-        ev.kind = !strcmp(op, "alloc") ? TTALLOC_REC_ALLOC
-                  : !strcmp(op, "free") ? TTALLOC_REC_FREE : TTALLOC_REC_LIVE_BUFFER;
+        ev.kind = !strcmp(op, "alloc")  ? TTALLOC_REC_ALLOC
+                  : !strcmp(op, "free") ? TTALLOC_REC_FREE
+                                        : TTALLOC_REC_LIVE_BUFFER;
         need = !strcmp(op, "free") ? 6 : 7;
         if (n >= need) {
             ev.pid = (int32_t)strtol(words[2], NULL, 0);
@@ -119,9 +120,10 @@ bad:
 int main(int argc, char **argv)
 {
     const char *out = NULL;
-    struct ttrec_writer_options opts = { 0 };
-    struct ttrec_start start = { .realtime_ns = 1764000000000000000ull,
-                                 .monotonic_ns = 1000000000000ull, .host = "scripted" };
+    struct ttrec_writer_options opts = {0};
+    struct ttrec_start start = {.realtime_ns = 1764000000000000000ull,
+                                .monotonic_ns = 1000000000000ull,
+                                .host = "scripted"};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-o") && i + 1 < argc)
             out = argv[++i];
@@ -130,7 +132,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--realtime") && i + 1 < argc)
             start.realtime_ns = strtoull(argv[++i], NULL, 0);
         else {
-            fprintf(stderr, "usage: ttrec-script -o FILE [--frame-bytes N] [--realtime NS] < script\n");
+            fprintf(stderr,
+                    "usage: ttrec-script -o FILE [--frame-bytes N] [--realtime NS] < script\n");
             return 2;
         }
     }

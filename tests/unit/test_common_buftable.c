@@ -25,8 +25,8 @@ static void test_insert_lookup_remove(void **state)
     assert_int_equal(buftable_lookup(&t, 0, 0, 0x1000), 0);
     assert_int_equal(buftable_remove(&t, 0, 0, 0x1000, &size), 0);
     assert_int_equal(buftable_insert(&t, 0, 0, 0x1000, 4096, &old), 0);
-    assert_int_equal(buftable_insert(&t, 1, 0, 0x1000, 100, &old), 0);  /* other device */
-    assert_int_equal(buftable_insert(&t, 0, 1, 0x1000, 200, &old), 0);  /* other type */
+    assert_int_equal(buftable_insert(&t, 1, 0, 0x1000, 100, &old), 0); /* other device */
+    assert_int_equal(buftable_insert(&t, 0, 1, 0x1000, 200, &old), 0); /* other type */
     assert_int_equal(t.count, 3);
     assert_int_equal(buftable_lookup(&t, 0, 0, 0x1000), 4096);
     assert_int_equal(buftable_lookup(&t, 1, 0, 0x1000), 100);
@@ -142,7 +142,8 @@ static void test_slot_order_replay_stays_spread(void **state)
     uint64_t old;
     for (uint64_t i = 0; i < 100000; i++)
         assert_int_equal(buftable_insert(&a, (uint32_t)(i % 3), (uint8_t)(i % 6),
-                                         0x10000000ull + i * 4096, 4096, &old), 0);
+                                         0x10000000ull + i * 4096, 4096, &old),
+                         0);
     /* The first half of a's slot order: with one shared hash these keys
      * all have homes in the low part of b's (smaller) table, and pile up in
      * one run of tens of thousands of slots, each insert walking it whole. */

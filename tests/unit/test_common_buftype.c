@@ -51,8 +51,8 @@ static void test_names(void **state)
 static void test_from_key_garbage(void **state)
 {
     (void)state;
-    const char *bad[] = {"", "DRAM", "Dram", "dram ", " dram", "l1_", "l", "system", "sram",
-                         "dram\n", "l1small", "cbx", "\xff"};
+    const char *bad[] = {"",       "DRAM", "Dram",   "dram ",   " dram", "l1_", "l",
+                         "system", "sram", "dram\n", "l1small", "cbx",   "\xff"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(buftype_from_key(bad[i]), -1);
     assert_int_equal(buftype_from_key(NULL), -1);

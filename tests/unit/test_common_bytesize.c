@@ -26,13 +26,13 @@ static void test_bytes(void **state)
     assert_string_equal(buf, "1.00 KiB");
     bytesize_format(buf, sizeof(buf), 12 * 1024);
     assert_string_equal(buf, "12.0 KiB");
-    bytesize_format(buf, sizeof(buf), 72ull * 1499136);  /* n150 L1 */
+    bytesize_format(buf, sizeof(buf), 72ull * 1499136); /* n150 L1 */
     assert_string_equal(buf, "103 MiB");
     bytesize_format(buf, sizeof(buf), 3 * GIB / 2);
     assert_string_equal(buf, "1.50 GiB");
     bytesize_format(buf, sizeof(buf), 12 * GIB);
     assert_string_equal(buf, "12.0 GiB");
-    bytesize_format(buf, sizeof(buf), 1024 * 1024 - 1);  /* rounds up: not "1024 KiB" */
+    bytesize_format(buf, sizeof(buf), 1024 * 1024 - 1); /* rounds up: not "1024 KiB" */
     assert_string_equal(buf, "1024 KiB");
     bytesize_format(buf, sizeof(buf), UINT64_MAX);
     assert_string_equal(buf, "16.0 EiB");
@@ -43,7 +43,7 @@ static void test_small_buffers_truncate(void **state)
     (void)state;
     char buf[4];
     bytesize_format(buf, sizeof(buf), 12 * GIB);
-    assert_string_equal(buf, "12.");   /* cut, never overrun */
+    assert_string_equal(buf, "12."); /* cut, never overrun */
 }
 
 int main(void)

@@ -39,14 +39,14 @@ static void test_against_linear(void **state)
     struct item a[64];
     for (size_t n = 0; n <= 64; n++) {
         for (size_t i = 0; i < n; i++) {
-            a[i].key = 10 * (i / 2);       /* every key twice */
+            a[i].key = 10 * (i / 2); /* every key twice */
             a[i].payload = (int)i;
         }
         for (uint64_t key = 0; key <= 10 * 33 + 1; key++) {
             size_t at = lowerbound(&key, a, n, sizeof(a[0]), item_cmp);
             assert_int_equal(at, linear(a, n, key));
             if (at < n && a[at].key == key)
-                assert_int_equal(a[at].payload % 2, 0);     /* the first of the two */
+                assert_int_equal(a[at].payload % 2, 0); /* the first of the two */
         }
     }
 }
@@ -66,7 +66,7 @@ static void test_extremes(void **state)
     uint64_t big = UINT64_MAX, zero = 0;
     assert_int_equal(LOWERBOUND_CMP(minus, three), -1);
     assert_int_equal(LOWERBOUND_CMP(three, three), 0);
-    assert_int_equal(LOWERBOUND_CMP(big, zero), 1);        /* no subtraction to wrap */
+    assert_int_equal(LOWERBOUND_CMP(big, zero), 1); /* no subtraction to wrap */
     assert_int_equal(LOWERBOUND_CMP(zero, big), -1);
 }
 

@@ -211,8 +211,8 @@ static void test_hello(void **state)
 static void test_error_frame(void **state)
 {
     (void)state;
-    size_t len = proto_put_error(frame, sizeof(frame), PROTO_ERR_LIMIT, "too many %s: %d",
-                                 "buffers", 42);
+    size_t len =
+        proto_put_error(frame, sizeof(frame), PROTO_ERR_LIMIT, "too many %s: %d", "buffers", 42);
     struct proto_header hdr;
     const void *payload;
     assert_int_equal(parse(len, &hdr, &payload), 0);

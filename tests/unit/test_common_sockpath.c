@@ -27,7 +27,6 @@
 #include "sockpath.h"
 #include "tmpdir.h"
 
-
 static int setup(void **state)
 {
     unsetenv("TT_ALLOC_SOCKET");
@@ -169,7 +168,7 @@ static void test_server_dir_choice(void **state)
         if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
             _exit(100);
         if (access("/run/tt-alloc", W_OK) == 0 || access("/run", W_OK) == 0)
-            _exit(101);   /* /run/tt-alloc would be made and taken: not testable here */
+            _exit(101); /* /run/tt-alloc would be made and taken: not testable here */
         _exit(server_dir_checks());
     }
     int status = 0;
@@ -217,7 +216,7 @@ static void test_connect_own_server(void **state)
     pid_t pid = 0;
     uid_t uid = 12345;
     assert_int_equal(sockpath_peer(fd, &pid, &uid), 0);
-    assert_int_equal(pid, getpid());     /* the listener is this process */
+    assert_int_equal(pid, getpid()); /* the listener is this process */
     assert_int_equal(uid, getuid());
     close(fd);
     close(lfd);
@@ -234,12 +233,9 @@ static void test_connect_own_server(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_candidates_env_wins),
-        cmocka_unit_test(test_candidates_order),
-        cmocka_unit_test(test_server_explicit_and_env),
-        cmocka_unit_test(test_server_dir_choice),
-        cmocka_unit_test(test_connect_errors),
-        cmocka_unit_test(test_connect_own_server),
+        cmocka_unit_test(test_candidates_env_wins),     cmocka_unit_test(test_candidates_order),
+        cmocka_unit_test(test_server_explicit_and_env), cmocka_unit_test(test_server_dir_choice),
+        cmocka_unit_test(test_connect_errors),          cmocka_unit_test(test_connect_own_server),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

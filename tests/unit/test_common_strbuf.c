@@ -38,7 +38,7 @@ static void test_long_printf_piece(void **state)
     struct strbuf b;
     strbuf_init(&b);
     strbuf_append(&b, "<", 1);
-    strbuf_printf(&b, "%s>", piece);   /* longer than the stack fast path */
+    strbuf_printf(&b, "%s>", piece); /* longer than the stack fast path */
     assert_int_equal(b.len, 1001);
     assert_int_equal(b.data[0], '<');
     assert_int_equal(b.data[1000], '>');
@@ -54,16 +54,16 @@ static void test_utf8(void **state)
         size_t want;
     } cases[] = {
         {"a", 1},
-        {"\xC3\xA9", 2},               /* é */
-        {"\xE2\x82\xAC", 3},           /* € */
-        {"\xF0\x9F\x98\x80", 4},       /* U+1F600 */
-        {"\x80", 0},                   /* lone continuation byte */
-        {"\xC0\xAF", 0},               /* overlong '/' */
-        {"\xE0\x80\xAF", 0},           /* overlong, three bytes */
-        {"\xED\xA0\x80", 0},           /* a surrogate */
-        {"\xF4\x90\x80\x80", 0},       /* beyond U+10FFFF */
-        {"\xF8\x88\x80\x80\x80", 0},   /* five-byte form */
-        {"\xE2\x82", 0},               /* cut short by the NUL */
+        {"\xC3\xA9", 2},             /* é */
+        {"\xE2\x82\xAC", 3},         /* € */
+        {"\xF0\x9F\x98\x80", 4},     /* U+1F600 */
+        {"\x80", 0},                 /* lone continuation byte */
+        {"\xC0\xAF", 0},             /* overlong '/' */
+        {"\xE0\x80\xAF", 0},         /* overlong, three bytes */
+        {"\xED\xA0\x80", 0},         /* a surrogate */
+        {"\xF4\x90\x80\x80", 0},     /* beyond U+10FFFF */
+        {"\xF8\x88\x80\x80\x80", 0}, /* five-byte form */
+        {"\xE2\x82", 0},             /* cut short by the NUL */
         {"\xFF", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)

@@ -23,7 +23,6 @@
 #include "textfile.h"
 #include "tmpdir.h"
 
-
 static void put(const char *name, const void *data, size_t len, char *path, size_t cap)
 {
     snprintf(path, cap, "%s/%s", tmpdir, name);
@@ -116,7 +115,7 @@ static void test_slurp_long_and_cut(void **state)
     assert_non_null(data);
     for (size_t i = 0; i < big; i++)
         data[i] = (char)('a' + i % 26);
-    data[100] = '\0';   /* cmdline style: NUL-separated arguments */
+    data[100] = '\0'; /* cmdline style: NUL-separated arguments */
     put("cmdline", data, big, path, sizeof(path));
 
     /* Room for all: every byte, past the first 4096-byte block. */
@@ -140,10 +139,8 @@ static void test_slurp_long_and_cut(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_read_fits),
-        cmocka_unit_test(test_read_errors),
-        cmocka_unit_test(test_fifo_does_not_hang),
-        cmocka_unit_test(test_readat),
+        cmocka_unit_test(test_read_fits),          cmocka_unit_test(test_read_errors),
+        cmocka_unit_test(test_fifo_does_not_hang), cmocka_unit_test(test_readat),
         cmocka_unit_test(test_slurp_long_and_cut),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);

@@ -51,9 +51,23 @@ static void test_unknown_never_guessed(void **state)
 {
     (void)state;
     /* Known boards without a capacity, unknown names, near misses, garbage. */
-    const char *unknown[] = {"e75", "galaxy-wormhole", "p100", "p300a", "p300b", "p300c",
-                             "galaxy-blackhole", "unknown", "", "N150", "n150 ", " n150",
-                             "n15", "n1500", "p150", "\xff\xfe", NULL};
+    const char *unknown[] = {"e75",
+                             "galaxy-wormhole",
+                             "p100",
+                             "p300a",
+                             "p300b",
+                             "p300c",
+                             "galaxy-blackhole",
+                             "unknown",
+                             "",
+                             "N150",
+                             "n150 ",
+                             " n150",
+                             "n15",
+                             "n1500",
+                             "p150",
+                             "\xff\xfe",
+                             NULL};
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
         uint64_t total[TTALLOC_NUM_TYPES];
         memset(total, 0xff, sizeof(total));
@@ -76,7 +90,7 @@ static void test_arch(void **state)
     assert_string_equal(boards_arch("galaxy-blackhole"), "blackhole");
     assert_null(boards_arch("unknown"));
     assert_null(boards_arch(""));
-    assert_null(boards_arch("n300\n"));    /* sysfs newline must be stripped first */
+    assert_null(boards_arch("n300\n")); /* sysfs newline must be stripped first */
     assert_null(boards_arch(NULL));
 }
 
@@ -111,19 +125,17 @@ static void test_pci(void **state)
     assert_string_equal(boards_arch_from_pci(0xB140), "blackhole");
     assert_null(boards_arch_from_pci(0));
     assert_null(boards_arch_from_pci(-1));
-    assert_null(boards_arch_from_pci(0x1E52));                  /* the vendor id */
-    assert_null(boards_arch_from_pci(INT64_MIN));  /* sysfs: unreadable */
-    assert_null(boards_arch_from_pci(0x100000000401Eull));      /* no truncation to 16 bits */
+    assert_null(boards_arch_from_pci(0x1E52));             /* the vendor id */
+    assert_null(boards_arch_from_pci(INT64_MIN));          /* sysfs: unreadable */
+    assert_null(boards_arch_from_pci(0x100000000401Eull)); /* no truncation to 16 bits */
     assert_null(boards_arch_from_pci(0x401E + 0x10000));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_capacities),
-        cmocka_unit_test(test_unknown_never_guessed),
-        cmocka_unit_test(test_arch),
-        cmocka_unit_test(test_max_capacity),
+        cmocka_unit_test(test_capacities), cmocka_unit_test(test_unknown_never_guessed),
+        cmocka_unit_test(test_arch),       cmocka_unit_test(test_max_capacity),
         cmocka_unit_test(test_pci),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

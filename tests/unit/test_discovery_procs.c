@@ -37,7 +37,7 @@ static void test_pids_garbage(void **state)
     assert_int_equal(n, 3);
     assert_int_equal(pids[0], 15);
     assert_int_equal(pids[1], 2147483647);
-    assert_int_equal(pids[2], 8);   /* no trailing newline: still counted */
+    assert_int_equal(pids[2], 8); /* no trailing newline: still counted */
     assert_int_equal(procs_parse_pids("", 0, pids, 0, 8), 0);
 }
 
@@ -72,7 +72,7 @@ static void test_pids_many_lines(void **state)
     /* With room for all: exactly the 5000 distinct PIDs. */
     pid_t *all = malloc(8192 * sizeof(*all));
     assert_non_null(all);
-    all[0] = 1000;      /* already held: not added twice */
+    all[0] = 1000; /* already held: not added twice */
     assert_int_equal(procs_parse_pids(text, len, all, 1, 8192), 5000);
     free(all);
     free(pids);
@@ -99,8 +99,9 @@ static void test_environ_get(void **state)
 {
     (void)state;
     char *const argv[] = {"sleep", "30", NULL};
-    char *const envp[] = {"TTALLOC_TEST_MARK=child", "TT_VISIBLE_DEVICES_X=no", "TT_VISIBLE_DEVICES=2,0000:03:00",
-                          "EMPTY=", "TT_VISIBLE_DEVICES=second", NULL};
+    char *const envp[] = {"TTALLOC_TEST_MARK=child",         "TT_VISIBLE_DEVICES_X=no",
+                          "TT_VISIBLE_DEVICES=2,0000:03:00", "EMPTY=",
+                          "TT_VISIBLE_DEVICES=second",       NULL};
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -117,14 +118,14 @@ static void test_environ_get(void **state)
     }
     assert_int_equal(rc, 1);
     assert_int_equal(procs_environ_get(pid, "TT_VISIBLE_DEVICES", value, sizeof(value)), 1);
-    assert_string_equal(value, "2,0000:03:00");   /* the first, as getenv() finds */
+    assert_string_equal(value, "2,0000:03:00"); /* the first, as getenv() finds */
     assert_int_equal(procs_environ_get(pid, "EMPTY", value, sizeof(value)), 1);
     assert_string_equal(value, "");
     assert_int_equal(procs_environ_get(pid, "TT_VISIBLE", value, sizeof(value)), 0);
     assert_int_equal(procs_environ_get(pid, "MISSING", value, sizeof(value)), 0);
     char small[4];
     assert_int_equal(procs_environ_get(pid, "TT_VISIBLE_DEVICES", small, sizeof(small)), 1);
-    assert_string_equal(small, "2,0");           /* cut, still terminated */
+    assert_string_equal(small, "2,0"); /* cut, still terminated */
     kill(pid, SIGKILL);
     assert_int_equal(waitpid(pid, NULL, 0), pid);
     assert_true(procs_environ_get(pid, "TTALLOC_TEST_MARK", value, sizeof(value)) < 0); /* gone */
@@ -159,9 +160,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pids_dedupe), cmocka_unit_test(test_pids_garbage),
-        cmocka_unit_test(test_pids_cap),
-        cmocka_unit_test(test_pids_many_lines), cmocka_unit_test(test_info_self),
-        cmocka_unit_test(test_environ_get), cmocka_unit_test(test_read_stat),
+        cmocka_unit_test(test_pids_cap),    cmocka_unit_test(test_pids_many_lines),
+        cmocka_unit_test(test_info_self),   cmocka_unit_test(test_environ_get),
+        cmocka_unit_test(test_read_stat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

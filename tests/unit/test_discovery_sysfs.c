@@ -31,16 +31,31 @@ static void test_int_valid(void **state)
 static void test_int_garbage(void **state)
 {
     (void)state;
-    const char *bad[] = {"", "\n", " ", "abc", "12abc", "1 2", "0x10", "4.5", "-", "+",
-                         "--1", "1e3", "\xff\xfe", "99999999999999999999999",
-                         "-9223372036854775809", "9223372036854775808"};
+    const char *bad[] = {"",
+                         "\n",
+                         " ",
+                         "abc",
+                         "12abc",
+                         "1 2",
+                         "0x10",
+                         "4.5",
+                         "-",
+                         "+",
+                         "--1",
+                         "1e3",
+                         "\xff\xfe",
+                         "99999999999999999999999",
+                         "-9223372036854775809",
+                         "9223372036854775808"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_true(parse(bad[i], INT64_MIN + 1, INT64_MAX) == SYSFS_UNKNOWN);
     /* out of the plausible range */
     assert_true(parse("-1", 0, 100) == SYSFS_UNKNOWN);
     assert_true(parse("101", 0, 100) == SYSFS_UNKNOWN);
     /* embedded NUL: the length says there is more than the C string */
-    assert_true(sysfs_parse_int("12\0" "34", 5, 0, 1000) == SYSFS_UNKNOWN);
+    assert_true(sysfs_parse_int("12\0"
+                                "34",
+                                5, 0, 1000) == SYSFS_UNKNOWN);
     assert_true(sysfs_parse_int(NULL, 0, 0, 1) == SYSFS_UNKNOWN);
 }
 
@@ -55,7 +70,7 @@ static void test_strings(void **state)
 {
     (void)state;
     check_string("100001581703D0E7\n", 'h', "100001581703D0E7");
-    check_string("100001581703d0e7", 'h', "");   /* lower case is not the format */
+    check_string("100001581703d0e7", 'h', ""); /* lower case is not the format */
     check_string("100001581703D0E", 'h', "");
     check_string("100001581703D0E77", 'h', "");
     check_string("", 'h', "");
@@ -64,7 +79,7 @@ static void test_strings(void **state)
     check_string("1..2", 'v', "");
     check_string(".1", 'v', "");
     check_string("1.a", 'v', "");
-    check_string("18", 'v', "");                 /* no dot */
+    check_string("18", 'v', ""); /* no dot */
     check_string("1.2.3.4.5", 'v', "");
     check_string("123456.0", 'v', "");
     check_string("1.2.", 'v', "");
@@ -96,7 +111,8 @@ static void test_no_driver(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_int_valid), cmocka_unit_test(test_int_garbage),
+        cmocka_unit_test(test_int_valid),
+        cmocka_unit_test(test_int_garbage),
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_no_driver),
     };

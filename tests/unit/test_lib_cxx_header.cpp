@@ -13,7 +13,8 @@ int main()
     // Invalid arguments are rejected without touching any server.
     if (ttalloc_record_alloc(0, type, 0x1000, 0) != -22)
         return 1;
-    if (ttalloc_type_name(TTALLOC_CB) == nullptr || std::strcmp(ttalloc_type_name(TTALLOC_CB), "cb") != 0)
+    if (ttalloc_type_name(TTALLOC_CB) == nullptr ||
+        std::strcmp(ttalloc_type_name(TTALLOC_CB), "cb") != 0)
         return 1;
     ttalloc_conn *conn = nullptr;
     (void)conn;

@@ -33,7 +33,7 @@ static uint64_t absdiff(uint64_t a, uint64_t b)
 static int clock_checks(const char *want_source)
 {
     eventclock_init();
-    eventclock_init();   /* idempotent */
+    eventclock_init(); /* idempotent */
     if (strcmp(eventclock_source(), want_source) != 0)
         return 1;
     if (eventclock_uses_tsc != (strcmp(want_source, "tsc") == 0))
@@ -43,7 +43,7 @@ static int clock_checks(const char *want_source)
         uint64_t reading = eventclock_read();
         uint64_t mono = eventclock_monotonic_ns();
         uint64_t ns = eventclock_to_ns(reading);
-        if (absdiff(ns, mono) > 20 * MS)   /* a preemption between the two reads */
+        if (absdiff(ns, mono) > 20 * MS) /* a preemption between the two reads */
             return 3;
         /* readings grow with time */
         struct timespec pause = {0, 3 * MS};
@@ -97,7 +97,7 @@ static void test_tsc_forced(void **state)
 #if defined(__x86_64__) || defined(__i386__)
     run_child("tsc", "tsc");
 #else
-    run_child("tsc", "monotonic");   /* no TSC to force */
+    run_child("tsc", "monotonic"); /* no TSC to force */
 #endif
 }
 

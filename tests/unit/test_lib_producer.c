@@ -56,7 +56,7 @@ static void test_invalid_arguments(void **state)
     (void)state;
     assert_int_equal(ttalloc_record_alloc(0, (enum ttalloc_buffer_type)6, 0x1000, 1), -EINVAL);
     assert_int_equal(ttalloc_record_alloc(0, (enum ttalloc_buffer_type)255, 0x1000, 1), -EINVAL);
-    assert_int_equal(ttalloc_record_alloc(0, (enum ttalloc_buffer_type)-1, 0x1000, 1), -EINVAL);
+    assert_int_equal(ttalloc_record_alloc(0, (enum ttalloc_buffer_type) - 1, 0x1000, 1), -EINVAL);
     assert_int_equal(ttalloc_record_alloc(0, TTALLOC_DRAM, 0x1000, 0), -EINVAL);
     assert_int_equal(ttalloc_record_free(0, (enum ttalloc_buffer_type)6, 0x1000), -EINVAL);
     assert_int_equal(ttalloc_describe_device(0, NULL), -EINVAL);
@@ -304,7 +304,7 @@ static void test_type_names(void **state)
     assert_string_equal(ttalloc_type_name(TTALLOC_TRACE), "trace");
     assert_string_equal(ttalloc_type_name(TTALLOC_CB), "cb");
     assert_null(ttalloc_type_name((enum ttalloc_buffer_type)6));
-    assert_null(ttalloc_type_name((enum ttalloc_buffer_type)-1));
+    assert_null(ttalloc_type_name((enum ttalloc_buffer_type) - 1));
 }
 
 int main(void)

@@ -115,8 +115,8 @@ static void script_good(int fd)
     send_ack(fd, PROTO_VERSION);
     if (recv_type(fd) != PROTO_SNAPSHOT_REQ)
         return;
-    struct proto_snap_begin begin = {.seq = 7, .n_devices = 2, .n_processes = 1, .n_usage = 1,
-                                     .clients = 3, .server_pid = 99};
+    struct proto_snap_begin begin = {
+        .seq = 7, .n_devices = 2, .n_processes = 1, .n_usage = 1, .clients = 3, .server_pid = 99};
     send_frame(fd, PROTO_SNAP_BEGIN, &begin, sizeof(begin));
     struct ttalloc_device_stats dev[2] = {{.device = 0}, {.device = 5}};
     dev[1].used[TTALLOC_DRAM] = 12345;
@@ -213,8 +213,8 @@ static void script_huge_count(int fd)
     recv_type(fd);
     send_ack(fd, PROTO_VERSION);
     recv_type(fd);
-    struct proto_snap_begin begin = {.n_devices = UINT32_MAX, .n_processes = UINT32_MAX,
-                                     .n_usage = UINT32_MAX};
+    struct proto_snap_begin begin = {
+        .n_devices = UINT32_MAX, .n_processes = UINT32_MAX, .n_usage = UINT32_MAX};
     send_frame(fd, PROTO_SNAP_BEGIN, &begin, sizeof(begin));
     send_frame(fd, PROTO_SNAP_END, NULL, 0);
 }
@@ -397,12 +397,9 @@ static void test_next_snapshot_timeout(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_conversation),
-        cmocka_unit_test(test_bad_hello_answers),
-        cmocka_unit_test(test_no_server),
-        cmocka_unit_test(test_bad_snapshots),
-        cmocka_unit_test(test_buffers_over_max),
-        cmocka_unit_test(test_next_snapshot_timeout),
+        cmocka_unit_test(test_good_conversation), cmocka_unit_test(test_bad_hello_answers),
+        cmocka_unit_test(test_no_server),         cmocka_unit_test(test_bad_snapshots),
+        cmocka_unit_test(test_buffers_over_max),  cmocka_unit_test(test_next_snapshot_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -278,8 +278,8 @@ static void test_tally_peak_and_reset(void **state)
     tally_apply(&tally, &ev);
     tally_memory(&tally, 0, TTALLOC_DRAM, &live, &peak);
     assert_int_equal(peak, 2 * MIB);
-    ev = (struct proto_event){.address = 77, .size = MIB, .type = TTALLOC_DRAM,
-                              .op = PROTO_OP_ALLOC};
+    ev = (struct proto_event){
+        .address = 77, .size = MIB, .type = TTALLOC_DRAM, .op = PROTO_OP_ALLOC};
     tally_apply(&tally, &ev);
     ev.op = PROTO_OP_FREE;
     tally_apply(&tally, &ev);
@@ -287,8 +287,8 @@ static void test_tally_peak_and_reset(void **state)
     assert_int_equal(live, 2 * MIB);
     assert_int_equal(peak, 3 * MIB);
     /* Re-alloc of a live address replaces its size; unknown frees change nothing. */
-    ev = (struct proto_event){.address = 8 * MIB, .size = 3 * MIB, .type = TTALLOC_DRAM,
-                              .op = PROTO_OP_ALLOC};
+    ev = (struct proto_event){
+        .address = 8 * MIB, .size = 3 * MIB, .type = TTALLOC_DRAM, .op = PROTO_OP_ALLOC};
     tally_apply(&tally, &ev);
     ev = (struct proto_event){.address = 12345, .type = TTALLOC_DRAM, .op = PROTO_OP_FREE};
     tally_apply(&tally, &ev);

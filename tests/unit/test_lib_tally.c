@@ -23,8 +23,12 @@
 static void ev(struct tally *t, uint8_t op, uint32_t device, uint8_t type, uint64_t address,
                uint64_t size)
 {
-    struct proto_event e = {.address = address, .size = size, .device = device, .type = type,
-                            .op = op, .timestamp_ns = 1};
+    struct proto_event e = {.address = address,
+                            .size = size,
+                            .device = device,
+                            .type = type,
+                            .op = op,
+                            .timestamp_ns = 1};
     assert_int_equal(tally_apply(t, &e), 0);
 }
 
@@ -42,7 +46,7 @@ static void test_live_and_peak(void **state)
     (void)state;
     struct tally t;
     tally_init(&t);
-    expect(&t, 0, TTALLOC_DRAM, 0, 0);                     /* never seen */
+    expect(&t, 0, TTALLOC_DRAM, 0, 0); /* never seen */
     ev(&t, PROTO_OP_ALLOC, 0, TTALLOC_DRAM, 0x1000, 10 * MIB);
     /* churn: one buffer allocated and freed many times never lifts the peak */
     for (int i = 0; i < 1000; i++) {
@@ -70,13 +74,13 @@ static void test_resize_same_address(void **state)
     struct tally t;
     tally_init(&t);
     ev(&t, PROTO_OP_ALLOC, 2, TTALLOC_L1, 0x40, 100);
-    ev(&t, PROTO_OP_ALLOC, 2, TTALLOC_L1, 0x40, 30);      /* replaces, not adds */
+    ev(&t, PROTO_OP_ALLOC, 2, TTALLOC_L1, 0x40, 30); /* replaces, not adds */
     expect(&t, 2, TTALLOC_L1, 30, 100);
     ev(&t, PROTO_OP_ALLOC, 2, TTALLOC_L1, 0x40, 250);
     expect(&t, 2, TTALLOC_L1, 250, 250);
     ev(&t, PROTO_OP_FREE, 2, TTALLOC_L1, 0x40, 0);
     expect(&t, 2, TTALLOC_L1, 0, 250);
-    ev(&t, PROTO_OP_FREE, 2, TTALLOC_L1, 0x40, 0);        /* double free: no wrap */
+    ev(&t, PROTO_OP_FREE, 2, TTALLOC_L1, 0x40, 0); /* double free: no wrap */
     expect(&t, 2, TTALLOC_L1, 0, 250);
     tally_destroy(&t);
 }
@@ -91,7 +95,7 @@ static void test_reset_peak(void **state)
     ev(&t, PROTO_OP_ALLOC, 3, TTALLOC_TRACE, 1, 70);
     ev(&t, PROTO_OP_FREE, 0, TTALLOC_DRAM, 2, 0);
     ev(&t, PROTO_OP_FREE, 3, TTALLOC_TRACE, 1, 0);
-    ev(&t, PROTO_OP_RESET_PEAK, 0, 0, 0, 0);               /* every device */
+    ev(&t, PROTO_OP_RESET_PEAK, 0, 0, 0, 0); /* every device */
     expect(&t, 0, TTALLOC_DRAM, 500, 500);
     expect(&t, 3, TTALLOC_TRACE, 0, 0);
     ev(&t, PROTO_OP_ALLOC, 0, TTALLOC_DRAM, 3, 1);
@@ -129,7 +133,7 @@ static void test_devices_in_order_and_peaks(void **state)
     for (size_t i = 1; i < t.n_devices; i++)
         assert_true(t.devices[i - 1].device < t.devices[i].device);
     expect(&t, 4294967295u, TTALLOC_CB, 1295, 1295);
-    ev(&t, PROTO_OP_FREE, 5, TTALLOC_CB, 0x10, 0);         /* peak stays */
+    ev(&t, PROTO_OP_FREE, 5, TTALLOC_CB, 0x10, 0); /* peak stays */
 
     assert_int_equal(tally_peaks(&t, &peaks, &n), 0);
     assert_int_equal(n, 7);
@@ -171,7 +175,7 @@ static void test_buffers_as_events(void **state)
         assert_int_equal(out[i].op, PROTO_OP_ALLOC);
         assert_int_equal(out[i].timestamp_ns, 777);
         assert_int_equal(out[i].address, out[i].size * 64);
-        assert_int_equal(out[i].size % 2, 0);               /* only the even ones live */
+        assert_int_equal(out[i].size % 2, 0); /* only the even ones live */
         assert_int_equal(out[i].device, out[i].size % 3);
         assert_int_equal(seen[out[i].size], 0);
         seen[out[i].size] = 1;
@@ -199,10 +203,8 @@ static void test_buffers_as_events(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_live_and_peak),
-        cmocka_unit_test(test_resize_same_address),
-        cmocka_unit_test(test_reset_peak),
-        cmocka_unit_test(test_devices_in_order_and_peaks),
+        cmocka_unit_test(test_live_and_peak),     cmocka_unit_test(test_resize_same_address),
+        cmocka_unit_test(test_reset_peak),        cmocka_unit_test(test_devices_in_order_and_peaks),
         cmocka_unit_test(test_buffers_as_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

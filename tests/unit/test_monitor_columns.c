@@ -39,7 +39,7 @@ static void test_column_layout(void **state)
     for (int total = 0; total <= 400; total++) {
         int line = columns_layout(&columns_procs, total, w);
         assert_int_equal(line, sum_widths(&columns_procs, w, &shown));
-        if (total >= 8 + 12 + 10 + 2)  /* PID NAME DRAM */
+        if (total >= 8 + 12 + 10 + 2) /* PID NAME DRAM */
             assert_true(line <= total);
         for (size_t i = 0; i < columns_procs.n; i++) {
             const struct columns_def *d = &columns_procs.defs[i];
@@ -90,11 +90,11 @@ static void test_column_rows(void **state)
     assert_true((int)strlen(line) <= 100);
     assert_non_null(strstr(line, "    4242 "));
     assert_non_null(strstr(line, "3.00 GiB"));
-    assert_non_null(strstr(line, "4.00 KiB"));  /* OTHER = L1_SMALL + TRACE + CB */
+    assert_non_null(strstr(line, "4.00 KiB")); /* OTHER = L1_SMALL + TRACE + CB */
     assert_non_null(strstr(line, " 7 server"));
-    assert_int_equal(line[strlen(line) - 1], 'r');  /* no trailing blanks */
+    assert_int_equal(line[strlen(line) - 1], 'r'); /* no trailing blanks */
     /* A name longer than its column is cut, never pushing the next one. */
-    columns_layout(&columns_procs, 59, w);  /* every shown column at its minimum */
+    columns_layout(&columns_procs, 59, w); /* every shown column at its minimum */
     columns_row(&columns_procs, w, &p, line, sizeof(line));
     assert_non_null(strstr(line, " a-very-long- lbl "));
     /* Without a server: a pids-file holder has no figures. */
@@ -119,7 +119,7 @@ static void test_column_rows(void **state)
     memset(&e, 0, sizeof(e));
     e.pid = 99;
     e.device = 3;
-    memset(e.name, 'n', sizeof(e.name));  /* not terminated: never read past it */
+    memset(e.name, 'n', sizeof(e.name)); /* not terminated: never read past it */
     strcpy(e.label, "nightly");
     e.bytes[TTALLOC_DRAM] = 256ull << 20;
     e.buffers[TTALLOC_DRAM] = 2;
@@ -135,7 +135,7 @@ static void test_column_rows(void **state)
     assert_true(n_run >= 12 && n_run <= 31);
     assert_int_equal(strncmp(run + 1 + n_run, " nightly ", 9), 0);
     assert_non_null(strstr(line, "256 MiB"));
-    assert_int_equal(line[strlen(line) - 1], '3');  /* 3 buffers */
+    assert_int_equal(line[strlen(line) - 1], '3'); /* 3 buffers */
     columns_header(&columns_exits, w, MODEL_SORT_COUNT, line, sizeof(line));
     assert_null(strchr(line, '*'));
     assert_non_null(strstr(line, "ENDED"));
@@ -151,7 +151,7 @@ static void test_exits_layout(void **state)
         for (size_t i = 0; i < columns_exits.n; i++) {
             const struct columns_def *d = &columns_exits.defs[i];
             if (d->drop == 0)
-                assert_true(w[i] >= d->min_width);   /* never below: cut instead */
+                assert_true(w[i] >= d->min_width); /* never below: cut instead */
             assert_true(w[i] == 0 || (w[i] >= d->min_width && w[i] <= d->max_width));
         }
     }
@@ -174,13 +174,13 @@ static void test_sort_marks(void **state)
         enum model_sort sort;
         const char *mark;
     } marks[] = {
-        {MODEL_SORT_PID, "*PID"}, {MODEL_SORT_NAME, "*NAME"}, {MODEL_SORT_DRAM, "*DRAM"},
-        {MODEL_SORT_L1, "*L1"}, {MODEL_SORT_BUFFERS, "*BUFFERS"},
+        {MODEL_SORT_PID, "*PID"}, {MODEL_SORT_NAME, "*NAME"},       {MODEL_SORT_DRAM, "*DRAM"},
+        {MODEL_SORT_L1, "*L1"},   {MODEL_SORT_BUFFERS, "*BUFFERS"},
     };
     for (size_t i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
         columns_header(&columns_procs, w, marks[i].sort, line, sizeof(line));
         assert_non_null(strstr(line, marks[i].mark));
-        assert_ptr_equal(strchr(line, '*'), strrchr(line, '*'));   /* one mark */
+        assert_ptr_equal(strchr(line, '*'), strrchr(line, '*')); /* one mark */
     }
     columns_header(&columns_procs, w, MODEL_SORT_COUNT, line, sizeof(line));
     assert_null(strchr(line, '*'));

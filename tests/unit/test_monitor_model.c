@@ -37,8 +37,8 @@ static void fake_init(struct fake_snap *f)
     f->snap.seq = 1;
 }
 
-static struct ttalloc_device_stats *fake_device(struct fake_snap *f, uint32_t id, uint64_t dram_used,
-                                                uint64_t dram_total)
+static struct ttalloc_device_stats *fake_device(struct fake_snap *f, uint32_t id,
+                                                uint64_t dram_used, uint64_t dram_total)
 {
     struct ttalloc_device_stats *d = &f->devices[f->snap.n_devices++];
     d->device = id;
@@ -79,9 +79,9 @@ static void test_percent_and_levels(void **state)
     assert_int_equal(model_level(5, 0), MODEL_LEVEL_UNKNOWN);
     assert_int_equal(model_level(0, 100), MODEL_LEVEL_GREEN);
     assert_int_equal(model_level(7499, 10000), MODEL_LEVEL_GREEN);
-    assert_int_equal(model_level(75, 100), MODEL_LEVEL_YELLOW);   /* 75 % is yellow */
+    assert_int_equal(model_level(75, 100), MODEL_LEVEL_YELLOW); /* 75 % is yellow */
     assert_int_equal(model_level(8999, 10000), MODEL_LEVEL_YELLOW);
-    assert_int_equal(model_level(9, 10), MODEL_LEVEL_RED);        /* 90 % is red */
+    assert_int_equal(model_level(9, 10), MODEL_LEVEL_RED); /* 90 % is red */
     assert_int_equal(model_level(120, 100), MODEL_LEVEL_RED);
     /* A Blackhole's odd total: exactly three quarters is yellow. */
     uint64_t bh = 8 * 4278190080ull;
@@ -95,7 +95,7 @@ static void test_percent_and_levels(void **state)
 static void test_history_buckets_and_gaps(void **state)
 {
     (void)state;
-    static struct model_history h;  /* large: keep it off the stack */
+    static struct model_history h; /* large: keep it off the stack */
     model_history_init(&h);
     assert_false(model_history_get(&h, 5000, 0).valid);
 
@@ -189,7 +189,7 @@ static void test_filter(void **state)
     model_init(&m, 500);
     assert_int_equal(model_add_filter(&m, 1), 0);
     assert_int_equal(model_add_filter(&m, 3), 0);
-    assert_int_equal(model_add_filter(&m, 3), 0);  /* duplicate: once */
+    assert_int_equal(model_add_filter(&m, 3), 0); /* duplicate: once */
     assert_int_equal(m.n_filter, 2);
     struct fake_snap f;
     fake_init(&f);
@@ -216,7 +216,7 @@ static void test_sysfs_devices_and_server_lost(void **state)
     assert_non_null(devs);
     devs[0].index = 0;
     strcpy(devs[0].card_type, "n150");
-    devs[1].index = 4;  /* sparse ordinals */
+    devs[1].index = 4; /* sparse ordinals */
     strcpy(devs[1].card_type, "mystery");
     assert_int_equal(model_set_sysfs(&m, devs, 2), 0);
     assert_int_equal(m.n_visible, 2);
@@ -225,7 +225,7 @@ static void test_sysfs_devices_and_server_lost(void **state)
     assert_false(d->used_known);
     assert_int_equal(d->stats.total[TTALLOC_DRAM], 12 * GIB);
     assert_int_equal(model_visible_device(&m, 1)->id, 4);
-    assert_int_equal(model_visible_device(&m, 1)->stats.total[TTALLOC_DRAM], 0);  /* never guessed */
+    assert_int_equal(model_visible_device(&m, 1)->stats.total[TTALLOC_DRAM], 0); /* never guessed */
 
     /* The server reports device 0 with the app's exact capacity. */
     struct fake_snap f;
@@ -247,7 +247,7 @@ static void test_sysfs_devices_and_server_lost(void **state)
     d = model_visible_device(&m, 0);
     assert_false(d->used_known);
     assert_int_equal(d->stats.used[TTALLOC_DRAM], 0);
-    assert_int_equal(d->stats.total[TTALLOC_DRAM], 12 * GIB);  /* back to the board table */
+    assert_int_equal(d->stats.total[TTALLOC_DRAM], 12 * GIB); /* back to the board table */
     assert_int_equal(m.n_procs, 0);
     assert_int_equal(m.n_visible, 2);
     model_free(&m);
@@ -267,7 +267,7 @@ static void test_process_sort_and_selection(void **state)
     fake_process(&f, 30, "mid");
     fake_usage(&f, 10, 0, 1 * MIB, 9 * MIB, 1);
     fake_usage(&f, 20, 0, 5 * MIB, 1 * MIB, 7);
-    fake_usage(&f, 20, 1, 99 * MIB, 0, 1);  /* other device: not in device 0's list */
+    fake_usage(&f, 20, 1, 99 * MIB, 0, 1); /* other device: not in device 0's list */
     fake_usage(&f, 30, 0, 3 * MIB, 5 * MIB, 4);
     assert_int_equal(model_apply_snapshot(&m, &f.snap, 0), 0);
     assert_int_equal(m.n_procs, 3);
@@ -282,19 +282,19 @@ static void test_process_sort_and_selection(void **state)
 
     model_select_proc(&m, 1);
     assert_int_equal(m.selected_pid, 30);
-    model_next_sort(&m);  /* L1 */
+    model_next_sort(&m); /* L1 */
     assert_int_equal(m.procs[0].pid, 10);
     assert_int_equal(m.procs[1].pid, 30);
     /* The selection follows the process, not the row. */
     assert_int_equal(model_selected_proc_index(&m), 1);
-    model_next_sort(&m);  /* BUFFERS */
+    model_next_sort(&m); /* BUFFERS */
     assert_int_equal(m.procs[0].pid, 20);
-    model_next_sort(&m);  /* PID */
+    model_next_sort(&m); /* PID */
     assert_int_equal(m.procs[0].pid, 10);
-    model_next_sort(&m);  /* NAME */
+    model_next_sort(&m); /* NAME */
     assert_string_equal(m.procs[0].name, "alpha");
     assert_string_equal(m.procs[2].name, "zeta");
-    model_next_sort(&m);  /* back to DRAM */
+    model_next_sort(&m); /* back to DRAM */
     assert_int_equal(m.sort, MODEL_SORT_DRAM);
 
     /* Selection clamps at both ends. */
@@ -308,7 +308,7 @@ static void test_process_sort_and_selection(void **state)
     assert_int_equal(model_selected_device(&m)->id, 1);
     assert_int_equal(m.n_procs, 1);
     assert_int_equal(m.procs[0].bytes[TTALLOC_DRAM], 99 * MIB);
-    model_select_device(&m, 5);  /* clamps */
+    model_select_device(&m, 5); /* clamps */
     assert_int_equal(model_selected_device(&m)->id, 1);
     model_select_device(&m, -5);
     assert_int_equal(model_selected_device(&m)->id, 0);
@@ -359,10 +359,10 @@ static void test_refresh_steps(void **state)
     assert_int_equal(model_step_refresh(&m, -1), 100);
     assert_int_equal(model_step_refresh(&m, 1), 200);
     m.refresh_ms = 10;
-    assert_int_equal(model_step_refresh(&m, -1), 10);  /* already fastest */
+    assert_int_equal(model_step_refresh(&m, -1), 10); /* already fastest */
     m.refresh_ms = 10000;
-    assert_int_equal(model_step_refresh(&m, 1), 10000);  /* already slowest */
-    m.refresh_ms = 333;  /* an odd -r: the next step each way */
+    assert_int_equal(model_step_refresh(&m, 1), 10000); /* already slowest */
+    m.refresh_ms = 333;                                 /* an odd -r: the next step each way */
     assert_int_equal(model_step_refresh(&m, 1), 500);
     m.refresh_ms = 333;
     assert_int_equal(model_step_refresh(&m, -1), 200);
@@ -436,7 +436,7 @@ static void test_proc_matches(void **state)
     assert_true(model_proc_matches(&p, NULL));
     assert_true(model_proc_matches(&p, "METAL"));
     assert_true(model_proc_matches(&p, "313"));
-    assert_false(model_proc_matches(&p, "label"));  /* an empty label matches nothing */
+    assert_false(model_proc_matches(&p, "label")); /* an empty label matches nothing */
     strcpy(p.label, "my label");
     assert_true(model_proc_matches(&p, "LABEL"));
     assert_false(model_proc_matches(&p, "31338"));
@@ -459,15 +459,21 @@ static void test_found_without_server(void **state)
 
     struct model_found *found = calloc(4, sizeof(*found));
     assert_non_null(found);
-    found[0] = (struct model_found){.pid = 50, .device = 0, .source = MODEL_SOURCE_SHM,
-                                    .name = "metal"};
+    found[0] =
+        (struct model_found){.pid = 50, .device = 0, .source = MODEL_SOURCE_SHM, .name = "metal"};
     found[0].bytes[TTALLOC_DRAM] = 2 * GIB;
-    found[1] = (struct model_found){.pid = 50, .device = 0, .source = MODEL_SOURCE_PIDS,
-                                    .name = "metal"};       /* the same process: one row */
-    found[2] = (struct model_found){.pid = 60, .device = 0, .source = MODEL_SOURCE_PIDS,
-                                    .name = "holder", .uid = 1000, .uid_known = 1};
-    found[3] = (struct model_found){.pid = 70, .device = 1, .source = MODEL_SOURCE_PIDS,
-                                    .name = "other"};
+    found[1] = (struct model_found){.pid = 50,
+                                    .device = 0,
+                                    .source = MODEL_SOURCE_PIDS,
+                                    .name = "metal"}; /* the same process: one row */
+    found[2] = (struct model_found){.pid = 60,
+                                    .device = 0,
+                                    .source = MODEL_SOURCE_PIDS,
+                                    .name = "holder",
+                                    .uid = 1000,
+                                    .uid_known = 1};
+    found[3] =
+        (struct model_found){.pid = 70, .device = 1, .source = MODEL_SOURCE_PIDS, .name = "other"};
     struct model_found_device *used = calloc(1, sizeof(*used));
     assert_non_null(used);
     used[0].device = 0;
@@ -506,7 +512,7 @@ static void test_found_without_server(void **state)
     assert_int_equal(m.n_found, 0);
     assert_int_equal(m.n_procs, 1);
     assert_int_equal(m.procs[0].pid, 80);
-    assert_int_equal(m.procs[0].source, MODEL_SOURCE_SHM);  /* the server read it from SHM */
+    assert_int_equal(m.procs[0].source, MODEL_SOURCE_SHM); /* the server read it from SHM */
     found = calloc(1, sizeof(*found));
     assert_non_null(found);
     found[0] = (struct model_found){.pid = 90, .device = 0, .source = MODEL_SOURCE_PIDS};

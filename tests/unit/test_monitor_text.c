@@ -41,9 +41,9 @@ static void test_bar(void **state)
     assert_string_equal(buf, "[#####.....]");
     text_bar(buf, 12, 5, 8, 10);
     assert_string_equal(buf, "[#####...|.]");
-    text_bar(buf, 12, 20, 20, 10);  /* over the total: full, no mark outside */
+    text_bar(buf, 12, 20, 20, 10); /* over the total: full, no mark outside */
     assert_string_equal(buf, "[##########]");
-    text_bar(buf, 12, 0, 10, 10);   /* peak at the very end: last cell */
+    text_bar(buf, 12, 0, 10, 10); /* peak at the very end: last cell */
     assert_string_equal(buf, "[.........|]");
     assert_int_equal(text_cells(1, 3, 9), 3);
     assert_int_equal(text_cells(1, 0, 9), 0);
@@ -65,7 +65,7 @@ static void test_frame(void **state)
     dev[0].peak[TTALLOC_DRAM] = 10 * GIB;
     dev[0].used[TTALLOC_L1] = 0;
     dev[0].total[TTALLOC_L1] = 72ull * 1499136;
-    dev[0].used[TTALLOC_TRACE] = 4096;  /* total unknown */
+    dev[0].used[TTALLOC_TRACE] = 4096; /* total unknown */
     strcpy(dev[0].board_type, "n150");
     dev[1].device = 1;
     strcpy(dev[1].board_type, "p150a");
@@ -80,8 +80,13 @@ static void test_frame(void **state)
     use.bytes[TTALLOC_DRAM] = 9 * GIB;
     use.buffers = 12;
     struct ttalloc_snapshot snap = {
-        .seq = 1, .n_devices = 2, .devices = dev, .n_processes = 1, .processes = &proc,
-        .n_usage = 1, .usage = &use,
+        .seq = 1,
+        .n_devices = 2,
+        .devices = dev,
+        .n_processes = 1,
+        .processes = &proc,
+        .n_usage = 1,
+        .usage = &use,
     };
     assert_int_equal(model_apply_snapshot(&m, &snap, 0), 0);
 
@@ -157,7 +162,7 @@ static void test_frame_without_server(void **state)
     assert_non_null(strstr(text, "server: not reachable"));
     assert_non_null(strstr(text, "device 3: n300  0000:03:00.0  46.5 C  23.0 W / 150 W\n"));
     assert_non_null(strstr(text, "used unknown (no server) / 12.0 GiB"));
-    assert_null(strstr(text, "%"));  /* no made-up percentages */
+    assert_null(strstr(text, "%")); /* no made-up percentages */
     free(text);
     model_free(&m);
 }
@@ -169,12 +174,12 @@ static void test_type_names(void **state)
     text_type_name(buf, sizeof(buf), TTALLOC_DRAM);
     assert_string_equal(buf, "DRAM");
     text_type_name(buf, sizeof(buf), TTALLOC_SYSTEM_MEMORY);
-    assert_string_equal(buf, "SYSTEM_MEMORY");  /* as every other tool says it */
+    assert_string_equal(buf, "SYSTEM_MEMORY"); /* as every other tool says it */
     text_type_name(buf, sizeof(buf), TTALLOC_L1_SMALL);
     assert_string_equal(buf, "L1_SMALL");
     text_type_name(buf, sizeof(buf), (enum ttalloc_buffer_type)99);
     assert_string_equal(buf, "?");
-    text_type_name(buf, 4, TTALLOC_SYSTEM_MEMORY);  /* cut, terminated */
+    text_type_name(buf, 4, TTALLOC_SYSTEM_MEMORY); /* cut, terminated */
     assert_string_equal(buf, "SYS");
 }
 

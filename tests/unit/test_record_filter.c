@@ -42,15 +42,20 @@ static void test_parent_from_stat(void **state)
     (void)state;
     fake_process(10, "sh", 1);
     fake_process(11, "my (weird) name", 10);
-    fake_process(12, ") S 99", 11);      /* a name that looks like the fields after it */
+    fake_process(12, ") S 99", 11); /* a name that looks like the fields after it */
     assert_int_equal(record_filter_parent(proc_root(), 10), 1);
     assert_int_equal(record_filter_parent(proc_root(), 11), 10);
     assert_int_equal(record_filter_parent(proc_root(), 12), 11);
-    assert_int_equal(record_filter_parent(proc_root(), 13), 0);     /* no such process */
+    assert_int_equal(record_filter_parent(proc_root(), 13), 0);      /* no such process */
     assert_int_equal(tmpdir_write("proc/14/stat", "", NULL, 0), -1); /* no dir: not written */
     assert_int_equal(tmpdir_mkdirs("proc/14"), 0);
-    const char *garbage[] = {"", "14 (x", "14 (x) S", "14 (x) S -5", "14 (x) S 99999999999",
-                             "\x01\x02\x03", "14 (x) S abc"};
+    const char *garbage[] = {"",
+                             "14 (x",
+                             "14 (x) S",
+                             "14 (x) S -5",
+                             "14 (x) S 99999999999",
+                             "\x01\x02\x03",
+                             "14 (x) S abc"};
     for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
         assert_int_equal(tmpdir_write("proc/14/stat", garbage[i], NULL, 0), 0);
         assert_int_equal(record_filter_parent(proc_root(), 14), 0);
@@ -71,14 +76,14 @@ static void test_all_and_pids(void **state)
     assert_int_equal(record_filter_add(&f, -3), -EINVAL);
     for (int32_t pid = 100; pid < 300; pid += 2)
         assert_int_equal(record_filter_add(&f, pid), 0);
-    assert_int_equal(record_filter_add(&f, 100), 0);    /* twice is once */
+    assert_int_equal(record_filter_add(&f, 100), 0); /* twice is once */
     assert_int_equal(f.count, 100);
     for (int32_t pid = 100; pid < 300; pid++) {
         assert_int_equal(record_filter_keeps(&f, pid), pid % 2 == 0);
-        assert_int_equal(record_filter_keeps(&f, pid), pid % 2 == 0);   /* cached answer */
+        assert_int_equal(record_filter_keeps(&f, pid), pid % 2 == 0); /* cached answer */
     }
-    assert_false(record_filter_decide(&f, 101, 100));  /* a child of a listed pid is not */
-    record_filter_forget(&f, 100);                      /* the user named it: kept */
+    assert_false(record_filter_decide(&f, 101, 100)); /* a child of a listed pid is not */
+    record_filter_forget(&f, 100);                    /* the user named it: kept */
     assert_true(record_filter_keeps(&f, 100));
     record_filter_destroy(&f);
 }
@@ -98,10 +103,10 @@ static void test_tree_from_proc(void **state)
     struct record_filter f;
     record_filter_init(&f, RECORD_FILTER_TREE);
     f.proc_root = proc_root();
-    assert_false(record_filter_decide(&f, 51, 50));    /* no root yet: nothing */
+    assert_false(record_filter_decide(&f, 51, 50)); /* no root yet: nothing */
     assert_int_equal(record_filter_set_root(&f, 50), 0);
     assert_true(record_filter_decide(&f, 50, 0));
-    assert_true(record_filter_decide(&f, 52, 0));      /* two levels down */
+    assert_true(record_filter_decide(&f, 52, 0)); /* two levels down */
     assert_true(record_filter_keeps(&f, 52));
     assert_false(record_filter_decide(&f, 61, 0));
     assert_false(record_filter_keeps(&f, 61));
@@ -120,7 +125,7 @@ static void test_tree_from_proc(void **state)
     assert_false(record_filter_keeps(&f, 52));
     fake_process(52, "reused", 60);
     assert_false(record_filter_decide(&f, 52, 0));
-    record_filter_forget(&f, 50);                       /* the root stays */
+    record_filter_forget(&f, 50); /* the root stays */
     assert_true(record_filter_keeps(&f, 50));
     record_filter_destroy(&f);
 }
@@ -140,7 +145,7 @@ static void test_forget_keeps_the_rest_findable(void **state)
         record_filter_forget(&f, pid);
     for (int32_t pid = 2; pid < 3000; pid++)
         assert_int_equal(record_filter_keeps(&f, pid), (pid - 2) % 3 != 0);
-    record_filter_forget(&f, 999999);                   /* not there: nothing happens */
+    record_filter_forget(&f, 999999); /* not there: nothing happens */
     record_filter_destroy(&f);
 }
 

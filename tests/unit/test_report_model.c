@@ -33,7 +33,7 @@ static int apply(struct report_model *m, uint32_t kind, int32_t pid, int64_t t, 
     ev.type = type;
     ev.address = address;
     ev.size = size;
-    ev.count = size;   /* GAP, LIVE_BEGIN */
+    ev.count = size; /* GAP, LIVE_BEGIN */
     uint64_t out = 12345;
     int rc = report_model_apply(m, &ev, &out);
     if (rc == 1 && kind == TTALLOC_REC_FREE)
@@ -49,14 +49,14 @@ static void start(struct report_model *m, int32_t pid, int64_t t, const char *na
     ev.pid = pid;
     ev.time_ns = t;
     ev.uid = 1000;
-    memset(ev.name, 'x', sizeof(ev.name));   /* unterminated: cut */
+    memset(ev.name, 'x', sizeof(ev.name)); /* unterminated: cut */
     memcpy(ev.name, name, strlen(name) + 1);
     uint64_t out;
     assert_int_equal(report_model_apply(m, &ev, &out), 0);
 }
 
-static const struct report_memory *memory_of(struct report_model *m, int32_t pid,
-                                             uint32_t device, uint8_t type)
+static const struct report_memory *memory_of(struct report_model *m, int32_t pid, uint32_t device,
+                                             uint8_t type)
 {
     struct report_process *p = report_model_process(m, pid);
     assert_non_null(p);
@@ -105,14 +105,14 @@ static void test_peaks_and_leaks(void **state)
     assert_int_equal(apply(&m, TTALLOC_REC_ALLOC, 10, 4 * S, 0, TTALLOC_DRAM, 0x3000, 50), 1);
     assert_int_equal(apply(&m, TTALLOC_REC_PROCESS_EXIT, 10, 5 * S, 0, 0, 0, 0), 0);
     assert_int_equal(report_model_finish(&m), 0);
-    assert_int_equal(report_model_finish(&m), 0);   /* idempotent */
+    assert_int_equal(report_model_finish(&m), 0); /* idempotent */
 
     assert_int_equal(m.events, 6);
     assert_int_equal(report_model_duration(&m), 5 * S);
     const struct report_memory *dram = memory_of(&m, 10, 0, TTALLOC_DRAM);
     assert_int_equal(dram->peak, 400);
     assert_int_equal(dram->peak_ns, 2 * S);
-    assert_int_equal(dram->live, 350);              /* final bytes, kept at exit */
+    assert_int_equal(dram->live, 350); /* final bytes, kept at exit */
     assert_int_equal(dram->allocs, 3);
     assert_int_equal(dram->frees, 2);
     struct report_process *p = report_model_process(&m, 10);
@@ -129,7 +129,7 @@ static void test_peaks_and_leaks(void **state)
     const struct report_device *d = device_of(&m, 0);
     assert_int_equal(d->peak[TTALLOC_DRAM], 400);
     assert_int_equal(d->peak_ns[TTALLOC_DRAM], 2 * S);
-    assert_int_equal(d->live[TTALLOC_DRAM], 0);    /* the exit took the leaks out */
+    assert_int_equal(d->live[TTALLOC_DRAM], 0); /* the exit took the leaks out */
     assert_int_equal(d->n_at_peak, 2);
     assert_int_equal(d->at_peak[0].address, 0x2000);
     assert_int_equal(d->at_peak[1].address, 0x1000);
@@ -170,7 +170,7 @@ static void test_gap_and_live_state(void **state)
     apply(&m, TTALLOC_REC_LIVE_BEGIN, 0, 2 * S, 0, 0, 0, 2);
     apply(&m, TTALLOC_REC_LIVE_BUFFER, 10, 1 * S, 0, TTALLOC_DRAM, 0xb, 200);
     apply(&m, TTALLOC_REC_LIVE_BUFFER, 10, 2 * S, 0, TTALLOC_DRAM, 0xc, 250);
-    apply(&m, TTALLOC_REC_LIVE_BUFFER, 10, 2 * S, 0, TTALLOC_DRAM, 0xc, 250);   /* twice */
+    apply(&m, TTALLOC_REC_LIVE_BUFFER, 10, 2 * S, 0, TTALLOC_DRAM, 0xc, 250); /* twice */
     apply(&m, TTALLOC_REC_LIVE_END, 0, 2 * S, 0, 0, 0, 0);
     assert_int_equal(report_model_finish(&m), 0);
     assert_int_equal(m.gaps, 1);
@@ -199,8 +199,8 @@ static void test_at_snapshot(void **state)
     report_model_init(&m);
     m.at_ns = 2 * S;
     apply(&m, TTALLOC_REC_ALLOC, 10, 1 * S, 0, TTALLOC_DRAM, 0x1, 10);
-    apply(&m, TTALLOC_REC_ALLOC, 10, 2 * S, 0, TTALLOC_L1, 0x2, 30);      /* at 2 s: in */
-    apply(&m, TTALLOC_REC_FREE, 10, 3 * S, 0, TTALLOC_DRAM, 0x1, 0);      /* after: ignored */
+    apply(&m, TTALLOC_REC_ALLOC, 10, 2 * S, 0, TTALLOC_L1, 0x2, 30); /* at 2 s: in */
+    apply(&m, TTALLOC_REC_FREE, 10, 3 * S, 0, TTALLOC_DRAM, 0x1, 0); /* after: ignored */
     apply(&m, TTALLOC_REC_ALLOC, 10, 3 * S, 0, TTALLOC_DRAM, 0x3, 99);
     assert_int_equal(report_model_finish(&m), 0);
     assert_true(m.at_taken);
@@ -247,19 +247,16 @@ static void test_cmp_largest(void **state)
                          c = {.size = 11, .address = 0x30};
     assert_true(report_buffer_cmp_largest(&c, &a) < 0);
     assert_true(report_buffer_cmp_largest(&a, &c) > 0);
-    assert_true(report_buffer_cmp_largest(&b, &a) < 0);   /* same size: by address */
+    assert_true(report_buffer_cmp_largest(&b, &a) < 0); /* same size: by address */
     assert_int_equal(report_buffer_cmp_largest(&a, &a), 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_peaks_and_leaks),
-        cmocka_unit_test(test_pid_filter),
-        cmocka_unit_test(test_gap_and_live_state),
-        cmocka_unit_test(test_at_snapshot),
-        cmocka_unit_test(test_reused_pid_and_empty),
-        cmocka_unit_test(test_cmp_largest),
+        cmocka_unit_test(test_peaks_and_leaks),      cmocka_unit_test(test_pid_filter),
+        cmocka_unit_test(test_gap_and_live_state),   cmocka_unit_test(test_at_snapshot),
+        cmocka_unit_test(test_reused_pid_and_empty), cmocka_unit_test(test_cmp_largest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

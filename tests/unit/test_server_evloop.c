@@ -21,7 +21,7 @@ struct counter {
     int calls;
     uint32_t last_events;
     struct evloop *loop;
-    int remove_fd;          /* >= 0: remove this registration when called */
+    int remove_fd; /* >= 0: remove this registration when called */
 };
 
 static void count_ready(void *owner, uint32_t events)
@@ -63,7 +63,7 @@ static void test_handlers_get_their_owner(void **state)
 
     /* Asked for EPOLLOUT too: a writable socket is ready at once. */
     assert_int_equal(evloop_modify(&loop, a[0], EPOLLIN | EPOLLOUT, &ha), 0);
-    assert_int_equal(evloop_wait(&loop, 1000), 2);     /* b still readable, a writable */
+    assert_int_equal(evloop_wait(&loop, 1000), 2); /* b still readable, a writable */
     evloop_dispatch(&loop);
     assert_int_equal(ca.calls, 1);
     assert_true(ca.last_events & EPOLLOUT);
@@ -73,7 +73,7 @@ static void test_handlers_get_their_owner(void **state)
     assert_int_equal(evloop_wait(&loop, 1000), 2);
     evloop_dispatch(&loop);
     int calls_b = cb.calls;
-    assert_int_equal(evloop_wait(&loop, 100), 1);      /* only a is left */
+    assert_int_equal(evloop_wait(&loop, 100), 1); /* only a is left */
     evloop_dispatch(&loop);
     assert_int_equal(cb.calls, calls_b);
     assert_int_equal(evloop_modify(&loop, b[0], EPOLLIN, &hb), -ENOENT);

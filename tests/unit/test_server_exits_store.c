@@ -134,9 +134,9 @@ static void test_bounds_count_and_age(void **state)
     struct ttalloc_exit recs[3] = {record(1, 5, NOW - 3 * SEC, 1), record(2, 5, NOW - 2 * SEC, 2),
                                    record(3, 5, NOW - SEC, 4)};
     exits_store_add(&s, recs, 3, NOW, 5 * SEC);
-    assert_int_equal(s.n_records, 2);       /* the oldest went */
+    assert_int_equal(s.n_records, 2); /* the oldest went */
     assert_int_equal(s.records[0].pid, 2);
-    assert_int_equal(s.uids[0].bytes[TTALLOC_DRAM], 7);   /* the counter keeps all three */
+    assert_int_equal(s.uids[0].bytes[TTALLOC_DRAM], 7); /* the counter keeps all three */
     /* 60 s later the first is too old; the tick drops it and saves */
     exits_store_tick(&s, NOW - 2 * SEC + 61 * SEC, 70 * SEC);
     assert_int_equal(s.n_records, 1);
@@ -164,7 +164,7 @@ static void test_saves_at_most_once_a_second(void **state)
     exits_store_add(&s, &a, 1, NOW, 10 * SEC);
     assert_int_equal(s.dirty, 0);
     exits_store_add(&s, &b, 1, NOW, 10 * SEC + SEC / 2);
-    assert_int_equal(s.dirty, 1);            /* waits for the tick */
+    assert_int_equal(s.dirty, 1); /* waits for the tick */
     assert_int_equal(loaded_records(), 1);
     exits_store_tick(&s, NOW, 10 * SEC + SEC / 2 + 1);
     assert_int_equal(s.dirty, 1);
@@ -301,8 +301,9 @@ static void test_default_path(void **state)
     assert_string_equal(out, "/" EXITS_STORE_FILE);
     assert_int_equal(exits_store_default_path("rel.sock", out, sizeof(out)), 0);
     assert_string_equal(out, EXITS_STORE_FILE);
-    assert_int_equal(exits_store_default_path("/a/very/long/directory/name/that/does/not/fit/x",
-                                              out, 20), -ENAMETOOLONG);
+    assert_int_equal(
+        exits_store_default_path("/a/very/long/directory/name/that/does/not/fit/x", out, 20),
+        -ENAMETOOLONG);
 }
 
 int main(void)

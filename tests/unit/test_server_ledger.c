@@ -18,8 +18,7 @@
 
 #include "ledger.h"
 
-static struct proto_event ev_alloc(uint32_t device, uint8_t type, uint64_t address,
-                                   uint64_t size)
+static struct proto_event ev_alloc(uint32_t device, uint8_t type, uint64_t address, uint64_t size)
 {
     struct proto_event ev;
     memset(&ev, 0, sizeof(ev));
@@ -143,7 +142,7 @@ static void test_malformed_events(void **state)
     struct proto_event batch[4] = {
         ev_alloc(0, TTALLOC_DRAM, 0x10, 10),
         ev_alloc(0, TTALLOC_DRAM, 0x20, 20),
-        ev_alloc(0, 6, 0x30, 30),   /* unknown type */
+        ev_alloc(0, 6, 0x30, 30), /* unknown type */
         ev_alloc(0, TTALLOC_DRAM, 0x40, 40),
     };
     size_t done = 99;
@@ -227,8 +226,8 @@ static void test_many_buffers_memory(void **state)
     for (size_t i = 0; i < N; i += BATCH) {
         for (size_t j = 0; j < BATCH; j++) {
             uint64_t k = i + j;
-            batch[j] = ev_alloc((uint32_t)(k % 8), (uint8_t)(k % TTALLOC_NUM_TYPES),
-                                k * 4096, k + 1);
+            batch[j] =
+                ev_alloc((uint32_t)(k % 8), (uint8_t)(k % TTALLOC_NUM_TYPES), k * 4096, k + 1);
             want += k + 1;
         }
         assert_int_equal(ledger_apply_events(&l, p, batch, BATCH, NULL), 0);
@@ -270,7 +269,8 @@ static void test_peaks_and_processes_per_device(void **state)
     struct ledger_process *b = attach(&l, 20);
 
     assert_int_equal(apply1(&l, a, ev_alloc(3, TTALLOC_L1, 0, 100)), 0);
-    assert_int_equal(apply1(&l, b, ev_alloc(3, TTALLOC_L1, 0, 50)), 0); /* same key, other process */
+    assert_int_equal(apply1(&l, b, ev_alloc(3, TTALLOC_L1, 0, 50)),
+                     0); /* same key, other process */
     struct ledger_device *d = find_device(&l, 3);
     assert_int_equal(d->used[TTALLOC_L1], 150);
     assert_int_equal(d->processes, 2);
@@ -692,8 +692,7 @@ static struct proto_event ev_reset(void)
     return ev;
 }
 
-static int submit1(struct ledger *l, struct ledger_stream *s, struct proto_event ev,
-                   uint64_t now)
+static int submit1(struct ledger *l, struct ledger_stream *s, struct proto_event ev, uint64_t now)
 {
     struct proto_event bad;
     return ledger_submit(l, s, &ev, 1, now, &bad);
@@ -723,24 +722,27 @@ static void test_order_two_streams(void **state)
 
     /* The app's order: X alloc 100, X free 200, Y alloc 300, Y free 400,
      * Z alloc 500. Arrival order differs: Y's alloc comes before X's free. */
-    assert_int_equal(submit1(&l, a, at(ev_alloc(0, TTALLOC_DRAM, 0x1, MIB), NOW + 100), NOW + 1000), 0);
-    assert_int_equal(p->bytes, MIB);          /* b has said nothing: nothing to wait for */
-    assert_int_equal(submit1(&l, b, at(ev_alloc(0, TTALLOC_DRAM, 0x2, MIB), NOW + 300), NOW + 1000), 0);
-    assert_int_equal(p->n_pending, 1);        /* waits for a to pass 300 */
+    assert_int_equal(submit1(&l, a, at(ev_alloc(0, TTALLOC_DRAM, 0x1, MIB), NOW + 100), NOW + 1000),
+                     0);
+    assert_int_equal(p->bytes, MIB); /* b has said nothing: nothing to wait for */
+    assert_int_equal(submit1(&l, b, at(ev_alloc(0, TTALLOC_DRAM, 0x2, MIB), NOW + 300), NOW + 1000),
+                     0);
+    assert_int_equal(p->n_pending, 1); /* waits for a to pass 300 */
     assert_int_equal(p->bytes, MIB);
     /* A FLUSH on a could be answered now; one on b must wait. */
     assert_true(ledger_stream_synced(a));
     assert_false(ledger_stream_synced(b));
     assert_int_equal(submit1(&l, a, at(ev_free(0, TTALLOC_DRAM, 0x1), NOW + 200), NOW + 1000), 0);
     assert_int_equal(p->bytes, 0);
-    assert_int_equal(submit1(&l, a, at(ev_alloc(0, TTALLOC_DRAM, 0x3, MIB), NOW + 500), NOW + 1000), 0);
-    assert_int_equal(p->bytes, MIB);          /* Y (300) is due now; Z (500) waits for b */
+    assert_int_equal(submit1(&l, a, at(ev_alloc(0, TTALLOC_DRAM, 0x3, MIB), NOW + 500), NOW + 1000),
+                     0);
+    assert_int_equal(p->bytes, MIB); /* Y (300) is due now; Z (500) waits for b */
     assert_int_equal(submit1(&l, b, at(ev_free(0, TTALLOC_DRAM, 0x2), NOW + 400), NOW + 1000), 0);
     assert_int_equal(p->bytes, 0);
     assert_int_equal(p->n_pending, 1);
     assert_int_equal(l.pending_events, 1);
     assert_true(ledger_stream_synced(b));
-    assert_false(ledger_stream_synced(a));   /* Z (500) waits for b */
+    assert_false(ledger_stream_synced(a)); /* Z (500) waits for b */
 
     /* A FLUSH on a applies everything a sent. */
     assert_int_equal(ledger_stream_sync(&l, a, NULL), 0);
@@ -779,7 +781,8 @@ static void test_order_hold_and_close(void **state)
     assert_int_equal(ledger_next_release(&l), 0);
 
     /* Closing the idle stream releases what waited only for it. */
-    assert_int_equal(submit1(&l, a, at(ev_alloc(0, TTALLOC_L1, 0x3, 40), NOW + 9000), NOW + 9000), 0);
+    assert_int_equal(submit1(&l, a, at(ev_alloc(0, TTALLOC_L1, 0x3, 40), NOW + 9000), NOW + 9000),
+                     0);
     assert_int_equal(p->bytes, 30);
     ledger_stream_close(&l, b, NOW + 9000);
     assert_int_equal(p->bytes, 70);
@@ -939,7 +942,8 @@ static void test_reset_peak(void **state)
     assert_int_equal(find_device(&l, 0)->peak[TTALLOC_DRAM], 5 * MIB);
     assert_int_equal(l.counters.peak_resets, 1);
     /* One more 1 MiB alloc/free reads 3 MiB. */
-    assert_int_equal(submit1(&l, s, at(ev_alloc(0, TTALLOC_DRAM, 0x4, MIB), NOW + 11), NOW + 11), 0);
+    assert_int_equal(submit1(&l, s, at(ev_alloc(0, TTALLOC_DRAM, 0x4, MIB), NOW + 11), NOW + 11),
+                     0);
     assert_int_equal(submit1(&l, s, at(ev_free(0, TTALLOC_DRAM, 0x4), NOW + 12), NOW + 12), 0);
     assert_int_equal(p->usage[0].peak[TTALLOC_DRAM], 3 * MIB);
     assert_int_equal(p->peak_bytes, 3 * MIB);
@@ -963,11 +967,11 @@ static void test_merge_peaks(void **state)
     memset(peaks, 0, sizeof(peaks));
     peaks[0].device = 0;
     peaks[0].type = TTALLOC_DRAM;
-    peaks[0].peak_bytes = 4000;           /* larger than the server's: taken */
+    peaks[0].peak_bytes = 4000; /* larger than the server's: taken */
     peaks[1].device = 0;
     peaks[1].type = TTALLOC_L1;
     peaks[1].peak_bytes = 0;
-    peaks[2].device = 3;                  /* a device it holds nothing on now */
+    peaks[2].device = 3; /* a device it holds nothing on now */
     peaks[2].type = TTALLOC_CB;
     peaks[2].peak_bytes = UINT64_MAX;
     /* Outside a resync: refused. */

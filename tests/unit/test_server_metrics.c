@@ -69,8 +69,8 @@ static struct ttalloc_process_info *view_process(struct view *v, int32_t pid, co
 
 /* `pid` holds `bytes` more of `type` on `device`, in one more buffer unless
  * it is an SHM-only process (those have no buffers). */
-static void view_use(struct view *v, int32_t pid, const char *name, uint32_t flags,
-                     uint32_t device, enum ttalloc_buffer_type type, uint64_t bytes)
+static void view_use(struct view *v, int32_t pid, const char *name, uint32_t flags, uint32_t device,
+                     enum ttalloc_buffer_type type, uint64_t bytes)
 {
     uint64_t buffers = (flags & TTALLOC_PROCESS_SHM) ? 0 : 1;
     struct ttalloc_process_info *p = view_process(v, pid, name, flags);
@@ -187,12 +187,12 @@ static void test_label_escaping(void **state)
     (void)state;
     label("python3", "python3");
     label("a\\b\"c\nd", "a\\\\b\\\"c\\nd");
-    label("caf\xc3\xa9", "caf\xc3\xa9");                    /* valid UTF-8 stays */
-    label("x\xffy", "x\xef\xbf\xbdy");                      /* a stray byte */
-    label("\xc3", "\xef\xbf\xbd");                          /* a cut sequence */
-    label("\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd");          /* overlong */
+    label("caf\xc3\xa9", "caf\xc3\xa9");                           /* valid UTF-8 stays */
+    label("x\xffy", "x\xef\xbf\xbdy");                             /* a stray byte */
+    label("\xc3", "\xef\xbf\xbd");                                 /* a cut sequence */
+    label("\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd");                 /* overlong */
     label("\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"); /* a surrogate */
-    label("\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80");          /* 4 bytes */
+    label("\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80");                 /* 4 bytes */
     label("", "");
 }
 
@@ -282,7 +282,7 @@ static void test_shm_only_processes(void **state)
     remote->flags = TTALLOC_DEVICE_REMOTE;
     remote->used[TTALLOC_DRAM] = remote->peak[TTALLOC_DRAM] = 8192;
     snprintf(remote->board_type, sizeof(remote->board_type), "n300");
-    remote->total[TTALLOC_DRAM] = 12884901888ull;   /* filled in by sources.c */
+    remote->total[TTALLOC_DRAM] = 12884901888ull; /* filled in by sources.c */
 
     struct metrics_input in = view_input(&v, 20);
     char *page = render(&in);
@@ -349,8 +349,8 @@ static void test_unknown_values_omitted(void **state)
 {
     (void)state;
     struct sysfs_device devs[3];
-    devs[0] = unknown_device(0);          /* knows nothing */
-    devs[1] = unknown_device(4);          /* sparse ordinal, knows a lot */
+    devs[0] = unknown_device(0); /* knows nothing */
+    devs[1] = unknown_device(4); /* sparse ordinal, knows a lot */
     snprintf(devs[1].card_type, sizeof(devs[1].card_type), "n150");
     snprintf(devs[1].arch, sizeof(devs[1].arch), "wormhole");
     snprintf(devs[1].bus_id, sizeof(devs[1].bus_id), "0000:04:00.0");
@@ -358,7 +358,7 @@ static void test_unknown_values_omitted(void **state)
     devs[1].temp_mc = 46500;
     devs[1].power_uw = 23250000;
     devs[1].aiclk_mhz = 1000;
-    devs[2] = unknown_device(9);          /* telemetry of a device the view lacks */
+    devs[2] = unknown_device(9); /* telemetry of a device the view lacks */
     devs[2].temp_mc = 99000;
 
     /* the view has a row for each sysfs device (with nothing allocated) */
@@ -386,8 +386,7 @@ static void test_unknown_values_omitted(void **state)
                 12884901888.0);
     assert_true(sample(page, "ttalloc_device_memory_total_bytes{device=\"4\",type=\"l1\"}") ==
                 72.0 * 1499136.0);
-    assert_int_equal(count(page, "ttalloc_device_memory_total_bytes{device=\"4\",type=\"cb\"}"),
-                     0);
+    assert_int_equal(count(page, "ttalloc_device_memory_total_bytes{device=\"4\",type=\"cb\"}"), 0);
     assert_true(sample(page, "ttalloc_device_temperature_celsius{device=\"4\"}") == 46.5);
     assert_true(sample(page, "ttalloc_device_power_watts{device=\"4\"}") == 23.25);
     assert_true(sample(page, "ttalloc_device_aiclk_hertz{device=\"4\"}") == 1e9);
@@ -427,8 +426,7 @@ static void test_unknown_values_omitted(void **state)
     assert_true(sample(page, "ttalloc_device_info{device=\"2\",arch=\"\",board_type=\"\","
                              "bus_id=\"\",serial=\"0000000000000ABC\"}") == 1);
     assert_true(sample(page, "ttalloc_device_memory_total_bytes{device=\"2\",type=\"cb\"}") == 77);
-    assert_int_equal(count(page, "ttalloc_device_memory_total_bytes{device=\"2\",type=\"l1\"}"),
-                     0);
+    assert_int_equal(count(page, "ttalloc_device_memory_total_bytes{device=\"2\",type=\"l1\"}"), 0);
     /* devices in ascending order: 0, 2, 4 */
     const char *d0s = strstr(page, "ttalloc_device_memory_used_bytes{device=\"0\"");
     const char *d2s = strstr(page, "ttalloc_device_memory_used_bytes{device=\"2\"");
@@ -454,7 +452,7 @@ static void test_every_family_has_help_and_type(void **state)
     view_use(&v, 10, "a", LIBTTALLOC, 0, TTALLOC_DRAM, 100);
     view_use(&v, 11, "b", TTALLOC_PROCESS_SHM, 0, TTALLOC_DRAM, 50);
     view_device(&v, 0)->total[TTALLOC_DRAM] = 8ull * 4278190080ull;
-    struct metrics_input in = view_input(&v, 1);    /* with an "other" series too */
+    struct metrics_input in = view_input(&v, 1); /* with an "other" series too */
     in.devs = devs;
     in.n_devs = 1;
     in.disconnects = disconnects;
@@ -472,19 +470,31 @@ static void test_every_family_has_help_and_type(void **state)
     assert_true(sample(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
                              "pid=\"10\",comm=\"a\",label=\"\"}") == 100);
     assert_int_equal(count(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
-                                 "pid=\"11\""), 0);
+                                 "pid=\"11\""),
+                     0);
     assert_int_equal(count(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
-                                 "pid=\"other\""), 0);
+                                 "pid=\"other\""),
+                     0);
     /* each sample's family was announced by HELP and TYPE before it, once */
     static const char *const families[] = {
-        "ttalloc_device_memory_used_bytes", "ttalloc_device_memory_total_bytes",
-        "ttalloc_device_memory_peak_bytes", "ttalloc_device_info",
-        "ttalloc_device_temperature_celsius", "ttalloc_device_power_watts",
-        "ttalloc_device_power_limit_watts", "ttalloc_device_aiclk_hertz",
-        "ttalloc_process_memory_used_bytes", "ttalloc_process_memory_peak_bytes",
-        "ttalloc_clients", "ttalloc_processes",
-        "ttalloc_buffers", "ttalloc_events_total", "ttalloc_process_exits_total",
-        "ttalloc_leaked_bytes_total", "ttalloc_client_disconnects_total", "ttalloc_build_info",
+        "ttalloc_device_memory_used_bytes",
+        "ttalloc_device_memory_total_bytes",
+        "ttalloc_device_memory_peak_bytes",
+        "ttalloc_device_info",
+        "ttalloc_device_temperature_celsius",
+        "ttalloc_device_power_watts",
+        "ttalloc_device_power_limit_watts",
+        "ttalloc_device_aiclk_hertz",
+        "ttalloc_process_memory_used_bytes",
+        "ttalloc_process_memory_peak_bytes",
+        "ttalloc_clients",
+        "ttalloc_processes",
+        "ttalloc_buffers",
+        "ttalloc_events_total",
+        "ttalloc_process_exits_total",
+        "ttalloc_leaked_bytes_total",
+        "ttalloc_client_disconnects_total",
+        "ttalloc_build_info",
     };
     size_t helps = count(page, "# HELP "), types = count(page, "# TYPE ");
     assert_int_equal(helps, types);
@@ -535,9 +545,21 @@ static void test_parse_addr(void **state)
     assert_int_equal(ntohs(((struct sockaddr_in6 *)&sa)->sin6_port), 80);
     assert_int_equal(metrics_parse_addr("0.0.0.0:65535", &sa, &len), 0);
     static const char *const bad[] = {
-        "", "9464", ":9464", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
-        "127.0.0.1:94x", "127.0.0.1:-1", "localhost:9464", "::1:9464", "[::1]9464",
-        "[127.0.0.1]:80", "[::1:80", "1.2.3.4.5:80",
+        "",
+        "9464",
+        ":9464",
+        "127.0.0.1",
+        "127.0.0.1:",
+        "127.0.0.1:0",
+        "127.0.0.1:65536",
+        "127.0.0.1:94x",
+        "127.0.0.1:-1",
+        "localhost:9464",
+        "::1:9464",
+        "[::1]9464",
+        "[127.0.0.1]:80",
+        "[::1:80",
+        "1.2.3.4.5:80",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (metrics_parse_addr(bad[i], &sa, &len) != -EINVAL)
@@ -553,7 +575,7 @@ static void test_process_peaks(void **state)
     view_use(&v, 10, "lib", LIBTTALLOC, 0, TTALLOC_DRAM, 100);
     view_use(&v, 10, "lib", LIBTTALLOC, 1, TTALLOC_L1, 5);
     view_use(&v, 11, "shm", TTALLOC_PROCESS_SHM, 0, TTALLOC_DRAM, 50);
-    v.usage[0].peak[TTALLOC_DRAM] = 4000;  /* it held more before */
+    v.usage[0].peak[TTALLOC_DRAM] = 4000; /* it held more before */
     struct metrics_input in = view_input(&v, 20);
     char *page = render(&in);
     assert_true(sample(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
@@ -566,7 +588,8 @@ static void test_process_peaks(void **state)
     assert_true(sample(page, "ttalloc_process_memory_used_bytes{device=\"0\",type=\"dram\","
                              "pid=\"11\",comm=\"shm\",label=\"\"}") == 50);
     assert_int_equal(count(page, "ttalloc_process_memory_peak_bytes{device=\"0\",type=\"dram\","
-                                 "pid=\"11\""), 0);
+                                 "pid=\"11\""),
+                     0);
     /* 2 usage records x 5 types, all of pid 10 */
     assert_int_equal(count(page, "\nttalloc_process_memory_peak_bytes{"), 10);
     free(page);

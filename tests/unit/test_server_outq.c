@@ -43,7 +43,7 @@ static void test_shared_frame(void **state)
     assert_int_equal(outq_push(&b, f), 0);
     assert_int_equal(outq_push(&b, f), 0);
     assert_int_equal(f->refs, 4);
-    outq_frame_unref(f);                 /* the builder's reference */
+    outq_frame_unref(f); /* the builder's reference */
     assert_int_equal(f->refs, 3);
     assert_int_equal(b.count, 2);
     assert_int_equal(b.bytes, 200);
@@ -52,9 +52,9 @@ static void test_shared_frame(void **state)
     assert_int_equal(a.count, 0);
     assert_int_equal(a.bytes, 0);
     assert_null(a.ring);
-    outq_destroy(&b);                    /* the last: freed (ASan would see a leak) */
-    outq_frame_unref(NULL);              /* harmless */
-    outq_destroy(&b);                    /* twice: harmless */
+    outq_destroy(&b);       /* the last: freed (ASan would see a leak) */
+    outq_frame_unref(NULL); /* harmless */
+    outq_destroy(&b);       /* twice: harmless */
 }
 
 static void test_order_growth_wrap(void **state)
@@ -77,7 +77,7 @@ static void test_order_growth_wrap(void **state)
         for (size_t i = 0; i < q.count; i++)
             want_bytes += q.ring[(q.head + i) & (q.cap - 1)]->len;
         assert_int_equal(q.bytes, want_bytes);
-        assert_int_equal(q.cap & (q.cap - 1), 0);          /* a power of two */
+        assert_int_equal(q.cap & (q.cap - 1), 0); /* a power of two */
         assert_int_equal(outq_send(&q, sv[0]), 0);
         assert_int_equal(q.count, 0);
         assert_int_equal(q.bytes, 0);
@@ -87,7 +87,7 @@ static void test_order_growth_wrap(void **state)
             unsigned got;
             memcpy(&got, buf, sizeof(got));
             assert_int_equal(got, next_out);
-            assert_int_equal(n, 16 + (next_out + 1) % 5);  /* whole frames */
+            assert_int_equal(n, 16 + (next_out + 1) % 5); /* whole frames */
             next_out++;
         }
     }

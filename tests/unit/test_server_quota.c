@@ -117,11 +117,11 @@ static void test_device_cap(void **state)
     quota_init(&q, &lim);
     struct quota_user *u = quota_get(&q, 1000);
     assert_int_equal(quota_device_ref(&q, u, 9), 0);
-    assert_int_equal(quota_device_ref(&q, u, 9), 0);      /* same device: free */
+    assert_int_equal(quota_device_ref(&q, u, 9), 0); /* same device: free */
     assert_int_equal(quota_device_ref(&q, u, 3), 0);
     assert_int_equal(quota_device_ref(&q, u, 5), -EXFULL); /* a third device */
     assert_int_equal(u->refusals, 1);
-    assert_int_equal(quota_device_ref(&q, u, 3), 0);      /* known ones still fine */
+    assert_int_equal(quota_device_ref(&q, u, 3), 0); /* known ones still fine */
     assert_int_equal(u->n_devices, 2);
     assert_int_equal(u->devices[0].device, 3);
     assert_int_equal(u->devices[0].refs, 2);
@@ -130,8 +130,8 @@ static void test_device_cap(void **state)
     quota_device_unref(u, 3);
     assert_int_equal(quota_device_ref(&q, u, 5), -EXFULL);
     quota_device_unref(u, 3);
-    quota_device_unref(u, 3);                              /* gone: no-op */
-    quota_device_unref(u, 12345);                          /* never had it */
+    quota_device_unref(u, 3);     /* gone: no-op */
+    quota_device_unref(u, 12345); /* never had it */
     assert_int_equal(u->n_devices, 1);
     assert_int_equal(quota_device_ref(&q, u, 5), 0);
     /* a user with devices is kept on release */
@@ -157,7 +157,7 @@ static void test_sorted(void **state)
         assert_non_null(u);
         assert_int_equal(u->uid, uid);
         assert_int_equal(quota_device_ref(&q, u, (i * 13u) % 17u), 0);
-        assert_ptr_equal(quota_get(&q, uid), u);            /* found, not added */
+        assert_ptr_equal(quota_get(&q, uid), u); /* found, not added */
     }
     assert_int_equal(q.n_users, 100);
     for (size_t i = 1; i < q.n_users; i++)
@@ -175,12 +175,9 @@ static void test_sorted(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_conn_cap),
-        cmocka_unit_test(test_root_and_unlimited),
-        cmocka_unit_test(test_buffer_cap),
-        cmocka_unit_test(test_device_cap),
-        cmocka_unit_test(test_sorted),
+        cmocka_unit_test(test_defaults),           cmocka_unit_test(test_conn_cap),
+        cmocka_unit_test(test_root_and_unlimited), cmocka_unit_test(test_buffer_cap),
+        cmocka_unit_test(test_device_cap),         cmocka_unit_test(test_sorted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

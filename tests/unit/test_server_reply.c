@@ -30,8 +30,8 @@ static const void *frame_payload(const struct reply *r, size_t i, enum proto_msg
     const void *payload = NULL;
     const char *why = NULL;
     assert_true(i < r->n);
-    assert_int_equal(proto_parse_frame(r->frames[i]->data, r->frames[i]->len, &hdr, &payload,
-                                       &why), 0);
+    assert_int_equal(proto_parse_frame(r->frames[i]->data, r->frames[i]->len, &hdr, &payload, &why),
+                     0);
     assert_int_equal(hdr.type, type);
     *len = hdr.length;
     return payload;
@@ -71,8 +71,10 @@ static void test_snapshot_split(void **state)
         struct ledger_process *p;
         assert_int_equal(ledger_attach(&l, pid, 0, "p", NULL, 0, &p), 0);
         for (uint32_t d = 0; d < DEVS; d++) {
-            struct proto_event ev = {.address = 1, .size = (uint64_t)pid * 10 + d,
-                                     .device = d, .type = TTALLOC_DRAM,
+            struct proto_event ev = {.address = 1,
+                                     .size = (uint64_t)pid * 10 + d,
+                                     .device = d,
+                                     .type = TTALLOC_DRAM,
                                      .op = PROTO_OP_ALLOC};
             assert_int_equal(ledger_apply_events(&l, p, &ev, 1, NULL), 0);
         }
@@ -96,8 +98,7 @@ static void test_snapshot_split(void **state)
     size_t procs = 0, frames = 0;
     int32_t last_pid = 0;
     while (procs < PROCS) {
-        const struct ttalloc_process_info *pi = frame_payload(&r, i++, PROTO_SNAP_PROCESSES,
-                                                              &len);
+        const struct ttalloc_process_info *pi = frame_payload(&r, i++, PROTO_SNAP_PROCESSES, &len);
         assert_true(len + sizeof(struct proto_header) <= PROTO_MAX_FRAME);
         for (size_t k = 0; k < len / sizeof(*pi); k++) {
             assert_true(pi[k].pid > last_pid);
@@ -109,8 +110,9 @@ static void test_snapshot_split(void **state)
         frames++;
     }
     assert_int_equal(procs, PROCS);
-    assert_int_equal(frames, (PROCS + proto_records_per_frame(sizeof(struct ttalloc_process_info)) - 1) /
-                                 proto_records_per_frame(sizeof(struct ttalloc_process_info)));
+    assert_int_equal(frames,
+                     (PROCS + proto_records_per_frame(sizeof(struct ttalloc_process_info)) - 1) /
+                         proto_records_per_frame(sizeof(struct ttalloc_process_info)));
     size_t usage = 0;
     while (usage < PROCS * DEVS) {
         const struct ttalloc_usage *u = frame_payload(&r, i++, PROTO_SNAP_USAGE, &len);
@@ -132,8 +134,8 @@ static void test_buffers_and_exits(void **state)
     assert_int_equal(ledger_attach(&l, 5, 0, "p", NULL, 0, &p), 0);
     enum { N = 6000 };
     for (uint64_t k = 0; k < N; k++) {
-        struct proto_event ev = {.address = k, .size = k + 1, .device = 0, .type = TTALLOC_L1,
-                                 .op = PROTO_OP_ALLOC};
+        struct proto_event ev = {
+            .address = k, .size = k + 1, .device = 0, .type = TTALLOC_L1, .op = PROTO_OP_ALLOC};
         assert_int_equal(ledger_apply_events(&l, p, &ev, 1, NULL), 0);
     }
     struct reply r;
@@ -181,10 +183,11 @@ static void test_reply_add_limits(void **state)
     struct reply r;
     reply_init(&r);
     static unsigned char big[PROTO_MAX_FRAME];
-    assert_int_equal(reply_add(&r, PROTO_BUFFERS, big,
-                               PROTO_MAX_FRAME - sizeof(struct proto_header) + 1), -EMSGSIZE);
-    assert_int_equal(reply_add(&r, PROTO_ERROR, big,
-                               PROTO_MAX_FRAME - sizeof(struct proto_header)), 0);
+    assert_int_equal(
+        reply_add(&r, PROTO_BUFFERS, big, PROTO_MAX_FRAME - sizeof(struct proto_header) + 1),
+        -EMSGSIZE);
+    assert_int_equal(reply_add(&r, PROTO_ERROR, big, PROTO_MAX_FRAME - sizeof(struct proto_header)),
+                     0);
     assert_int_equal(r.frames[0]->len, PROTO_MAX_FRAME);
     assert_int_equal(reply_add_records(&r, PROTO_BUFFERS, big, 0, 24), 0);
     assert_int_equal(r.n, 1);
@@ -218,7 +221,7 @@ static void test_outq_socketpair(void **state)
     assert_int_equal(q.bytes, (size_t)FRAMES * PROTO_MAX_FRAME);
 
     int rc = outq_send(&q, sv[0]);
-    assert_int_equal(rc, 1);    /* the socket filled up */
+    assert_int_equal(rc, 1); /* the socket filled up */
     assert_true(q.count > 0 && q.count < FRAMES);
 
     static unsigned char rx[PROTO_MAX_FRAME + 1];
@@ -249,10 +252,8 @@ static void test_outq_socketpair(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty_snapshot),
-        cmocka_unit_test(test_snapshot_split),
-        cmocka_unit_test(test_buffers_and_exits),
-        cmocka_unit_test(test_reply_add_limits),
+        cmocka_unit_test(test_empty_snapshot),    cmocka_unit_test(test_snapshot_split),
+        cmocka_unit_test(test_buffers_and_exits), cmocka_unit_test(test_reply_add_limits),
         cmocka_unit_test(test_outq_socketpair),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

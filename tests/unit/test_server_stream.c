@@ -24,7 +24,7 @@
 
 /* Everything a subscriber received, parsed. */
 struct received {
-    unsigned types[4096];               /* frame types in order */
+    unsigned types[4096]; /* frame types in order */
     size_t n_frames;
     struct proto_stream_record *records;
     size_t n_records;
@@ -149,10 +149,9 @@ static void test_subscriber_gets_devices_processes_and_live_state(void **state)
     assert_null(l.watcher);
     assert_int_equal(stream_subscribe(&st, &sub, &q, 0, 999), 0);
     assert_non_null(l.watcher);
-    assert_int_equal(sub.state_bytes, q.bytes - (sizeof(struct proto_header) +
-                                                 sizeof(struct proto_stream_device)) -
-                                          (sizeof(struct proto_header) +
-                                           sizeof(struct proto_stream_process)));
+    assert_int_equal(sub.state_bytes,
+                     q.bytes - (sizeof(struct proto_header) + sizeof(struct proto_stream_device)) -
+                         (sizeof(struct proto_header) + sizeof(struct proto_stream_process)));
     struct received got = {0};
     drain(&q, &got);
     assert_int_equal(got.n_frames, 3);
@@ -198,10 +197,10 @@ static void test_changes_arrive_in_order_with_sizes(void **state)
     apply(&w.l, p, event(PROTO_OP_FREE, 0, TTALLOC_DRAM, 0x100, 0, 22));
     apply(&w.l, p, event(PROTO_OP_RESET_PEAK, 0, 0, 0, 0, 23));
     apply(&w.l, p, event(PROTO_OP_ALLOC, 0, TTALLOC_CB, 0x200, 5, 24));
-    assert_int_equal(w.q.count, 1);   /* the PROCESS frame; records wait for the flush */
+    assert_int_equal(w.q.count, 1); /* the PROCESS frame; records wait for the flush */
     stream_flush(&w.st, 30);
     assert_true(w.sub.dirty);
-    ledger_exit(&w.l, p, 0);          /* the stream hears of it from the ledger */
+    ledger_exit(&w.l, p, 0); /* the stream hears of it from the ledger */
     stream_flush(&w.st, 32);
     drain(&w.q, &w.got);
 
@@ -220,7 +219,7 @@ static void test_changes_arrive_in_order_with_sizes(void **state)
             assert_int_equal(w.got.records[i].timestamp_ns, times[i]);
         assert_int_equal(w.got.records[i].pid, 7);
     }
-    assert_true(w.got.records[4].timestamp_ns > 0);   /* the server's clock at the exit */
+    assert_true(w.got.records[4].timestamp_ns > 0); /* the server's clock at the exit */
     assert_int_equal(w.got.records[3].type, TTALLOC_CB);
 
     world_close(&w);
@@ -262,7 +261,7 @@ static void test_another_uid_sees_only_its_own(void **state)
     received_free(&got);
 
     drain(&q_root, &got);
-    assert_int_equal(got.n_procs, 3);  /* pid 1 at subscribe, then pids 2 and 1 */
+    assert_int_equal(got.n_procs, 3); /* pid 1 at subscribe, then pids 2 and 1 */
     /* LIVE_BEGIN 1, the buffer, LIVE_END, two ALLOCs, EXIT */
     assert_int_equal(got.n_records, 6);
     assert_int_equal(got.records[0].size, 1);
@@ -362,7 +361,7 @@ static void test_an_exit_while_behind_keeps_its_leaks_exact(void **state)
     size_t n = w.got.n_records - before;
     assert_int_equal(r[0].kind, PROTO_STREAM_GAP);
     assert_int_equal(r[1].kind, PROTO_STREAM_LIVE_BEGIN);
-    assert_int_equal(r[1].size, 2001);  /* pid 31's buffer and pid 30's 2,000 */
+    assert_int_equal(r[1].size, 2001); /* pid 31's buffer and pid 30's 2,000 */
     size_t of_30 = 0;
     for (size_t i = 0; i < 2001; i++)
         of_30 += r[2 + i].pid == 30;
@@ -405,7 +404,7 @@ static void test_dropped_buffers_are_told_as_frees(void **state)
     uint64_t bytes = 0;
     for (size_t i = before; i < got.n_records; i++) {
         assert_int_equal(got.records[i].kind, PROTO_STREAM_FREE);
-        assert_int_equal(got.records[i].timestamp_ns, 8);  /* its last event's time */
+        assert_int_equal(got.records[i].timestamp_ns, 8); /* its last event's time */
         bytes += got.records[i].size;
     }
     assert_int_equal(bytes, 300);

@@ -64,7 +64,7 @@ static void test_holds_device(void **state)
     assert_int_equal(trust_holds_device(tmpdir, getpid(), 0), 1);
     assert_int_equal(trust_holds_device(tmpdir, getpid(), 3), 0);
     assert_int_equal(trust_holds_device(tmpdir, getppid(), 0), 0);
-    assert_int_equal(trust_holds_device(tmpdir, getpid(), 7), 0);   /* no such device */
+    assert_int_equal(trust_holds_device(tmpdir, getpid(), 7), 0); /* no such device */
     /* garbage in the pids file: nobody holds it */
     write_pids(0, "not a pid\n\xff\xfe\n-5\n99999999999999999999\n");
     assert_int_equal(trust_holds_device(tmpdir, getpid(), 0), 0);
@@ -121,7 +121,7 @@ static void test_remote_first_describer(void **state)
     struct ttalloc_device_desc desc;
     memset(&desc, 0, sizeof(desc));
     desc.is_remote = 1;
-    desc.board_serial = 0x77;   /* matches no sysfs device */
+    desc.board_serial = 0x77; /* matches no sysfs device */
     char why[160] = "";
 
     /* device 5 (a remote chip): the first describer may */

@@ -131,7 +131,7 @@ static void test_device_id_fallback_and_n300(void **state)
 
 static struct sysfs_device bdev(int index, const char *bus)
 {
-    struct sysfs_device d = dev(index, "", "");   /* Wormhole: no tt_asic_id */
+    struct sysfs_device d = dev(index, "", ""); /* Wormhole: no tt_asic_id */
     snprintf(d.bus_id, sizeof(d.bus_id), "%s", bus);
     return d;
 }
@@ -149,9 +149,9 @@ static void test_visible_order(void **state)
                                    bdev(7, "0000:03:00.0")};
     int order[3];
     assert_int_equal(shmmap_visible_order("0", devs, 3, order), 1);
-    assert_int_equal(order[0], 1);                     /* the first in bus order: node 1 */
+    assert_int_equal(order[0], 1); /* the first in bus order: node 1 */
     assert_int_equal(shmmap_visible_order("2,0", devs, 3, order), 2);
-    assert_int_equal(order[0], 1);                     /* sorted by bus id, not list order */
+    assert_int_equal(order[0], 1); /* sorted by bus id, not list order */
     assert_int_equal(order[1], 0);
     assert_int_equal(shmmap_visible_order("03:00", devs, 3, order), 1);
     assert_int_equal(order[0], 2);
@@ -240,7 +240,7 @@ static void test_holders_n300_remote(void **state)
     struct shmstats_region *r = calloc(2, sizeof(*r));
     region(&r[0], 0, 0, 111, 10, 0);
     live(&r[0], a);
-    region(&r[1], 1, 0, 222, 20, 0);   /* TT-Metal writes is_remote 0 for a region's own chip */
+    region(&r[1], 1, 0, 222, 20, 0); /* TT-Metal writes is_remote 0 for a region's own chip */
     live(&r[1], a);
     struct shmmap_row *rows;
     size_t n;
@@ -251,8 +251,8 @@ static void test_holders_n300_remote(void **state)
     assert_int_equal(y->sysfs, -1);
     assert_int_equal(y->remote, 1);
     assert_int_equal(y->how, SHMMAP_HOLDERS);
-    assert_int_equal(y->board_sysfs, 0);       /* on the card of node 0 */
-    assert_true(y->device != 0 && y->device != 1);   /* no phantom over node 1 */
+    assert_int_equal(y->board_sysfs, 0);           /* on the card of node 0 */
+    assert_true(y->device != 0 && y->device != 1); /* no phantom over node 1 */
     free(rows);
     free(r);
 }
@@ -279,7 +279,7 @@ static void test_one_chip_two_ids(void **state)
     struct shmmap_row *rows;
     size_t n;
     assert_int_equal(shmmap_build(r, 2, devs, 1, procs, 1, &rows, &n), 0);
-    assert_int_equal(n, 2);   /* node 0 and the remote chip once */
+    assert_int_equal(n, 2); /* node 0 and the remote chip once */
     const struct shmmap_row *x = row_of(rows, n, 0, 0), *y = row_of(rows, n, 1, 5);
     assert_int_equal(x->sysfs, 0);
     assert_true(x->bytes[TTALLOC_DRAM] == 700);
@@ -295,8 +295,8 @@ static void test_unknown_regions(void **state)
     struct sysfs_device devs[1] = {bdev(0, "0000:01:00.0")};
     struct shmstats_region *r = calloc(2, sizeof(*r));
     region(&r[0], 0, 0, 111, 10, 0);
-    r[0].unknown = 1;           /* garbage nobody uses: no row, node 0 stays free */
-    r[0].chips[1].chip_id = 3;  /* and its chips are no rows either */
+    r[0].unknown = 1;          /* garbage nobody uses: no row, node 0 stays free */
+    r[0].chips[1].chip_id = 3; /* and its chips are no rows either */
     r[0].n_chips = 2;
     region(&r[1], 0, 0, 222, 20, 0);
     struct shmmap_row *rows;
@@ -333,8 +333,8 @@ static void test_last_attacher_dead(void **state)
     region(&r[0], 0, 0, 111, 10, 0);
     live(&r[0], b);
     region(&r[1], 0, 0, 222, 50, 0);
-    r[1].chips[0].bytes[TTALLOC_DRAM] = 30;   /* the dead one's, under id 0 */
-    r[1].chips[1].chip_id = 1;                /* b's, under id 1 */
+    r[1].chips[0].bytes[TTALLOC_DRAM] = 30; /* the dead one's, under id 0 */
+    r[1].chips[1].chip_id = 1;              /* b's, under id 1 */
     r[1].chips[1].bytes[TTALLOC_DRAM] = 20;
     r[1].n_chips = 2;
     live(&r[1], b);
@@ -343,7 +343,7 @@ static void test_last_attacher_dead(void **state)
     for (int order = 0; order < 2; order++) {
         const struct shmstats_region *in = r;
         struct shmstats_region *swapped = NULL;
-        if (order == 1) {   /* the answer does not depend on the files' order */
+        if (order == 1) { /* the answer does not depend on the files' order */
             swapped = calloc(2, sizeof(*swapped));
             swapped[0] = r[1];
             swapped[1] = r[0];
@@ -409,7 +409,7 @@ static void test_gateway_extra_chips(void **state)
     r[0].chips[1].is_remote = 1;
     r[0].chips[1].bytes[TTALLOC_DRAM] = 300;
     r[0].chips[1].bytes[TTALLOC_L1] = 80; /* more than the total: saturates */
-    r[0].chips[2].chip_id = 7; /* remote, publishes its own region */
+    r[0].chips[2].chip_id = 7;            /* remote, publishes its own region */
     r[0].chips[2].is_remote = 1;
     r[0].chips[2].bytes[TTALLOC_DRAM] = 100;
     r[0].n_chips = 3;

@@ -27,14 +27,14 @@ static void test_records(void **state)
 
     struct shmusage_device ud[3];
     memset(ud, 0, sizeof(ud));
-    ud[0] = (struct shmusage_device){.device = 0, .sysfs = 0, .board_sysfs = 0,
-                                     .how = SHMMAP_HOLDERS, .processes = 1};
+    ud[0] = (struct shmusage_device){
+        .device = 0, .sysfs = 0, .board_sysfs = 0, .how = SHMMAP_HOLDERS, .processes = 1};
     ud[0].used[TTALLOC_DRAM] = 100;
-    ud[1] = (struct shmusage_device){.device = 1, .sysfs = -1, .board_sysfs = 0,
-                                     .how = SHMMAP_HOLDERS};
+    ud[1] =
+        (struct shmusage_device){.device = 1, .sysfs = -1, .board_sysfs = 0, .how = SHMMAP_HOLDERS};
     ud[1].used[TTALLOC_L1] = 7;
-    ud[2] = (struct shmusage_device){.device = 5, .sysfs = -1, .board_sysfs = -1,
-                                     .how = SHMMAP_NONE, .unknown = 1};
+    ud[2] = (struct shmusage_device){
+        .device = 5, .sysfs = -1, .board_sysfs = -1, .how = SHMMAP_NONE, .unknown = 1};
     struct shmusage_process up[3];
     memset(up, 0, sizeof(up));
     up[0] = (struct shmusage_process){.pid = getpid(), .device = 0, .sysfs = 0};
@@ -42,9 +42,8 @@ static void test_records(void **state)
     up[0].bytes[TTALLOC_DRAM] = 60;
     up[1] = (struct shmusage_process){.pid = getpid(), .device = 1, .sysfs = -1};
     up[1].bytes[TTALLOC_L1] = 7;
-    up[2] = (struct shmusage_process){.pid = getppid(), .device = 5, .sysfs = -1,
-                                      .unknown = 1};
-    if (getppid() < getpid()) {   /* shmusage lists processes ascending by pid */
+    up[2] = (struct shmusage_process){.pid = getppid(), .device = 5, .sysfs = -1, .unknown = 1};
+    if (getppid() < getpid()) { /* shmusage lists processes ascending by pid */
         struct shmusage_process t = up[2];
         up[2] = up[1];
         up[1] = up[0];
@@ -59,7 +58,7 @@ static void test_records(void **state)
     assert_true(s.devices[0].used[TTALLOC_DRAM] == 100 && s.devices[0].peak[TTALLOC_DRAM] == 100);
     assert_int_equal(s.devices[0].processes, 1);
     assert_int_equal(s.devices[1].flags, TTALLOC_DEVICE_SHM_HOLDERS | TTALLOC_DEVICE_REMOTE);
-    assert_string_equal(s.devices[1].board_type, "n300");   /* its gateway's board */
+    assert_string_equal(s.devices[1].board_type, "n300"); /* its gateway's board */
     assert_int_equal(s.devices[2].flags, TTALLOC_DEVICE_USED_UNKNOWN | TTALLOC_DEVICE_REMOTE);
     assert_string_equal(s.devices[2].board_type, "");
 
@@ -75,7 +74,7 @@ static void test_records(void **state)
         } else {
             assert_int_equal(p->pid, getppid());
             assert_int_equal(p->flags, TTALLOC_PROCESS_SHM | TTALLOC_PROCESS_BYTES_UNKNOWN);
-            assert_true(p->name[0] != '\0');   /* none in the region: from /proc */
+            assert_true(p->name[0] != '\0'); /* none in the region: from /proc */
         }
     }
     for (size_t i = 0; i < s.n_usage; i++)

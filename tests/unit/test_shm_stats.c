@@ -191,9 +191,8 @@ static void test_half_initialised_v4(void **state)
     static const uint32_t states[] = {0, 1, 0x52454458u, 0x59444552u /* byte-swapped */};
     for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
         r->init_state = states[i];
-        assert_int_equal(shmstats_parse(r, sizeof(*r), "d/tt_device_1_memory", out, why,
-                                        sizeof(why)),
-                         -EAGAIN);
+        assert_int_equal(
+            shmstats_parse(r, sizeof(*r), "d/tt_device_1_memory", out, why, sizeof(why)), -EAGAIN);
         assert_non_null(strstr(why, "tt_device_1_memory"));
         assert_non_null(strstr(why, "not initialised"));
     }
@@ -214,8 +213,7 @@ static void test_unknown_versions(void **state)
     char why[SHMSTATS_WHY_MAX], want[32];
     for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
         r->version = versions[i];
-        assert_int_equal(shmstats_parse(r, sizeof(*r), "tt_device_9_memory", out, why,
-                                        sizeof(why)),
+        assert_int_equal(shmstats_parse(r, sizeof(*r), "tt_device_9_memory", out, why, sizeof(why)),
                          -EPROTO);
         if (versions[i] == 1)
             snprintf(want, sizeof(want), "version %u", versions[i]);
@@ -242,8 +240,7 @@ static void test_versions_read_for_their_fields(void **state)
     for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
         r->version = versions[i];
         r->init_state = versions[i] >= 4 ? SHMSTATS_INIT_READY : 0;
-        assert_int_equal(shmstats_parse(r, sizeof(*r), "tt_device_9_memory", out, why,
-                                        sizeof(why)),
+        assert_int_equal(shmstats_parse(r, sizeof(*r), "tt_device_9_memory", out, why, sizeof(why)),
                          0);
         assert_int_equal(out->version, versions[i]);
         assert_true(out->totals[TTALLOC_DRAM] == 4096);
@@ -272,17 +269,25 @@ static void test_implausible_figures_unknown(void **state)
         img->processes[0].pid = getpid();
         img->processes[0].dram = 4096;
         switch (c) {
-        case 0: img->total_dram = 1ull << 50; break;                  /* above any board */
-        case 1: img->processes[0].dram = 2u << 20; break;             /* more than the total */
-        case 2:                                                       /* a sum that wraps */
+        case 0:
+            img->total_dram = 1ull << 50;
+            break; /* above any board */
+        case 1:
+            img->processes[0].dram = 2u << 20;
+            break; /* more than the total */
+        case 2:    /* a sum that wraps */
             img->processes[1].pid = getppid();
             img->processes[0].l1 = UINT64_MAX - 5;
             img->processes[1].l1 = 10;
             img->total_l1 = 100;
             break;
-        case 3: img->chip_stats[1].chip_id = 0x12345678u; break;      /* no chip id */
-        case 4: img->device_id = 0xdeadbeefu; break;
-        case 5:                                                       /* a chip above any board */
+        case 3:
+            img->chip_stats[1].chip_id = 0x12345678u;
+            break; /* no chip id */
+        case 4:
+            img->device_id = 0xdeadbeefu;
+            break;
+        case 5: /* a chip above any board */
             img->chip_stats[0].chip_id = 0;
             img->chip_stats[0].cb = 1ull << 40;
             break;
@@ -339,8 +344,8 @@ static void test_truncated_empty_large(void **state)
     memcpy(big, r, sizeof(*r));
     struct shmstats_region *out = malloc(sizeof(*out));
     char path[300], why[SHMSTATS_WHY_MAX];
-    static const size_t sizes[] = {0, 1, 8, 4096, SHMSTATS_REGION_SIZE - 40,
-                                   SHMSTATS_REGION_SIZE - 1};
+    static const size_t sizes[] = {
+        0, 1, 8, 4096, SHMSTATS_REGION_SIZE - 40, SHMSTATS_REGION_SIZE - 1};
     path_in(path, sizeof(path), "tt_device_3_memory");
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         write_bytes(path, r, sizes[i]);
@@ -729,7 +734,8 @@ int main(void)
         cmocka_unit_test(test_name_match),
         cmocka_unit_test_setup_teardown(test_watch, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test(test_reads_racing_writer),
-        cmocka_unit_test_setup_teardown(test_truncation_loop_no_sigbus, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_truncation_loop_no_sigbus, tmpdir_setup,
+                                        tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

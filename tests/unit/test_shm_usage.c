@@ -64,15 +64,15 @@ static void test_skip_and_remote_split(void **state)
     struct shmstats_region *r = calloc(2, sizeof(*r));
     assert_non_null(r);
     region(&r[0], 0, 0xAA);
-    add_process(&r[0], 100, 1000, 10);   /* reports through libttalloc: skipped */
+    add_process(&r[0], 100, 1000, 10); /* reports through libttalloc: skipped */
     add_process(&r[0], 200, 300, 20);
-    r[0].stale = 1;                      /* a dead slot: its bytes are not in processes */
+    r[0].stale = 1; /* a dead slot: its bytes are not in processes */
     region(&r[1], 1, 0xBB);
     add_process(&r[1], 300, 500, 0);
     r[1].n_chips = 2;
     r[1].chips[1].chip_id = 7;
     r[1].chips[1].is_remote = 1;
-    r[1].chips[1].bytes[TTALLOC_DRAM] = 800;   /* more than the process holds: capped */
+    r[1].chips[1].bytes[TTALLOC_DRAM] = 800; /* more than the process holds: capped */
     r[1].chips[0].bytes[TTALLOC_DRAM] = 0;
 
     struct shmusage u;
@@ -86,7 +86,7 @@ static void test_skip_and_remote_split(void **state)
     assert_int_equal(u.devices[0].used[TTALLOC_L1], 20);
     assert_int_equal(u.devices[0].processes, 1);
     assert_int_equal(u.devices[1].device, 1);
-    assert_int_equal(u.devices[1].used[TTALLOC_DRAM], 0);     /* all 500 went to chip 7 */
+    assert_int_equal(u.devices[1].used[TTALLOC_DRAM], 0); /* all 500 went to chip 7 */
     assert_int_equal(u.devices[2].device, 7);
     assert_int_equal(u.devices[2].sysfs, -1);
     assert_int_equal(u.devices[2].used[TTALLOC_DRAM], 500);
@@ -107,8 +107,8 @@ static void test_stale_file_without_node(void **state)
     struct sysfs_device devs[1] = {dev(0, "00000000000000AA")};
     struct shmstats_region *r = calloc(2, sizeof(*r));
     assert_non_null(r);
-    region(&r[0], 0, 0xAA);              /* the node's region, nobody in it */
-    region(&r[1], 5, 0xCC);              /* no node, only a dead slot */
+    region(&r[0], 0, 0xAA); /* the node's region, nobody in it */
+    region(&r[1], 5, 0xCC); /* no node, only a dead slot */
     r[1].stale = 1;
     r[1].stale_pids[0].pid = 4242;
     snprintf(r[1].stale_pids[0].name, sizeof(r[1].stale_pids[0].name), "gone");

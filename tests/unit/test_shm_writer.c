@@ -77,11 +77,11 @@ static pid_t spawn_writer(uint64_t id, uint64_t dram, uint64_t l1, int ready_w, 
         close(go_w_to_close);
     struct shmwriter *w = NULL;
     int rc = shmwriter_attach(tmpdir, id, 0, 4, &w);
-    char status = (rc == 0 && shmwriter_has_slot(w) &&
-                   shmwriter_alloc(w, TTALLOC_DRAM, dram, 0) == 0 &&
-                   shmwriter_alloc(w, TTALLOC_L1, l1, 0) == 0)
-                      ? 'y'
-                      : 'n';
+    char status =
+        (rc == 0 && shmwriter_has_slot(w) && shmwriter_alloc(w, TTALLOC_DRAM, dram, 0) == 0 &&
+         shmwriter_alloc(w, TTALLOC_L1, l1, 0) == 0)
+            ? 'y'
+            : 'n';
     if (write(ready_w, &status, 1) != 1)
         _exit(3);
     char c;
@@ -432,11 +432,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_attach_init_and_counts, tmpdir_setup, tmpdir_teardown),
-        cmocka_unit_test_setup_teardown(test_killed_child_leaves_slot, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_killed_child_leaves_slot, tmpdir_setup,
+                                        tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_attach_reaps_dead_slot, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_full_table, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_v3_writer_and_upgrade, tmpdir_setup, tmpdir_teardown),
-        cmocka_unit_test_setup_teardown(test_foreign_regions_untouched, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_regions_untouched, tmpdir_setup,
+                                        tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

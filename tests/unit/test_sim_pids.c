@@ -68,13 +68,13 @@ static void test_add_remove(void **state)
     put("");
     assert_int_equal(sim_pids_add(tmpdir, 2, getpid()), 0);
     assert_int_equal(sim_pids_add(tmpdir, 2, getppid()), 0);
-    assert_int_equal(sim_pids_add(tmpdir, 2, getpid()), 0);     /* a second fd */
+    assert_int_equal(sim_pids_add(tmpdir, 2, getpid()), 0); /* a second fd */
     snprintf(want, sizeof(want), "%d\n%d\n%d\n", me, parent, me);
     expect(want);
-    assert_int_equal(sim_pids_remove(tmpdir, 2, getpid()), 0);  /* one line only */
+    assert_int_equal(sim_pids_remove(tmpdir, 2, getpid()), 0); /* one line only */
     snprintf(want, sizeof(want), "%d\n%d\n", parent, me);
     expect(want);
-    assert_int_equal(sim_pids_remove(tmpdir, 2, 999999), 0);    /* not there: no change */
+    assert_int_equal(sim_pids_remove(tmpdir, 2, 999999), 0); /* not there: no change */
     expect(want);
     assert_int_equal(sim_pids_remove(tmpdir, 2, getpid()), 0);
     assert_int_equal(sim_pids_remove(tmpdir, 2, getppid()), 0);
@@ -102,12 +102,12 @@ static void test_dead_and_garbage_dropped(void **state)
 static void test_no_pids_file(void **state)
 {
     (void)state;
-    assert_int_equal(sim_pids_add(tmpdir, 3, getpid()), -ENOENT);     /* no such device */
+    assert_int_equal(sim_pids_add(tmpdir, 3, getpid()), -ENOENT); /* no such device */
     assert_int_equal(unlink(pids_path), 0);
-    assert_int_equal(sim_pids_add(tmpdir, 2, getpid()), -ENOENT);     /* driver < 2.5 */
+    assert_int_equal(sim_pids_add(tmpdir, 2, getpid()), -ENOENT); /* driver < 2.5 */
     assert_int_equal(sim_pids_remove(tmpdir, 2, getpid()), -ENOENT);
     struct stat st;
-    assert_int_not_equal(stat(pids_path, &st), 0);                  /* not created */
+    assert_int_not_equal(stat(pids_path, &st), 0); /* not created */
 }
 
 int main(void)

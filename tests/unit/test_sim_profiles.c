@@ -37,9 +37,9 @@ struct checker {
     size_t n, cap;
     size_t n_devs;
     const uint32_t *ids;
-    uint64_t used[4][TTALLOC_NUM_TYPES];       /* per device index */
-    uint64_t limit[4][TTALLOC_NUM_TYPES];      /* per-type capacity */
-    uint64_t dram_total[4], l1_total[4];       /* boards.h */
+    uint64_t used[4][TTALLOC_NUM_TYPES];  /* per device index */
+    uint64_t limit[4][TTALLOC_NUM_TYPES]; /* per-type capacity */
+    uint64_t dram_total[4], l1_total[4];  /* boards.h */
     uint64_t allocs, frees, ooms;
     char last_oom[512];
     enum ttalloc_buffer_type last_oom_type;
@@ -101,20 +101,20 @@ static void checker_emit(void *ctx, const struct profiles_event *ev)
             continue;
         if (b->type == (int)ev->type && b->address == ev->address)
             fail_msg("buffer allocated twice at 0x%" PRIx64, ev->address);
-        int disjoint = ev->address + ev->bank_bytes <= b->address ||
-                       b->address + b->bank_bytes <= ev->address;
+        int disjoint =
+            ev->address + ev->bank_bytes <= b->address || b->address + b->bank_bytes <= ev->address;
         if (!disjoint)
             fail_msg("type %d [0x%" PRIx64 ", +%" PRIu64 ") overlaps type %d [0x%" PRIx64
-                     ", +%" PRIu64 ")", ev->type, ev->address, ev->bank_bytes, b->type,
-                     b->address, b->bank_bytes);
+                     ", +%" PRIu64 ")",
+                     ev->type, ev->address, ev->bank_bytes, b->type, b->address, b->bank_bytes);
     }
     if (c->n == c->cap) {
         c->cap = c->cap ? 2 * c->cap : 256;
         c->live = realloc(c->live, c->cap * sizeof(c->live[0]));
         assert_non_null(c->live);
     }
-    c->live[c->n++] = (struct live_buf){ev->device, ev->type, ev->address, ev->size,
-                                        ev->bank_bytes};
+    c->live[c->n++] =
+        (struct live_buf){ev->device, ev->type, ev->address, ev->size, ev->bank_bytes};
     c->used[d][ev->type] += ev->size;
     c->allocs++;
     assert_true(c->used[d][ev->type] <= c->limit[d][ev->type]);
@@ -158,10 +158,17 @@ static void test_geometry_matches_boards(void **state)
 
 static struct sim_mem_geometry tiny_geometry(void)
 {
-    struct sim_mem_geometry g = {.board = "tiny", .dram_banks = 4, .dram_bank_size = 64 * 1024,
-                                 .dram_base = 1024, .dram_align = 32, .l1_banks = 4,
-                                 .grid_x = 2, .grid_y = 2, .l1_bank_size = 32 * 1024,
-                                 .l1_base = 4096, .l1_align = 16};
+    struct sim_mem_geometry g = {.board = "tiny",
+                                 .dram_banks = 4,
+                                 .dram_bank_size = 64 * 1024,
+                                 .dram_base = 1024,
+                                 .dram_align = 32,
+                                 .l1_banks = 4,
+                                 .grid_x = 2,
+                                 .grid_y = 2,
+                                 .l1_bank_size = 32 * 1024,
+                                 .l1_base = 4096,
+                                 .l1_align = 16};
     return g;
 }
 
@@ -200,12 +207,14 @@ static void test_mem_first_fit_and_oom(void **state)
     uint64_t size, need, bank, allocated, free_b, largest;
     unsigned banks;
     char type[16];
-    assert_int_equal(sscanf(msg, "Out of Memory: Not enough space to allocate %" SCNu64
-                                 " B %15s buffer across %u banks, where each bank needs to store %"
-                                 SCNu64 " B, but bank size is %" SCNu64 " B (allocated: %" SCNu64
-                                 " B, free: %" SCNu64 " B, largest free block: %" SCNu64 " B)",
-                            &size, type, &banks, &need, &bank, &allocated, &free_b, &largest),
-                     8);
+    assert_int_equal(
+        sscanf(msg,
+               "Out of Memory: Not enough space to allocate %" SCNu64
+               " B %15s buffer across %u banks, where each bank needs to store %" SCNu64
+               " B, but bank size is %" SCNu64 " B (allocated: %" SCNu64 " B, free: %" SCNu64
+               " B, largest free block: %" SCNu64 " B)",
+               &size, type, &banks, &need, &bank, &allocated, &free_b, &largest),
+        8);
     assert_int_equal(size, 4 * 63 * 1024);
     assert_string_equal(type, "DRAM");
     assert_int_equal(banks, 4);
@@ -215,7 +224,7 @@ static void test_mem_first_fit_and_oom(void **state)
     assert_int_equal(allocated + free_b, bank);
     assert_true(largest < need);
     sim_mem_used(m, used);
-    assert_int_equal(used[TTALLOC_DRAM], 5000);   /* a failed allocation takes nothing */
+    assert_int_equal(used[TTALLOC_DRAM], 5000); /* a failed allocation takes nothing */
     assert_int_equal(sim_mem_live(m), 4);
     /* invalid arguments */
     assert_int_equal(sim_mem_alloc(m, TTALLOC_SYSTEM_MEMORY, 64, 64, &b[6], msg, sizeof(msg)),
@@ -254,7 +263,7 @@ static void test_mem_random_fill(void **state)
         }
         assert_int_equal(rc, 0);
         assert_true(b.address >= 1024);
-        assert_true(b.address + b.bank_bytes <= 64 * 1024 - 2048);  /* trace region above */
+        assert_true(b.address + b.bank_bytes <= 64 * 1024 - 2048); /* trace region above */
         for (size_t k = 0; k < n; k++)
             assert_true(b.address + b.bank_bytes <= live[k].address ||
                         live[k].address + live[k].bank_bytes <= b.address);
@@ -336,11 +345,16 @@ static void test_profiles_report_oom(void **state)
 {
     (void)state;
     struct profiles_device dev = {.id = 0};
-    dev.geometry = (struct sim_mem_geometry){.board = "small", .dram_banks = 12,
+    dev.geometry = (struct sim_mem_geometry){.board = "small",
+                                             .dram_banks = 12,
                                              .dram_bank_size = 16 * 1024 * 1024,
-                                             .dram_base = 1024, .dram_align = 32,
-                                             .l1_banks = 64, .grid_x = 8, .grid_y = 8,
-                                             .l1_bank_size = 512 * 1024, .l1_base = 0x16600,
+                                             .dram_base = 1024,
+                                             .dram_align = 32,
+                                             .l1_banks = 64,
+                                             .grid_x = 8,
+                                             .grid_y = 8,
+                                             .l1_bank_size = 512 * 1024,
+                                             .l1_base = 0x16600,
                                              .l1_align = 16};
     struct checker c;
     run_profile("leaky", &dev, 1, 5, 4000, &c);
@@ -349,12 +363,14 @@ static void test_profiles_report_oom(void **state)
     unsigned banks;
     char type[16];
     if (c.last_oom_type == TTALLOC_DRAM) {
-        assert_int_equal(sscanf(c.last_oom, "Out of Memory: Not enough space to allocate %" SCNu64
-                                " B %15s buffer across %u banks, where each bank needs to store %"
-                                SCNu64 " B, but bank size is %" SCNu64 " B (allocated: %" SCNu64
-                                " B, free: %" SCNu64 " B, largest free block: %" SCNu64 " B)",
-                                &size, type, &banks, &need, &bank, &allocated, &free_b, &largest),
-                         8);
+        assert_int_equal(
+            sscanf(c.last_oom,
+                   "Out of Memory: Not enough space to allocate %" SCNu64
+                   " B %15s buffer across %u banks, where each bank needs to store %" SCNu64
+                   " B, but bank size is %" SCNu64 " B (allocated: %" SCNu64 " B, free: %" SCNu64
+                   " B, largest free block: %" SCNu64 " B)",
+                   &size, type, &banks, &need, &bank, &allocated, &free_b, &largest),
+            8);
         assert_int_equal(size, c.last_oom_size);
         assert_string_equal(type, "DRAM");
         assert_int_equal(banks, 12);

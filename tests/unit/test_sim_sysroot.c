@@ -23,7 +23,6 @@
 #include "sysfs.h"
 #include "tmpdir.h"
 
-
 static void test_parse_good(void **state)
 {
     (void)state;
@@ -52,10 +51,10 @@ static void test_parse_bad(void **state)
     (void)state;
     struct sim_sysroot_spec s[4];
     const char *bad[] = {
-        "", "gpu", "n150,", ",n150", "n150,,n300", "N150", "n150 ", " n150", "n15",
-        "n1500", "0:n150,0:n300", "n150,0:n300", "-1:n150", "+1:n150", ":n150", "1:",
-        "4096:n150", "99999999999999999999:n150", "x:n150", "1:2:n150", "0x1:n150",
-        "n150\n", "\xff",
+        "",        "gpu",      "n150,",    ",n150",  "n150,,n300",    "N150",
+        "n150 ",   " n150",    "n15",      "n1500",  "0:n150,0:n300", "n150,0:n300",
+        "-1:n150", "+1:n150",  ":n150",    "1:",     "4096:n150",     "99999999999999999999:n150",
+        "x:n150",  "1:2:n150", "0x1:n150", "n150\n", "\xff",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (sim_sysroot_parse_devices(bad[i], s, 4) != -EINVAL)
@@ -104,7 +103,7 @@ static void test_tree_read_back(void **state)
     assert_int_equal(stat(path, &st), 0);
     snprintf(path, sizeof(path), "%s/proc/driver/tenstorrent/5/pids", dir);
     assert_int_equal(stat(path, &st), 0);
-    assert_int_equal(st.st_size, 0);           /* nobody holds it yet */
+    assert_int_equal(st.st_size, 0); /* nobody holds it yet */
 
     /* --no-pids: a driver older than 2.5 */
     snprintf(dir, sizeof(dir), "%s/old", tmpdir);
@@ -120,12 +119,12 @@ static void test_main_usage_errors(void **state)
     (void)state;
     char dir[128];
     snprintf(dir, sizeof(dir), "%s/bad", tmpdir);
-    assert_int_equal(run_main(dir, NULL, NULL, NULL), 2);                 /* no --devices */
+    assert_int_equal(run_main(dir, NULL, NULL, NULL), 2); /* no --devices */
     assert_int_equal(run_main(dir, "--devices", "gpu", NULL), 2);
     assert_int_equal(run_main(dir, "--devices", "n150", "--interval=5"), 2);
-    assert_int_equal(run_main("--devices", "n150", NULL, NULL), 2);     /* no DIR */
+    assert_int_equal(run_main("--devices", "n150", NULL, NULL), 2); /* no DIR */
     struct stat st;
-    assert_int_not_equal(stat(dir, &st), 0);                              /* nothing made */
+    assert_int_not_equal(stat(dir, &st), 0); /* nothing made */
     /* a file where the tree should go */
     char file[128];
     snprintf(file, sizeof(file), "%s/file", tmpdir);

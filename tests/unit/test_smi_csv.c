@@ -45,8 +45,8 @@ static void test_format(void **state)
     assert_true(!q.header && q.units);
     assert_int_equal(smi_csv_parse_format(&q, "csv,nounits,noheader"), 0);
     assert_true(!q.header && !q.units);
-    const char *bad[] = {"", "json", "csvx", "csv,", "csv,,noheader", "csv,noheaders", "CSV",
-                         "csv,noheader,"};
+    const char *bad[] = {"",    "json",         "csvx", "csv,", "csv,,noheader", "csv,noheaders",
+                         "CSV", "csv,noheader,"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(smi_csv_parse_format(&q, bad[i]), -EINVAL);
 }
@@ -54,7 +54,8 @@ static void test_format(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fields), cmocka_unit_test(test_format),
+        cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,10 +23,10 @@ static void test_iso_time(void **state)
     smi_exits_iso_time(0, out, sizeof(out));
     assert_string_equal(out, "1970-01-01T00:00:00Z");
     smi_exits_iso_time(1795435200ull * 1000000000ull + 999999999ull, out, sizeof(out));
-    assert_string_equal(out, "2026-11-23T12:00:00Z");   /* ns are cut, not rounded */
-    smi_exits_iso_time(UINT64_MAX, out, sizeof(out));      /* 2554: still a date */
+    assert_string_equal(out, "2026-11-23T12:00:00Z"); /* ns are cut, not rounded */
+    smi_exits_iso_time(UINT64_MAX, out, sizeof(out)); /* 2554: still a date */
     assert_int_equal(strlen(out), 20);
-    smi_exits_iso_time(0, out, 10);                        /* no room: "" */
+    smi_exits_iso_time(0, out, 10); /* no room: "" */
     assert_string_equal(out, "");
 }
 
@@ -58,11 +58,11 @@ static void test_json_records(void **state)
     strcpy(e[0].name, "python3");
     e[0].device = 0;
     e[0].bytes[TTALLOC_DRAM] = 8192;
-    e[0].bytes[TTALLOC_SYSTEM_MEMORY] = 77;      /* not a contract field */
+    e[0].bytes[TTALLOC_SYSTEM_MEMORY] = 77; /* not a contract field */
     e[0].buffers[TTALLOC_DRAM] = 2;
     e[0].buffers[TTALLOC_SYSTEM_MEMORY] = 1;
     e[1].pid = 7;
-    memset(e[1].name, 'n', sizeof(e[1].name));   /* no NUL */
+    memset(e[1].name, 'n', sizeof(e[1].name)); /* no NUL */
     strcpy(e[1].label, "q\"\\\n");
     e[1].device = 4294967295u;
     e[1].bytes[TTALLOC_CB] = UINT64_MAX;
@@ -122,8 +122,8 @@ static void test_query(void **state)
     strbuf_init(&b);
     smi_exits_query(&m, &b);
     assert_non_null(strstr(b.data, "Process ID                : 99\n"));
-    assert_non_null(strstr(b.data, "Name                  : N/A\n"));   /* no name */
-    assert_null(strstr(b.data, "Label"));                               /* none: no line */
+    assert_non_null(strstr(b.data, "Name                  : N/A\n")); /* no name */
+    assert_null(strstr(b.data, "Label"));                             /* none: no line */
     assert_non_null(strstr(b.data, "Ended                 : 1970-01-01T00:00:00Z\n"));
     assert_non_null(strstr(b.data, "Buffers Left          : 4\n"));
     assert_non_null(strstr(b.data, "DRAM                  : 3 MiB (3145728 B)\n"));

@@ -27,8 +27,8 @@ static void test_json_escape(void **state)
     check_json("l1\nl2\tx\x01\x7f", "\"l1\\nl2\\tx\\u0001\\u007f\"");
     check_json("caf\xc3\xa9", "\"caf\xc3\xa9\"");
     check_json("\xff", "\"\\ufffd\"");
-    check_json("\xc3", "\"\\ufffd\"");              /* truncated sequence */
-    check_json("\xc0\xaf", "\"\\ufffd\\ufffd\"");   /* overlong */
+    check_json("\xc3", "\"\\ufffd\"");                       /* truncated sequence */
+    check_json("\xc0\xaf", "\"\\ufffd\\ufffd\"");            /* overlong */
     check_json("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""); /* surrogate */
     check_json("\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\"");
     check_json("", "\"\"");
@@ -89,8 +89,10 @@ static void test_buf_grows(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_json_escape), cmocka_unit_test(test_fixed),
-        cmocka_unit_test(test_bytes), cmocka_unit_test(test_buf_grows),
+        cmocka_unit_test(test_json_escape),
+        cmocka_unit_test(test_fixed),
+        cmocka_unit_test(test_bytes),
+        cmocka_unit_test(test_buf_grows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,13 +52,13 @@ static void test_select(void **state)
     model_of_three(&m, devs);
     const char *bad = NULL;
     size_t bad_len = 0;
-    assert_int_equal(smi_model_select(&m, NULL, &bad, &bad_len), 0);    /* all */
+    assert_int_equal(smi_model_select(&m, NULL, &bad, &bad_len), 0); /* all */
     selected(&m, 1, 1, 1);
     assert_int_equal(smi_model_select(&m, "3", &bad, &bad_len), 0);
     selected(&m, 0, 1, 0);
     assert_int_equal(smi_model_select(&m, "10,0000:01:00.0", &bad, &bad_len), 0);
     selected(&m, 1, 0, 1);
-    assert_int_equal(smi_model_select(&m, "02:00.0", &bad, &bad_len), 0);   /* no domain */
+    assert_int_equal(smi_model_select(&m, "02:00.0", &bad, &bad_len), 0); /* no domain */
     selected(&m, 0, 1, 0);
     assert_int_equal(smi_model_select(&m, "00000000000000ab", &bad, &bad_len), 0);
     selected(&m, 1, 0, 0);
@@ -67,8 +67,8 @@ static void test_select(void **state)
     assert_int_equal(smi_model_select(&m, "0,7,3", &bad, &bad_len), -ENODEV);
     assert_int_equal(bad_len, 1);
     assert_int_equal(bad[0], '7');
-    const char *nothing[] = {"4", "-0", "+3", "0x3", "01:00", "0000:01:00.00", "AB", "gpu",
-                             "99999999999999999999"};
+    const char *nothing[] = {
+        "4", "-0", "+3", "0x3", "01:00", "0000:01:00.00", "AB", "gpu", "99999999999999999999"};
     for (size_t i = 0; i < sizeof(nothing) / sizeof(nothing[0]); i++) {
         if (smi_model_select(&m, nothing[i], &bad, &bad_len) != -ENODEV)
             fail_msg("'%s' selected a device", nothing[i]);
@@ -89,7 +89,7 @@ static void test_free_bytes(void **state)
     uint64_t out = 1;
     d.total[TTALLOC_DRAM] = 1000;
     d.used[TTALLOC_DRAM] = 100;
-    assert_int_equal(smi_model_free_bytes(&d, TTALLOC_DRAM, &out), -ENODATA);  /* used unknown */
+    assert_int_equal(smi_model_free_bytes(&d, TTALLOC_DRAM, &out), -ENODATA); /* used unknown */
     d.used_known = 1;
     assert_int_equal(smi_model_free_bytes(&d, TTALLOC_DRAM, &out), 0);
     assert_int_equal(out, 900);
@@ -144,7 +144,7 @@ static void test_known(void **state)
     assert_null(smi_model_usage(&p, 1));
     assert_null(smi_model_usage(&p, -1));
     assert_true(smi_model_usage_known(&m, &p, &u[0]));
-    assert_false(smi_model_usage_known(&m, &p, &u[1]));     /* implausible figures */
+    assert_false(smi_model_usage_known(&m, &p, &u[1])); /* implausible figures */
     /* no usage: known (0) only for a process a server tracks */
     assert_false(smi_model_usage_known(&m, &p, NULL));
     m.server = 1;

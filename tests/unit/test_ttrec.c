@@ -36,9 +36,9 @@ static void tmp_open(struct tmp_recording *t, size_t frame_bytes)
     int fd = mkstemp(t->path);
     assert_true(fd >= 0);
     close(fd);
-    struct ttrec_start start = { .realtime_ns = 1764000000123456789ull,
-                                 .monotonic_ns = START_MONO, .host = "testhost" };
-    struct ttrec_writer_options opts = { .frame_bytes = frame_bytes };
+    struct ttrec_start start = {
+        .realtime_ns = 1764000000123456789ull, .monotonic_ns = START_MONO, .host = "testhost"};
+    struct ttrec_writer_options opts = {.frame_bytes = frame_bytes};
     assert_int_equal(ttrec_writer_open(t->path, &start, &opts, &t->w), 0);
 }
 
@@ -64,37 +64,107 @@ static int make_events(struct ttalloc_rec_event *evs, int max)
     memset(evs, 0, sizeof(*evs) * (size_t)max);
 #define NEXT (&evs[n++])
     struct ttalloc_rec_event *e;
-    e = NEXT; e->kind = TTALLOC_REC_DEVICE; e->device = 3; e->time_ns = 0;
-    e->desc.board_serial = 0x1234567890ull; e->desc.asic_id = UINT64_MAX;
-    e->desc.capacity[TTALLOC_DRAM] = 12ull << 30; e->desc.capacity[TTALLOC_L1] = 1499136;
-    e->desc.is_remote = 1; strcpy(e->desc.board_type, "n300");
-    e = NEXT; e->kind = TTALLOC_REC_LIVE_BEGIN; e->count = 2; e->time_ns = 5;
-    e = NEXT; e->kind = TTALLOC_REC_LIVE_BUFFER; e->pid = 100; e->device = 0; e->type = TTALLOC_DRAM;
-    e->address = 0x10000; e->size = 4096; e->time_ns = -5000000000ll;
-    e = NEXT; e->kind = TTALLOC_REC_LIVE_BUFFER; e->pid = 100; e->device = 0; e->type = TTALLOC_L1;
-    e->address = UINT64_MAX - 7; e->size = UINT64_MAX; e->time_ns = 5;
-    e = NEXT; e->kind = TTALLOC_REC_LIVE_END; e->time_ns = 5;
-    e = NEXT; e->kind = TTALLOC_REC_PROCESS_START; e->pid = 2147483647; e->parent_pid = -1;
-    e->uid = 4294967295u; strcpy(e->name, "python3"); strcpy(e->label, "llama-70b, \"quoted\"");
+    e = NEXT;
+    e->kind = TTALLOC_REC_DEVICE;
+    e->device = 3;
+    e->time_ns = 0;
+    e->desc.board_serial = 0x1234567890ull;
+    e->desc.asic_id = UINT64_MAX;
+    e->desc.capacity[TTALLOC_DRAM] = 12ull << 30;
+    e->desc.capacity[TTALLOC_L1] = 1499136;
+    e->desc.is_remote = 1;
+    strcpy(e->desc.board_type, "n300");
+    e = NEXT;
+    e->kind = TTALLOC_REC_LIVE_BEGIN;
+    e->count = 2;
+    e->time_ns = 5;
+    e = NEXT;
+    e->kind = TTALLOC_REC_LIVE_BUFFER;
+    e->pid = 100;
+    e->device = 0;
+    e->type = TTALLOC_DRAM;
+    e->address = 0x10000;
+    e->size = 4096;
+    e->time_ns = -5000000000ll;
+    e = NEXT;
+    e->kind = TTALLOC_REC_LIVE_BUFFER;
+    e->pid = 100;
+    e->device = 0;
+    e->type = TTALLOC_L1;
+    e->address = UINT64_MAX - 7;
+    e->size = UINT64_MAX;
+    e->time_ns = 5;
+    e = NEXT;
+    e->kind = TTALLOC_REC_LIVE_END;
+    e->time_ns = 5;
+    e = NEXT;
+    e->kind = TTALLOC_REC_PROCESS_START;
+    e->pid = 2147483647;
+    e->parent_pid = -1;
+    e->uid = 4294967295u;
+    strcpy(e->name, "python3");
+    strcpy(e->label, "llama-70b, \"quoted\"");
     e->time_ns = -3;
-    e = NEXT; e->kind = TTALLOC_REC_ALLOC; e->pid = -2147483647 - 1; e->device = UINT32_MAX;
-    e->type = TTALLOC_CB; e->address = 0; e->size = 1; e->time_ns = INT64_MAX;
-    e = NEXT; e->kind = TTALLOC_REC_FREE; e->pid = 7; e->device = 1; e->type = TTALLOC_TRACE;
-    e->address = 0x8000000000000000ull; e->size = 0; e->time_ns = INT64_MIN;
-    e = NEXT; e->kind = TTALLOC_REC_FREE; e->pid = 7; e->device = 1; e->type = TTALLOC_TRACE;
-    e->address = 0x8000000000000000ull - 64; e->size = 64; e->time_ns = 17;
-    e = NEXT; e->kind = TTALLOC_REC_PEAK_RESET; e->pid = 7; e->time_ns = 18;
-    e = NEXT; e->kind = TTALLOC_REC_GAP; e->count = 123456789; e->time_ns = 19;
-    e = NEXT; e->kind = TTALLOC_REC_SHM_SAMPLE; e->pid = 555; e->device = 2;
+    e = NEXT;
+    e->kind = TTALLOC_REC_ALLOC;
+    e->pid = -2147483647 - 1;
+    e->device = UINT32_MAX;
+    e->type = TTALLOC_CB;
+    e->address = 0;
+    e->size = 1;
+    e->time_ns = INT64_MAX;
+    e = NEXT;
+    e->kind = TTALLOC_REC_FREE;
+    e->pid = 7;
+    e->device = 1;
+    e->type = TTALLOC_TRACE;
+    e->address = 0x8000000000000000ull;
+    e->size = 0;
+    e->time_ns = INT64_MIN;
+    e = NEXT;
+    e->kind = TTALLOC_REC_FREE;
+    e->pid = 7;
+    e->device = 1;
+    e->type = TTALLOC_TRACE;
+    e->address = 0x8000000000000000ull - 64;
+    e->size = 64;
+    e->time_ns = 17;
+    e = NEXT;
+    e->kind = TTALLOC_REC_PEAK_RESET;
+    e->pid = 7;
+    e->time_ns = 18;
+    e = NEXT;
+    e->kind = TTALLOC_REC_GAP;
+    e->count = 123456789;
+    e->time_ns = 19;
+    e = NEXT;
+    e->kind = TTALLOC_REC_SHM_SAMPLE;
+    e->pid = 555;
+    e->device = 2;
     for (int t = 0; t < TTALLOC_NUM_TYPES; t++)
         e->bytes[t] = (uint64_t)t * 1000003u;
     e->time_ns = 20;
-    e = NEXT; e->kind = TTALLOC_REC_TELEMETRY; e->device = 2; e->temperature_c = 61.25;
-    e->power_w = NAN; e->time_ns = 21;
-    e = NEXT; e->kind = TTALLOC_REC_TELEMETRY; e->device = 2; e->temperature_c = -4.5;
-    e->power_w = 87.125; e->time_ns = 21;
-    e = NEXT; e->kind = TTALLOC_REC_PROCESS_EXIT; e->pid = 555; e->time_ns = 22;
-    e = NEXT; e->kind = TTALLOC_REC_PROCESS_START; e->pid = 9; e->parent_pid = 1; e->uid = 0;
+    e = NEXT;
+    e->kind = TTALLOC_REC_TELEMETRY;
+    e->device = 2;
+    e->temperature_c = 61.25;
+    e->power_w = NAN;
+    e->time_ns = 21;
+    e = NEXT;
+    e->kind = TTALLOC_REC_TELEMETRY;
+    e->device = 2;
+    e->temperature_c = -4.5;
+    e->power_w = 87.125;
+    e->time_ns = 21;
+    e = NEXT;
+    e->kind = TTALLOC_REC_PROCESS_EXIT;
+    e->pid = 555;
+    e->time_ns = 22;
+    e = NEXT;
+    e->kind = TTALLOC_REC_PROCESS_START;
+    e->pid = 9;
+    e->parent_pid = 1;
+    e->uid = 0;
     e->time_ns = 23;
 #undef NEXT
     assert_true(n <= max);
@@ -190,8 +260,12 @@ static void test_typed_writers_store_relative_times(void **state)
     (void)state;
     struct tmp_recording t;
     tmp_open(&t, 0);
-    struct proto_event pe = { .address = 0x2000, .size = 64, .device = 1, .type = TTALLOC_L1,
-                              .op = PROTO_OP_ALLOC, .timestamp_ns = START_MONO + 1500 };
+    struct proto_event pe = {.address = 0x2000,
+                             .size = 64,
+                             .device = 1,
+                             .type = TTALLOC_L1,
+                             .op = PROTO_OP_ALLOC,
+                             .timestamp_ns = START_MONO + 1500};
     assert_int_equal(ttrec_write_proto_event(t.w, 42, &pe), 0);
     pe.op = PROTO_OP_FREE;
     pe.size = 0;
@@ -203,8 +277,10 @@ static void test_typed_writers_store_relative_times(void **state)
     assert_int_equal(ttrec_write_live_begin(t.w, START_MONO + 3000, 1), 0);
     assert_int_equal(ttrec_write_live_buffer(t.w, 42, 0, TTALLOC_DRAM, 0x40, 32, 0), 0);
     assert_int_equal(ttrec_write_live_end(t.w, START_MONO + 3000), 0);
-    assert_int_equal(ttrec_write_process_start(t.w, 42, 1, 1000, "a-very-long-process-name-beyond-31",
-                                               NULL, START_MONO - 1000000000ull, START_MONO), 0);
+    assert_int_equal(ttrec_write_process_start(t.w, 42, 1, 1000,
+                                               "a-very-long-process-name-beyond-31", NULL,
+                                               START_MONO - 1000000000ull, START_MONO),
+                     0);
     assert_int_equal(ttrec_write_process_exit(t.w, 42, START_MONO + 4000), 0);
     assert_int_equal(ttrec_writer_close(t.w), 0);
 
@@ -245,9 +321,11 @@ static void write_many(struct tmp_recording *t, int count)
     for (int i = 0; i < count; i++) {
         uint64_t addr = 0x100000 + (uint64_t)(i % 97) * 4096;
         assert_int_equal(ttrec_write_alloc(t->w, 1000 + i % 3, (uint32_t)(i % 2), TTALLOC_DRAM,
-                                           addr, 4096, START_MONO + (uint64_t)i * 100), 0);
-        assert_int_equal(ttrec_write_free(t->w, 1000 + i % 3, (uint32_t)(i % 2), TTALLOC_DRAM,
-                                          addr, 4096, START_MONO + (uint64_t)i * 100 + 50), 0);
+                                           addr, 4096, START_MONO + (uint64_t)i * 100),
+                         0);
+        assert_int_equal(ttrec_write_free(t->w, 1000 + i % 3, (uint32_t)(i % 2), TTALLOC_DRAM, addr,
+                                          4096, START_MONO + (uint64_t)i * 100 + 50),
+                         0);
     }
 }
 
@@ -374,7 +452,7 @@ static void test_empty_and_garbage(void **state)
 {
     (void)state;
     int rc;
-    unsigned char empty[1] = { 0 };
+    unsigned char empty[1] = {0};
     assert_int_equal(read_all(empty, 0, &rc, NULL), -1);
     assert_int_equal(rc, -EBADMSG);
     assert_non_null(strstr(ttalloc_rec_error_message(NULL), "not a tt-alloc recording"));
@@ -413,7 +491,7 @@ static void test_empty_and_garbage(void **state)
     assert_int_equal(read_all(huge, sizeof(huge), &rc, NULL), 0);
     assert_int_equal(rc, -EBADMSG);
 
-    assert_int_equal(ttalloc_rec_open("/nonexistent/x.ttrec", &(ttalloc_rec *){ NULL }), -ENOENT);
+    assert_int_equal(ttalloc_rec_open("/nonexistent/x.ttrec", &(ttalloc_rec *){NULL}), -ENOENT);
     assert_non_null(strstr(ttalloc_rec_error_message(NULL), "/nonexistent/x.ttrec"));
     free(hdr);
     unlink(t.path);
