@@ -59,6 +59,11 @@ struct ring {
 };
 
 static pthread_mutex_t rings_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Held around a producer's malloc of a chunk, and by fork (rings_atfork_*):
+ * so a fork never copies an allocator lock that one of our calls holds into
+ * a child that needs it. glibc's malloc guards itself at fork; others (ASan's
+ * allocator in GCC 12) do not, and the child's first allocation hung. */
+static pthread_mutex_t rings_chunk_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ring *rings_list;
 static size_t rings_n;
 static pthread_key_t rings_key;
@@ -170,7 +175,9 @@ static int rings_grow(struct ring *ring)
         ring->reuse = chunk->next;
         ring->want_help = false;
     } else {
+        pthread_mutex_lock(&rings_chunk_lock);
         chunk = malloc(sizeof(*chunk));
+        pthread_mutex_unlock(&rings_chunk_lock);
         if (chunk == NULL)
             return -ENOMEM;
         unsigned owned = atomic_fetch_add_explicit(&ring->owned, 1, memory_order_relaxed) + 1;
@@ -430,15 +437,18 @@ size_t rings_count(void)
 void rings_atfork_prepare(void)
 {
     pthread_mutex_lock(&rings_lock);
+    pthread_mutex_lock(&rings_chunk_lock);
 }
 
 void rings_atfork_parent(void)
 {
+    pthread_mutex_unlock(&rings_chunk_lock);
     pthread_mutex_unlock(&rings_lock);
 }
 
 void rings_atfork_child(void)
 {
+    pthread_mutex_unlock(&rings_chunk_lock);
     /* Only the forking thread came along, and the child is a new process
      * with nothing recorded: forget every ring, ours too. */
     struct ring *ring = rings_list;

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lowerbound.h"
+
 int ledger_init(struct ledger *l, const struct ledger_limits *limits)
 {
     memset(l, 0, sizeof(*l));
@@ -77,46 +79,42 @@ void ledger_destroy(struct ledger *l)
 /* ---- lookups in the sorted arrays ---- */
 
 /* Index of pid in l->procs, or where it would be inserted; *found says which. */
+static int ledger_proc_cmp(const void *key, const void *element)
+{
+    return LOWERBOUND_CMP(*(const int32_t *)key,
+                          (*(const struct ledger_process *const *)element)->pid);
+}
+
+static int ledger_dev_cmp(const void *key, const void *element)
+{
+    return LOWERBOUND_CMP(*(const uint32_t *)key,
+                          (*(const struct ledger_device *const *)element)->device);
+}
+
+static int ledger_usage_cmp(const void *key, const void *element)
+{
+    return LOWERBOUND_CMP(*(const uint32_t *)key, ((const struct ledger_usage *)element)->device);
+}
+
 static size_t ledger_proc_index(const struct ledger *l, int32_t pid, int *found)
 {
-    size_t lo = 0, hi = l->n_procs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (l->procs[mid]->pid < pid)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = lo < l->n_procs && l->procs[lo]->pid == pid;
-    return lo;
+    size_t i = lowerbound(&pid, l->procs, l->n_procs, sizeof(l->procs[0]), ledger_proc_cmp);
+    *found = i < l->n_procs && l->procs[i]->pid == pid;
+    return i;
 }
 
 static size_t ledger_dev_index(const struct ledger *l, uint32_t device, int *found)
 {
-    size_t lo = 0, hi = l->n_devs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (l->devs[mid]->device < device)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = lo < l->n_devs && l->devs[lo]->device == device;
-    return lo;
+    size_t i = lowerbound(&device, l->devs, l->n_devs, sizeof(l->devs[0]), ledger_dev_cmp);
+    *found = i < l->n_devs && l->devs[i]->device == device;
+    return i;
 }
 
 static size_t ledger_usage_index(const struct ledger_process *p, uint32_t device, int *found)
 {
-    size_t lo = 0, hi = p->n_usage;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (p->usage[mid].device < device)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = lo < p->n_usage && p->usage[lo].device == device;
-    return lo;
+    size_t i = lowerbound(&device, p->usage, p->n_usage, sizeof(p->usage[0]), ledger_usage_cmp);
+    *found = i < p->n_usage && p->usage[i].device == device;
+    return i;
 }
 
 /* Grow an array of `*cap` elements of `size` bytes to hold one more. */

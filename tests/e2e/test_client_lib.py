@@ -21,11 +21,11 @@ TYPES = ["dram", "l1", "system_memory", "l1_small", "trace", "cb"]
 class Client:
     """A ttalloc-testclient driven line by line."""
 
-    def __init__(self, env, extra_env=None):
+    def __init__(self, env, extra_env=None, program="tests/tools/ttalloc-testclient"):
         # stdout unbuffered on our side: lines are split here, so select()
         # never waits on data already read (a fork's child writes too).
         self.proc = subprocess.Popen(
-            [binary("tests/tools/ttalloc-testclient")], stdin=subprocess.PIPE,
+            [binary(program)], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1,
             env=dict(env, **(extra_env or {})))
         self.pid = self.proc.pid

@@ -54,7 +54,7 @@ def test_kill_9_frees_bytes_and_leaves_an_exit_record(server):
     assert mine[1]["bytes"][wire.CB] == 777
     assert mine[0]["name"] == "python3" or mine[0]["name"].startswith("python")
     assert mine[0]["uid"] == os.getuid()
-    assert f"pid {child.pid} ({mine[0]['name']}) exited holding 3 buffers, 1.5 GiB on " \
+    assert f"pid {child.pid} ({mine[0]['name']}) exited holding 3 buffers, 1.50 GiB on " \
            f"device 0, 777 B on device 3" in server.log()
 
 
