@@ -42,9 +42,7 @@ static void record_sample_shm(struct record_sample *s, struct ttrec_writer *w, u
         if (!shm_only || !record_filter_would_keep(s->filter, p->pid))
             continue;
         for (size_t k = u; k < snap->n_usage && snap->usage[k].pid == p->pid; k++) {
-            if (ttrec_write_shm_sample(w, p->pid, snap->usage[k].device, snap->usage[k].bytes,
-                                       now_ns) == 0)
-                s->samples++;
+            ttrec_write_shm_sample(w, p->pid, snap->usage[k].device, snap->usage[k].bytes, now_ns);
         }
     }
     ttalloc_snapshot_free(snap);

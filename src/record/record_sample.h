@@ -27,7 +27,6 @@ struct record_sample {
     struct sysfs_device *devs; /* scanned at the first sample */
     size_t n_devs;
     int scanned;
-    uint64_t samples; /* SHM samples written */
 };
 
 void record_sample_init(struct record_sample *s, const char *socket_path,

@@ -279,7 +279,6 @@ int record_stream_read(struct record_stream *rs, size_t max_frames)
             return -EPROTO;
         }
         frames++;
-        rs->frames++;
         switch (hdr.type) {
         case PROTO_STREAM_EVENTS: {
             const struct proto_stream_record *r = payload;

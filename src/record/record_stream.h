@@ -36,7 +36,6 @@ struct record_stream {
     int in_live;
     int first_state_done;       /* the first live state is complete */
     int root_seen, root_exited; /* the filter's root process in the stream */
-    uint64_t frames;            /* frames read */
     uint64_t gaps;              /* GAP records */
     uint64_t lost;              /* events the server dropped for us */
     int write_error;            /* the writer's first error (negative errno), 0 */

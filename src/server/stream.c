@@ -201,8 +201,6 @@ static int stream_hold_exit(struct stream_sub *sub, const struct ledger_process 
     struct stream_exit *e = &sub->exits[sub->n_exits++];
     e->pid = p->pid;
     e->timestamp_ns = now_ns;
-    e->first = sub->n_exit_buffers;
-    e->n = p->table.count;
     size_t pos = 0;
     const struct buftable_entry *b;
     while ((b = buftable_next(&p->table, &pos)) != NULL)

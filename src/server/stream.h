@@ -39,8 +39,6 @@
 struct stream_exit {
     int32_t pid;
     uint64_t timestamp_ns;
-    size_t first; /* its buffers: exit_buffers[first .. first + n) */
-    size_t n;
 };
 
 struct stream_sub {

@@ -186,13 +186,11 @@ def test_a_stalled_subscriber_costs_producers_nothing(tmp_path):
                 events.append(wire.alloc(0, wire.DRAM, 0x100000 + i * 64, 64))
                 if i % 2:
                     events.append(wire.free(0, wire.DRAM, 0x100000 + (i - 1) * 64))
-            started = time.monotonic()
             for f in wire.events_frames(events):
                 prod.send(f)
+            # Answered while the subscriber still reads nothing: a server that
+            # waited for it would never send this FLUSH_ACK (the client times out).
             prod.flush()
-            flush_s = time.monotonic() - started
-            # The producer is answered without waiting for the subscriber.
-            assert flush_s < 20, f"flush took {flush_s:.1f} s behind a stalled subscriber"
             # Still subscribed, and then catches up: a GAP, then the exact state.
             # (The gap may close while it is stalled, once the kernel's socket
             # buffer has taken the queue: then the L1 alloc follows the state.)
