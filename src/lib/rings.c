@@ -53,7 +53,7 @@ struct ring {
     uint64_t take_end;       /* ... capped to this round's share */
     bool seen_exited;
     _Atomic(struct ring_chunk *) spare; /* drained chunks for the producer to reuse (a stack) */
-    bool idle;                          /* nothing taken in the last round */
+    uint64_t idle_since;                /* CLOCK_MONOTONIC ns of its first idle round, or 0 */
     atomic_uint owned;                  /* chunks allocated and not yet freed */
     struct ring *next;                  /* the list, under rings_lock */
 };
@@ -327,6 +327,7 @@ static void rings_fence(void)
 
 int rings_collect(struct rings_batch *batch)
 {
+    uint64_t now_ns = eventclock_monotonic_ns();
     uint64_t watermark = eventclock_read();
     rings_fence();
 
@@ -384,15 +385,19 @@ int rings_collect(struct rings_batch *batch)
             batch->ev[batch->n++] = *rings_take(ring);
         if (batch->n > start)
             bounds[++n_runs] = batch->n;
-        /* A thread that recorded nothing for a whole round gives its spare
-         * chunks back to malloc. */
-        bool idle = batch->n == start;
-        if (idle && ring->idle) {
+        /* A thread that has recorded nothing for RINGS_IDLE_NS gives its
+         * spare chunks back to malloc. (Not after two idle rounds, which
+         * can be microseconds apart: a thread recording in bursts sent its
+         * chunks back and forth through malloc, faulting in fresh pages.) */
+        if (batch->n > start) {
+            ring->idle_since = 0;
+        } else if (ring->idle_since == 0) {
+            ring->idle_since = now_ns;
+        } else if (now_ns - ring->idle_since >= RINGS_IDLE_NS) {
             unsigned freed = rings_free_chain(
                 atomic_exchange_explicit(&ring->spare, NULL, memory_order_acquire));
             atomic_fetch_sub_explicit(&ring->owned, freed, memory_order_relaxed);
         }
-        ring->idle = idle;
         left += ring->seen_published - ring->consumed;
         if (ring->seen_exited && ring->consumed == ring->seen_published) {
             *link = ring->next;
@@ -430,6 +435,16 @@ size_t rings_count(void)
 {
     pthread_mutex_lock(&rings_lock);
     size_t n = rings_n;
+    pthread_mutex_unlock(&rings_lock);
+    return n;
+}
+
+size_t rings_chunks(void)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&rings_lock);
+    for (const struct ring *ring = rings_list; ring != NULL; ring = ring->next)
+        n += atomic_load_explicit(&ring->owned, memory_order_relaxed);
     pthread_mutex_unlock(&rings_lock);
     return n;
 }

@@ -25,10 +25,11 @@
 
 #include "proto.h"
 
-#define RINGS_CHUNK_EVENTS 255 /* 8 KiB chunks */
-#define RINGS_TAKE_MAX 16384   /* events taken from one ring per collect (512 KiB) */
-#define RINGS_HELP_CHUNKS 64   /* chunks a ring may hold before its producer asks for help */
-#define RINGS_HELP_WANTED 1    /* rings_append: recorded, and the ring is long */
+#define RINGS_CHUNK_EVENTS 255     /* 8 KiB chunks */
+#define RINGS_TAKE_MAX 16384       /* events taken from one ring per collect (512 KiB) */
+#define RINGS_HELP_CHUNKS 64       /* chunks a ring may hold before its producer asks for help */
+#define RINGS_IDLE_NS 100000000ull /* a thread this long without a record frees its spares */
+#define RINGS_HELP_WANTED 1        /* rings_append: recorded, and the ring is long */
 
 /* Set up the process-wide state (thread-exit key, the cross-thread fence).
  * Call once before the first rings_append. Returns 0 or a negative errno. */
@@ -68,6 +69,9 @@ uint64_t rings_lost(void);
 
 /* Rings registered now (live threads plus exited ones not yet emptied). */
 size_t rings_count(void);
+
+/* Chunks the rings hold now, in use or spare (for tests and debugging). */
+size_t rings_chunks(void);
 
 /* fork(): prepare takes the list's lock, parent releases it; child forgets
  * every ring (other threads did not come along) and releases it. */

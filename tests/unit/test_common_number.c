@@ -29,7 +29,7 @@ static void bad(const char *text, int base, uint64_t min, uint64_t max, int want
     uint64_t v = 77;
     int rc = number_parse_u64(text, base, min, max, &v);
     if (rc != want)
-        fail_msg("'%s' base %d: %d, not %d", text, base, rc, want);
+        fail_msg("'%s' base %d: %d, not %d", text != NULL ? text : "(null)", base, rc, want);
     assert_int_equal(v, 77); /* untouched on error */
 }
 

@@ -356,6 +356,43 @@ static void test_thread_exit_frees_its_ring_once_drained(void **state)
     rings_batch_free(&batch);
 }
 
+/* A busy thread's drained chunks come back to it rather than through
+ * malloc, however short the pauses between its bursts; only a thread idle
+ * for RINGS_IDLE_NS gives its spares back. */
+static void test_spare_chunks_kept_until_idle(void **state)
+{
+    (void)state;
+    struct rings_batch batch = {0};
+    const int burst = 8 * RINGS_CHUNK_EVENTS;
+    for (int i = 0; i < burst; i++)
+        rings_append(PROTO_OP_ALLOC, 7, TTALLOC_L1, (uint64_t)i, 1);
+    collect_all(&batch, NULL);
+    size_t held = rings_chunks();
+    for (int round = 0; round < 5; round++) {
+        /* Idle rounds in a row, then the next burst: nothing allocated. */
+        batch.n = 0;
+        collect_all(&batch, NULL);
+        collect_all(&batch, NULL);
+        for (int i = 0; i < burst; i++)
+            rings_append(PROTO_OP_ALLOC, 7, TTALLOC_L1, (uint64_t)i, 1);
+        collect_all(&batch, NULL);
+        assert_int_equal(rings_chunks(), held);
+    }
+    /* Now idle: collect until the spares are gone, which is not before
+     * RINGS_IDLE_NS (nor much later: one round after it). */
+    uint64_t idle_from = eventclock_monotonic_ns();
+    uint64_t deadline = idle_from + 20 * RINGS_IDLE_NS;
+    while (rings_chunks() == held && eventclock_monotonic_ns() < deadline) {
+        batch.n = 0;
+        collect_all(&batch, NULL);
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+    assert_true(rings_chunks() < held);
+    assert_true(eventclock_monotonic_ns() - idle_from >= RINGS_IDLE_NS);
+    rings_batch_free(&batch);
+}
+
 static void test_fork_child_starts_empty(void **state)
 {
     (void)state;
@@ -405,6 +442,7 @@ int main(void)
         cmocka_unit_test(test_in_flight_event_holds_back_later_ones),
         cmocka_unit_test(test_tally_peak_and_reset),
         cmocka_unit_test(test_thread_exit_frees_its_ring_once_drained),
+        cmocka_unit_test(test_spare_chunks_kept_until_idle),
         cmocka_unit_test(test_fork_child_starts_empty),
         cmocka_unit_test(test_clock_converts_monotonically),
     };
