@@ -105,28 +105,32 @@ size_t proto_record_size(enum proto_msg_type type)
     return rule && rule->rule == PAYLOAD_ARRAY ? rule->size : 0;
 }
 
+/* The explanation of a bad frame, into the caller's buffer (if any). */
+static int proto_bad_frame(char *why, size_t why_cap, const char *text)
+{
+    if (why != NULL && why_cap > 0)
+        snprintf(why, why_cap, "%s", text);
+    return -EBADMSG;
+}
+
 int proto_parse_frame(const void *buf, size_t len, struct proto_header *hdr_out,
-                      const void **payload_out, const char **why)
+                      const void **payload_out, char *why, size_t why_cap)
 {
     struct proto_header hdr;
 
     if (len < sizeof(hdr)) {
-        *why = "frame shorter than its header";
-        return -EBADMSG;
+        return proto_bad_frame(why, why_cap, "frame shorter than its header");
     }
     if (len > PROTO_MAX_FRAME) {
-        *why = "frame larger than the protocol maximum";
-        return -EBADMSG;
+        return proto_bad_frame(why, why_cap, "frame larger than the protocol maximum");
     }
     memcpy(&hdr, buf, sizeof(hdr));
     if ((size_t)hdr.length != len - sizeof(hdr)) {
-        *why = "length field does not match the frame size";
-        return -EBADMSG;
+        return proto_bad_frame(why, why_cap, "length field does not match the frame size");
     }
     const struct type_rule *rule = proto_find_rule(hdr.type);
     if (rule == NULL) {
-        *why = "unknown message type";
-        return -EBADMSG;
+        return proto_bad_frame(why, why_cap, "unknown message type");
     }
     size_t n = hdr.length;
     int ok;
@@ -146,8 +150,7 @@ int proto_parse_frame(const void *buf, size_t len, struct proto_header *hdr_out,
         break;
     }
     if (!ok) {
-        *why = "payload size not allowed for this message type";
-        return -EBADMSG;
+        return proto_bad_frame(why, why_cap, "payload size not allowed for this message type");
     }
     *hdr_out = hdr;
     *payload_out = (const char *)buf + sizeof(hdr);

@@ -249,10 +249,11 @@ static inline size_t proto_records_per_frame(size_t record_size)
 
 /* Check a received frame of `len` bytes: a whole header, a payload length
  * that matches, a known type, and a payload size the type allows. Returns 0
- * and sets *hdr_out and *payload_out, or -EBADMSG with *why set to a short
- * explanation for the log. */
+ * and sets *hdr_out and *payload_out, or -EBADMSG with a short explanation
+ * for the log in why (why_cap bytes; may be NULL), as every function of
+ * the tree that explains a failure does. */
 int proto_parse_frame(const void *buf, size_t len, struct proto_header *hdr_out,
-                      const void **payload_out, const char **why);
+                      const void **payload_out, char *why, size_t why_cap);
 
 /* Size of one record for array-carrying types (EVENTS, SNAP_*, BUFFERS,
  * EXITS); 0 for others. */

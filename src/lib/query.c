@@ -107,9 +107,9 @@ static int query_recv(ttalloc_conn *conn, int64_t deadline, struct query_frame *
             conn->broken = true;
             return -ECONNRESET;
         }
-        const char *why = "frame larger than the protocol maximum";
-        if ((size_t)n > PROTO_MAX_FRAME ||
-            proto_parse_frame(conn->rx, (size_t)n, &frame->hdr, &frame->payload, &why) < 0) {
+        char why[80];
+        if (proto_parse_frame(conn->rx, (size_t)n, &frame->hdr, &frame->payload, why, sizeof(why)) <
+            0) {
             debuglog("%s: bad frame from the server: %s", conn->path, why);
             conn->broken = true;
             return -EPROTO;

@@ -301,9 +301,7 @@ static void sender_read_leftovers(void)
             return;
         struct proto_header hdr;
         const void *payload;
-        const char *why;
-        if ((size_t)n <= PROTO_MAX_FRAME &&
-            proto_parse_frame(sender.rxbuf, (size_t)n, &hdr, &payload, &why) == 0 &&
+        if (proto_parse_frame(sender.rxbuf, (size_t)n, &hdr, &payload, NULL, 0) == 0 &&
             hdr.type == PROTO_ERROR)
             sender_handle_frame(&hdr, payload);
     }
@@ -469,10 +467,9 @@ static void sender_receive(void)
         }
         struct proto_header hdr;
         const void *payload;
-        const char *why;
-        if ((size_t)n > PROTO_MAX_FRAME ||
-            proto_parse_frame(sender.rxbuf, (size_t)n, &hdr, &payload, &why) < 0) {
-            sender_disconnect((size_t)n > PROTO_MAX_FRAME ? "oversized frame" : why, EBADMSG);
+        char why[80];
+        if (proto_parse_frame(sender.rxbuf, (size_t)n, &hdr, &payload, why, sizeof(why)) < 0) {
+            sender_disconnect(why, EBADMSG);
             return;
         }
         sender_handle_frame(&hdr, payload);

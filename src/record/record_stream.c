@@ -87,8 +87,8 @@ int record_stream_start(struct record_stream *rs, int timeout_ms)
         return -EPIPE;
     }
     const void *payload;
-    const char *why;
-    if (proto_parse_frame(rs->rx, (size_t)got, &hdr, &payload, &why) < 0) {
+    char why[80];
+    if (proto_parse_frame(rs->rx, (size_t)got, &hdr, &payload, why, sizeof(why)) < 0) {
         record_stream_fail(rs, "bad frame from the server: %s", why);
         return -EPROTO;
     }
@@ -271,11 +271,9 @@ int record_stream_read(struct record_stream *rs, size_t max_frames)
         }
         struct proto_header hdr;
         const void *payload;
-        const char *why;
-        if ((size_t)n > PROTO_MAX_FRAME ||
-            proto_parse_frame(rs->rx, (size_t)n, &hdr, &payload, &why) < 0) {
-            record_stream_fail(rs, "bad frame from the server: %s",
-                               (size_t)n > PROTO_MAX_FRAME ? "too large" : why);
+        char why[80];
+        if (proto_parse_frame(rs->rx, (size_t)n, &hdr, &payload, why, sizeof(why)) < 0) {
+            record_stream_fail(rs, "bad frame from the server: %s", why);
             return -EPROTO;
         }
         frames++;

@@ -248,8 +248,8 @@ void conn_read_frames(struct server *s, struct conn *c, size_t max_frames)
         }
         struct proto_header hdr;
         const void *payload;
-        const char *why;
-        if (proto_parse_frame(s->rxbuf, (size_t)n, &hdr, &payload, &why) < 0) {
+        char why[80];
+        if (proto_parse_frame(s->rxbuf, (size_t)n, &hdr, &payload, why, sizeof(why)) < 0) {
             char text[160];
             struct proto_header raw = {0, 0, 0};
             memcpy(&raw, s->rxbuf, (size_t)n < sizeof(raw) ? (size_t)n : sizeof(raw));

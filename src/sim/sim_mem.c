@@ -241,10 +241,10 @@ static int sim_mem_fit_top_down(const struct sim_mem_region *r, uint64_t need, u
 
 static void sim_mem_oom_message(struct sim_mem *m, const struct sim_mem_region *r,
                                 enum ttalloc_buffer_type type, uint64_t size, uint64_t need,
-                                char *msg, size_t cap)
+                                char *why, size_t why_cap)
 {
     uint64_t allocated, free_b, largest;
-    if (msg == NULL || cap == 0)
+    if (why == NULL || why_cap == 0)
         return;
     sim_mem_stats(r, &allocated, &free_b, &largest);
     if (type == TTALLOC_CB) {
@@ -258,20 +258,20 @@ static void sim_mem_oom_message(struct sim_mem *m, const struct sim_mem_region *
                 l1_low = r->blocks[i].start;
         }
         if (r->start + need > m->g.l1_bank_size || l1_low == r->end)
-            snprintf(msg, cap,
+            snprintf(why, why_cap,
                      "Statically allocated circular buffers on core range [(x=0,y=0) - "
                      "(x=%u,y=%u)] grow to %" PRIu64 " B which is beyond max L1 size of %" PRIu64
                      " B",
                      m->g.grid_x - 1, m->g.grid_y - 1, cb_top + need, r->end);
         else
-            snprintf(msg, cap,
+            snprintf(why, why_cap,
                      "Statically allocated circular buffers in program %" PRIu64
                      " clash with L1 buffers on core range [(x=0,y=0) - (x=%u,y=%u)]. L1 buffer "
                      "allocated at %" PRIu64 " and static circular buffer region ends at %" PRIu64,
                      m->programs, m->g.grid_x - 1, m->g.grid_y - 1, l1_low, cb_top + need);
         return;
     }
-    snprintf(msg, cap,
+    snprintf(why, why_cap,
              "Out of Memory: Not enough space to allocate %" PRIu64 " B %s buffer across %u "
              "banks, where each bank needs to store %" PRIu64 " B, but bank size is %" PRIu64
              " B (allocated: %" PRIu64 " B, free: %" PRIu64 " B, largest free block: %" PRIu64
@@ -281,7 +281,7 @@ static void sim_mem_oom_message(struct sim_mem *m, const struct sim_mem_region *
 }
 
 int sim_mem_alloc(struct sim_mem *m, enum ttalloc_buffer_type type, uint64_t size,
-                  uint64_t page_size, struct sim_mem_block *out, char *msg, size_t msg_cap)
+                  uint64_t page_size, struct sim_mem_block *out, char *why, size_t why_cap)
 {
     enum sim_mem_region_id rid = sim_mem_region_of(type);
     if (rid == SIM_MEM_REGIONS || size == 0 || page_size == 0 || size > (UINT64_C(1) << 48))
@@ -299,15 +299,15 @@ int sim_mem_alloc(struct sim_mem *m, enum ttalloc_buffer_type type, uint64_t siz
                  ? sim_mem_fit_top_down(r, need, &at, &index)
                  : sim_mem_fit_bottom_up(r, need, &at, &index);
     if (rc < 0) {
-        sim_mem_oom_message(m, r, type, size, need, msg, msg_cap);
+        sim_mem_oom_message(m, r, type, size, need, why, why_cap);
         return -ENOMEM;
     }
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 64;
         struct sim_mem_live *b = realloc(r->blocks, cap * sizeof(*b));
         if (b == NULL) {
-            if (msg && msg_cap)
-                snprintf(msg, msg_cap, "out of host memory");
+            if (why && why_cap)
+                snprintf(why, why_cap, "out of host memory");
             return -ENOMEM;
         }
         r->blocks = b;

@@ -67,9 +67,9 @@ struct sim_mem_block {
 /* Allocate `size` bytes of `type` (DRAM, L1, L1_SMALL, TRACE or CB) in pages
  * of `page_size` spread over all banks of its kind (CB: `page_size` is the
  * per-core size and `size` a multiple of it). Returns 0, -EINVAL (bad type or
- * size), or -ENOMEM with TT-Metal's out-of-memory message in msg. */
+ * size), or -ENOMEM with TT-Metal's out-of-memory message in why. */
 int sim_mem_alloc(struct sim_mem *m, enum ttalloc_buffer_type type, uint64_t size,
-                  uint64_t page_size, struct sim_mem_block *out, char *msg, size_t msg_cap);
+                  uint64_t page_size, struct sim_mem_block *out, char *why, size_t why_cap);
 
 /* Free the live buffer of `type` at `address`. Returns 0 or -ENOENT. */
 int sim_mem_free(struct sim_mem *m, enum ttalloc_buffer_type type, uint64_t address);

@@ -116,8 +116,7 @@ static void fuzz_view_read(struct fuzz_view *v, struct outq *q)
         const struct outq_frame *f = q->ring[(q->head + i) & (q->cap - 1)];
         struct proto_header hdr;
         const void *payload;
-        const char *why;
-        if (proto_parse_frame(f->data, f->len, &hdr, &payload, &why) < 0)
+        if (proto_parse_frame(f->data, f->len, &hdr, &payload, NULL, 0) < 0)
             abort(); /* the server built a frame that does not parse */
         if (hdr.type != PROTO_STREAM_EVENTS)
             continue;
@@ -200,8 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         now += 1000000u;
         struct proto_header hdr;
         const void *payload;
-        const char *why;
-        if (proto_parse_frame(frame, len, &hdr, &payload, &why) < 0)
+        if (proto_parse_frame(frame, len, &hdr, &payload, NULL, 0) < 0)
             continue;
         if (hdr.flags & 8) {
             /* Process 101 ends (its leaks go to the stream), or a new

@@ -28,10 +28,9 @@ static const void *frame_payload(const struct reply *r, size_t i, enum proto_msg
 {
     struct proto_header hdr;
     const void *payload = NULL;
-    const char *why = NULL;
     assert_true(i < r->n);
-    assert_int_equal(proto_parse_frame(r->frames[i]->data, r->frames[i]->len, &hdr, &payload, &why),
-                     0);
+    assert_int_equal(
+        proto_parse_frame(r->frames[i]->data, r->frames[i]->len, &hdr, &payload, NULL, 0), 0);
     assert_int_equal(hdr.type, type);
     *len = hdr.length;
     return payload;
