@@ -38,9 +38,9 @@ from ._lib import LibraryNotFound
 from ._recording import (Event as RecordingEvent, Recording, RecordingError, open_recording,
                          read_recording)
 from ._snapshot import to_json as _to_json
-from ._types import (Buffer, BufferType, Exit, FlushTimeout, InvalidArgument, LeakError,
-                     ProtocolError, ServerPermissionError, ServerUnavailable, TTAllocError,
-                     check as _check, format_leaks)
+from ._types import (Buffer, BufferType, Closing as _Closing, Exit, FlushTimeout,
+                     InvalidArgument, LeakError, ProtocolError, ServerPermissionError,
+                     ServerUnavailable, TTAllocError, check as _check, format_leaks)
 
 __version__ = "0.1.0"
 
@@ -209,7 +209,7 @@ def _struct_dict(rec):
     return out
 
 
-class Connection:
+class Connection(_Closing):
     """A consumer connection to tt-alloc-server. Use as a context manager, or
     close() it. socket: a path; None means $TT_ALLOC_SOCKET or the default list."""
 
@@ -228,18 +228,6 @@ class Connection:
         if self._conn:
             self._lib.ttalloc_disconnect(self._conn)
             self._conn = ctypes.c_void_p()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     def _live(self):
         if not self._conn:

@@ -21,7 +21,7 @@ import os
 from typing import NamedTuple, Optional, Tuple
 
 from . import _lib
-from ._types import BufferType, TTAllocError
+from ._types import BufferType, Closing, TTAllocError
 
 KINDS = {
     1: "alloc", 2: "free", 3: "peak_reset", 4: "live_begin", 5: "live_buffer", 6: "live_end",
@@ -150,7 +150,7 @@ def _load():
     return lib
 
 
-class Recording:
+class Recording(Closing):
     """An open recording: its header, then its records by iteration."""
 
     def __init__(self, path):
@@ -188,18 +188,6 @@ class Recording:
         if self._handle:
             self._lib.ttalloc_rec_close(self._handle)
             self._handle = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
 
 def open_recording(path):

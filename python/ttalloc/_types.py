@@ -7,6 +7,26 @@ from dataclasses import dataclass, field
 from typing import Dict, Tuple
 
 
+class Closing:
+    """A handle on a C object: `with` closes it, and so does the garbage
+    collector if nobody did. The subclass defines close(), safe to call twice."""
+
+    def close(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
 class BufferType(enum.IntEnum):
     """TT-Metal's BufferType, plus CB as TT-Metal's SHM statistics number it."""
 
