@@ -88,7 +88,7 @@ static int ledger_proc_cmp(const void *key, const void *element)
 static int ledger_dev_cmp(const void *key, const void *element)
 {
     return LOWERBOUND_CMP(*(const uint32_t *)key,
-                          (*(const struct ledger_device *const *)element)->device);
+                          (*(const struct ledger_device *const *)element)->stats.device);
 }
 
 static int ledger_usage_cmp(const void *key, const void *element)
@@ -106,7 +106,7 @@ static size_t ledger_proc_index(const struct ledger *l, int32_t pid, int *found)
 static size_t ledger_dev_index(const struct ledger *l, uint32_t device, int *found)
 {
     size_t i = lowerbound(&device, l->devs, l->n_devs, sizeof(l->devs[0]), ledger_dev_cmp);
-    *found = i < l->n_devs && l->devs[i]->device == device;
+    *found = i < l->n_devs && l->devs[i]->stats.device == device;
     return i;
 }
 
@@ -165,7 +165,7 @@ static struct ledger_device *ledger_get_device(struct ledger *l, uint32_t device
         *rc = -ENOMEM;
         return NULL;
     }
-    dev->device = device;
+    dev->stats.device = device;
     dev->described_by = -1;
     memmove(&l->devs[i + 1], &l->devs[i], (l->n_devs - i) * sizeof(l->devs[0]));
     l->devs[i] = dev;
@@ -283,9 +283,9 @@ static void ledger_add_bytes(struct ledger_process *p, struct ledger_usage *u, u
     u->bytes[type] += size;
     if (u->bytes[type] > u->peak[type])
         u->peak[type] = u->bytes[type];
-    dev->used[type] += size;
-    if (dev->used[type] > dev->peak[type])
-        dev->peak[type] = dev->used[type];
+    dev->stats.used[type] += size;
+    if (dev->stats.used[type] > dev->stats.peak[type])
+        dev->stats.peak[type] = dev->stats.used[type];
     p->bytes += size;
     if (p->bytes > p->peak_bytes)
         p->peak_bytes = p->bytes;
@@ -295,7 +295,7 @@ static void ledger_sub_bytes(struct ledger_process *p, struct ledger_usage *u, u
                              uint64_t size)
 {
     u->bytes[type] -= size;
-    u->dev->used[type] -= size;
+    u->dev->stats.used[type] -= size;
     p->bytes -= size;
 }
 
@@ -305,8 +305,8 @@ static void ledger_add_buffer(struct ledger *l, struct ledger_process *p, struct
     p->user->buffers++;
     u->buffers[type]++;
     if (u->total_buffers++ == 0)
-        u->dev->processes++;
-    u->dev->buffers++;
+        u->dev->stats.processes++;
+    u->dev->stats.buffers++;
     l->live_buffers++;
 }
 
@@ -316,10 +316,10 @@ static void ledger_sub_buffer(struct ledger *l, struct ledger_process *p, struct
     p->user->buffers--;
     u->buffers[type]--;
     if (--u->total_buffers == 0) {
-        u->dev->processes--;
+        u->dev->stats.processes--;
         l->sweepable++;
     }
-    u->dev->buffers--;
+    u->dev->stats.buffers--;
     l->live_buffers--;
 }
 
@@ -787,16 +787,16 @@ int ledger_describe(struct ledger *l, int32_t pid, uint32_t device,
     if (dev == NULL)
         return rc;
     dev->described_by = pid;
-    dev->board_serial = desc->board_serial;
-    dev->asic_id = desc->asic_id;
-    memcpy(dev->total, desc->capacity, sizeof(dev->total));
-    dev->flags |= TTALLOC_DEVICE_DESCRIBED;
+    dev->stats.board_serial = desc->board_serial;
+    dev->stats.asic_id = desc->asic_id;
+    memcpy(dev->stats.total, desc->capacity, sizeof(dev->stats.total));
+    dev->stats.flags |= TTALLOC_DEVICE_DESCRIBED;
     if (desc->is_remote)
-        dev->flags |= TTALLOC_DEVICE_REMOTE;
+        dev->stats.flags |= TTALLOC_DEVICE_REMOTE;
     else
-        dev->flags &= ~TTALLOC_DEVICE_REMOTE;
-    memcpy(dev->board_type, desc->board_type, sizeof(dev->board_type));
-    dev->board_type[sizeof(dev->board_type) - 1] = '\0';
+        dev->stats.flags &= ~TTALLOC_DEVICE_REMOTE;
+    memcpy(dev->stats.board_type, desc->board_type, sizeof(dev->stats.board_type));
+    dev->stats.board_type[sizeof(dev->stats.board_type) - 1] = '\0';
     return 0;
 }
 
@@ -808,13 +808,13 @@ static uint64_t ledger_clear_process(struct ledger *l, struct ledger_process *p)
         struct ledger_usage *u = &p->usage[i];
         struct ledger_device *dev = u->dev;
         for (unsigned t = 0; t < TTALLOC_NUM_TYPES; t++) {
-            dev->used[t] -= u->bytes[t];
-            dev->buffers -= u->buffers[t];
+            dev->stats.used[t] -= u->bytes[t];
+            dev->stats.buffers -= u->buffers[t];
             u->bytes[t] = 0;
             u->buffers[t] = 0;
         }
         if (u->total_buffers > 0) {
-            dev->processes--;
+            dev->stats.processes--;
             l->sweepable++;
         }
         u->total_buffers = 0;
@@ -930,7 +930,7 @@ size_t ledger_sweep(struct ledger *l)
     for (size_t i = 0; i < l->n_devs; i++) {
         struct ledger_device *dev = l->devs[i];
         int describer_alive = dev->described_by >= 0 && ledger_find(l, dev->described_by) != NULL;
-        if (dev->usages == 0 && dev->buffers == 0 && !describer_alive) {
+        if (dev->usages == 0 && dev->stats.buffers == 0 && !describer_alive) {
             free(dev);
             dropped++;
             continue;
@@ -947,21 +947,8 @@ size_t ledger_sweep(struct ledger *l)
 
 void ledger_fill_devices(const struct ledger *l, struct ttalloc_device_stats *out)
 {
-    for (size_t i = 0; i < l->n_devs; i++) {
-        const struct ledger_device *dev = l->devs[i];
-        struct ttalloc_device_stats *s = &out[i];
-        memset(s, 0, sizeof(*s));
-        s->device = dev->device;
-        s->flags = dev->flags;
-        s->board_serial = dev->board_serial;
-        s->asic_id = dev->asic_id;
-        memcpy(s->used, dev->used, sizeof(s->used));
-        memcpy(s->total, dev->total, sizeof(s->total));
-        memcpy(s->peak, dev->peak, sizeof(s->peak));
-        s->buffers = dev->buffers;
-        s->processes = dev->processes;
-        memcpy(s->board_type, dev->board_type, sizeof(s->board_type));
-    }
+    for (size_t i = 0; i < l->n_devs; i++)
+        out[i] = l->devs[i]->stats;
 }
 
 void ledger_fill_processes(const struct ledger *l, struct ttalloc_process_info *out)

@@ -70,18 +70,9 @@ struct ledger_usage {
 };
 
 struct ledger_device {
-    uint32_t device;
-    uint32_t flags; /* TTALLOC_DEVICE_* */
-    uint64_t board_serial;
-    uint64_t asic_id;
-    uint64_t used[TTALLOC_NUM_TYPES];
-    uint64_t total[TTALLOC_NUM_TYPES];
-    uint64_t peak[TTALLOC_NUM_TYPES];
-    uint64_t buffers;
-    uint32_t processes;   /* processes with live buffers here */
-    uint32_t usages;      /* usage records pointing here */
-    int32_t described_by; /* pid of its describer (kept while alive) */
-    char board_type[16];
+    struct ttalloc_device_stats stats; /* as queries report it (processes: with live buffers) */
+    uint32_t usages;                   /* usage records pointing here */
+    int32_t described_by;              /* pid of its describer (kept while alive) */
 };
 
 /* Timestamps a process sent that it cannot have taken, clamped (per process). */

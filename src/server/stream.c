@@ -298,18 +298,18 @@ int stream_subscribe(struct stream *st, struct stream_sub *sub, struct outq *out
     const struct ledger *l = st->ledger;
     for (size_t i = 0; i < l->n_devs; i++) {
         const struct ledger_device *dev = l->devs[i];
-        if (!(dev->flags & TTALLOC_DEVICE_DESCRIBED))
+        if (!(dev->stats.flags & TTALLOC_DEVICE_DESCRIBED))
             continue;
         struct ttalloc_device_desc desc;
         memset(&desc, 0, sizeof(desc));
-        desc.board_serial = dev->board_serial;
-        desc.asic_id = dev->asic_id;
-        memcpy(desc.capacity, dev->total, sizeof(desc.capacity));
-        desc.is_remote = (dev->flags & TTALLOC_DEVICE_REMOTE) ? 1u : 0u;
-        memcpy(desc.board_type, dev->board_type, sizeof(desc.board_type));
+        desc.board_serial = dev->stats.board_serial;
+        desc.asic_id = dev->stats.asic_id;
+        memcpy(desc.capacity, dev->stats.total, sizeof(desc.capacity));
+        desc.is_remote = (dev->stats.flags & TTALLOC_DEVICE_REMOTE) ? 1u : 0u;
+        memcpy(desc.board_type, dev->stats.board_type, sizeof(desc.board_type));
         struct proto_stream_device msg;
         memset(&msg, 0, sizeof(msg));
-        msg.device = dev->device;
+        msg.device = dev->stats.device;
         msg.timestamp_ns = now_ns;
         msg.desc = desc;
         stream_queue_frame(sub, PROTO_STREAM_DEVICE, &msg, sizeof(msg));

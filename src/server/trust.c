@@ -62,7 +62,7 @@ int trust_may_describe(const char *sysroot, const struct sysfs_device *devs, siz
     }
     for (size_t i = 0; i < l->n_devs; i++) {
         const struct ledger_device *dev = l->devs[i];
-        if (dev->device != device)
+        if (dev->stats.device != device)
             continue;
         if (dev->described_by >= 0 && dev->described_by != pid &&
             ledger_find(l, dev->described_by) != NULL) {

@@ -45,7 +45,7 @@ static int apply1(struct ledger *l, struct ledger_process *p, struct proto_event
 static struct ledger_device *find_device(const struct ledger *l, uint32_t device)
 {
     for (size_t i = 0; i < l->n_devs; i++) {
-        if (l->devs[i]->device == device)
+        if (l->devs[i]->stats.device == device)
             return l->devs[i];
     }
     return NULL;
@@ -77,23 +77,23 @@ static void test_alloc_free(void **state)
     struct ledger_device *d1 = find_device(&l, 1);
     assert_non_null(d0);
     assert_non_null(d1);
-    assert_int_equal(d0->used[TTALLOC_DRAM], 4096);
-    assert_int_equal(d0->used[TTALLOC_L1], 100);
-    assert_int_equal(d0->buffers, 2);
-    assert_int_equal(d0->processes, 1);
-    assert_int_equal(d1->used[TTALLOC_DRAM], 7);
+    assert_int_equal(d0->stats.used[TTALLOC_DRAM], 4096);
+    assert_int_equal(d0->stats.used[TTALLOC_L1], 100);
+    assert_int_equal(d0->stats.buffers, 2);
+    assert_int_equal(d0->stats.processes, 1);
+    assert_int_equal(d1->stats.used[TTALLOC_DRAM], 7);
 
     assert_int_equal(apply1(&l, p, ev_free(0, TTALLOC_DRAM, 0x1000)), 0);
-    assert_int_equal(d0->used[TTALLOC_DRAM], 0);
-    assert_int_equal(d0->peak[TTALLOC_DRAM], 4096);
-    assert_int_equal(d0->buffers, 1);
+    assert_int_equal(d0->stats.used[TTALLOC_DRAM], 0);
+    assert_int_equal(d0->stats.peak[TTALLOC_DRAM], 4096);
+    assert_int_equal(d0->stats.buffers, 1);
     assert_int_equal(p->bytes, 107);
     assert_int_equal(p->peak_bytes, 4096 + 100 + 7);
     assert_int_equal(l.counters.events_total, 4);
 
     assert_int_equal(apply1(&l, p, ev_free(0, TTALLOC_L1, 0x1000)), 0);
-    assert_int_equal(d0->processes, 0);
-    assert_int_equal(d0->buffers, 0);
+    assert_int_equal(d0->stats.processes, 0);
+    assert_int_equal(d0->stats.buffers, 0);
     ledger_destroy(&l);
 }
 
@@ -110,9 +110,9 @@ static void test_realloc_live_and_unknown_free(void **state)
     assert_int_equal(l.counters.live_reallocs, 1);
     assert_int_equal(p->bytes, 300);
     assert_int_equal(p->table.count, 1);
-    assert_int_equal(find_device(&l, 0)->used[TTALLOC_DRAM], 300);
-    assert_int_equal(find_device(&l, 0)->buffers, 1);
-    assert_int_equal(find_device(&l, 0)->peak[TTALLOC_DRAM], 1000);
+    assert_int_equal(find_device(&l, 0)->stats.used[TTALLOC_DRAM], 300);
+    assert_int_equal(find_device(&l, 0)->stats.buffers, 1);
+    assert_int_equal(find_device(&l, 0)->stats.peak[TTALLOC_DRAM], 1000);
 
     /* Unknown frees: counted, nothing goes below zero. */
     assert_int_equal(apply1(&l, p, ev_free(0, TTALLOC_DRAM, 0x41)), 0);
@@ -126,8 +126,8 @@ static void test_realloc_live_and_unknown_free(void **state)
     assert_int_equal(apply1(&l, p, ev_free(0, TTALLOC_DRAM, 0x40)), 0);
     assert_int_equal(l.counters.unknown_frees, 4);
     assert_int_equal(p->bytes, 0);
-    assert_int_equal(find_device(&l, 0)->used[TTALLOC_DRAM], 0);
-    assert_int_equal(find_device(&l, 0)->buffers, 0);
+    assert_int_equal(find_device(&l, 0)->stats.used[TTALLOC_DRAM], 0);
+    assert_int_equal(find_device(&l, 0)->stats.buffers, 0);
     assert_int_equal(l.live_buffers, 0);
     ledger_destroy(&l);
 }
@@ -182,10 +182,10 @@ static void test_extremes(void **state)
     assert_int_equal(apply1(&l, p, ev_alloc(UINT32_MAX, TTALLOC_CB, UINT64_MAX, max)), 0);
     struct ledger_device *d = find_device(&l, UINT32_MAX);
     assert_non_null(d);
-    assert_int_equal(d->used[TTALLOC_CB], max);
+    assert_int_equal(d->stats.used[TTALLOC_CB], max);
     /* One more byte of the same type on the same device: refused, nothing changed. */
     assert_int_equal(apply1(&l, p, ev_alloc(UINT32_MAX, TTALLOC_CB, 0, 1)), -EINVAL);
-    assert_int_equal(d->used[TTALLOC_CB], max);
+    assert_int_equal(d->stats.used[TTALLOC_CB], max);
     assert_int_equal(p->bytes, max);
     assert_int_equal(p->table.count, 1);
     /* Another type or device has its own bound. */
@@ -199,8 +199,8 @@ static void test_extremes(void **state)
 
     assert_int_equal(apply1(&l, p, ev_free(UINT32_MAX, TTALLOC_CB, UINT64_MAX)), 0);
     assert_int_equal(apply1(&l, p, ev_free(0, TTALLOC_DRAM, 0)), 0);
-    assert_int_equal(d->used[TTALLOC_CB], 0);
-    assert_int_equal(d->peak[TTALLOC_CB], max);
+    assert_int_equal(d->stats.used[TTALLOC_CB], 0);
+    assert_int_equal(d->stats.peak[TTALLOC_CB], max);
     assert_int_equal(p->bytes, 0);
     assert_int_equal(p->peak_bytes, 2 * max);
 
@@ -238,7 +238,7 @@ static void test_many_buffers_memory(void **state)
     uint64_t sum = 0;
     for (size_t i = 0; i < l.n_devs; i++) {
         for (unsigned t = 0; t < TTALLOC_NUM_TYPES; t++)
-            sum += l.devs[i]->used[t];
+            sum += l.devs[i]->stats.used[t];
     }
     assert_int_equal(sum, want);
     /* Server memory per live buffer stays within the 64-byte bar. */
@@ -272,14 +272,14 @@ static void test_peaks_and_processes_per_device(void **state)
     assert_int_equal(apply1(&l, b, ev_alloc(3, TTALLOC_L1, 0, 50)),
                      0); /* same key, other process */
     struct ledger_device *d = find_device(&l, 3);
-    assert_int_equal(d->used[TTALLOC_L1], 150);
-    assert_int_equal(d->processes, 2);
-    assert_int_equal(d->buffers, 2);
+    assert_int_equal(d->stats.used[TTALLOC_L1], 150);
+    assert_int_equal(d->stats.processes, 2);
+    assert_int_equal(d->stats.buffers, 2);
     assert_int_equal(apply1(&l, a, ev_free(3, TTALLOC_L1, 0)), 0);
-    assert_int_equal(d->processes, 1);
+    assert_int_equal(d->stats.processes, 1);
     assert_int_equal(apply1(&l, b, ev_alloc(3, TTALLOC_L1, 8, 200)), 0);
-    assert_int_equal(d->used[TTALLOC_L1], 250);
-    assert_int_equal(d->peak[TTALLOC_L1], 250);
+    assert_int_equal(d->stats.used[TTALLOC_L1], 250);
+    assert_int_equal(d->stats.peak[TTALLOC_L1], 250);
 
     /* Usage records: ascending (pid, device), with per-usage peaks. */
     assert_int_equal(ledger_count_usage(&l), 2);
@@ -357,9 +357,9 @@ static void test_resync(void **state)
     assert_int_equal(ledger_stream_open(&l, p, &s), 0);
     assert_int_equal(ledger_resync_begin(&l, s), 3);
     assert_int_equal(p->bytes, 0);
-    assert_int_equal(find_device(&l, 0)->used[TTALLOC_DRAM], 1000);
-    assert_int_equal(find_device(&l, 0)->processes, 1);
-    assert_int_equal(find_device(&l, 1)->processes, 0);
+    assert_int_equal(find_device(&l, 0)->stats.used[TTALLOC_DRAM], 1000);
+    assert_int_equal(find_device(&l, 0)->stats.processes, 1);
+    assert_int_equal(find_device(&l, 1)->stats.processes, 0);
 
     struct proto_event replay[2] = {ev_alloc(0, TTALLOC_DRAM, 0x20, 20),
                                     ev_alloc(0, TTALLOC_DRAM, 0x30, 30)};
@@ -371,8 +371,8 @@ static void test_resync(void **state)
     assert_int_equal(ledger_resync_end(&l, s, 2, 51), -EBADMSG);
     ledger_stream_close(&l, s, 1000);
     assert_int_equal(l.counters.resync_mismatches, 2);
-    assert_int_equal(find_device(&l, 0)->used[TTALLOC_DRAM], 1050);
-    assert_int_equal(find_device(&l, 0)->buffers, 3);
+    assert_int_equal(find_device(&l, 0)->stats.used[TTALLOC_DRAM], 1050);
+    assert_int_equal(find_device(&l, 0)->stats.buffers, 3);
     /* The old 0x10 is gone: freeing it now is an unknown free. */
     assert_int_equal(apply1(&l, p, ev_free(0, TTALLOC_DRAM, 0x10)), 0);
     assert_int_equal(l.counters.unknown_frees, 1);
@@ -405,9 +405,9 @@ static void test_exit_records(void **state)
     assert_int_equal(l.counters.exits_total, 2);
     assert_int_equal(l.counters.leaked_exits_total, 1);
     assert_int_equal(l.live_buffers, 0);
-    assert_int_equal(find_device(&l, 0)->used[TTALLOC_DRAM], 0);
-    assert_int_equal(find_device(&l, 0)->processes, 0);
-    assert_int_equal(find_device(&l, 0)->peak[TTALLOC_DRAM], (1ull << 30) + (1ull << 29));
+    assert_int_equal(find_device(&l, 0)->stats.used[TTALLOC_DRAM], 0);
+    assert_int_equal(find_device(&l, 0)->stats.processes, 0);
+    assert_int_equal(find_device(&l, 0)->stats.peak[TTALLOC_DRAM], (1ull << 30) + (1ull << 29));
 
     assert_int_equal(l.n_exits, 2);
     struct ttalloc_exit ex[3];
@@ -455,7 +455,7 @@ static void test_overflow_only_hits_sender(void **state)
     assert_int_equal(apply1(&l, a, ev_alloc(0, TTALLOC_DRAM, 2, 1)), -EINVAL);
     assert_int_equal(apply1(&l, b, ev_alloc(0, TTALLOC_DRAM, 1, 4096)), 0);
     assert_int_equal(b->bytes, 4096);
-    assert_int_equal(find_device(&l, 0)->used[TTALLOC_DRAM], LEDGER_MAX_BYTES + 4096);
+    assert_int_equal(find_device(&l, 0)->stats.used[TTALLOC_DRAM], LEDGER_MAX_BYTES + 4096);
     ledger_destroy(&l);
 }
 
@@ -599,8 +599,8 @@ static void test_limits(void **state)
 
     /* A kicked producer's buffers are dropped from every total. */
     assert_int_equal(ledger_forget(&l, p), 3);
-    assert_int_equal(find_device(&l, 0)->used[TTALLOC_DRAM], 0);
-    assert_int_equal(find_device(&l, 0)->buffers, 0);
+    assert_int_equal(find_device(&l, 0)->stats.used[TTALLOC_DRAM], 0);
+    assert_int_equal(find_device(&l, 0)->stats.buffers, 0);
     assert_int_equal(l.counters.dropped_buffers, 3);
     assert_int_equal(l.live_buffers, 1);
     ledger_destroy(&l);
@@ -751,7 +751,7 @@ static void test_order_two_streams(void **state)
     /* Never two buffers at once: peaks are exactly 1 MiB, not 2. */
     assert_int_equal(p->usage[0].peak[TTALLOC_DRAM], MIB);
     assert_int_equal(p->peak_bytes, MIB);
-    assert_int_equal(find_device(&l, 0)->peak[TTALLOC_DRAM], MIB);
+    assert_int_equal(find_device(&l, 0)->stats.peak[TTALLOC_DRAM], MIB);
     assert_int_equal(p->order.future + p->order.backwards + p->order.late, 0);
 
     ledger_stream_close(&l, a, NOW + 1000);
@@ -824,7 +824,7 @@ static void test_order_churn_exact(void **state)
     assert_int_equal(p->bytes, 10 * MIB);
     assert_int_equal(p->usage[0].peak[TTALLOC_DRAM], 12 * MIB);
     assert_int_equal(p->peak_bytes, 12 * MIB);
-    assert_int_equal(find_device(&l, 0)->peak[TTALLOC_DRAM], 12 * MIB);
+    assert_int_equal(find_device(&l, 0)->stats.peak[TTALLOC_DRAM], 12 * MIB);
 
     /* One stream alone: 10 MiB held, 1 MiB churned: exactly 11 MiB. */
     struct ledger_process *q = attach(&l, 200);
@@ -939,7 +939,7 @@ static void test_reset_peak(void **state)
     /* Reset with 2 MiB live reads 2 MiB; the device keeps its peak. */
     assert_int_equal(p->usage[0].peak[TTALLOC_DRAM], 2 * MIB);
     assert_int_equal(p->peak_bytes, 2 * MIB);
-    assert_int_equal(find_device(&l, 0)->peak[TTALLOC_DRAM], 5 * MIB);
+    assert_int_equal(find_device(&l, 0)->stats.peak[TTALLOC_DRAM], 5 * MIB);
     assert_int_equal(l.counters.peak_resets, 1);
     /* One more 1 MiB alloc/free reads 3 MiB. */
     assert_int_equal(submit1(&l, s, at(ev_alloc(0, TTALLOC_DRAM, 0x4, MIB), NOW + 11), NOW + 11),
@@ -947,7 +947,7 @@ static void test_reset_peak(void **state)
     assert_int_equal(submit1(&l, s, at(ev_free(0, TTALLOC_DRAM, 0x4), NOW + 12), NOW + 12), 0);
     assert_int_equal(p->usage[0].peak[TTALLOC_DRAM], 3 * MIB);
     assert_int_equal(p->peak_bytes, 3 * MIB);
-    assert_int_equal(find_device(&l, 0)->peak[TTALLOC_DRAM], 5 * MIB);
+    assert_int_equal(find_device(&l, 0)->stats.peak[TTALLOC_DRAM], 5 * MIB);
     ledger_stream_close(&l, s, NOW);
     ledger_destroy(&l);
 }
@@ -989,8 +989,8 @@ static void test_merge_peaks(void **state)
     assert_int_equal(p->usage[1].peak[TTALLOC_CB], UINT64_MAX);
     assert_int_equal(p->peak_bytes, UINT64_MAX);
     /* Devices and the other process never take a client's word. */
-    assert_int_equal(find_device(&l, 0)->peak[TTALLOC_DRAM], 1200);
-    assert_int_equal(find_device(&l, 3)->peak[TTALLOC_CB], 0);
+    assert_int_equal(find_device(&l, 0)->stats.peak[TTALLOC_DRAM], 1200);
+    assert_int_equal(find_device(&l, 3)->stats.peak[TTALLOC_CB], 0);
     assert_int_equal(q->usage[0].peak[TTALLOC_DRAM], 700);
     assert_int_equal(q->peak_bytes, 700);
     /* A smaller figure never lowers the server's. */
