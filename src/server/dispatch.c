@@ -383,12 +383,12 @@ int dispatch_build_snapshot(struct server *s, struct reply *r)
     head.clients = s->n_conns;
     head.server_pid = s->pid;
 
-    struct sources_snap snap;
+    struct shmsnap snap;
     int rc = sources_snapshot(&s->sources, &s->ledger, &snap);
     if (rc == 0)
         rc = reply_snapshot_records(r, &s->ledger, &head, snap.devices, snap.n_devices,
                                     snap.processes, snap.n_processes, snap.usage, snap.n_usage);
-    sources_snap_free(&snap);
+    shmsnap_free(&snap);
     return rc;
 }
 

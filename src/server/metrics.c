@@ -473,7 +473,7 @@ static uint64_t metrics_now_ns(void)
 static int metrics_render_now(struct metrics *m, struct strbuf *page)
 {
     const struct metrics_view *v = m->view;
-    struct sources_snap snap;
+    struct shmsnap snap;
     if (v == NULL || sources_snapshot(v->sources, v->ledger, &snap) < 0)
         return -ENOMEM;
     struct metrics_input in = {
@@ -495,7 +495,7 @@ static int metrics_render_now(struct metrics *m, struct strbuf *page)
         .top = m->top,
     };
     int rc = metrics_render(&in, page);
-    sources_snap_free(&snap);
+    shmsnap_free(&snap);
     return rc;
 }
 

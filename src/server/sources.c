@@ -85,8 +85,7 @@ static void sources_refresh_shm(struct sources *s)
         log_warnx("reading %s: %s", shmstats_watch_dir(s->watch), strerror(-rc));
         return;
     }
-    size_t count = shmstats_watch_count(s->watch), good = 0;
-    for (size_t i = 0; i < count; i++) {
+    for (size_t i = 0; i < shmstats_watch_count(s->watch); i++) {
         const struct shmstats_file *f = shmstats_watch_get(s->watch, i);
         if (f->complain && f->status == -EAGAIN)
             log_info("TT-Metal SHM file not ready yet: %s", f->why);
@@ -94,25 +93,19 @@ static void sources_refresh_shm(struct sources *s)
             log_warnx("TT-Metal SHM %s", f->why);
         else if (f->complain)
             log_warnx("ignoring a TT-Metal SHM file: %s", f->why);
-        good += f->status == 0;
     }
-    if (good > s->n_regions || s->regions == NULL) {
-        struct shmstats_region *bigger = realloc(s->regions, (good ? good : 1) * sizeof(*bigger));
-        if (bigger == NULL) {
-            log_warnx("out of memory reading TT-Metal SHM files");
-            return;
-        }
-        s->regions = bigger;
+    struct shmstats_region *regions;
+    size_t n;
+    if (shmstats_watch_regions(s->watch, &regions, &n) < 0) {
+        log_warnx("out of memory reading TT-Metal SHM files");
+        return; /* keep the last good regions */
     }
+    free(s->regions);
+    s->regions = regions;
+    s->n_regions = n;
     uint32_t stale = 0;
-    s->n_regions = 0;
-    for (size_t i = 0; i < count; i++) {
-        const struct shmstats_file *f = shmstats_watch_get(s->watch, i);
-        if (f->status != 0)
-            continue;
-        s->regions[s->n_regions++] = f->region;
-        stale += f->region.stale;
-    }
+    for (size_t i = 0; i < n; i++)
+        stale += regions[i].stale;
     sources_find_holders(s);
     if (stale != s->last_stale)
         log_debug("TT-Metal SHM: %u slot%s of dead processes ignored", stale,
@@ -219,8 +212,7 @@ static int sources_skip_known(void *ctx, pid_t pid)
 }
 
 /* The record of `device` in out (which has room), added zeroed if missing. */
-static struct ttalloc_device_stats *sources_device(struct sources_snap *out, uint32_t device,
-                                                   int *added)
+static struct ttalloc_device_stats *sources_device(struct shmsnap *out, uint32_t device, int *added)
 {
     *added = 0;
     for (size_t i = 0; i < out->n_devices; i++) {
@@ -247,7 +239,7 @@ static void sources_board(struct ttalloc_device_stats *d, const struct sysfs_dev
 /* Capacities from the board table for every device whose board is known
  * (from sysfs or an app's description), type by type where an app's
  * description gave none. The one place tools get totals from. */
-static void sources_fill_capacity(struct sources_snap *out)
+static void sources_fill_capacity(struct shmsnap *out)
 {
     for (size_t i = 0; i < out->n_devices; i++) {
         struct ttalloc_device_stats *d = &out->devices[i];
@@ -264,7 +256,7 @@ static void sources_fill_capacity(struct sources_snap *out)
     }
 }
 
-static void sources_merge_sysfs(const struct sources *s, struct sources_snap *out)
+static void sources_merge_sysfs(const struct sources *s, struct shmsnap *out)
 {
     for (size_t i = 0; i < s->n_devs; i++) {
         const struct sysfs_device *sys = &s->devs[i];
@@ -289,7 +281,7 @@ static uint64_t sources_add(uint64_t a, uint64_t b)
 /* The SHM records (shmsnap.h, the one merge tt-smi uses too) added to the
  * ledger's: device figures summed, processes and usage appended (a PID the
  * ledger knows was skipped, so none is there twice). */
-static void sources_merge_shm(struct sources_snap *out, const struct shmsnap *ss)
+static void sources_merge_shm(struct shmsnap *out, const struct shmsnap *ss)
 {
     for (size_t i = 0; i < ss->n_devices; i++) {
         const struct ttalloc_device_stats *sd = &ss->devices[i];
@@ -332,7 +324,7 @@ static int sources_cmp_usage(const void *x, const void *y)
     return a->device < b->device ? -1 : a->device > b->device;
 }
 
-int sources_snapshot(const struct sources *s, const struct ledger *l, struct sources_snap *out)
+int sources_snapshot(const struct sources *s, const struct ledger *l, struct shmsnap *out)
 {
     struct shmusage u;
     struct shmsnap ss;
@@ -354,7 +346,7 @@ int sources_snapshot(const struct sources *s, const struct ledger *l, struct sou
     out->usage = calloc(cap_usage ? cap_usage : 1, sizeof(*out->usage));
     if (out->devices == NULL || out->processes == NULL || out->usage == NULL) {
         shmsnap_free(&ss);
-        sources_snap_free(out);
+        shmsnap_free(out);
         return -ENOMEM;
     }
     ledger_fill_devices(l, out->devices);
@@ -373,12 +365,4 @@ int sources_snapshot(const struct sources *s, const struct ledger *l, struct sou
     qsort(out->processes, out->n_processes, sizeof(*out->processes), sources_cmp_process);
     qsort(out->usage, out->n_usage, sizeof(*out->usage), sources_cmp_usage);
     return 0;
-}
-
-void sources_snap_free(struct sources_snap *snap)
-{
-    free(snap->devices);
-    free(snap->processes);
-    free(snap->usage);
-    memset(snap, 0, sizeof(*snap));
 }

@@ -24,6 +24,7 @@
 
 #include "ledger.h"
 #include "shmmap.h"
+#include "shmsnap.h"
 #include "shmstats.h"
 #include "sysfs.h"
 #include "ttalloc.h"
@@ -48,16 +49,6 @@ struct sources {
     uint32_t last_stale; /* for the debug line when it changes */
 };
 
-/* A snapshot's records, malloc'd; free with sources_snap_free. */
-struct sources_snap {
-    struct ttalloc_device_stats *devices; /* ascending device */
-    size_t n_devices;
-    struct ttalloc_process_info *processes; /* ascending pid */
-    size_t n_processes;
-    struct ttalloc_usage *usage; /* ascending (pid, device) */
-    size_t n_usage;
-};
-
 /* Scan sysfs, read the regions once and create the two descriptors.
  * sysroot NULL or "" = "/". Returns 0 or a negative errno (-ENOMEM, or
  * what timerfd/inotify said); logs nothing. */
@@ -72,8 +63,8 @@ void sources_on_timer(struct sources *s);
 void sources_on_inotify(struct sources *s);
 
 /* The ledger's records merged with sysfs devices and SHM figures (see
- * docs/tt-alloc-server.md, "Sources"). Returns 0 or -ENOMEM. */
-int sources_snapshot(const struct sources *s, const struct ledger *l, struct sources_snap *out);
-void sources_snap_free(struct sources_snap *snap);
+ * docs/tt-alloc-server.md, "Sources"), in the one shape of a snapshot's
+ * records (shmsnap.h). Returns 0 or -ENOMEM. Free with shmsnap_free. */
+int sources_snapshot(const struct sources *s, const struct ledger *l, struct shmsnap *out);
 
 #endif /* TTALLOC_SOURCES_H */

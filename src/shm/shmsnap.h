@@ -26,6 +26,9 @@
 #include "sysfs.h"
 #include "ttalloc.h"
 
+/* The records of a snapshot, malloc'd: those built here from SHM, and the
+ * server's whole merged set (sources_snapshot), in one shape and with one
+ * free. */
 struct shmsnap {
     struct ttalloc_device_stats *devices; /* ascending device */
     size_t n_devices;

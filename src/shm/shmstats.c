@@ -603,6 +603,19 @@ const struct shmstats_file *shmstats_watch_get(const struct shmstats_watch *w, s
     return i < w->n ? &w->slots[i]->file : NULL;
 }
 
+int shmstats_watch_regions(const struct shmstats_watch *w, struct shmstats_region **regions,
+                           size_t *n)
+{
+    *n = 0;
+    *regions = calloc(w->n ? w->n : 1, sizeof(**regions));
+    if (*regions == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->slots[i]->file.status == 0)
+            (*regions)[(*n)++] = w->slots[i]->file.region;
+    return 0;
+}
+
 static struct shmstats_slot *shmstats_watch_find(struct shmstats_watch *w, const char *path)
 {
     for (size_t i = 0; i < w->n; i++)

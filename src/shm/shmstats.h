@@ -178,5 +178,10 @@ const char *shmstats_watch_dir(const struct shmstats_watch *watch);
 int shmstats_watch_refresh(struct shmstats_watch *watch);
 size_t shmstats_watch_count(const struct shmstats_watch *watch);
 const struct shmstats_file *shmstats_watch_get(const struct shmstats_watch *watch, size_t i);
+/* The regions of the last refresh that could be read (status 0), copied
+ * into a malloc'd array (*n may be 0; free() it). Returns 0 or -ENOMEM
+ * (then *regions is NULL). */
+int shmstats_watch_regions(const struct shmstats_watch *watch, struct shmstats_region **regions,
+                           size_t *n);
 
 #endif /* TTALLOC_SHMSTATS_H */

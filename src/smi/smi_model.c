@@ -302,24 +302,6 @@ int smi_model_merge_snapshot(struct smi_model *m, const struct ttalloc_snapshot 
     return smi_model_merge_records(m, snap, self, 1);
 }
 
-/* Regions that could be read, from a refreshed watch. free() the result. */
-static struct shmstats_region *smi_model_regions(const struct shmstats_watch *w, size_t *n)
-{
-    size_t count = shmstats_watch_count(w);
-    struct shmstats_region *regions = calloc(count ? count : 1, sizeof(*regions));
-    *n = 0;
-    if (regions == NULL)
-        return NULL;
-    for (size_t i = 0; i < count; i++) {
-        const struct shmstats_file *f = shmstats_watch_get(w, i);
-        if (f->status == 0)
-            regions[(*n)++] = f->region;
-        if (f->why[0] != '\0')
-            log_debug("%s", f->why);
-    }
-    return regions;
-}
-
 /* Keep the stale PIDs of u (those on a node, or on a chip without one). */
 static int smi_model_take_stale(struct smi_model *m, const struct shmusage *u, pid_t self)
 {
@@ -353,8 +335,10 @@ int smi_model_merge_shm(struct smi_model *m, const char *sysroot, pid_t self, in
     memset(&u, 0, sizeof(u));
     if (w == NULL || devs == NULL || shmstats_watch_refresh(w) < 0)
         goto out;
-    regions = smi_model_regions(w, &n);
-    if (regions == NULL)
+    for (size_t i = 0; i < shmstats_watch_count(w); i++)
+        if (shmstats_watch_get(w, i)->why[0] != '\0')
+            log_debug("%s", shmstats_watch_get(w, i)->why);
+    if (shmstats_watch_regions(w, &regions, &n) < 0)
         goto out;
     rc = 0;
     if (n == 0)

@@ -556,6 +556,13 @@ static void test_watch(void **state)
     assert_int_equal(f1->complain, 1);
     assert_int_equal(f2->status, -EBADMSG);
     assert_int_equal(f2->complain, 1);
+    /* the readable regions only: the first file's */
+    struct shmstats_region *regions = NULL;
+    size_t n_regions = 99;
+    assert_int_equal(shmstats_watch_regions(w, &regions, &n_regions), 0);
+    assert_int_equal(n_regions, 1);
+    assert_true(regions[0].totals[TTALLOC_DRAM] == 111);
+    free(regions);
 
     /* the same errors again: no second complaint */
     assert_int_equal(shmstats_watch_refresh(w), 3);
@@ -582,6 +589,11 @@ static void test_watch(void **state)
     assert_int_equal(shmstats_watch_refresh(w), 3);
     assert_int_equal(shmstats_watch_get(w, 1)->status, 0);
     assert_true(shmstats_watch_get(w, 1)->region.totals[TTALLOC_DRAM] == 333);
+    /* the first is truncated: the second file's region alone */
+    assert_int_equal(shmstats_watch_regions(w, &regions, &n_regions), 0);
+    assert_int_equal(n_regions, 1);
+    assert_true(regions[0].totals[TTALLOC_DRAM] == 333);
+    free(regions);
     r->version = 1;
     write_bytes(b, r, sizeof(*r));
     assert_int_equal(shmstats_watch_refresh(w), 3);
@@ -605,6 +617,9 @@ static void test_watch(void **state)
     /* a sysroot without dev/shm is no files, not an error */
     w = shmstats_watch_new("/nonexistent-sysroot");
     assert_int_equal(shmstats_watch_refresh(w), 0);
+    assert_int_equal(shmstats_watch_regions(w, &regions, &n_regions), 0);
+    assert_int_equal(n_regions, 0);
+    free(regions);
     shmstats_watch_free(w);
     free(r);
 }
