@@ -19,31 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sibling.h"
 #include "sockpath.h"
-
-/* The server binary: beside /proc/self/exe, in ../server/, else "" (PATH). */
-static void record_find_server(char *out, size_t cap)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    out[0] = '\0';
-    if (n <= 0)
-        return;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash == NULL)
-        return;
-    *slash = '\0';
-    const char *candidates[] = {"%s/tt-alloc-server", "%s/../server/tt-alloc-server"};
-    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
-        char path[PATH_MAX + 32];
-        snprintf(path, sizeof(path), candidates[i], self);
-        if (strlen(path) < cap && access(path, X_OK) == 0) {
-            snprintf(out, cap, "%s", path);
-            return;
-        }
-    }
-}
 
 static void record_sleep_ms(int ms)
 {
@@ -69,7 +46,7 @@ int record_private_server_start(struct record_private_server *srv, int timeout_m
     char state[300];
     snprintf(state, sizeof(state), "%s/exits.state", srv->dir);
     char binary[PATH_MAX];
-    record_find_server(binary, sizeof(binary));
+    sibling_find("tt-alloc-server", "server", binary, sizeof(binary));
 
     pid_t pid = fork();
     if (pid < 0) {
@@ -85,16 +62,8 @@ int record_private_server_start(struct record_private_server *srv, int timeout_m
         int null = open("/dev/null", O_RDONLY);
         if (null >= 0)
             dup2(null, STDIN_FILENO);
-        char *args[] = {binary[0] ? binary : "tt-alloc-server",
-                        "--socket",
-                        srv->socket,
-                        "--state",
-                        state,
-                        NULL};
-        if (binary[0])
-            execv(binary, args);
-        else
-            execvp("tt-alloc-server", args);
+        char *args[] = {binary, "--socket", srv->socket, "--state", state, NULL};
+        execvp(binary, args);
         fprintf(stderr, "cannot run tt-alloc-server: %s\n", strerror(errno));
         _exit(127);
     }

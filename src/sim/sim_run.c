@@ -29,6 +29,7 @@
 #include "sim_pids.h"
 #include "shmmap.h"
 #include "shmwriter.h"
+#include "sibling.h"
 #include "sysfs.h"
 #include "ttalloc.h"
 
@@ -752,37 +753,12 @@ static int sim_run_visible_devices(struct sim_run_opts *o, const char *root)
     return 0;
 }
 
-/* A program of tt-alloc beside this one (installed), in ../DIR/ (the build
- * tree), else its bare name for PATH. */
-static void sim_run_find_program(const char *name, const char *dir, char *out, size_t cap)
-{
-    char self[PATH_MAX];
-    ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    snprintf(out, cap, "%s", name);
-    if (len <= 0)
-        return;
-    self[len] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash == NULL)
-        return;
-    *slash = '\0';
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/%s", self, name);
-    if (access(path, X_OK) == 0 && strlen(path) < cap) {
-        snprintf(out, cap, "%s", path);
-        return;
-    }
-    snprintf(path, sizeof(path), "%s/../%s/%s", self, dir, name);
-    if (access(path, X_OK) == 0 && strlen(path) < cap)
-        snprintf(out, cap, "%s", path);
-}
-
 /* --record FILE: become `tt-alloc-record -o FILE -- tt-alloc-sim run ARGS`,
  * ARGS without --record. Returns only on failure. */
 static int sim_run_exec_recorder(const struct sim_run_opts *o, int argc, char **argv)
 {
     char recorder[PATH_MAX], self[PATH_MAX];
-    sim_run_find_program("tt-alloc-record", "record", recorder, sizeof(recorder));
+    sibling_find("tt-alloc-record", "record", recorder, sizeof(recorder));
     ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
     if (len <= 0) {
         log_warn("readlink /proc/self/exe");
@@ -813,10 +789,7 @@ static int sim_run_exec_recorder(const struct sim_run_opts *o, int argc, char **
         args[n++] = argv[i];
     }
     fflush(NULL);
-    if (strchr(recorder, '/') != NULL)
-        execv(recorder, args);
-    else
-        execvp(recorder, args);
+    execvp(recorder, args);
     log_warn("cannot run %s", recorder);
     free(args);
     return -errno;
