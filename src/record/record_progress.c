@@ -28,7 +28,10 @@ void record_progress_show(struct record_progress *p, uint64_t events, uint64_t b
     if (p->last_ns != 0) {
         double dt = (double)(now_ns - p->last_ns) / 1e9;
         double instant = (double)(events - p->last_events) / dt;
-        p->rate = p->shown ? 0.5 * p->rate + 0.5 * instant : instant;
+        /* The first measurement as it is: averaged with the first line's
+         * 0 it read half the true rate for a period. */
+        p->rate = p->rated ? 0.5 * p->rate + 0.5 * instant : instant;
+        p->rated = 1;
     }
     p->last_ns = now_ns;
     p->last_events = events;

@@ -16,6 +16,7 @@ struct record_progress {
     uint64_t last_ns; /* when it was last drawn */
     uint64_t last_events;
     double rate; /* events per second, smoothed */
+    int rated;   /* rate holds a measurement (the first line has none) */
 };
 
 void record_progress_init(struct record_progress *p, int enabled);
