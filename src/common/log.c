@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "termtext.h"
+
 static const char *log_progname = "tt-alloc";
 static int log_level;
 
@@ -144,12 +146,16 @@ static void log_emit(const char *prefix, int with_errno, int saved_errno, const 
 {
     if (log_limited && !log_admit(fmt))
         return;
+    /* The message carries process names and labels, anyone's text: a
+     * newline in one must not forge a line of the daemon's log, an ESC must
+     * not reach the terminal of whoever reads it (termtext.h). */
+    char message[1024], safe[1024];
+    if (vsnprintf(message, sizeof(message), fmt, ap) < 0)
+        message[0] = '\0';
+    termtext_fit(safe, sizeof(safe), message, sizeof(safe));
     char line[1024];
-    int n = snprintf(line, sizeof(line), "%s: %s", log_progname, prefix);
-    if (n < 0 || (size_t)n >= sizeof(line))
-        n = 0;
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
-    size_t len = m < 0 ? (size_t)n : (size_t)n + (size_t)m;
+    int n = snprintf(line, sizeof(line), "%s: %s%s", log_progname, prefix, safe);
+    size_t len = n < 0 ? 0 : (size_t)n;
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;
     if (with_errno) {

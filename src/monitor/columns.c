@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "termtext.h"
 #include "text.h"
 
 /* ---- cells of the process list ------------------------------------------ */
@@ -247,27 +248,22 @@ int columns_layout(const struct columns_table *t, int total, int widths[COLUMNS_
     return columns_line_width(t, widths);
 }
 
-/* Append `text` padded or cut to `width`, aligned, at buf[*len]. */
+/* Append `text` padded or cut to `width`, aligned, at buf[*len]. Names
+ * and labels are anyone's text: termtext makes them safe for the screen
+ * and a log (an ESC could rewrite the screen) and cuts whole characters. */
 static void columns_put(char *buf, size_t cap, size_t *len, const char *text, int width,
                         enum columns_align align)
 {
-    int n = (int)strlen(text);
-    if (n > width)
-        n = width;
-    int pad = width - n;
-    if (*len >= cap)
+    char safe[256];
+    if (width <= 0 || *len >= cap)
         return;
-    int k = align == COLUMNS_RIGHT ? snprintf(buf + *len, cap - *len, "%*s%.*s", pad, "", n, text)
-                                   : snprintf(buf + *len, cap - *len, "%.*s%*s", n, text, pad, "");
+    int shown = (int)termtext_fit(safe, sizeof(safe), text, (size_t)width);
+    int pad = width - shown;
+    int k = align == COLUMNS_RIGHT ? snprintf(buf + *len, cap - *len, "%*s%s", pad, "", safe)
+                                   : snprintf(buf + *len, cap - *len, "%s%*s", safe, pad, "");
     if (k <= 0)
         return;
-    size_t end = *len + (size_t)k < cap ? *len + (size_t)k : cap - 1;
-    /* Names and labels are anyone's text: no control character reaches a
-     * terminal or a log (an ESC could rewrite the screen). */
-    for (size_t i = *len; i < end; i++)
-        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
-            buf[i] = '?';
-    *len = end;
+    *len = *len + (size_t)k < cap ? *len + (size_t)k : cap - 1;
 }
 
 static void columns_line(const struct columns_table *t, const int widths[COLUMNS_MAX],

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "smi_fmt.h"
+#include "termtext.h"
 
 void report_fmt_seconds(int64_t ns, char *out, size_t cap)
 {
@@ -59,7 +60,12 @@ void report_text_summary(struct strbuf *out, const struct report_context *ctx)
     char start[32], dur[32];
     report_fmt_utc(ctx->info->start_realtime_ns, start, sizeof(start));
     fmt_ms(report_model_duration(m), dur, sizeof(dur));
-    strbuf_printf(out, "recording %s: host %s, started %s\n", ctx->path, ctx->info->host, start);
+    /* A recording is anyone's file: its host and process names go
+     * through termtext like every name shown on a terminal. */
+    char path[1024], host[1024];
+    termtext_fit(path, sizeof(path), ctx->path, sizeof(path));
+    termtext_fit(host, sizeof(host), ctx->info->host, sizeof(host));
+    strbuf_printf(out, "recording %s: host %s, started %s\n", path, host, start);
     strbuf_printf(out, "duration %s s, %zu processes, %llu events, %llu gaps (%llu events lost)\n",
                   dur, m->n_processes, (unsigned long long)m->events, (unsigned long long)m->gaps,
                   (unsigned long long)m->lost_events);
@@ -78,13 +84,14 @@ void report_text_summary(struct strbuf *out, const struct report_context *ctx)
         const struct report_process *p = &m->processes[i];
         for (size_t j = 0; j < p->n_memory; j++) {
             const struct report_memory *mem = &p->memory[j];
-            char peak[16], fin[16], when[32];
+            char peak[16], fin[16], when[32], name[80];
             smi_fmt_bytes(mem->peak, peak, sizeof(peak));
             smi_fmt_bytes(mem->live, fin, sizeof(fin));
             fmt_ms(mem->peak_ns, when, sizeof(when));
-            strbuf_printf(out, "%-8d %-16.16s %-3u %-13s %8s %10s %8s %10llu %10llu\n", p->pid,
-                          p->name[0] ? p->name : "?", mem->device, type_name(mem->type), peak, when,
-                          fin, (unsigned long long)mem->allocs, (unsigned long long)mem->frees);
+            termtext_cell(name, sizeof(name), p->name[0] ? p->name : "?", 16);
+            strbuf_printf(out, "%-8d %s %-3u %-13s %8s %10s %8s %10llu %10llu\n", p->pid, name,
+                          mem->device, type_name(mem->type), peak, when, fin,
+                          (unsigned long long)mem->allocs, (unsigned long long)mem->frees);
         }
     }
 

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "termtext.h"
+
 enum smi_csv_value {
     SMI_V_INDEX,
     SMI_V_NAME,
@@ -190,18 +192,17 @@ static void smi_csv_mib(struct strbuf *b, const struct smi_csv_query *q,
     smi_csv_number(b, q, f, text);
 }
 
-/* Text as is, except control characters (a newline would break the line
- * structure), which become '?'. */
+/* Text as is, except what termtext.h replaces by '?' (a newline would
+ * break the line structure, an ESC the terminal of whoever reads it). */
 static void smi_csv_text(struct strbuf *b, const char *text)
 {
     if (text == NULL || text[0] == '\0') {
         strbuf_printf(b, SMI_NA);
         return;
     }
-    for (const char *c = text; *c; c++) {
-        char ch = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
-        strbuf_append(b, &ch, 1);
-    }
+    char safe[1024];
+    termtext_fit(safe, sizeof(safe), text, sizeof(safe));
+    strbuf_printf(b, "%s", safe);
 }
 
 /* nvidia-smi's timestamp: local time, "2026/11/23 12:00:00.123". */

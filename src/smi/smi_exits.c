@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "buftype.h"
+#include "termtext.h"
 
 void smi_exits_iso_time(uint64_t time_ns, char *out, size_t cap)
 {
@@ -89,9 +90,13 @@ void smi_exits_query(const struct smi_model *m, struct strbuf *out)
         smi_exits_copy(label, sizeof(label), e->label, sizeof(e->label));
         smi_exits_iso_time(e->time_ns, when, sizeof(when));
         strbuf_printf(out, "    %-26s: %d\n", "Process ID", (int)e->pid);
-        strbuf_printf(out, "        %-22s: %s\n", "Name", name[0] ? name : "N/A");
-        if (label[0] != '\0')
-            strbuf_printf(out, "        %-22s: %s\n", "Label", label);
+        char safe[4 * TTALLOC_LABEL_MAX];
+        termtext_fit(safe, sizeof(safe), name[0] ? name : "N/A", sizeof(safe));
+        strbuf_printf(out, "        %-22s: %s\n", "Name", safe);
+        if (label[0] != '\0') {
+            termtext_fit(safe, sizeof(safe), label, sizeof(safe));
+            strbuf_printf(out, "        %-22s: %s\n", "Label", safe);
+        }
         strbuf_printf(out, "        %-22s: %u\n", "UID", (unsigned)e->uid);
         strbuf_printf(out, "        %-22s: %s\n", "Ended", when[0] ? when : "N/A");
         strbuf_printf(out, "        %-22s: %u\n", "Device", (unsigned)e->device);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "buftype.h"
+#include "termtext.h"
 
 #define SMI_RULE "=============================================================================="
 #define SMI_THIN "------------------------------------------------------------------------------"
@@ -46,10 +47,11 @@ void smi_table_render(const struct smi_model *m, int colour, struct strbuf *out)
 {
     const char *bold = colour ? "\033[1m" : "", *red = colour ? "\033[31m" : "",
                *reset = colour ? "\033[0m" : "";
-    char when[64];
+    char when[64], host[128], driver[80];
     smi_table_time(m->time, when, sizeof(when));
-    strbuf_printf(out, "%s%-28.28s %-24.24s Driver: %.16s%s\n", bold, when, m->hostname,
-                  m->driver_version[0] ? m->driver_version : "N/A", reset);
+    termtext_cell(host, sizeof(host), m->hostname, 24);
+    termtext_fit(driver, sizeof(driver), m->driver_version[0] ? m->driver_version : "N/A", 16);
+    strbuf_printf(out, "%s%-28.28s %s Driver: %s%s\n", bold, when, host, driver, reset);
     strbuf_printf(out, "%s\n", SMI_RULE);
     strbuf_printf(out, "%s%3s %-9s %-12s %6s %11s %7s %12s %12s%s\n", bold, "ID", "Board", "Bus Id",
                   "Temp", "Power/Limit", "AICLK", "DRAM Use/Tot", "L1 Use/Tot", reset);
@@ -73,10 +75,11 @@ void smi_table_render(const struct smi_model *m, int colour, struct strbuf *out)
             snprintf(clk, sizeof(clk), "%lldMHz", (long long)s->aiclk_mhz);
         smi_table_mem(d, TTALLOC_DRAM, dram, sizeof(dram));
         smi_table_mem(d, TTALLOC_L1, l1, sizeof(l1));
-        char pl[72];
+        char pl[72], board[48], bus[64];
         snprintf(pl, sizeof(pl), "%s/%s", power, limit);
-        strbuf_printf(out, "%3d %-9.9s %-12.12s %s%6s%s %11s %7s %12s %12s\n", s->index,
-                      s->card_type[0] ? s->card_type : "N/A", s->bus_id[0] ? s->bus_id : "N/A",
+        termtext_cell(board, sizeof(board), s->card_type[0] ? s->card_type : "N/A", 9);
+        termtext_cell(bus, sizeof(bus), s->bus_id[0] ? s->bus_id : "N/A", 12);
+        strbuf_printf(out, "%3d %s %s %s%6s%s %11s %7s %12s %12s\n", s->index, board, bus,
                       hot ? red : "", temp, hot ? reset : "", pl, clk, dram, l1);
     }
     if (shown == 0)
@@ -105,13 +108,15 @@ void smi_table_render(const struct smi_model *m, int colour, struct strbuf *out)
             }
             /* A label tells apart processes that share an executable name,
              * so it comes first and survives the column's cut. */
-            char shown[160];
+            char shown[160], name[96], user[48];
             if (p->label[0] != '\0')
                 snprintf(shown, sizeof(shown), "%s (%s)", p->label, p->name);
             else
                 snprintf(shown, sizeof(shown), "%s", p->name);
-            strbuf_printf(out, "%4d %8d %-10.10s %-22.22s %10s %8s\n", p->devices[k], (int)p->pid,
-                          p->user, shown, dram, l1);
+            termtext_cell(name, sizeof(name), shown, 22);
+            termtext_cell(user, sizeof(user), p->user, 10);
+            strbuf_printf(out, "%4d %8d %s %s %10s %8s\n", p->devices[k], (int)p->pid, user, name,
+                          dram, l1);
             rows++;
         }
     }
@@ -123,10 +128,12 @@ void smi_table_render(const struct smi_model *m, int colour, struct strbuf *out)
                            "apps report through libttalloc).\n");
 }
 
+/* Every value of the -q report passes here, made safe for a terminal. */
 static void smi_q_str(struct strbuf *out, int indent, const char *key, const char *value)
 {
-    strbuf_printf(out, "%*s%-*s: %s\n", indent, "", 30 - indent, key,
-                  value && value[0] ? value : "N/A");
+    char safe[1024];
+    termtext_fit(safe, sizeof(safe), value && value[0] ? value : "N/A", sizeof(safe));
+    strbuf_printf(out, "%*s%-*s: %s\n", indent, "", 30 - indent, key, safe);
 }
 
 static void smi_q_num(struct strbuf *out, int indent, const char *key, int64_t value, int digits,
@@ -138,9 +145,10 @@ static void smi_q_num(struct strbuf *out, int indent, const char *key, int64_t v
         return;
     }
     if (digits == 0)
-        snprintf(text, sizeof(text), "%lld %s", (long long)value, unit);
-    else {
+        snprintf(text, sizeof(text), "%lld", (long long)value);
+    else
         smi_fmt_fixed(value, digits, text, sizeof(text) - 8);
+    if (unit[0] != '\0') {
         strncat(text, " ", sizeof(text) - strlen(text) - 1);
         strncat(text, unit, sizeof(text) - strlen(text) - 1);
     }

@@ -4,7 +4,7 @@ import json
 import os
 import subprocess
 
-from conftest import SANITIZER_ENV, binary
+from conftest import SANITIZER_ENV, binary, wait_for
 
 
 class Client:
@@ -144,3 +144,35 @@ def test_label_names_the_process(server, tmp_path):
     finally:
         a.close()
         b.close()
+
+
+def test_hostile_label_reaches_no_terminal(server, tmp_path):
+    """Any user's label is text for other users' terminals and the root
+    daemon's log: an ESC or a C1 control in it is shown as '?' by the table,
+    -q and CSV, and written as '?' to the log; JSON keeps the label exact
+    (escaped), for scripts."""
+    root = make_root(tmp_path, "n150")
+    label = "\x1b]0;owned\x07\x1b[2J\u009b31m"
+    a = Client(server)
+    try:
+        assert a.cmd("label " + label) == "ok"
+        assert a.cmd("alloc 0 dram 0x1000 4096") == "ok"
+        assert a.cmd("flush") == "flush 0"
+        pid = int(a.cmd("print-pid").split()[1])
+        shown = "?]0;owned??[2J?31m"
+        outputs = {"table": smi(server, root), "-q": smi(server, root, "-q"),
+                   "csv": smi(server, root, "--query-apps=pid,process_name,label",
+                              "--format=csv")}
+        for what, text in outputs.items():
+            assert "\x1b" not in text and "\x07" not in text and "\u009b" not in text, what
+        row = [line for line in outputs["table"].splitlines() if f" {pid} " in line]
+        assert len(row) == 1 and shown[:22] in row[0], row
+        assert f"            Label             : {shown}\n" in outputs["-q"]
+        assert shown in outputs["csv"]
+        doc = json.loads(smi(server, root, "--json"))
+        labels = {p["pid"]: p["label"] for p in doc["processes"]}
+        assert labels[pid] == label
+        wait_for(lambda: "label " + shown in server.log(), what="the connect line")
+        assert "\x1b" not in server.log()
+    finally:
+        a.close()

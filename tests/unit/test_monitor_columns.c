@@ -64,6 +64,18 @@ static void test_column_layout(void **state)
     assert_true(w[0] > 0 && w[2] > 0 && w[4] > 0);
 }
 
+/* The screen column where `needle` starts in line (its end for ""):
+ * UTF-8 continuation bytes take no column. */
+static long screen_column(const char *line, const char *needle)
+{
+    const char *at = needle[0] ? strstr(line, needle) : line + strlen(line);
+    assert_non_null(at);
+    long col = 0;
+    for (const char *c = line; c < at; c++)
+        col += ((unsigned char)*c & 0xc0) != 0x80;
+    return col;
+}
+
 static void test_column_rows(void **state)
 {
     (void)state;
@@ -109,6 +121,24 @@ static void test_column_rows(void **state)
     columns_row(&columns_procs, w, &p, line, sizeof(line));
     assert_null(strchr(line, 0x1b));
     assert_non_null(strstr(line, "a?[2Jb?c?"));
+    /* C1 controls and bidi overrides too; UTF-8 names keep their columns:
+     * 2-byte characters are cut whole at the column's edge, one column each,
+     * so LABEL starts where it does for an ASCII name. */
+    strcpy(p.label, "x\xc2\x9b"
+                    "1m\xe2\x80\xae");
+    memset(p.name, 0, sizeof(p.name));
+    for (size_t i = 0; i + 2 < sizeof(p.name); i += 2)
+        memcpy(p.name + i, "\xc3\xa9", 2);
+    columns_layout(&columns_procs, 59, w);
+    columns_row(&columns_procs, w, &p, line, sizeof(line));
+    assert_non_null(strstr(line, "\xc3\xa9 x?1m? "));
+    assert_null(strstr(line, "\xc2\x9b"));
+    char ascii[256];
+    strcpy(p.label, "x?1m?");
+    memset(p.name, 'e', sizeof(p.name) - 1);
+    columns_row(&columns_procs, w, &p, ascii, sizeof(ascii));
+    assert_int_equal(screen_column(line, " x?1m? "), screen_column(ascii, " x?1m? "));
+    assert_int_equal(screen_column(line, ""), screen_column(ascii, ""));
     /* A tiny buffer: cut, terminated. */
     char tiny[8];
     columns_row(&columns_procs, w, &p, tiny, sizeof(tiny));
