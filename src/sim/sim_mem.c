@@ -117,10 +117,16 @@ struct sim_mem *sim_mem_new(const struct sim_mem_geometry *g, uint64_t trace_reg
         errno = EINVAL;
         return NULL;
     }
-    uint64_t trace_per_bank =
-        sim_mem_align_up((trace_region + g->dram_banks - 1) / g->dram_banks, g->dram_align);
-    uint64_t small_per_bank =
-        sim_mem_align_up((l1_small_region + g->l1_banks - 1) / g->l1_banks, g->l1_align);
+    /* Each bank's share, rounded up without wrapping: a region near
+     * UINT64_MAX is refused, not read as a small one. */
+    uint64_t trace_share = trace_region / g->dram_banks + (trace_region % g->dram_banks != 0);
+    uint64_t small_share = l1_small_region / g->l1_banks + (l1_small_region % g->l1_banks != 0);
+    if (trace_share >= g->dram_bank_size || small_share >= g->l1_bank_size) {
+        errno = EINVAL;
+        return NULL;
+    }
+    uint64_t trace_per_bank = sim_mem_align_up(trace_share, g->dram_align);
+    uint64_t small_per_bank = sim_mem_align_up(small_share, g->l1_align);
     if (g->dram_base + trace_per_bank >= g->dram_bank_size ||
         g->l1_base + small_per_bank >= g->l1_bank_size) {
         errno = EINVAL;
