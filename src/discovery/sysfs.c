@@ -310,10 +310,8 @@ static void sysfs_read_hwmon(int dev_dirfd, struct sysfs_device *dev)
     sysfs_read_hwmon_dir(chosen_fd, sensors, sizeof(sensors) / sizeof(sensors[0]));
 }
 
-void sysfs_read_device(const char *sysroot, struct sysfs_device *dev)
+void sysfs_device_unknown(struct sysfs_device *dev, int index)
 {
-    const char *root = sysfs_sysroot(sysroot);
-    int index = dev->index;
     memset(dev, 0, sizeof(*dev));
     dev->index = index;
     int64_t *numbers[] = {
@@ -323,6 +321,13 @@ void sysfs_read_device(const char *sysroot, struct sysfs_device *dev)
         &dev->current_max_ma, &dev->power_uw,   &dev->power_max_uw,     &dev->fan_rpm};
     for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++)
         *numbers[i] = SYSFS_UNKNOWN;
+}
+
+void sysfs_read_device(const char *sysroot, struct sysfs_device *dev)
+{
+    const char *root = sysfs_sysroot(sysroot);
+    int index = dev->index;
+    sysfs_device_unknown(dev, index);
 
     int dfd = sysfs_open_dev_dir(root, index);
     if (dfd < 0)
@@ -349,9 +354,11 @@ void sysfs_read_device(const char *sysroot, struct sysfs_device *dev)
     sysfs_read_string(dfd, "tt_m3app_fw_ver", 'v', dev->m3app_fw_ver, sizeof(dev->m3app_fw_ver));
     sysfs_read_string(dfd, "tt_m3bl_fw_ver", 'v', dev->m3bl_fw_ver, sizeof(dev->m3bl_fw_ver));
     sysfs_read_string(dfd, "tt_ttflash_ver", 'v', dev->ttflash_ver, sizeof(dev->ttflash_ver));
-    dev->aiclk_mhz = sysfs_read_int(dfd, "tt_aiclk", 0, 100000);
-    dev->axiclk_mhz = sysfs_read_int(dfd, "tt_axiclk", 0, 100000);
-    dev->arcclk_mhz = sysfs_read_int(dfd, "tt_arcclk", 0, 100000);
+    /* Five digits of MHz: no clock reads 100 GHz, and tt-smi's AICLK column
+     * holds "99999MHz". */
+    dev->aiclk_mhz = sysfs_read_int(dfd, "tt_aiclk", 0, 99999);
+    dev->axiclk_mhz = sysfs_read_int(dfd, "tt_axiclk", 0, 99999);
+    dev->arcclk_mhz = sysfs_read_int(dfd, "tt_arcclk", 0, 99999);
     dev->heartbeat = sysfs_read_int(dfd, "tt_heartbeat", 0, INT64_MAX);
     dev->therm_trip_count = sysfs_read_int(dfd, "tt_therm_trip_count", 0, INT32_MAX);
     dev->pci_vendor = sysfs_read_hex(dfd, "device/vendor");

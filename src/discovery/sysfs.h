@@ -70,6 +70,10 @@ int sysfs_scan(const char *sysroot, struct sysfs_device **out, size_t *n);
  * again to refresh telemetry in a watch loop). `dev->index` must be set. */
 void sysfs_read_device(const char *sysroot, struct sysfs_device *dev);
 
+/* Device `index` with everything unknown: SYSFS_UNKNOWN numbers, ""
+ * strings (what sysfs_read_device starts from; tests build on it). */
+void sysfs_device_unknown(struct sysfs_device *dev, int index);
+
 /* /sys/module/tenstorrent/version into buf ("" when unknown). Returns 0 or
  * -ENOENT. */
 int sysfs_driver_version(const char *sysroot, char *buf, size_t cap);
