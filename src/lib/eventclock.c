@@ -31,7 +31,8 @@ static bool eventclock_ready;
 /* What the sender writes with every event it converts, on cache lines of its
  * own: every record call reads eventclock_uses_tsc, and a line shared with
  * the calibration moved between the two cores at each conversion (it
- * cost the record path 12 of its 50 ns on a 2-core VM; docs/PERFORMANCE.md). */
+ * took the record path from 30-38 ns to 47-56 ns on a 2-core VM;
+ * docs/PERFORMANCE.md). */
 static _Alignas(64) struct eventclock_calibration {
     uint64_t origin_tsc, origin_ns; /* first pair */
     uint64_t anchor_tsc, anchor_ns; /* latest pair */
