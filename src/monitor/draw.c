@@ -21,6 +21,7 @@
 #include <wchar.h>
 
 #include "columns.h"
+#include "termtext.h"
 #include "text.h"
 
 enum draw_pair { PAIR_GREEN = 1, PAIR_YELLOW, PAIR_RED, PAIR_TITLE, PAIR_DIM, PAIR_LEAK, PAIR_BAD };
@@ -91,13 +92,17 @@ static attr_t draw_pair_attr(enum draw_pair pair, attr_t mono)
     return draw_color ? COLOR_PAIR(pair) : mono;
 }
 
-/* Text at (y, x), cut at the right edge of the screen. */
+/* Text at (y, x), cut at the right edge of the screen. Every string goes
+ * through termtext: names in bands and prompts are anyone's text, and a
+ * cut must fall between characters. */
 static void draw_text(int y, int x, attr_t attr, const char *s)
 {
     if (y < 0 || y >= LINES || x >= COLS)
         return;
+    char safe[4096]; /* a wide terminal's line of 3-byte bar characters */
+    termtext_fit(safe, sizeof(safe), s, (size_t)(COLS - x));
     attrset(attr);
-    mvaddnstr(y, x, s, COLS - x);
+    mvaddstr(y, x, safe);
     attrset(A_NORMAL);
 }
 

@@ -32,6 +32,7 @@
 #include "shmstats.h"
 #include "shmwriter.h"
 #include "sysfs.h"
+#include "termtext.h"
 
 static void shm_usage(FILE *f)
 {
@@ -165,7 +166,9 @@ static void shm_print_text(const char *path, int status, const char *why,
         printf("\n");
     }
     for (size_t p = 0; p < r->n_processes; p++) {
-        printf("  pid %d %s:", (int)r->processes[p].pid, r->processes[p].name);
+        char name[4 * sizeof(r->processes[p].name)];
+        termtext_fit(name, sizeof(name), r->processes[p].name, sizeof(name));
+        printf("  pid %d %s:", (int)r->processes[p].pid, name);
         shm_text_bytes(r->processes[p].bytes);
         printf("\n");
     }

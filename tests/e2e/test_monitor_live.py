@@ -482,6 +482,32 @@ def test_columns_fit_the_terminal(rig):
     quit_cleanly(t)
 
 
+def test_hostile_and_utf8_labels(rig):
+    """Labels are any user's bytes: an ESC sequence that would clear the
+    screen and set the window title shows as '?' text, and a UTF-8 label is
+    cut at whole characters, its columns still lined up."""
+    evil, wide = rig.client(), rig.client()
+    evil.cmd("label \x1b[2J\x1b]0;owned\x07\u009b31mX")
+    wide.cmd("label " + "\u00e9" * 30)
+    for c in (evil, wide):
+        c.alloc(0, "dram", 0x1000, MIB)
+        c.flush()
+    t = rig.monitor("-r", "100", width=100, height=30)
+    screen = t.wait_screen(lambda s: str(evil.pid) in s and str(wide.pid) in s, "both rows")
+    assert "?[2J?]0;owned??31mX"[:10] in screen, screen
+    assert "owned" not in t.tmux("display-message", "-p", "#{pane_title}").stdout
+    header = next(l for l in screen.splitlines() if "*DRAM" in l)
+    rows = {pid: next(l for l in screen.splitlines() if l.split() and l.split()[0] == str(pid))
+            for pid in (evil.pid, wide.pid)}
+    # DRAM is right-aligned: "1.00 MiB" ends where "*DRAM" does, in both rows
+    end = header.index("*DRAM") + len("*DRAM")
+    for row in rows.values():
+        assert row.index(" MiB") + len(" MiB") == end, (header, row)
+    assert "\u00e9" * 5 in rows[wide.pid]
+    assert all(len(l) <= 100 for l in screen.splitlines())
+    quit_cleanly(t)
+
+
 def test_no_server_processes_from_pids_and_shm(tmp_path):
     """Without a server, tt-smi's sources: pids files and TT-Metal's SHM."""
     root = make_sysroot(tmp_path, "n150,n300")
