@@ -196,28 +196,28 @@ void proto_make_hello(struct proto_hello *hello, enum proto_role role, const cha
         strncpy(hello->label, label, sizeof(hello->label) - 1);
 }
 
-int proto_check_hello(const void *payload, size_t len, struct proto_hello *out, char *msg,
-                      size_t cap)
+int proto_check_hello(const void *payload, size_t len, struct proto_hello *out, char *why,
+                      size_t why_cap)
 {
     const struct proto_hello *hello = out;
 
     memset(out, 0, sizeof(*out));
     memcpy(out, payload, len < sizeof(*out) ? len : sizeof(*out));
     if (hello->magic != PROTO_MAGIC) {
-        snprintf(msg, cap, "not a tt-alloc client (bad magic 0x%08x)", hello->magic);
+        snprintf(why, why_cap, "not a tt-alloc client (bad magic 0x%08x)", hello->magic);
         return -EPROTO;
     }
     if (hello->version != PROTO_VERSION) {
-        snprintf(msg, cap, "protocol version mismatch: client speaks %u, server speaks %u",
+        snprintf(why, why_cap, "protocol version mismatch: client speaks %u, server speaks %u",
                  (unsigned)hello->version, PROTO_VERSION);
         return -EPROTO;
     }
     if (hello->role != PROTO_ROLE_PRODUCER && hello->role != PROTO_ROLE_CONSUMER) {
-        snprintf(msg, cap, "unknown client role %u", (unsigned)hello->role);
+        snprintf(why, why_cap, "unknown client role %u", (unsigned)hello->role);
         return -EPROTO;
     }
     if (len != sizeof(*out)) {
-        snprintf(msg, cap, "HELLO of %zu bytes, expected %zu", len, sizeof(*out));
+        snprintf(why, why_cap, "HELLO of %zu bytes, expected %zu", len, sizeof(*out));
         return -EPROTO;
     }
     out->label[sizeof(out->label) - 1] = '\0';

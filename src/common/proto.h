@@ -271,10 +271,10 @@ size_t proto_put_error(void *buf, size_t cap, enum proto_error_code code, const 
 void proto_make_hello(struct proto_hello *hello, enum proto_role role, const char *label);
 
 /* Check a HELLO payload of len bytes (as proto_parse_frame gave it) and copy
- * it to *out: 0, or -EPROTO with an explanation in msg (cap bytes) that names
+ * it to *out: 0, or -EPROTO with an explanation in why (why_cap bytes) that names
  * both versions on a mismatch. */
-int proto_check_hello(const void *payload, size_t len, struct proto_hello *out, char *msg,
-                      size_t cap);
+int proto_check_hello(const void *payload, size_t len, struct proto_hello *out, char *why,
+                      size_t why_cap);
 
 const char *proto_type_name(enum proto_msg_type type);
 
