@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "report_model.h"
 #include "report_out.h"
@@ -175,18 +177,24 @@ static FILE *open_output(const char *path)
     return f;
 }
 
+/* Close an output; on a write error (a full disk) say why, and remove a
+ * regular file cut short so that no half page is taken for a report. */
 static int close_output(FILE *f, const char *path)
 {
     int failed = ferror(f);
-    if (f == stdout)
-        failed |= fflush(f) != 0;
-    else
-        failed |= fclose(f) != 0;
-    if (failed) {
-        report_error("writing %s failed", path);
-        return -1;
+    int err = failed ? errno : 0;
+    if ((f == stdout ? fflush(f) : fclose(f)) != 0) {
+        failed = 1;
+        err = errno;
     }
-    return 0;
+    if (!failed)
+        return 0;
+    struct stat st;
+    if (f != stdout && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        unlink(path);
+    report_error("writing %s: %s", f == stdout ? "standard output" : path,
+                 err ? strerror(err) : "write error");
+    return -1;
 }
 
 /* Write a finished page to `path`. */

@@ -516,3 +516,37 @@ def test_many_processes_keep_memory_bounded(tmp_path):
     assert len(doc["processes"]) == 600 and doc["events"] == 1200
     assert all(p["leaks"] == [] and p["memory"][0]["peak_bytes"] == 64 for p in doc["processes"])
     assert "More process curves than 512" in page.read_text()
+
+
+def test_outputs_on_a_full_disk(tmp_path):
+    """A page that cannot be written: exit 1, the reason (not just "failed"),
+    and no half-written file left to be taken for a report. A device such as
+    /dev/full is never removed; standard output is named as such."""
+    rec = write_recording(tmp_path, WORKLOAD)
+    res = report(rec, "--json", "--csv", "/dev/full", check=False)
+    assert res.returncode == 1
+    assert "error: writing /dev/full: No space left on device" in res.stderr, res.stderr
+    assert Path("/dev/full").exists()
+    res = subprocess.run(f"{binary('src/report/tt-alloc-report')} {rec} --json > /dev/full",
+                         shell=True, capture_output=True, text=True,
+                         env=dict(os.environ, **SANITIZER_ENV))
+    assert res.returncode == 1
+    assert "error: writing standard output: No space left on device" in res.stderr, res.stderr
+
+    disk = tmp_path / "small"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(disk)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (not root)")
+    try:
+        page = disk / "report.html"
+        res = report(rec, "--html", page, check=False)
+        assert res.returncode == 1
+        assert f"error: writing {page}: No space left on device" in res.stderr, res.stderr
+        assert not page.exists()
+        # what fits is written whole
+        trace = disk / "trace.json"
+        report(rec, "--perfetto", trace)
+        assert json.loads(trace.read_text())["traceEvents"]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
