@@ -702,8 +702,11 @@ static int monitor_once(struct monitor *mon)
     if (m->conn != MODEL_CONN_UP)
         monitor_discover(mon);
     text_frame(stdout, m, monitor_realtime_ns());
-    if (fflush(stdout) != 0)
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (errno != EPIPE)
+            log_errorx("cannot write to standard output: %s", strerror(errno));
         return MONITOR_EXIT_OTHER;
+    }
     for (size_t i = 0; i < m->n_filter; i++) {
         int found = 0;
         for (size_t v = 0; v < m->n_visible; v++)

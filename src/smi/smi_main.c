@@ -191,14 +191,19 @@ static int smi_collect(const struct smi_options *o, const struct smi_csv_query *
     return out->failed ? SMI_EXIT_OTHER : SMI_EXIT_OK;
 }
 
+/* Write all of it to standard output; on failure (a full disk) say why
+ * once. A closed pipe (tt-smi | head) ends quietly. */
 static int smi_write_all(const char *data, size_t len)
 {
     while (len > 0) {
         ssize_t w = write(STDOUT_FILENO, data, len);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (w <= 0) {
+            if (w < 0 && errno != EPIPE)
+                log_errorx("cannot write to standard output: %s", strerror(errno));
             return -1;
+        }
         data += w;
         len -= (size_t)w;
     }

@@ -145,3 +145,14 @@ def test_help_and_version():
     assert r.returncode == 0 and "--once" in r.stdout and "-d, --device ID" in r.stdout
     r = monitor("--version", env=dict(SANITIZER_ENV))
     assert r.returncode == 0 and r.stdout.startswith("tt-alloc-monitor ")
+
+
+def test_once_to_a_full_disk(tmp_path):
+    """--once > /dev/full: exit 255 with the reason, not a silent failure."""
+    root = make_sysroot(tmp_path, "n150")
+    env = dict(SANITIZER_ENV, TT_ALLOC_SOCKET=str(tmp_path / "nobody.sock"), TT_SYSROOT=root)
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([binary("src/monitor/tt-alloc-monitor"), "--once"], env=env,
+                           stdout=full, stderr=subprocess.PIPE, text=True, timeout=30)
+    assert r.returncode == 255
+    assert "error: cannot write to standard output: No space left on device" in r.stderr

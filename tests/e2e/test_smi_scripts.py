@@ -208,3 +208,19 @@ def test_label_goes_with_the_first_connection(server, tmp_path):
             assert p["label"] == shown, steps
         finally:
             c.close()
+
+
+def test_output_to_a_full_disk_and_a_closed_pipe(tmp_path):
+    """tt-smi > /dev/full fails with the reason (exit 255) in every mode;
+    tt-smi | head (the reader leaving) is no error worth a message."""
+    root = make_root(tmp_path, "n150")
+    env = dict(os.environ, **SANITIZER_ENV)
+    for mode in ([], ["--json"], ["-q"], ["--query-device=index,name", "--format=csv"]):
+        with open("/dev/full", "w") as full:
+            r = subprocess.run([binary("src/smi/tt-smi"), "--sysroot", str(root), *mode],
+                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=60, env=env)
+        assert r.returncode == 255, (mode, r.stderr)
+        assert "cannot write to standard output: No space left on device" in r.stderr, mode
+    r = subprocess.run(f"{binary('src/smi/tt-smi')} --sysroot {root} -l 1 | head -c 1",
+                       shell=True, capture_output=True, text=True, timeout=60, env=env)
+    assert r.stdout and "error" not in r.stderr, r.stderr
