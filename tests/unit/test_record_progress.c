@@ -16,35 +16,10 @@
 
 #include <cmocka.h>
 
+#include "capture.h"
 #include "record_progress.h"
 
 #define SEC 1000000000ull
-
-static FILE *captured;
-static int saved_stderr;
-
-/* stderr into a fresh temporary file. */
-static void capture_start(void)
-{
-    fflush(stderr);
-    captured = tmpfile();
-    assert_non_null(captured);
-    saved_stderr = dup(STDERR_FILENO);
-    assert_true(dup2(fileno(captured), STDERR_FILENO) >= 0);
-}
-
-/* What was written since capture_start, into buf. */
-static const char *capture_end(char *buf, size_t cap)
-{
-    fflush(stderr);
-    dup2(saved_stderr, STDERR_FILENO);
-    close(saved_stderr);
-    rewind(captured);
-    size_t n = fread(buf, 1, cap - 1, captured);
-    buf[n] = '\0';
-    fclose(captured);
-    return buf;
-}
 
 static void test_disabled_writes_nothing(void **state)
 {

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "smi_fixture.h"
 #include "smi_json.h"
 
 #define T_2026 1795435200 /* 2026-11-23T12:00:00Z */
@@ -503,30 +504,13 @@ static void test_reader_is_strict(void **state)
 
 /* ---- models --------------------------------------------------------------- */
 
-static void device_unknown(struct smi_device *d, int index)
-{
-    memset(d, 0, sizeof(*d));
-    sysfs_device_unknown(&d->sys, index);
-    d->selected = 1;
-}
-
+/* The shared n150 with the telemetry this test's exact texts expect. */
 static void device_n150(struct smi_device *d, int index)
 {
-    device_unknown(d, index);
-    struct sysfs_device *s = &d->sys;
-    strcpy(s->arch, "wormhole");
-    strcpy(s->card_type, "n150");
-    strcpy(s->bus_id, "0000:01:00.0");
-    strcpy(s->serial, "10000180401E0000");
-    strcpy(s->fw_bundle_ver, "18.3.0.0");
-    s->temp_mc = 45250;
-    s->power_uw = 20500000;
-    s->power_max_uw = 160000000;
-    s->vcore_mv = 800;
-    s->current_ma = 25000;
-    s->aiclk_mhz = 1000;
-    d->total[TTALLOC_DRAM] = 12884901888ull;
-    d->total[TTALLOC_L1] = 107937792ull;
+    smi_fixture_n150(d, index);
+    d->sys.temp_mc = 45250;
+    d->sys.temp_max_mc = SYSFS_UNKNOWN;
+    d->sys.power_uw = 20500000;
 }
 
 /* ---- the whole text for one small model ----------------------------------- */
@@ -651,8 +635,8 @@ static void test_unknown_is_null(void **state)
 {
     (void)state;
     struct smi_device devs[2];
-    device_unknown(&devs[0], 0);
-    device_unknown(&devs[1], 7);
+    smi_fixture_unknown(&devs[0], 0);
+    smi_fixture_unknown(&devs[1], 7);
     devs[1].used_known = 1; /* used known, totals and peaks not */
     devs[1].used[TTALLOC_L1] = 0;
     devs[1].used[TTALLOC_DRAM] = 123;
@@ -829,7 +813,7 @@ static void test_extremes(void **state)
 {
     (void)state;
     struct smi_device d;
-    device_unknown(&d, 2147483647);
+    smi_fixture_unknown(&d, 2147483647);
     d.used_known = 1;
     d.peak_known = 1;
     for (int t = 0; t < TTALLOC_NUM_TYPES; t++) {

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "smi_fixture.h"
 #include "smi_table.h"
 
 #define T_2026 1795435200 /* Mon Nov 23 12:00:00 2026 UTC */
@@ -29,31 +30,6 @@
 #define THIN "------------------------------------------------------------------------------\n"
 #define DEV_HEAD " ID Board     Bus Id         Temp Power/Limit   AICLK DRAM Use/Tot   L1 Use/Tot\n"
 #define PROC_HEAD " Dev      PID User       Name                         DRAM       L1\n"
-
-static void device_unknown(struct smi_device *d, int index)
-{
-    memset(d, 0, sizeof(*d));
-    sysfs_device_unknown(&d->sys, index);
-    d->selected = 1;
-}
-
-static void device_n150(struct smi_device *d, int index)
-{
-    device_unknown(d, index);
-    struct sysfs_device *s = &d->sys;
-    strcpy(s->arch, "wormhole");
-    strcpy(s->card_type, "n150");
-    strcpy(s->bus_id, "0000:01:00.0");
-    strcpy(s->serial, "10000180401E0000");
-    strcpy(s->fw_bundle_ver, "18.3.0.0");
-    s->temp_mc = 45000;
-    s->temp_max_mc = 90000;
-    s->power_uw = 20400000; /* 20.4 W: rounds to 20 */
-    s->power_max_uw = 160000000;
-    s->aiclk_mhz = 1000;
-    d->total[TTALLOC_DRAM] = 12ull << 30;
-    d->total[TTALLOC_L1] = 107937792ull;
-}
 
 static char *render(const struct smi_model *m, int colour)
 {
@@ -137,12 +113,12 @@ static void test_table_exact(void **state)
 {
     (void)state;
     struct smi_device devs[3];
-    device_n150(&devs[0], 0);
+    smi_fixture_n150(&devs[0], 0);
     devs[0].used_known = 1;
     devs[0].used[TTALLOC_DRAM] = 3ull << 30;
     devs[0].used[TTALLOC_L1] = 512;
-    device_unknown(&devs[1], 3);
-    device_n150(&devs[2], 9);
+    smi_fixture_unknown(&devs[1], 3);
+    smi_fixture_n150(&devs[2], 9);
     devs[2].selected = 0; /* -i 0,3 */
     int on0[] = {0}, on039[] = {0, 3, 9}, on9[] = {9};
     struct smi_usage use = {.device = 0};
@@ -236,7 +212,7 @@ static void test_table_empty(void **state)
 
     /* devices, none selected: still "No devices." and no process row */
     struct smi_device d;
-    device_n150(&d, 0);
+    smi_fixture_n150(&d, 0);
     d.selected = 0;
     int on[] = {0};
     char cmd[] = "";
@@ -263,11 +239,11 @@ static void test_table_colour(void **state)
 {
     (void)state;
     struct smi_device devs[3];
-    device_n150(&devs[0], 0);
+    smi_fixture_n150(&devs[0], 0);
     devs[0].sys.temp_mc = 80000; /* max 90 C: exactly 10 C below, hot */
-    device_n150(&devs[1], 1);
+    smi_fixture_n150(&devs[1], 1);
     devs[1].sys.temp_mc = 79999; /* not hot */
-    device_n150(&devs[2], 2);
+    smi_fixture_n150(&devs[2], 2);
     devs[2].sys.temp_mc = 150000; /* no maximum known: never hot */
     devs[2].sys.temp_max_mc = SYSFS_UNKNOWN;
     struct smi_model m;
@@ -304,7 +280,7 @@ static void test_table_widths(void **state)
 {
     (void)state;
     struct smi_device d;
-    device_n150(&d, 999);
+    smi_fixture_n150(&d, 999);
     memset(d.sys.card_type, 'c', sizeof(d.sys.card_type) - 1);
     memset(d.sys.bus_id, 'b', sizeof(d.sys.bus_id) - 1);
     d.sys.temp_mc = 300000; /* sysfs's highest */
@@ -367,7 +343,7 @@ static void test_table_watts(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct smi_device d;
-        device_n150(&d, 0);
+        smi_fixture_n150(&d, 0);
         d.sys.power_uw = cases[i].uw;
         d.sys.power_max_uw = SYSFS_UNKNOWN;
         struct smi_model m;
@@ -389,7 +365,7 @@ static void test_query_known_device(void **state)
 {
     (void)state;
     struct smi_device devs[2];
-    device_n150(&devs[0], 0);
+    smi_fixture_n150(&devs[0], 0);
     struct sysfs_device *s = &devs[0].sys;
     strcpy(s->asic_id, "0123456789ABCDEF");
     strcpy(s->arc_fw_ver, "2.33.0");
@@ -416,7 +392,7 @@ static void test_query_known_device(void **state)
     devs[0].used[TTALLOC_L1_SMALL] = 2048;
     devs[0].used[TTALLOC_CB] = 4096;
     devs[0].peak[TTALLOC_DRAM] = 3ull << 20;
-    device_n150(&devs[1], 1);
+    smi_fixture_n150(&devs[1], 1);
     int on01[] = {0, 1};
     struct smi_usage use[2] = {{.device = 0, .peak_known = 1}, {.device = 1, .unknown = 1}};
     use[0].bytes[TTALLOC_DRAM] = 1ull << 20;
@@ -565,9 +541,9 @@ static void test_query_known_device(void **state)
                "        Temperature Max       : 90.0 C\n"
                "        Power Draw            : 20.4 W\n"
                "        Power Limit           : 160.0 W\n"
-               "        Core Voltage          : N/A\n"
+               "        Core Voltage          : 0.8 V\n"
                "        Core Voltage Max      : N/A\n"
-               "        Current               : N/A\n"
+               "        Current               : 25.0 A\n"
                "        Current Max           : N/A\n"
                "        Fan Speed             : N/A\n"
                "        Heartbeat             : N/A\n"
@@ -629,8 +605,8 @@ static void test_query_nothing_known(void **state)
 {
     (void)state;
     struct smi_device devs[2];
-    device_unknown(&devs[0], 0);
-    device_unknown(&devs[1], 1);
+    smi_fixture_unknown(&devs[0], 0);
+    smi_fixture_unknown(&devs[1], 1);
     devs[1].selected = 0;
     /* used known but the parts exceed the total: free unknown, not a wrap */
     devs[0].used_known = 1;
@@ -709,7 +685,7 @@ static void test_hostile_names(void **state)
 {
     (void)state;
     struct smi_device d;
-    device_n150(&d, 0);
+    smi_fixture_n150(&d, 0);
     d.used_known = 1;
     int on0[] = {0};
     struct smi_usage use = {.device = 0};
