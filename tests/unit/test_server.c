@@ -33,154 +33,17 @@
 #include "log.h"
 #include "server.h"
 #include "tmpdir.h"
+#include "server_child.h"
 #include "ttalloc.h"
-
-#define WAIT_MS 20000 /* a failure guard, never the synchronisation */
-
-/* Children a failed assertion may leave running: killed after each test,
- * so a failure never leaves a server holding the test's output open. */
-static pid_t children[8];
-
-static void children_add(pid_t pid)
-{
-    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-        if (children[i] == 0) {
-            children[i] = pid;
-            return;
-        }
-    fail_msg("more than 8 children");
-}
-
-static void children_forget(pid_t pid)
-{
-    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-        if (children[i] == pid)
-            children[i] = 0;
-}
-
-static int children_kill(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < sizeof(children) / sizeof(children[0]); i++)
-        if (children[i] > 0) {
-            kill(children[i], SIGKILL);
-            waitpid(children[i], NULL, 0);
-            children[i] = 0;
-        }
-    return 0;
-}
-
-struct child {
-    pid_t pid;
-    int notify_fd; /* the datagram socket NOTIFY_SOCKET names */
-    char socket_path[TMPDIR_MAX + 32];
-};
-
-/* A datagram socket for sd_notify, bound at <tmpdir>/notify-N. */
-static int notify_socket(char *path, size_t cap)
-{
-    static int serial;
-    snprintf(path, cap, "%s/notify-%d", tmpdir, serial++);
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    return fd;
-}
-
-/* Fork a server with `config` (its socket_path set to child->socket_path),
- * telling sd_notify about it on child->notify_fd; limit_fds > 0 sets
- * RLIMIT_NOFILE (soft and hard) in the child first. */
-static void server_start(struct child *child, struct server_config *config, rlim_t limit_fds)
-{
-    char notify_path[TMPDIR_MAX + 32];
-    child->notify_fd = notify_socket(notify_path, sizeof(notify_path));
-    config->socket_path = child->socket_path;
-    child->pid = fork();
-    assert_true(child->pid >= 0);
-    if (child->pid == 0) {
-        setenv("NOTIFY_SOCKET", notify_path, 1);
-        if (limit_fds > 0) {
-            struct rlimit rl = {limit_fds, limit_fds};
-            if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-                _exit(99);
-        }
-        log_init("test_server", 0);
-        _exit(server_run(config));
-    }
-    children_add(child->pid);
-}
-
-/* The next sd_notify message ("" after WAIT_MS without one). */
-static void server_notice(struct child *child, char *out, size_t cap)
-{
-    struct pollfd p = {.fd = child->notify_fd, .events = POLLIN};
-    out[0] = '\0';
-    if (poll(&p, 1, WAIT_MS) != 1)
-        return;
-    ssize_t n = recv(child->notify_fd, out, cap - 1, 0);
-    out[n > 0 ? n : 0] = '\0';
-}
-
-static void server_wait_ready(struct child *child)
-{
-    char msg[256];
-    server_notice(child, msg, sizeof(msg));
-    assert_string_equal(msg, "READY=1");
-}
-
-/* SIGTERM, and the exit status (-1: it did not exit normally). */
-static int server_stop(struct child *child)
-{
-    assert_int_equal(kill(child->pid, SIGTERM), 0);
-    char msg[256];
-    server_notice(child, msg, sizeof(msg));
-    assert_string_equal(msg, "STOPPING=1");
-    int status;
-    assert_int_equal(waitpid(child->pid, &status, 0), child->pid);
-    children_forget(child->pid);
-    close(child->notify_fd);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* The exit status of a server that should not start. No READY=1 came. */
-static int server_failed(struct child *child)
-{
-    int status;
-    assert_int_equal(waitpid(child->pid, &status, 0), child->pid);
-    children_forget(child->pid);
-    char msg[256];
-    ssize_t n = recv(child->notify_fd, msg, sizeof(msg), MSG_DONTWAIT);
-    assert_true(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
-    close(child->notify_fd);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static struct server_config config_default(void)
-{
-    struct server_config c = {
-        .max_clients = SERVER_DEFAULT_MAX_CLIENTS,
-        .max_buffers = 1u << 20,
-        .max_queue = SERVER_DEFAULT_MAX_QUEUE,
-        .sysroot = tmpdir, /* no devices: nothing of this machine's is read */
-    };
-    return c;
-}
-
-static void socket_in_tmpdir(struct child *child, const char *name)
-{
-    snprintf(child->socket_path, sizeof(child->socket_path), "%s/%s", tmpdir, name);
-}
 
 static void test_ready_answers_and_stops_cleanly(void **state)
 {
     (void)state;
-    struct child srv;
-    socket_in_tmpdir(&srv, "clean.sock");
-    struct server_config config = config_default();
-    server_start(&srv, &config, 0);
-    server_wait_ready(&srv);
+    struct server_child srv;
+    server_child_socket(&srv, "clean.sock");
+    struct server_config config = server_child_config();
+    server_child_start(&srv, &config, 0);
+    server_child_wait_ready(&srv);
 
     struct stat st;
     assert_int_equal(stat(srv.socket_path, &st), 0);
@@ -194,7 +57,7 @@ static void test_ready_answers_and_stops_cleanly(void **state)
     ttalloc_disconnect(conn);
 
     /* status 0 also says ASan found no leak in the teardown */
-    assert_int_equal(server_stop(&srv), 0);
+    assert_int_equal(server_child_stop(&srv), 0);
     assert_int_equal(stat(srv.socket_path, &st), -1);
     assert_int_equal(errno, ENOENT);
 }
@@ -202,37 +65,37 @@ static void test_ready_answers_and_stops_cleanly(void **state)
 static void test_start_up_failures_exit_1(void **state)
 {
     (void)state;
-    struct child srv;
-    struct server_config config = config_default();
+    struct server_child srv;
+    struct server_config config = server_child_config();
 
-    socket_in_tmpdir(&srv, "no-such-dir/x.sock");
-    server_start(&srv, &config, 0);
-    assert_int_equal(server_failed(&srv), 1);
+    server_child_socket(&srv, "no-such-dir/x.sock");
+    server_child_start(&srv, &config, 0);
+    assert_int_equal(server_child_failed(&srv), 1);
 
     config.metrics_addr = "not an address";
-    socket_in_tmpdir(&srv, "metrics.sock");
-    server_start(&srv, &config, 0);
-    assert_int_equal(server_failed(&srv), 1);
+    server_child_socket(&srv, "metrics.sock");
+    server_child_start(&srv, &config, 0);
+    assert_int_equal(server_child_failed(&srv), 1);
     /* the socket it had bound is gone again */
     assert_int_equal(access(srv.socket_path, F_OK), -1);
 
     /* a second server on a live socket: refused, the first one unharmed */
-    config = config_default();
-    struct child first, second;
-    socket_in_tmpdir(&first, "shared.sock");
-    socket_in_tmpdir(&second, "shared.sock");
-    server_start(&first, &config, 0);
-    server_wait_ready(&first);
-    struct server_config config2 = config_default();
-    server_start(&second, &config2, 0);
-    assert_int_equal(server_failed(&second), 1);
+    config = server_child_config();
+    struct server_child first, second;
+    server_child_socket(&first, "shared.sock");
+    server_child_socket(&second, "shared.sock");
+    server_child_start(&first, &config, 0);
+    server_child_wait_ready(&first);
+    struct server_config config2 = server_child_config();
+    server_child_start(&second, &config2, 0);
+    assert_int_equal(server_child_failed(&second), 1);
     ttalloc_conn *conn = NULL;
     assert_int_equal(ttalloc_connect(first.socket_path, &conn), 0);
     struct ttalloc_snapshot *snap = NULL;
     assert_int_equal(ttalloc_snapshot(conn, WAIT_MS, &snap), 0);
     ttalloc_snapshot_free(snap);
     ttalloc_disconnect(conn);
-    assert_int_equal(server_stop(&first), 0);
+    assert_int_equal(server_child_stop(&first), 0);
 }
 
 /* A producer in its own process: label, one 4 KiB DRAM buffer, flushed;
@@ -255,7 +118,7 @@ static pid_t producer_start(const char *socket_path)
         for (;;)
             pause();
     }
-    children_add(pid);
+    server_child_track(pid);
     close(ready[1]);
     char got = 0;
     assert_int_equal(read(ready[0], &got, 1), 1);
@@ -292,20 +155,20 @@ static struct ttalloc_exit *exits_when(const char *socket_path, size_t n)
 static void test_killed_producer_is_a_leak_kept_across_restart(void **state)
 {
     (void)state;
-    struct child srv;
-    socket_in_tmpdir(&srv, "leak.sock");
+    struct server_child srv;
+    server_child_socket(&srv, "leak.sock");
     char state_path[TMPDIR_MAX + 32];
     snprintf(state_path, sizeof(state_path), "%s/leak.state", tmpdir);
-    struct server_config config = config_default();
+    struct server_config config = server_child_config();
     config.state_path = state_path;
-    server_start(&srv, &config, 0);
-    server_wait_ready(&srv);
+    server_child_start(&srv, &config, 0);
+    server_child_wait_ready(&srv);
 
     pid_t producer = producer_start(srv.socket_path);
     assert_int_equal(kill(producer, SIGKILL), 0);
     int status;
     assert_int_equal(waitpid(producer, &status, 0), producer);
-    children_forget(producer);
+    server_child_forget(producer);
     assert_true(WIFSIGNALED(status));
 
     struct ttalloc_exit *exits = exits_when(srv.socket_path, 1);
@@ -324,16 +187,16 @@ static void test_killed_producer_is_a_leak_kept_across_restart(void **state)
         assert_int_not_equal(snap->processes[i].pid, producer);
     ttalloc_snapshot_free(snap);
     ttalloc_disconnect(conn);
-    assert_int_equal(server_stop(&srv), 0);
+    assert_int_equal(server_child_stop(&srv), 0);
 
     /* a new server on the same state file still knows of it */
-    server_start(&srv, &config, 0);
-    server_wait_ready(&srv);
+    server_child_start(&srv, &config, 0);
+    server_child_wait_ready(&srv);
     exits = exits_when(srv.socket_path, 1);
     assert_int_equal(exits[0].pid, producer);
     assert_int_equal(exits[0].bytes[TTALLOC_DRAM], 4096);
     free(exits);
-    assert_int_equal(server_stop(&srv), 0);
+    assert_int_equal(server_child_stop(&srv), 0);
 }
 
 #define FD_CLIENTS 152
@@ -341,13 +204,13 @@ static void test_killed_producer_is_a_leak_kept_across_restart(void **state)
 static void test_fd_limit_lowers_max_clients(void **state)
 {
     (void)state;
-    struct child srv;
-    socket_in_tmpdir(&srv, "fds.sock");
-    struct server_config config = config_default();
+    struct server_child srv;
+    server_child_socket(&srv, "fds.sock");
+    struct server_config config = server_child_config();
     /* 560 descriptors, 256 kept for itself, two per client (its socket and
      * its process's pidfd): --max-clients becomes 152 */
-    server_start(&srv, &config, 560);
-    server_wait_ready(&srv);
+    server_child_start(&srv, &config, 560);
+    server_child_wait_ready(&srv);
 
     ttalloc_conn *conns[FD_CLIENTS];
     for (size_t i = 0; i < FD_CLIENTS; i++)
@@ -384,17 +247,17 @@ static void test_fd_limit_lowers_max_clients(void **state)
     ttalloc_snapshot_free(snap);
     for (size_t i = 0; i < FD_CLIENTS; i++)
         ttalloc_disconnect(conns[i]);
-    assert_int_equal(server_stop(&srv), 0);
+    assert_int_equal(server_child_stop(&srv), 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(test_ready_answers_and_stops_cleanly, children_kill),
-        cmocka_unit_test_teardown(test_start_up_failures_exit_1, children_kill),
+        cmocka_unit_test_teardown(test_ready_answers_and_stops_cleanly, server_child_kill_all),
+        cmocka_unit_test_teardown(test_start_up_failures_exit_1, server_child_kill_all),
         cmocka_unit_test_teardown(test_killed_producer_is_a_leak_kept_across_restart,
-                                  children_kill),
-        cmocka_unit_test_teardown(test_fd_limit_lowers_max_clients, children_kill),
+                                  server_child_kill_all),
+        cmocka_unit_test_teardown(test_fd_limit_lowers_max_clients, server_child_kill_all),
     };
     return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }
