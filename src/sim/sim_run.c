@@ -209,7 +209,8 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
     o->crash_after = -1;
     o->share = 100;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:p:t:r:s:c:l:S:R:k:n:Pqh", opts, NULL)) != -1) {
+    opterr = 0; /* one error line of ours, not getopt's and the whole usage */
+    while ((c = getopt_long(argc, argv, ":d:p:t:r:s:c:l:S:R:k:n:Pqh", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
             devices = optarg;
@@ -220,7 +221,7 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
             break;
         case 'W':
             if (optarg[0] == '\0') {
-                log_warnx("--record: want a file name");
+                log_errorx("--record: want a file name");
                 return -EINVAL;
             }
             o->record = optarg;
@@ -230,13 +231,13 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
             break;
         case 't':
             if (sim_run_number(optarg, 0, 1e7, &o->duration) < 0) {
-                log_warnx("--duration: want seconds >= 0, got '%s'", optarg);
+                log_errorx("--duration: want seconds >= 0, got '%s'", optarg);
                 return -EINVAL;
             }
             break;
         case 'r':
             if (sim_run_number(optarg, 0, 1e9, &o->rate) < 0) {
-                log_warnx("--rate: want events per second >= 0, got '%s'", optarg);
+                log_errorx("--rate: want events per second >= 0, got '%s'", optarg);
                 return -EINVAL;
             }
             break;
@@ -245,7 +246,7 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
             errno = 0;
             o->seed = strtoull(optarg, &end, 0);
             if (end == optarg || *end != '\0' || errno != 0 || *optarg == '-') {
-                log_warnx("--seed: want an unsigned integer, got '%s'", optarg);
+                log_errorx("--seed: want an unsigned integer, got '%s'", optarg);
                 return -EINVAL;
             }
             o->have_seed = 1;
@@ -253,7 +254,7 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
         }
         case 'c':
             if (sim_run_number(optarg, 0, 1e7, &o->crash_after) < 0) {
-                log_warnx("--crash-after: want seconds >= 0, got '%s'", optarg);
+                log_errorx("--crash-after: want seconds >= 0, got '%s'", optarg);
                 return -EINVAL;
             }
             break;
@@ -262,7 +263,7 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
             break;
         case 'S':
             if (sim_run_number(optarg, 10, 100, &v) < 0) {
-                log_warnx("--share: want a percentage 10..100, got '%s'", optarg);
+                log_errorx("--share: want a percentage 10..100, got '%s'", optarg);
                 return -EINVAL;
             }
             o->share = (unsigned)v;
@@ -275,7 +276,7 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
             break;
         case 'n':
             if (sim_run_number(optarg, 1, 1e15, &v) < 0) {
-                log_warnx("--steps: want a count >= 1, got '%s'", optarg);
+                log_errorx("--steps: want a count >= 1, got '%s'", optarg);
                 return -EINVAL;
             }
             o->steps = (uint64_t)v;
@@ -295,53 +296,55 @@ static int sim_run_parse(int argc, char **argv, struct sim_run_opts *o)
         case 'h':
             sim_run_usage(stdout);
             return 1;
+        case ':':
+            log_errorx("%s wants a value (tt-alloc-sim run --help)", argv[optind - 1]);
+            return -EINVAL;
         default:
-            sim_run_usage(stderr);
+            log_errorx("unknown option '%s' (tt-alloc-sim run --help)", argv[optind - 1]);
             return -EINVAL;
         }
     }
     if (optind != argc) {
-        log_warnx("unexpected argument '%s'", argv[optind]);
-        sim_run_usage(stderr);
+        log_errorx("unexpected argument '%s' (tt-alloc-sim run --help)", argv[optind]);
         return -EINVAL;
     }
     o->n_devs = sim_run_parse_devices(devices, o->devs, SIM_RUN_MAX_DEVICES);
     if (o->n_devs < 0) {
-        log_warnx("--device '%s': want ordinals like 0,1 or 0:n150,2:p150a (distinct, "
-                  "0..4095, at most %d)",
-                  devices, SIM_RUN_MAX_DEVICES);
+        log_errorx("--device '%s': want ordinals like 0,1 or 0:n150,2:p150a (distinct, "
+                   "0..4095, at most %d)",
+                   devices, SIM_RUN_MAX_DEVICES);
         return -EINVAL;
     }
     if (profiles_default_rate(o->profile) == 0) {
-        log_warnx("--profile '%s': want llm, cnn, train, leaky or churn", o->profile);
+        log_errorx("--profile '%s': want llm, cnn, train, leaky or churn", o->profile);
         return -EINVAL;
     }
     if (o->rate < 0)
         o->rate = profiles_default_rate(o->profile);
     if (o->label != NULL && strlen(o->label) >= TTALLOC_LABEL_MAX) {
-        log_warnx("--label: at most %d bytes", TTALLOC_LABEL_MAX - 1);
+        log_errorx("--label: at most %d bytes", TTALLOC_LABEL_MAX - 1);
         return -EINVAL;
     }
     for (int i = 0; i < o->n_devs; i++)
         o->logical[i] = (uint32_t)o->devs[i].index; /* no renumbering */
     if (o->visible != NULL && (o->device_given || o->print_events)) {
-        log_warnx("--visible-devices picks the devices: leave out --device and --print-events");
+        log_errorx("--visible-devices picks the devices: leave out --device and --print-events");
         return -EINVAL;
     }
     if (o->no_ttalloc && !o->shm) {
-        log_warnx("--no-ttalloc goes with --shm (else nothing would be recorded)");
+        log_errorx("--no-ttalloc goes with --shm (else nothing would be recorded)");
         return -EINVAL;
     }
     if (o->record != NULL && o->print_events) {
-        log_warnx("--record records through the server; --print-events only prints");
+        log_errorx("--record records through the server; --print-events only prints");
         return -EINVAL;
     }
     if (o->shm && o->print_events) {
-        log_warnx("--shm records; --print-events only prints");
+        log_errorx("--shm records; --print-events only prints");
         return -EINVAL;
     }
     if (o->print_events && o->steps == 0 && !(o->duration > 0 && o->rate > 0)) {
-        log_warnx("--print-events needs --steps N, or --duration S with a --rate above 0");
+        log_errorx("--print-events needs --steps N, or --duration S with a --rate above 0");
         return -EINVAL;
     }
     return 0;
@@ -476,22 +479,22 @@ static int sim_run_geometry(const struct sim_run_opts *o, const char *root,
                 sysfs_read_device(root, &sd[i]); /* serial, asic id when present */
             snprintf(sd[i].card_type, sizeof(sd[i].card_type), "%s", o->devs[i].board);
         } else if (o->print_events) {
-            log_warnx("--print-events: give each device's board (--device N:BOARD)");
+            log_errorx("--print-events: give each device's board (--device N:BOARD)");
             return -EINVAL;
         } else {
             sysfs_read_device(root, &sd[i]);
             if (sd[i].card_type[0] == '\0') {
-                log_warnx("device %d: no tt_card_type under '%s'; give the board as "
-                          "--device %d:BOARD",
-                          sd[i].index, root[0] ? root : "/", sd[i].index);
+                log_errorx("device %d: no tt_card_type under '%s'; give the board as "
+                           "--device %d:BOARD",
+                           sd[i].index, root[0] ? root : "/", sd[i].index);
                 return -ENOENT;
             }
         }
         pd[i].id = (uint32_t)sd[i].index;
         if (sim_mem_geometry_for(sd[i].card_type, &pd[i].geometry) < 0) {
-            log_warnx("device %d: board '%s' has no known memory size (see boards.h): "
-                      "nothing to simulate",
-                      sd[i].index, sd[i].card_type);
+            log_errorx("device %d: board '%s' has no known memory size (see boards.h): "
+                       "nothing to simulate",
+                       sd[i].index, sd[i].card_type);
             return -ENOENT;
         }
         struct sim_mem_geometry *g = &pd[i].geometry;
@@ -829,8 +832,8 @@ int sim_run_main(int argc, char **argv)
     struct profiles *p;
     rc = profiles_create(o.profile, o.seed, pd, (size_t)o.n_devs, &p);
     if (rc < 0) {
-        log_warnx("profile %s: %s", o.profile,
-                  rc == -EINVAL ? "a device is too small for it" : strerror(-rc));
+        log_errorx("profile %s: %s", o.profile,
+                   rc == -EINVAL ? "a device is too small for it" : strerror(-rc));
         return 1;
     }
     struct sigaction sa;
