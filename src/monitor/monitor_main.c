@@ -162,25 +162,26 @@ static int monitor_parse_args(int argc, char **argv, struct monitor_options *opt
     };
     unsigned long v;
     int c;
-    while ((c = getopt_long(argc, argv, "ad:r:ChV", longopts, NULL)) != -1) {
+    opterr = 0; /* one error line of ours, not getopt's and the whole usage */
+    while ((c = getopt_long(argc, argv, ":ad:r:ChV", longopts, NULL)) != -1) {
         switch (c) {
         case 'a':
             m->n_filter = 0;
             break;
         case 'd':
             if (monitor_parse_uint(optarg, 0, UINT32_MAX, &v) < 0) {
-                log_info("error: -d: '%s' is not a device id", optarg);
+                log_errorx("-d: '%s' is not a device id", optarg);
                 return MONITOR_EXIT_USAGE;
             }
             if (model_add_filter(m, (uint32_t)v) < 0) {
-                log_info("error: -d: at most %d devices", MODEL_MAX_FILTER);
+                log_errorx("-d: at most %d devices", MODEL_MAX_FILTER);
                 return MONITOR_EXIT_USAGE;
             }
             break;
         case 'r':
             if (monitor_parse_uint(optarg, MODEL_REFRESH_MIN_MS, MODEL_REFRESH_MAX_MS, &v) < 0) {
-                log_info("error: -r: '%s' is not a refresh interval in ms (%d..%d)", optarg,
-                         MODEL_REFRESH_MIN_MS, MODEL_REFRESH_MAX_MS);
+                log_errorx("-r: '%s' is not a refresh interval in ms (%d..%d)", optarg,
+                           MODEL_REFRESH_MIN_MS, MODEL_REFRESH_MAX_MS);
                 return MONITOR_EXIT_USAGE;
             }
             m->refresh_ms = (unsigned)v;
@@ -203,14 +204,16 @@ static int monitor_parse_args(int argc, char **argv, struct monitor_options *opt
         case 'V':
             printf("tt-alloc-monitor %s\n", TTALLOC_VERSION_STRING);
             return MONITOR_EXIT_OK;
+        case ':':
+            log_errorx("%s wants a value (tt-alloc-monitor --help)", argv[optind - 1]);
+            return MONITOR_EXIT_USAGE;
         default:
-            monitor_usage(stderr);
+            log_errorx("unknown option '%s' (tt-alloc-monitor --help)", argv[optind - 1]);
             return MONITOR_EXIT_USAGE;
         }
     }
     if (optind < argc) {
-        log_info("error: unexpected argument '%s'", argv[optind]);
-        monitor_usage(stderr);
+        log_errorx("unexpected argument '%s' (tt-alloc-monitor --help)", argv[optind]);
         return MONITOR_EXIT_USAGE;
     }
     return -1;

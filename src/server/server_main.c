@@ -64,11 +64,12 @@ static void main_help(void)
            EXITS_STORE_FILE, EXITS_STORE_DEFAULT_MAX, EXITS_STORE_DEFAULT_AGE_S);
 }
 
+/* A bad argument: one line saying which, as every tool of the project. */
 static void main_bad_usage(const char *fmt, const char *arg)
 {
-    fprintf(stderr, "tt-alloc-server: ");
+    fprintf(stderr, "tt-alloc-server: error: ");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n%s", usage_line);
+    fprintf(stderr, " (tt-alloc-server --help)\n");
     exit(2);
 }
 

@@ -196,6 +196,7 @@ static int shm_parse_common(int argc, char **argv, struct shm_opts *o)
     };
     int c;
     optind = 1;
+    opterr = 0; /* one error line of ours, not getopt's */
     while ((c = getopt_long(argc, argv, "js:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'j':
@@ -208,6 +209,7 @@ static int shm_parse_common(int argc, char **argv, struct shm_opts *o)
             shm_usage(stdout);
             exit(0);
         default:
+            log_errorx("unknown or incomplete option '%s' (tt-alloc-shm --help)", argv[optind - 1]);
             return -EINVAL;
         }
     }
@@ -217,10 +219,8 @@ static int shm_parse_common(int argc, char **argv, struct shm_opts *o)
 static int shm_dump(int argc, char **argv)
 {
     struct shm_opts o = {0, NULL};
-    if (shm_parse_common(argc, argv, &o) != 0) {
-        shm_usage(stderr);
+    if (shm_parse_common(argc, argv, &o) != 0)
         return 2;
-    }
     char defdir[SHMSTATS_PATH_MAX];
     snprintf(defdir, sizeof(defdir), "%s/dev/shm", sysfs_sysroot(o.sysroot));
     char *defargv[1] = {defdir};
@@ -271,8 +271,10 @@ static int shm_dump(int argc, char **argv)
 static int shm_map(int argc, char **argv)
 {
     struct shm_opts o = {0, NULL};
-    if (shm_parse_common(argc, argv, &o) != 0 || optind != argc) {
-        shm_usage(stderr);
+    if (shm_parse_common(argc, argv, &o) != 0)
+        return 2;
+    if (optind != argc) {
+        log_errorx("map takes no file: unexpected '%s' (tt-alloc-shm --help)", argv[optind]);
         return 2;
     }
     const char *root = sysfs_sysroot(o.sysroot);
@@ -432,6 +434,7 @@ static int shm_write(int argc, char **argv)
         fatalx("out of memory");
     int nchips = 0, nallocs = 0, c, bad = 0;
     optind = 1;
+    opterr = 0; /* one error line of ours, not getopt's */
     while ((c = getopt_long(argc, argv, "d:c:D:V:C:a:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd':
@@ -457,12 +460,20 @@ static int shm_write(int argc, char **argv)
             shm_usage(stdout);
             exit(0);
         default:
+            log_errorx("unknown or incomplete option '%s' (tt-alloc-shm --help)", argv[optind - 1]);
             bad = 1;
             break;
         }
     }
-    if (bad || dir == NULL || !have_id || optind != argc) {
-        shm_usage(stderr);
+    if (!bad && (dir == NULL || !have_id || optind != argc)) {
+        log_errorx("write wants --dir DIR and --chip-id N, and no other argument "
+                   "(tt-alloc-shm --help)");
+        bad = 1;
+    } else if (bad && dir != NULL && have_id) {
+        log_errorx("write: a value is not a number, or --version is not 3 or 4 "
+                   "(tt-alloc-shm --help)");
+    }
+    if (bad) {
         free(chips);
         free(allocs);
         return 2;
@@ -551,6 +562,6 @@ int main(int argc, char **argv)
         shm_usage(stdout);
         return 0;
     }
-    shm_usage(stderr);
+    log_errorx("unknown command '%s' (tt-alloc-shm --help)", argv[1]);
     return 2;
 }

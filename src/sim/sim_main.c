@@ -50,7 +50,6 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], sim_commands[i].name) == 0)
             return sim_commands[i].main(argc - 1, argv + 1);
     }
-    log_warnx("unknown command '%s'", argv[1]);
-    sim_usage(stderr);
+    log_errorx("unknown command '%s' (tt-alloc-sim --help)", argv[1]);
     return 2;
 }

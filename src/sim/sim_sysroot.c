@@ -355,7 +355,8 @@ int sim_sysroot_main(int argc, char **argv)
     long interval_ms = 200;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "d:li:nV:h", opts, NULL)) != -1) {
+    opterr = 0; /* one error line of ours, not getopt's and the whole usage */
+    while ((c = getopt_long(argc, argv, ":d:li:nV:h", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
             devices = optarg;
@@ -366,7 +367,7 @@ int sim_sysroot_main(int argc, char **argv)
         case 'i': {
             int64_t v = sysfs_parse_int(optarg, strlen(optarg), 10, 60000);
             if (v == SYSFS_UNKNOWN) {
-                log_warnx("--interval: want 10..60000 ms, got '%s'", optarg);
+                log_errorx("--interval: want 10..60000 ms, got '%s'", optarg);
                 return 2;
             }
             interval_ms = (long)v;
@@ -381,8 +382,11 @@ int sim_sysroot_main(int argc, char **argv)
         case 'h':
             sim_sysroot_usage(stdout);
             return 0;
+        case ':':
+            log_errorx("%s wants a value (tt-alloc-sim sysroot --help)", argv[optind - 1]);
+            return 2;
         default:
-            sim_sysroot_usage(stderr);
+            log_errorx("unknown option '%s' (tt-alloc-sim sysroot --help)", argv[optind - 1]);
             return 2;
         }
     }
@@ -394,9 +398,9 @@ int sim_sysroot_main(int argc, char **argv)
     struct sim_sysroot_spec specs[SIM_SYSROOT_MAX_DEVICES];
     int n = sim_sysroot_parse_devices(devices, specs, SIM_SYSROOT_MAX_DEVICES);
     if (n < 0) {
-        log_warnx("--devices '%s': want boards like n150,p150a or 0:n150,3:p150a "
-                  "(distinct ordinals 0..4095, at most %d)",
-                  devices, SIM_SYSROOT_MAX_DEVICES);
+        log_errorx("--devices '%s': want boards like n150,p150a or 0:n150,3:p150a "
+                   "(distinct ordinals 0..4095, at most %d)",
+                   devices, SIM_SYSROOT_MAX_DEVICES);
         return 2;
     }
 
@@ -418,7 +422,7 @@ int sim_sysroot_main(int argc, char **argv)
         rc = sim_create_device(root, &devs[i], no_pids);
     }
     if (rc < 0) {
-        log_warnx("cannot build the tree in %s: %s", root, strerror(-rc));
+        log_errorx("cannot build the tree in %s: %s", root, strerror(-rc));
         return 1;
     }
     if (!live)
