@@ -29,9 +29,10 @@
 #define REPORT_FIXTURE_MS 1000000ll
 #define REPORT_FIXTURE_START_S 1795435200ull /* 2026-11-23T12:00:00Z */
 
-static inline void report_fixture_event(struct report_model *m, uint32_t kind, int32_t pid,
-                                        int64_t t, uint32_t device, uint32_t type, uint64_t address,
-                                        uint64_t size)
+/* A record of `kind` (size is also the count of a GAP or LIVE_BEGIN). */
+static inline struct ttalloc_rec_event report_fixture_record(uint32_t kind, int32_t pid, int64_t t,
+                                                             uint32_t device, uint32_t type,
+                                                             uint64_t address, uint64_t size)
 {
     struct ttalloc_rec_event ev;
     memset(&ev, 0, sizeof(ev));
@@ -42,7 +43,15 @@ static inline void report_fixture_event(struct report_model *m, uint32_t kind, i
     ev.type = type;
     ev.address = address;
     ev.size = size;
-    ev.count = size; /* GAP */
+    ev.count = size;
+    return ev;
+}
+
+static inline void report_fixture_event(struct report_model *m, uint32_t kind, int32_t pid,
+                                        int64_t t, uint32_t device, uint32_t type, uint64_t address,
+                                        uint64_t size)
+{
+    struct ttalloc_rec_event ev = report_fixture_record(kind, pid, t, device, type, address, size);
     uint64_t out;
     assert_true(report_model_apply(m, &ev, &out) >= 0);
 }

@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "ttalloc.h"
 
 #define WAIT_MS 20000 /* a failure guard, never the synchronisation */
 
@@ -165,6 +166,17 @@ static inline void server_child_socket(struct server_child *child, const char *n
 {
     assert_true(tmpdir[0] != '\0');
     snprintf(child->socket_path, sizeof(child->socket_path), "%s/%s", tmpdir, name);
+}
+
+/* The server at path answers a new consumer's snapshot. */
+static inline void server_child_answers(const char *path)
+{
+    ttalloc_conn *conn = NULL;
+    assert_int_equal(ttalloc_connect(path, &conn), 0);
+    struct ttalloc_snapshot *snap = NULL;
+    assert_int_equal(ttalloc_snapshot(conn, WAIT_MS, &snap), 0);
+    ttalloc_snapshot_free(snap);
+    ttalloc_disconnect(conn);
 }
 
 #endif /* TTALLOC_TEST_SERVER_CHILD_H */

@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "report_fixture.h"
 #include "report_model.h"
 
 #define S 1000000000ll
@@ -24,16 +25,7 @@
 static int apply(struct report_model *m, uint32_t kind, int32_t pid, int64_t t, uint32_t device,
                  uint32_t type, uint64_t address, uint64_t size)
 {
-    struct ttalloc_rec_event ev;
-    memset(&ev, 0, sizeof(ev));
-    ev.kind = kind;
-    ev.pid = pid;
-    ev.time_ns = t;
-    ev.device = device;
-    ev.type = type;
-    ev.address = address;
-    ev.size = size;
-    ev.count = size; /* GAP, LIVE_BEGIN */
+    struct ttalloc_rec_event ev = report_fixture_record(kind, pid, t, device, type, address, size);
     uint64_t out = 12345;
     int rc = report_model_apply(m, &ev, &out);
     if (rc == 1 && kind == TTALLOC_REC_FREE)

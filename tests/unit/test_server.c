@@ -89,12 +89,7 @@ static void test_start_up_failures_exit_1(void **state)
     struct server_config config2 = server_child_config();
     server_child_start(&second, &config2, 0);
     assert_int_equal(server_child_failed(&second), 1);
-    ttalloc_conn *conn = NULL;
-    assert_int_equal(ttalloc_connect(first.socket_path, &conn), 0);
-    struct ttalloc_snapshot *snap = NULL;
-    assert_int_equal(ttalloc_snapshot(conn, WAIT_MS, &snap), 0);
-    ttalloc_snapshot_free(snap);
-    ttalloc_disconnect(conn);
+    server_child_answers(first.socket_path);
     assert_int_equal(server_child_stop(&first), 0);
 }
 

@@ -48,29 +48,6 @@ static int stop(void **state)
     return rc == 0 && tmpdir_teardown(state) == 0 ? 0 : -1;
 }
 
-/* An ERROR, then the end of the connection; the code, the text in text. */
-static uint32_t kicked(int fd, char *text, size_t cap)
-{
-    static unsigned char payload[PROTO_MAX_FRAME];
-    size_t len;
-    assert_int_equal(wire_recv(fd, payload, sizeof(payload), &len), PROTO_ERROR);
-    uint32_t code = wire_error(payload, len, text, cap);
-    assert_int_equal(wire_recv(fd, payload, sizeof(payload), &len), 0);
-    close(fd);
-    return code;
-}
-
-/* The server still answers a new consumer. */
-static void still_serving(void)
-{
-    ttalloc_conn *conn = NULL;
-    assert_int_equal(ttalloc_connect(srv.socket_path, &conn), 0);
-    struct ttalloc_snapshot *snap = NULL;
-    assert_int_equal(ttalloc_snapshot(conn, WIRE_WAIT_MS, &snap), 0);
-    ttalloc_snapshot_free(snap);
-    ttalloc_disconnect(conn);
-}
-
 static void test_datagrams_that_are_no_frame(void **state)
 {
     (void)state;
@@ -85,12 +62,12 @@ static void test_datagrams_that_are_no_frame(void **state)
     memset(big, 0, sizeof(big));
     proto_put_header(big, PROTO_SNAPSHOT_REQ, 0);
     assert_int_equal(send(fd, big, sizeof(big), MSG_NOSIGNAL), (ssize_t)sizeof(big));
-    assert_int_equal(kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
+    assert_int_equal(wire_kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
     assert_non_null(strstr(text, "65536"));
 
     fd = wire_connect(srv.socket_path);
     assert_int_equal(send(fd, "abc", 3, MSG_NOSIGNAL), 3);
-    assert_int_equal(kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
+    assert_int_equal(wire_kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
 
     /* the other connection is untouched */
     assert_true(wire_send(bystander, PROTO_SNAPSHOT_REQ, NULL, 0) > 0);
@@ -118,7 +95,7 @@ static void test_max_clients(void **state)
         wire_hello(fds[i], PROTO_ROLE_CONSUMER, NULL, &ack);
     }
     int extra = wire_connect(small.socket_path); /* the kernel accepts; the server refuses */
-    assert_int_equal(kicked(extra, text, sizeof(text)), PROTO_ERR_LIMIT);
+    assert_int_equal(wire_kicked(extra, text, sizeof(text)), PROTO_ERR_LIMIT);
     assert_string_equal(text, "server has reached its limit of 3 clients (--max-clients)");
     close(fds[0]);
     /* its place is free once the server has seen it go: ask until then */
@@ -189,7 +166,7 @@ static void test_a_consumer_that_never_reads(void **state)
     assert_true(answered > 0);
     assert_true(answered < sent);
     close(fd);
-    still_serving();
+    server_child_answers(srv.socket_path);
 }
 
 static void test_producer_named_by_its_comm(void **state)
@@ -226,9 +203,9 @@ static void test_no_hello_is_closed(void **state)
     /* nothing sent: closed at the HELLO deadline (5 s), saying why */
     int fd = wire_connect(srv.socket_path);
     char text[256];
-    assert_int_equal(kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
+    assert_int_equal(wire_kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
     assert_string_equal(text, "no HELLO within 5 seconds");
-    still_serving();
+    server_child_answers(srv.socket_path);
 }
 
 int main(void)

@@ -50,25 +50,13 @@ static int stop(void **state)
     return rc == 0 && tmpdir_teardown(state) == 0 ? 0 : -1;
 }
 
-/* The ERROR frame the server sends before it closes: its code and text. */
-static uint32_t kicked(int fd, char *text, size_t cap)
-{
-    static unsigned char payload[PROTO_MAX_FRAME];
-    size_t len;
-    assert_int_equal(wire_recv(fd, payload, sizeof(payload), &len), PROTO_ERROR);
-    uint32_t code = wire_error(payload, len, text, cap);
-    assert_int_equal(wire_recv(fd, payload, sizeof(payload), &len), 0); /* then closed */
-    close(fd);
-    return code;
-}
-
 static void test_hello_rules(void **state)
 {
     (void)state;
     char text[256];
     int fd = wire_connect(srv.socket_path);
     assert_true(wire_send(fd, PROTO_SNAPSHOT_REQ, NULL, 0) > 0);
-    assert_int_equal(kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
+    assert_int_equal(wire_kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
     assert_string_equal(text, "first frame must be HELLO, got SNAPSHOT_REQ");
 
     struct proto_hello hello;
@@ -76,20 +64,20 @@ static void test_hello_rules(void **state)
     hello.version = 99;
     fd = wire_connect(srv.socket_path);
     assert_true(wire_send(fd, PROTO_HELLO, &hello, sizeof(hello)) > 0);
-    assert_int_equal(kicked(fd, text, sizeof(text)), PROTO_ERR_VERSION);
+    assert_int_equal(wire_kicked(fd, text, sizeof(text)), PROTO_ERR_VERSION);
     assert_string_equal(text, "protocol version mismatch: client speaks 99, server speaks 2");
 
     proto_make_hello(&hello, PROTO_ROLE_CONSUMER, NULL);
     hello.magic = 0x12345678;
     fd = wire_connect(srv.socket_path);
     assert_true(wire_send(fd, PROTO_HELLO, &hello, sizeof(hello)) > 0);
-    assert_int_equal(kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
+    assert_int_equal(wire_kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
     assert_string_equal(text, "not a tt-alloc client (bad magic 0x12345678)");
 
     proto_make_hello(&hello, 7, NULL);
     fd = wire_connect(srv.socket_path);
     assert_true(wire_send(fd, PROTO_HELLO, &hello, sizeof(hello)) > 0);
-    assert_int_equal(kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
+    assert_int_equal(wire_kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
     assert_string_equal(text, "unknown client role 7");
 
     /* the kernel's word, not the claim */
@@ -108,7 +96,7 @@ static void test_hello_rules(void **state)
     assert_int_equal(ack.peer_uid, getuid());
     assert_int_equal(ack.server_pid, srv.pid);
     assert_true(wire_send(fd, PROTO_HELLO, &hello, sizeof(hello)) > 0);
-    assert_int_equal(kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
+    assert_int_equal(wire_kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
     assert_string_equal(text, "a second HELLO");
 }
 
@@ -122,13 +110,13 @@ static void test_roles(void **state)
     struct proto_event ev;
     memset(&ev, 0, sizeof(ev));
     assert_true(wire_send(fd, PROTO_EVENTS, &ev, sizeof(ev)) > 0);
-    assert_int_equal(kicked(fd, text, sizeof(text)), PROTO_ERR_ROLE);
+    assert_int_equal(wire_kicked(fd, text, sizeof(text)), PROTO_ERR_ROLE);
     assert_string_equal(text, "a consumer may not send EVENTS");
 
     fd = wire_connect(srv.socket_path);
     wire_hello(fd, PROTO_ROLE_PRODUCER, NULL, &ack);
     assert_true(wire_send(fd, PROTO_SNAPSHOT_REQ, NULL, 0) > 0);
-    assert_int_equal(kicked(fd, text, sizeof(text)), PROTO_ERR_ROLE);
+    assert_int_equal(wire_kicked(fd, text, sizeof(text)), PROTO_ERR_ROLE);
     assert_string_equal(text, "a producer may not send SNAPSHOT_REQ");
 
     fd = wire_connect(srv.socket_path);
@@ -136,7 +124,7 @@ static void test_roles(void **state)
     struct proto_peak peak;
     memset(&peak, 0, sizeof(peak));
     assert_true(wire_send(fd, PROTO_PEAKS, &peak, sizeof(peak)) > 0);
-    assert_int_equal(kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
+    assert_int_equal(wire_kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
     assert_string_equal(text, "PEAKS outside a resync");
 
     fd = wire_connect(srv.socket_path);
@@ -145,7 +133,7 @@ static void test_roles(void **state)
     memset(&req, 0, sizeof(req));
     memset(&req, 0xff, sizeof(req.flags));
     assert_true(wire_send(fd, PROTO_STREAM_REQ, &req, sizeof(req)) > 0);
-    assert_int_equal(kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
+    assert_int_equal(wire_kicked(fd, text, sizeof(text)), PROTO_ERR_MALFORMED);
     assert_string_equal(text, "STREAM_REQ with unknown flags");
 
     fd = wire_connect(srv.socket_path);

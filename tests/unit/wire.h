@@ -89,4 +89,17 @@ static inline void wire_hello(int fd, enum proto_role role, const char *label,
     memcpy(ack, payload, sizeof(*ack));
 }
 
+/* The ERROR frame the server sends before it closes the connection: its
+ * code, its text in text; fd is closed. */
+static inline uint32_t wire_kicked(int fd, char *text, size_t cap)
+{
+    static unsigned char payload[PROTO_MAX_FRAME];
+    size_t len;
+    assert_int_equal(wire_recv(fd, payload, sizeof(payload), &len), PROTO_ERROR);
+    uint32_t code = wire_error(payload, len, text, cap);
+    assert_int_equal(wire_recv(fd, payload, sizeof(payload), &len), 0); /* then closed */
+    close(fd);
+    return code;
+}
+
 #endif /* TTALLOC_TEST_WIRE_H */
