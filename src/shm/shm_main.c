@@ -186,6 +186,18 @@ struct shm_opts {
     const char *sysroot;
 };
 
+/* An option the command's switch does not take: -h prints the usage and
+ * exits 0, anything else is a bad option (one error line). */
+static int shm_other_option(int c, char **argv)
+{
+    if (c == 'h') {
+        shm_usage(stdout);
+        exit(0);
+    }
+    log_errorx("unknown or incomplete option '%s' (tt-alloc-shm --help)", argv[optind - 1]);
+    return -EINVAL;
+}
+
 static int shm_parse_common(int argc, char **argv, struct shm_opts *o)
 {
     static const struct option longopts[] = {
@@ -205,12 +217,8 @@ static int shm_parse_common(int argc, char **argv, struct shm_opts *o)
         case 's':
             o->sysroot = optarg;
             break;
-        case 'h':
-            shm_usage(stdout);
-            exit(0);
         default:
-            log_errorx("unknown or incomplete option '%s' (tt-alloc-shm --help)", argv[optind - 1]);
-            return -EINVAL;
+            return shm_other_option(c, argv);
         }
     }
     return 0;
@@ -456,12 +464,8 @@ static int shm_write(int argc, char **argv)
         case 'a':
             allocs[nallocs++] = optarg;
             break;
-        case 'h':
-            shm_usage(stdout);
-            exit(0);
         default:
-            log_errorx("unknown or incomplete option '%s' (tt-alloc-shm --help)", argv[optind - 1]);
-            bad = 1;
+            bad |= shm_other_option(c, argv) < 0;
             break;
         }
     }
